@@ -1,0 +1,211 @@
+// Command server runs a demo Gatehouse provider on the in-memory store, with
+// fixed demo clients and users and a small protected API.
+//
+//	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens]
+//
+// Everything is lost when it stops. See README.md for a walkthrough.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/provider"
+	"github.com/gatehouse/gatehouse/storage"
+	"github.com/gatehouse/gatehouse/storage/memory"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the demo server and serves until ctx is done.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	issuer := fs.String("issuer", "", "issuer URL (default http:// + the listen address)")
+	jwtTokens := fs.Bool("jwt-access-tokens", false, "issue RFC 9068 JWT access tokens instead of opaque ones")
+	verbose := fs.Bool("v", false, "log every request at debug level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if *issuer == "" {
+		*issuer = "http://" + ln.Addr().String()
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
+	users := newDemoUsers()
+	p, err := provider.New(provider.Config{
+		Issuer:          *issuer,
+		Store:           memory.New(),
+		Authenticator:   users,
+		UserLookup:      users,
+		JWTAccessTokens: *jwtTokens,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := seed(ctx, p); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", p.Handler())
+	mux.Handle("GET /api/v1/widgets/top-vulnerable-clusters", p.RequireScopes("assets:read")(widget(topClusters)))
+	mux.Handle("GET /api/v1/widgets/registry-insights", p.RequireScopes("registry:read")(widget(registryInsights)))
+
+	fmt.Fprintf(stdout, "issuer: %s\n", *issuer)
+	fmt.Fprintf(stdout, "discovery: %s/.well-known/openid-configuration\n", *issuer)
+	fmt.Fprint(stdout, demoDataText)
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	}
+}
+
+const demoDataText = `demo data:
+  client demo-web      secret demo-web-secret      confidential, authorization_code + refresh_token, redirect http://127.0.0.1:8081/callback
+  client demo-spa      public (PKCE)               authorization_code + refresh_token, redirect http://127.0.0.1:8081/spa
+  client demo-service  secret demo-service-secret  client_credentials, scope assets:read
+  user   alice / alice-password   (groups admins, developers)
+  user   bob   / bob-password     (group developers)
+  API    GET /api/v1/widgets/top-vulnerable-clusters (assets:read), GET /api/v1/widgets/registry-insights (registry:read)
+`
+
+// seed registers the fixed demo clients.
+func seed(ctx context.Context, p *provider.Provider) error {
+	web := storage.Client{
+		ID:           "demo-web",
+		Name:         "Demo Web Portal",
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		RedirectURIs: []string{"http://127.0.0.1:8081/callback"},
+		Scopes:       []string{"openid", "offline_access", "profile", "email", "groups", "assets:read", "assets:write", "registry:read"},
+	}
+	if _, err := p.CreateClientWithSecret(ctx, web, "demo-web-secret"); err != nil {
+		return err
+	}
+	spa := storage.Client{
+		ID:           "demo-spa",
+		Name:         "Demo Single-Page App",
+		Public:       true,
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		RedirectURIs: []string{"http://127.0.0.1:8081/spa"},
+		Scopes:       []string{"openid", "offline_access", "profile", "email", "assets:read"},
+	}
+	if _, _, err := p.CreateClient(ctx, spa); err != nil {
+		return err
+	}
+	svc := storage.Client{
+		ID:         "demo-service",
+		Name:       "Demo Service",
+		GrantTypes: []string{"client_credentials"},
+		Scopes:     []string{"assets:read"},
+	}
+	_, err := p.CreateClientWithSecret(ctx, svc, "demo-service-secret")
+	return err
+}
+
+// demoUser is a demo account; passwords are kept as SHA-256 digests and
+// compared in constant time (a real host would use a password hash).
+type demoUser struct {
+	provider.User
+	password [32]byte
+}
+
+type demoUsers map[string]demoUser
+
+func newDemoUsers() demoUsers {
+	mk := func(u provider.User, password string) demoUser {
+		return demoUser{User: u, password: sha256.Sum256([]byte(password))}
+	}
+	return demoUsers{
+		"alice": mk(provider.User{Subject: "alice", Username: "alice", Name: "Alice Example", Email: "alice@example.com", EmailVerified: true, Groups: []string{"admins", "developers"}}, "alice-password"),
+		"bob":   mk(provider.User{Subject: "bob", Username: "bob", Name: "Bob Example", Email: "bob@example.com", EmailVerified: true, Groups: []string{"developers"}}, "bob-password"),
+	}
+}
+
+// Authenticate implements provider.UserAuthenticator.
+func (d demoUsers) Authenticate(_ context.Context, username, password string) (provider.User, error) {
+	u, ok := d[username]
+	sum := sha256.Sum256([]byte(password))
+	if !ok || subtle.ConstantTimeCompare(sum[:], u.password[:]) != 1 {
+		return provider.User{}, provider.ErrInvalidCredentials
+	}
+	return u.User, nil
+}
+
+// LookupUser implements provider.UserLookup.
+func (d demoUsers) LookupUser(_ context.Context, subject string) (provider.User, error) {
+	for _, u := range d {
+		if u.Subject == subject {
+			return u.User, nil
+		}
+	}
+	return provider.User{}, provider.ErrUserNotFound
+}
+
+var topClusters = map[string]any{
+	"widget": "top-vulnerable-clusters",
+	"clusters": []map[string]any{
+		{"name": "prod-eu-1", "critical": 12, "high": 40},
+		{"name": "prod-us-2", "critical": 7, "high": 31},
+		{"name": "staging", "critical": 3, "high": 18},
+	},
+}
+
+var registryInsights = map[string]any{
+	"widget":          "registry-insights",
+	"images":          1824,
+	"unsigned":        37,
+	"stale_base_imgs": 112,
+}
+
+// widget serves demo JSON and says who asked.
+func widget(data map[string]any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := provider.TokenFromContext(r.Context())
+		out := map[string]any{"data": data, "client_id": tok.ClientID}
+		if tok.Subject != "" {
+			out["subject"] = tok.Subject
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+}

@@ -1,0 +1,455 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/secret"
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// Cookie names. The session cookie holds a random value whose hash is the
+// login session's ID; the browser cookie binds authorization flows to the
+// browser that started them.
+const (
+	sessionCookie = "gatehouse_session"
+	browserCookie = "gatehouse_browser"
+)
+
+// AuthorizeHandler returns the authorization endpoint (RFC 6749 §3.1). It
+// validates the request, then runs the interaction steps that are needed
+// (login, consent) and redirects back to the client. Errors before the
+// redirect URI is known to be registered are shown as a page, never
+// redirected (RFC 9700 §4.11).
+func (p *Provider) AuthorizeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			w.Header().Set("Allow", "GET, POST")
+			p.renderError(w, http.StatusMethodNotAllowed, "invalid_request", "The authorization endpoint accepts GET and POST.")
+			return
+		}
+		if r.Method == http.MethodPost {
+			if r.Body != nil {
+				r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+			}
+			if err := r.ParseForm(); err != nil {
+				p.renderError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed.")
+				return
+			}
+		}
+		// The query and form are merged for POST; for GET the query alone.
+		q := r.URL.Query()
+		if r.Method == http.MethodPost {
+			q = r.Form
+		}
+		for k, v := range q {
+			if len(v) > 1 {
+				p.renderError(w, http.StatusBadRequest, "invalid_request", "The parameter '"+k+"' must not be included more than once.")
+				return
+			}
+		}
+		fl := &flow{AuthFlow: storage.AuthFlow{Query: q.Encode(), Data: map[string]string{}}}
+		fl.Data["rat"] = strconv.FormatInt(p.cfg.Now().Unix(), 10)
+		p.advance(w, r, fl)
+	})
+}
+
+// flow is an authorization request in progress.
+type flow struct {
+	storage.AuthFlow
+	handle string // the value in the URL; AuthFlow.ID is its digest
+	ar     fosite.AuthorizeRequester
+	client *fositeadapter.Client
+	login  *storage.LoginSession
+	user   *User
+	prompt []string
+}
+
+func (f *flow) done(step string) bool { return slices.Contains(f.Done, step) }
+
+func (f *flow) hasPrompt(v string) bool { return slices.Contains(f.prompt, v) }
+
+// requestedAt is when the authorization request first arrived.
+func (f *flow) requestedAt() time.Time {
+	n, _ := strconv.ParseInt(f.Data["rat"], 10, 64)
+	return time.Unix(n, 0).UTC()
+}
+
+// load validates the flow's authorization request and finds the browser's
+// login session. It writes the error and returns false on failure.
+func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
+	ctx := r.Context()
+	req := r.Clone(ctx)
+	req.Method = http.MethodGet
+	req.URL.RawQuery = fl.Query
+	req.Body = http.NoBody
+	req.Form, req.PostForm = nil, nil
+	ar, err := p.oauth.NewAuthorizeRequest(ctx, req)
+	if err != nil {
+		p.writeAuthorizeError(ctx, w, ar, err)
+		return false
+	}
+	fl.ar = ar
+	fl.client, _ = ar.GetClient().(*fositeadapter.Client)
+	fl.ClientID = fl.client.ID
+	fl.prompt = strings.Fields(ar.GetRequestForm().Get("prompt"))
+	if err := precheck(ar, fl.client); err != nil {
+		p.writeAuthorizeError(ctx, w, ar, err)
+		return false
+	}
+	if ls, err := p.currentLogin(ctx, r); err != nil {
+		p.writeAuthorizeError(ctx, w, ar, err)
+		return false
+	} else if ls != nil {
+		fl.login = ls
+	}
+	return true
+}
+
+// currentLogin returns the browser's valid login session, or nil.
+func (p *Provider) currentLogin(ctx context.Context, r *http.Request) (*storage.LoginSession, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	ls, err := p.store.GetLoginSession(ctx, secret.Digest(c.Value))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+	}
+	if !p.cfg.Now().Before(ls.ExpiresAt) {
+		return nil, nil
+	}
+	return &ls, nil
+}
+
+// advance runs the flow: it shows the first step still needed, or finishes
+// the authorization when none is.
+func (p *Provider) advance(w http.ResponseWriter, r *http.Request, fl *flow) {
+	ctx := r.Context()
+	if fl.ar == nil && !p.load(w, r, fl) {
+		return
+	}
+	for _, st := range p.steps() {
+		if fl.done(st.name()) {
+			continue
+		}
+		need, err := st.needed(ctx, p, fl)
+		if err != nil {
+			p.writeAuthorizeError(ctx, w, fl.ar, err)
+			return
+		}
+		if !need {
+			continue
+		}
+		if fl.hasPrompt("none") {
+			p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError())
+			return
+		}
+		if fl.ID == "" {
+			if err := p.startFlow(w, r, fl); err != nil {
+				p.writeAuthorizeError(ctx, w, fl.ar, err)
+				return
+			}
+		}
+		if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
+			st.show(w, r, p, fl, "")
+			return
+		}
+		http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
+		return
+	}
+	p.finish(w, r, fl)
+}
+
+func (p *Provider) interactionURL(fl *flow) string {
+	return p.issuerPath + p.cfg.Paths.Interaction + "?flow=" + url.QueryEscape(fl.handle)
+}
+
+// startFlow persists fl and binds it to the browser.
+func (p *Provider) startFlow(w http.ResponseWriter, r *http.Request, fl *flow) error {
+	browser := ""
+	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
+		browser = c.Value
+	} else {
+		browser = secret.Token()
+		p.setCookie(w, browserCookie, browser, 0)
+	}
+	fl.handle = secret.Token()
+	fl.ID = secret.Digest(fl.handle)
+	fl.CSRF = secret.Token()
+	fl.Data["browser"] = secret.Digest(browser)
+	fl.ExpiresAt = p.cfg.Now().Add(p.cfg.FlowLifetime).UTC()
+	if err := p.store.CreateAuthFlow(r.Context(), fl.AuthFlow); err != nil {
+		return fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// setCookie sets an HttpOnly, SameSite=Lax cookie scoped to the issuer's
+// path; Secure whenever the issuer is https. maxAge 0 makes a browser-session
+// cookie, negative deletes it.
+func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	path := p.issuerPath
+	if path == "" {
+		path = "/"
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     path,
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   strings.HasPrefix(p.cfg.Issuer, "https://"),
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// InteractionHandler returns the handler of the login and consent pages
+// (GET shows the current step, POST submits it). Every POST must carry the
+// flow's CSRF token and come from the browser that started the flow.
+func (p *Provider) InteractionHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			w.Header().Set("Allow", "GET, POST")
+			p.renderError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+		}
+		if err := r.ParseForm(); err != nil {
+			p.renderError(w, http.StatusBadRequest, "invalid_request", "The form could not be read.")
+			return
+		}
+		handle := r.URL.Query().Get("flow")
+		if handle == "" {
+			p.renderError(w, http.StatusBadRequest, "invalid_request", "The sign-in link is incomplete; start again from the application.")
+			return
+		}
+		af, err := p.store.GetAuthFlow(ctx, secret.Digest(handle))
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && !p.cfg.Now().Before(af.ExpiresAt)) {
+			p.renderError(w, http.StatusBadRequest, "invalid_request", "This sign-in has expired or was already completed; start again from the application.")
+			return
+		}
+		if err != nil {
+			p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+			return
+		}
+		// The flow must continue in the browser that started it: a link to
+		// someone else's flow is useless (session swapping, RFC 9700 §4.7).
+		bc, cerr := r.Cookie(browserCookie)
+		if cerr != nil || !secret.Equal(secret.Digest(bc.Value), af.Data["browser"]) {
+			p.renderError(w, http.StatusForbidden, "access_denied", "This sign-in was started in another browser; start again from the application.")
+			return
+		}
+		fl := &flow{AuthFlow: af, handle: handle}
+		if r.Method == http.MethodGet {
+			p.advance(w, r, fl)
+			return
+		}
+		if !secret.Equal(r.PostForm.Get("csrf_token"), af.CSRF) {
+			p.renderError(w, http.StatusForbidden, "invalid_request", "The form is missing its security token or it does not match; reload the page and try again.")
+			return
+		}
+		if !p.load(w, r, fl) {
+			return
+		}
+		st := p.currentStep(ctx, fl)
+		if st == nil || r.PostForm.Get("step") != st.name() {
+			// A stale or forged submission: show the current state instead.
+			http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
+			return
+		}
+		ok, msg, err := st.submit(w, r, p, fl)
+		if err != nil {
+			p.deleteFlow(ctx, fl)
+			p.writeAuthorizeError(ctx, w, fl.ar, err)
+			return
+		}
+		if !ok {
+			st.show(w, r, p, fl, msg)
+			return
+		}
+		name := st.name()
+		err = p.store.UpdateAuthFlow(ctx, fl.ID, func(cur storage.AuthFlow) (storage.AuthFlow, error) {
+			if !slices.Contains(cur.Done, name) {
+				cur.Done = append(cur.Done, name)
+			}
+			cur.Subject, cur.AuthTime, cur.AMR, cur.Data = fl.Subject, fl.AuthTime, fl.AMR, fl.Data
+			return cur, nil
+		})
+		if err != nil {
+			p.writeAuthorizeError(ctx, w, fl.ar, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err))
+			return
+		}
+		fl.Done = append(fl.Done, name)
+		// Post/Redirect/Get: 303 after every credentials POST (RFC 9700 §4.12).
+		p.advanceAfterPost(w, r, fl)
+	})
+}
+
+// advanceAfterPost either redirects to the next step's page or finishes.
+func (p *Provider) advanceAfterPost(w http.ResponseWriter, r *http.Request, fl *flow) {
+	if st := p.currentStep(r.Context(), fl); st != nil {
+		http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
+		return
+	}
+	p.finish(w, r, fl)
+}
+
+// currentStep returns the first step still needed, or nil.
+func (p *Provider) currentStep(ctx context.Context, fl *flow) step {
+	for _, st := range p.steps() {
+		if fl.done(st.name()) {
+			continue
+		}
+		if need, err := st.needed(ctx, p, fl); err == nil && need {
+			return st
+		}
+	}
+	return nil
+}
+
+func (p *Provider) deleteFlow(ctx context.Context, fl *flow) {
+	if fl.ID == "" {
+		return
+	}
+	if err := p.store.DeleteAuthFlow(ctx, fl.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "delete auth flow", slog.String("error", err.Error()))
+	}
+}
+
+// finish grants the request and redirects to the client.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
+	ctx := r.Context()
+	ar := fl.ar
+	subject := fl.Subject
+	authTime, amr := fl.AuthTime, fl.AMR
+	if subject == "" && fl.login != nil {
+		subject, authTime, amr = fl.login.Subject, fl.login.AuthTime, fl.login.AMR
+	}
+	if subject == "" {
+		p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithDebug("flow finished without a subject"))
+		return
+	}
+	user, err := p.userFor(ctx, subject, fl)
+	if err != nil {
+		p.writeAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	sess := fositeadapter.NewSession(subject)
+	sess.Username = user.Username
+	claims := sess.Claims
+	claims.RequestedAt = fl.requestedAt()
+	claims.AuthTime = authTime.UTC().Truncate(time.Second)
+	claims.AuthenticationMethodsReferences = amr
+	for k, v := range user.claims(ar.GetGrantedScopes()) {
+		claims.Extra[k] = v
+	}
+	if userJSON, err := json.Marshal(user); err == nil {
+		sess.User = userJSON
+	}
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.writeAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	// RFC 9207: tell the client which issuer answered (mix-up defence).
+	resp.AddParameter("iss", p.cfg.Issuer)
+	p.deleteFlow(ctx, fl)
+	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// userFor returns the user's current data: from the host's lookup, or from
+// what the authenticator returned at login.
+func (p *Provider) userFor(ctx context.Context, subject string, fl *flow) (User, error) {
+	if fl != nil && fl.user != nil {
+		return *fl.user, nil
+	}
+	if p.lookup != nil {
+		u, err := p.lookup.LookupUser(ctx, subject)
+		if errors.Is(err, ErrUserNotFound) {
+			return User{}, fosite.ErrAccessDenied.WithHint("The user no longer exists.")
+		}
+		if err != nil {
+			return User{}, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		}
+		return u, nil
+	}
+	var raw []byte
+	if fl != nil && fl.Data["user"] != "" {
+		raw = []byte(fl.Data["user"])
+	} else if fl != nil && fl.login != nil {
+		raw = fl.login.Claims
+	}
+	u := User{Subject: subject}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &u)
+	}
+	return u, nil
+}
+
+// writeAuthorizeError redirects the error to the client when the redirect
+// URI has been validated, and shows it as a page otherwise.
+func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	if c := classify(err); c != nil {
+		err = c
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "authorization failed", slog.String("error", errorChain(err)))
+	}
+	if ar == nil || !ar.IsRedirectURIValid() {
+		p.renderError(w, rfc.CodeField, rfc.ErrorField, rfc.GetDescription())
+		return
+	}
+	p.oauth.WriteAuthorizeError(ctx, w, ar, rfc)
+}
+
+// precheck refuses, before any page is shown, what fosite would refuse only
+// when the response is built: a user should not sign in for a request that
+// cannot succeed.
+func precheck(ar fosite.AuthorizeRequester, c *fositeadapter.Client) error {
+	form := ar.GetRequestForm()
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not supported.")
+	case challenge == "" && method != "":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
+	case challenge == "" && ar.GetResponseTypes().Has("code") && (c.Public || c.RequirePKCE):
+		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE: send code_challenge with code_challenge_method S256.")
+	}
+	prompts := strings.Fields(form.Get("prompt"))
+	for _, v := range prompts {
+		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, v) {
+			return fosite.ErrInvalidRequest.WithHintf("Unknown prompt value %q.", v)
+		}
+	}
+	if slices.Contains(prompts, "none") && len(prompts) > 1 {
+		return fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values.")
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// Config configures a [Provider]. Only Issuer, Store and Authenticator are
+// required; every other field's zero value is a secure default. [New] copies
+// the Config; callers must not modify slices or maps they passed in
+// afterwards.
+type Config struct {
+	// Issuer is the issuer identifier (OpenID Connect Discovery 1.0 §3): an
+	// absolute URL without query or fragment, https unless the host is a
+	// loopback address. Endpoints are served below its path.
+	Issuer string
+
+	// Store keeps clients, tokens, sessions, consents and keys. Required.
+	Store storage.Store
+
+	// Authenticator checks a username and password on the login page and
+	// for the password grant. Required.
+	Authenticator UserAuthenticator
+
+	// UserLookup returns a user's current claims for ID tokens and userinfo.
+	// If nil and Authenticator implements UserLookup, that is used; if
+	// neither, claims are those the authenticator returned at login.
+	UserLookup UserLookup
+
+	// GlobalSecret is the HMAC key for opaque tokens and codes, at least 32
+	// bytes. If nil, a random key is generated at New: tokens then do not
+	// survive a restart and cannot be shared by replicas, which is fine for
+	// tests and demos only.
+	GlobalSecret []byte
+
+	// RotatedGlobalSecrets are earlier HMAC keys still accepted for tokens
+	// issued before a rotation of GlobalSecret.
+	RotatedGlobalSecrets [][]byte
+
+	// SigningAlgorithm is the JWS alg of ID tokens and JWT access tokens:
+	// "ES256" (the default when empty) or "RS256".
+	SigningAlgorithm string
+
+	// JWTAccessTokens makes access tokens RFC 9068 JWTs (typ at+jwt) for
+	// every client that does not choose a format itself. If false, access
+	// tokens are opaque HMAC tokens, which can be revoked instantly.
+	JWTAccessTokens bool
+
+	// AccessTokenLifetime, if zero, is 1 hour.
+	AccessTokenLifetime time.Duration
+	// RefreshTokenLifetime, if zero, is 30 days.
+	RefreshTokenLifetime time.Duration
+	// AuthCodeLifetime, if zero, is 5 minutes (RFC 6749 §4.1.2 says at most 10).
+	AuthCodeLifetime time.Duration
+	// IDTokenLifetime, if zero, is 1 hour.
+	IDTokenLifetime time.Duration
+	// LoginSessionLifetime is how long a user stays logged in at the
+	// provider (the session cookie); if zero, 12 hours.
+	LoginSessionLifetime time.Duration
+	// ConsentLifetime is how long a remembered consent lasts; if zero, 90 days.
+	ConsentLifetime time.Duration
+	// FlowLifetime is how long a user has to finish login and consent; if
+	// zero, 15 minutes.
+	FlowLifetime time.Duration
+
+	// Paths are where the endpoints are served, relative to the issuer's
+	// path. Zero fields take the defaults documented on [Paths].
+	Paths Paths
+
+	// Templates, if non-nil, replace the built-in pages. It must define the
+	// templates "login", "consent", "logout", "error" (see docs/ui.md for the
+	// data each receives).
+	Templates *template.Template
+
+	// MaxBodyBytes caps request bodies; if zero, 64 KiB. Larger bodies are
+	// refused with 413 and an invalid_request error.
+	MaxBodyBytes int64
+
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+
+	// Logger receives the provider's logs. If nil, slog.Default(). Secrets
+	// and tokens are never logged.
+	Logger *slog.Logger
+}
+
+// Paths are the endpoint paths, relative to the issuer's path.
+type Paths struct {
+	Authorize   string // default "/oauth2/authorize"
+	Token       string // default "/oauth2/token"
+	Introspect  string // default "/oauth2/introspect"
+	Revoke      string // default "/oauth2/revoke"
+	Userinfo    string // default "/userinfo"
+	Logout      string // default "/oauth2/logout"
+	Discovery   string // default "/.well-known/openid-configuration"
+	JWKS        string // default "/.well-known/jwks.json"
+	Interaction string // default "/oauth2/interaction": the login and consent pages
+}
+
+func (p Paths) withDefaults() Paths {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&p.Authorize, "/oauth2/authorize")
+	def(&p.Token, "/oauth2/token")
+	def(&p.Introspect, "/oauth2/introspect")
+	def(&p.Revoke, "/oauth2/revoke")
+	def(&p.Userinfo, "/userinfo")
+	def(&p.Logout, "/oauth2/logout")
+	def(&p.Discovery, "/.well-known/openid-configuration")
+	def(&p.JWKS, "/.well-known/jwks.json")
+	def(&p.Interaction, "/oauth2/interaction")
+	return p
+}
+
+// ConfigError reports one invalid Config field.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return "provider: Config." + e.Field + ": " + e.Reason
+}
+
+// validate checks c and fills defaults; it reports every problem at once.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+
+	if u, err := url.Parse(c.Issuer); err != nil || c.Issuer == "" || !u.IsAbs() || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		bad("Issuer", "must be an absolute URL without query or fragment, got %q", c.Issuer)
+	} else if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+		bad("Issuer", "must be an https URL (http only for a loopback host), got %q", c.Issuer)
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	if c.Store == nil {
+		bad("Store", "is required: use memory.New() for tests or postgres for production")
+	}
+	if c.Authenticator == nil {
+		bad("Authenticator", "is required: it checks usernames and passwords on the login page")
+	}
+	if c.GlobalSecret != nil && len(c.GlobalSecret) < 32 {
+		bad("GlobalSecret", "must be at least 32 bytes, got %d", len(c.GlobalSecret))
+	}
+	for i, s := range c.RotatedGlobalSecrets {
+		if len(s) < 32 {
+			bad(fmt.Sprintf("RotatedGlobalSecrets[%d]", i), "must be at least 32 bytes, got %d", len(s))
+		}
+	}
+	switch c.SigningAlgorithm {
+	case "":
+		c.SigningAlgorithm = "ES256"
+	case "ES256", "RS256":
+	default:
+		bad("SigningAlgorithm", `must be "ES256" or "RS256", got %q`, c.SigningAlgorithm)
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"AccessTokenLifetime", &c.AccessTokenLifetime, time.Hour},
+		{"RefreshTokenLifetime", &c.RefreshTokenLifetime, 30 * 24 * time.Hour},
+		{"AuthCodeLifetime", &c.AuthCodeLifetime, 5 * time.Minute},
+		{"IDTokenLifetime", &c.IDTokenLifetime, time.Hour},
+		{"LoginSessionLifetime", &c.LoginSessionLifetime, 12 * time.Hour},
+		{"ConsentLifetime", &c.ConsentLifetime, 90 * 24 * time.Hour},
+		{"FlowLifetime", &c.FlowLifetime, 15 * time.Minute},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			bad(d.name, "must not be negative, got %v", *d.v)
+		} else if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.AuthCodeLifetime > 10*time.Minute {
+		bad("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)
+	}
+	c.Paths = c.Paths.withDefaults()
+	for name, p := range map[string]string{
+		"Authorize": c.Paths.Authorize, "Token": c.Paths.Token, "Introspect": c.Paths.Introspect,
+		"Revoke": c.Paths.Revoke, "Userinfo": c.Paths.Userinfo, "Logout": c.Paths.Logout,
+		"Discovery": c.Paths.Discovery, "JWKS": c.Paths.JWKS, "Interaction": c.Paths.Interaction,
+	} {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#{} ") {
+			bad("Paths."+name, "must be a path starting with / and without query, got %q", p)
+		}
+	}
+	if c.MaxBodyBytes < 0 {
+		bad("MaxBodyBytes", "must not be negative")
+	} else if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,103 @@
+package provider
+
+import (
+	"net/http"
+)
+
+// Discovery is the provider's metadata (OpenID Connect Discovery 1.0 §3,
+// RFC 8414 §2).
+type Discovery struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	FrontchannelLogoutSupported                bool     `json:"frontchannel_logout_supported"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+}
+
+// Discovery returns the metadata the discovery endpoint serves.
+func (p *Provider) Discovery() Discovery {
+	pp := p.cfg.Paths
+	secretMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+	return Discovery{
+		Issuer:                                     p.cfg.Issuer,
+		AuthorizationEndpoint:                      p.url(pp.Authorize),
+		TokenEndpoint:                              p.url(pp.Token),
+		UserinfoEndpoint:                           p.url(pp.Userinfo),
+		JWKSURI:                                    p.url(pp.JWKS),
+		EndSessionEndpoint:                         p.url(pp.Logout),
+		IntrospectionEndpoint:                      p.url(pp.Introspect),
+		RevocationEndpoint:                         p.url(pp.Revoke),
+		ScopesSupported:                            []string{"openid", "offline_access", "profile", "email", "groups"},
+		ResponseTypesSupported:                     []string{"code", "id_token", "token id_token", "token", "code id_token", "code token", "code token id_token"},
+		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", "implicit", "password"},
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           []string{p.cfg.SigningAlgorithm},
+		TokenEndpointAuthMethodsSupported:          append(secretMethods, "none"),
+		TokenEndpointAuthSigningAlgValuesSupported: []string{"RS256", "ES256"},
+		IntrospectionEndpointAuthMethodsSupported:  secretMethods,
+		RevocationEndpointAuthMethodsSupported:     append(secretMethods, "none"),
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "at_hash", "c_hash",
+			"name", "given_name", "family_name", "preferred_username", "username", "picture", "email", "email_verified", "groups"},
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		AuthorizationResponseISSParameterSupported: true,
+	}
+}
+
+// DiscoveryHandler returns the discovery endpoint.
+func (p *Provider) DiscoveryHandler() http.Handler {
+	d := p.Discovery
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET.")
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		writeJSONCacheable(w, d())
+	})
+}
+
+// JWKSHandler returns the JSON Web Key Set endpoint: the public signing
+// keys, each with kid, use and alg, including keys published ahead of
+// rotation and retired keys whose tokens may still be live.
+func (p *Provider) JWKSHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET.")
+			return
+		}
+		set, err := p.keys.PublicJWKS(r.Context())
+		if err != nil {
+			p.cfg.Logger.Error("provider: load signing keys", "error", err)
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Retry later.")
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		writeJSONCacheable(w, set)
+	})
+}

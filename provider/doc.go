@@ -1,0 +1,32 @@
+// Package provider is an embeddable OAuth 2.0 and OpenID Connect provider.
+//
+// A host creates one [Provider] with [New], giving at least an issuer URL, a
+// [github.com/gatehouse/gatehouse/storage.Store] and a [UserAuthenticator], and serves [Provider.Handler]
+// (or each endpoint's handler on its own router):
+//
+//	p, err := provider.New(provider.Config{
+//		Issuer:        "https://auth.example.com",
+//		Store:         memory.New(),
+//		Authenticator: users, // checks username and password
+//		GlobalSecret:  secret32, // same on every replica
+//	})
+//	...
+//	http.Handle("/", p.Handler())
+//
+// It serves discovery, a JWKS with key rotation, the authorization endpoint
+// with built-in login and consent pages (replaceable templates), the token
+// endpoint (authorization code with PKCE, refresh with rotation and reuse
+// detection, client credentials, and for explicitly allowed clients the
+// password grant and implicit/hybrid flows), introspection (RFC 7662),
+// revocation (RFC 7009), userinfo and RP-initiated logout.
+//
+// Clients are registered with [Provider.CreateClient], which generates a
+// 256-bit secret and stores only its hash. A resource server in the same
+// process protects its handlers with [Provider.RequireScopes] and reads the
+// token with [TokenFromContext].
+//
+// The protocol engine is github.com/ory/fosite v0.49.0, kept behind
+// internal packages: the public API speaks Gatehouse's own types. See
+// docs/architecture.md, docs/tokens-and-hashing.md and docs/security.md in
+// the repository.
+package provider

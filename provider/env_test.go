@@ -1,0 +1,253 @@
+package provider_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/provider"
+	"github.com/gatehouse/gatehouse/storage"
+	"github.com/gatehouse/gatehouse/storage/memory"
+)
+
+// clock is a test clock: real time plus an offset tests can move forward.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// testUsers are the users of every test.
+var testUsers = map[string]struct {
+	password string
+	user     provider.User
+}{
+	"alice": {"alice-password", provider.User{Subject: "sub-alice", Username: "alice", Name: "Alice Example", Email: "alice@example.com", EmailVerified: true, Groups: []string{"admins", "developers"}}},
+	"bob":   {"bob-password", provider.User{Subject: "sub-bob", Username: "bob", Name: "Bob Example", Email: "bob@example.com", Groups: []string{"developers"}}},
+}
+
+type userDB struct{}
+
+func (userDB) Authenticate(_ context.Context, username, password string) (provider.User, error) {
+	u, ok := testUsers[username]
+	if !ok || u.password != password {
+		return provider.User{}, provider.ErrInvalidCredentials
+	}
+	return u.user, nil
+}
+
+func (userDB) LookupUser(_ context.Context, subject string) (provider.User, error) {
+	for _, u := range testUsers {
+		if u.user.Subject == subject {
+			return u.user, nil
+		}
+	}
+	return provider.User{}, provider.ErrUserNotFound
+}
+
+// env is a provider behind an httptest server with a few clients.
+type env struct {
+	t      testing.TB
+	p      *provider.Provider
+	srv    *httptest.Server
+	store  *memory.Store
+	clock  *clock
+	issuer string
+
+	web       storage.Client // confidential, code + refresh
+	webSecret string
+	spa       storage.Client // public, PKCE
+	svc       storage.Client // client_credentials
+	svcSecret string
+}
+
+const (
+	webRedirect = "http://127.0.0.1:8081/callback"
+	spaRedirect = "http://127.0.0.1:8081/spa"
+)
+
+func newEnv(t testing.TB, mutate ...func(*provider.Config)) *env {
+	t.Helper()
+	e := &env{t: t, store: memory.New(), clock: &clock{}}
+	var handler atomic.Pointer[http.Handler]
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*handler.Load()).ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	e.issuer = e.srv.URL
+	cfg := provider.Config{
+		Issuer:        e.issuer,
+		Store:         e.store,
+		Authenticator: userDB{},
+		Now:           e.clock.Now,
+		GlobalSecret:  []byte("0123456789abcdef0123456789abcdef"),
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	p, err := provider.New(cfg)
+	require.NoError(t, err)
+	e.p = p
+	h := http.Handler(p.Handler())
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.Handle("GET /api/assets", p.RequireScopes("assets:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti, _ := provider.TokenFromContext(r.Context())
+		_ = json.NewEncoder(w).Encode(map[string]any{"sub": ti.Subject, "client_id": ti.ClientID})
+	})))
+	var hh http.Handler = mux
+	handler.Store(&hh)
+
+	ctx := context.Background()
+	e.web, e.webSecret, err = p.CreateClient(ctx, storage.Client{
+		ID: "web", Name: "Web Portal",
+		GrantTypes:             []string{"authorization_code", "refresh_token"},
+		RedirectURIs:           []string{webRedirect},
+		PostLogoutRedirectURIs: []string{"http://127.0.0.1:8081/bye"},
+		Scopes:                 []string{"openid", "offline_access", "profile", "email", "groups", "assets:read", "registry:read"},
+	})
+	require.NoError(t, err)
+	e.spa, _, err = p.CreateClient(ctx, storage.Client{
+		ID: "spa", Public: true,
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		RedirectURIs: []string{spaRedirect},
+		Scopes:       []string{"openid", "offline_access", "profile", "assets:read"},
+	})
+	require.NoError(t, err)
+	e.svc, e.svcSecret, err = p.CreateClient(ctx, storage.Client{
+		ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"assets:read", "registry:read"},
+	})
+	require.NoError(t, err)
+	return e
+}
+
+func (e *env) url(path string) string { return e.issuer + path }
+
+func (e *env) oauth2Config(c storage.Client, secret string, redirect string, scopes ...string) *oauth2.Config {
+	style := oauth2.AuthStyleInHeader
+	if c.Public {
+		style = oauth2.AuthStyleInParams
+	}
+	return &oauth2.Config{
+		ClientID:     c.ID,
+		ClientSecret: secret,
+		RedirectURL:  redirect,
+		Scopes:       scopes,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   e.url("/oauth2/authorize"),
+			TokenURL:  e.url("/oauth2/token"),
+			AuthStyle: style,
+		},
+	}
+}
+
+// authorize runs the browser part of the code flow: login as user (if
+// asked), consent (if asked), and returns the redirect back to the client.
+func (e *env) authorize(browser *http.Client, authURL, user string) *url.URL {
+	t := e.t
+	t.Helper()
+	page := flowtest.Get(t, browser, authURL)
+	for i := 0; i < 6; i++ {
+		if page.Status != http.StatusSeeOther && page.Status != http.StatusFound {
+			t.Fatalf("authorize: unexpected status %d at %s:\n%s", page.Status, page.URL, page.Body)
+		}
+		loc := page.Location(t)
+		if !strings.HasPrefix(loc.String(), e.issuer) {
+			return loc
+		}
+		page = flowtest.Get(t, browser, loc.String())
+		switch {
+		case strings.Contains(page.Body, `name="password"`):
+			page = flowtest.Submit(t, browser, page, url.Values{"username": {user}, "password": {testUsers[user].password}})
+		case strings.Contains(page.Body, `name="decision"`):
+			page = flowtest.Submit(t, browser, page, url.Values{"decision": {"allow"}})
+		}
+	}
+	t.Fatalf("authorize: too many steps")
+	return nil
+}
+
+// codeFlow runs a full authorization-code flow with PKCE for client c and
+// returns the token.
+func (e *env) codeFlow(c storage.Client, secret, redirect, user string, scopes ...string) *oauth2.Token {
+	t := e.t
+	t.Helper()
+	cfg := e.oauth2Config(c, secret, redirect, scopes...)
+	verifier := oauth2.GenerateVerifier()
+	state := "state-" + oauth2.GenerateVerifier()[:12]
+	back := e.authorize(flowtest.NewBrowser(t), cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-0123456789")), user)
+	require.Equal(t, state, back.Query().Get("state"), "state must be echoed byte for byte")
+	require.Equal(t, e.issuer, back.Query().Get("iss"), "RFC 9207 iss")
+	code := back.Query().Get("code")
+	require.NotEmpty(t, code, "no code in %s", back)
+	tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	return tok
+}
+
+// postForm posts vals to path with optional basic auth and returns status
+// and decoded JSON body.
+func (e *env) postForm(path string, vals url.Values, user, pass string) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.url(path), strings.NewReader(vals.Encode()))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	return e.do(req)
+}
+
+func (e *env) do(req *http.Request) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m, resp.Header
+}
+
+func (e *env) introspect(token string) map[string]any {
+	e.t.Helper()
+	status, body, _ := e.postForm("/oauth2/introspect", url.Values{"token": {token}}, e.svc.ID, e.svcSecret)
+	require.Equal(e.t, http.StatusOK, status, "introspection: %v", body)
+	return body
+}
+
+func s256(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// parallel runs f n times at once and returns the results.
+func parallel[T any](n int, f func() T) []T {
+	out := make([]T, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out[i] = f()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,149 @@
+package fositeadapter
+
+import (
+	"encoding/json"
+	"time"
+
+	jose3 "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// Client adapts a storage.Client to the fosite client interfaces. Secrets
+// that have expired at load time are left out.
+type Client struct {
+	storage.Client
+	hashes [][]byte
+	jwks   *jose3.JSONWebKeySet
+}
+
+var (
+	_ fosite.Client                         = (*Client)(nil)
+	_ fosite.OpenIDConnectClient            = (*Client)(nil)
+	_ fosite.ClientWithSecretRotation       = (*Client)(nil)
+	_ fosite.ClientWithCustomTokenLifespans = (*Client)(nil)
+	_ fosite.ResponseModeClient             = (*Client)(nil)
+)
+
+// NewClient wraps c, keeping only the secrets still valid at now.
+func NewClient(c storage.Client, now time.Time) *Client {
+	fc := &Client{Client: c}
+	for _, s := range c.Secrets {
+		if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
+			continue
+		}
+		fc.hashes = append(fc.hashes, []byte(s.Hash))
+	}
+	if len(c.JWKS) > 0 {
+		// The v3 key set exists only because fosite's OpenIDConnectClient
+		// speaks go-jose v3; it is parsed from the stored JSON once here.
+		var set jose3.JSONWebKeySet
+		if err := json.Unmarshal(c.JWKS, &set); err == nil {
+			fc.jwks = &set
+		}
+	}
+	return fc
+}
+
+// GetID implements fosite.Client.
+func (c *Client) GetID() string { return c.ID }
+
+// GetHashedSecret implements fosite.Client: the newest valid secret hash.
+func (c *Client) GetHashedSecret() []byte {
+	if len(c.hashes) == 0 {
+		return nil
+	}
+	return c.hashes[0]
+}
+
+// GetRotatedHashes implements fosite.ClientWithSecretRotation: the other
+// valid hashes.
+func (c *Client) GetRotatedHashes() [][]byte {
+	if len(c.hashes) < 2 {
+		return nil
+	}
+	return c.hashes[1:]
+}
+
+// GetRedirectURIs implements fosite.Client.
+func (c *Client) GetRedirectURIs() []string { return c.RedirectURIs }
+
+// GetGrantTypes implements fosite.Client.
+func (c *Client) GetGrantTypes() fosite.Arguments { return c.GrantTypes }
+
+// GetResponseTypes implements fosite.Client.
+func (c *Client) GetResponseTypes() fosite.Arguments {
+	if len(c.ResponseTypes) == 0 {
+		return fosite.Arguments{"code"}
+	}
+	return c.ResponseTypes
+}
+
+// GetScopes implements fosite.Client.
+func (c *Client) GetScopes() fosite.Arguments { return c.Scopes }
+
+// IsPublic implements fosite.Client.
+func (c *Client) IsPublic() bool { return c.Public }
+
+// GetAudience implements fosite.Client.
+func (c *Client) GetAudience() fosite.Arguments { return c.Audience }
+
+// GetRequestURIs implements fosite.OpenIDConnectClient: request_uri is not
+// supported, so none are registered.
+func (c *Client) GetRequestURIs() []string { return nil }
+
+// GetJSONWebKeys implements fosite.OpenIDConnectClient.
+func (c *Client) GetJSONWebKeys() *jose3.JSONWebKeySet { return c.jwks }
+
+// GetJSONWebKeysURI implements fosite.OpenIDConnectClient: remote key sets
+// are not fetched (no server-side requests to client-chosen URLs).
+func (c *Client) GetJSONWebKeysURI() string { return "" }
+
+// GetRequestObjectSigningAlgorithm implements fosite.OpenIDConnectClient.
+func (c *Client) GetRequestObjectSigningAlgorithm() string { return "" }
+
+// GetTokenEndpointAuthMethod implements fosite.OpenIDConnectClient.
+func (c *Client) GetTokenEndpointAuthMethod() string {
+	switch {
+	case c.TokenEndpointAuthMethod != "":
+		return c.TokenEndpointAuthMethod
+	case c.Public:
+		return "none"
+	default:
+		return "client_secret_basic"
+	}
+}
+
+// GetTokenEndpointAuthSigningAlgorithm implements fosite.OpenIDConnectClient.
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
+	if c.TokenEndpointAuthSigningAlg == "" {
+		return "RS256"
+	}
+	return c.TokenEndpointAuthSigningAlg
+}
+
+// GetResponseModes implements fosite.ResponseModeClient: the default mode
+// of each response type, fragment, query and form_post.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeFragment, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+}
+
+// GetEffectiveLifespan implements fosite.ClientWithCustomTokenLifespans.
+func (c *Client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	var d time.Duration
+	switch tt {
+	case fosite.AccessToken:
+		d = c.AccessTokenLifetime
+	case fosite.RefreshToken:
+		d = c.RefreshTokenLifetime
+	case fosite.AuthorizeCode:
+		d = c.AuthCodeLifetime
+	case fosite.IDToken:
+		d = c.IDTokenLifetime
+	}
+	if d > 0 {
+		return d
+	}
+	return fallback
+}

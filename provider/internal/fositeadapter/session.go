@@ -1,0 +1,87 @@
+package fositeadapter
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is the provider's fosite session: the OpenID Connect session
+// (ID token claims and headers, expiry per token type, subject) plus what
+// Gatehouse records about the grant. It is serialised as JSON into
+// storage.Request.Session.
+type Session struct {
+	*openid.DefaultSession
+	// Extra holds claims returned by introspection beside the standard ones.
+	Extra map[string]any `json:"extra,omitempty"`
+	// User is the user's data (JSON) as known when the grant was made,
+	// used for userinfo when the host gives no user lookup.
+	User json.RawMessage `json:"user,omitempty"`
+}
+
+// NewSession returns an empty session for subject.
+func NewSession(subject string) *Session {
+	return &Session{DefaultSession: &openid.DefaultSession{
+		Claims:    &jwt.IDTokenClaims{Subject: subject, Extra: map[string]any{}},
+		Headers:   &jwt.Headers{Extra: map[string]any{}},
+		ExpiresAt: map[fosite.TokenType]time.Time{},
+		Subject:   subject,
+	}}
+}
+
+// Clone returns a deep copy.
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return NewSession(s.GetSubject())
+	}
+	c := &Session{}
+	if err := json.Unmarshal(b, c); err != nil {
+		return NewSession(s.GetSubject())
+	}
+	c.normalize()
+	return c
+}
+
+// GetExtraClaims implements fosite.ExtraClaimsSession.
+func (s *Session) GetExtraClaims() map[string]any { return s.Extra }
+
+// normalize makes sure no pointer or map that fosite writes to is nil.
+func (s *Session) normalize() {
+	if s.DefaultSession == nil {
+		s.DefaultSession = &openid.DefaultSession{}
+	}
+	if s.Claims == nil {
+		s.Claims = &jwt.IDTokenClaims{}
+	}
+	if s.Claims.Extra == nil {
+		s.Claims.Extra = map[string]any{}
+	}
+	if s.Headers == nil {
+		s.Headers = &jwt.Headers{}
+	}
+	if s.Headers.Extra == nil {
+		s.Headers.Extra = map[string]any{}
+	}
+	if s.ExpiresAt == nil {
+		s.ExpiresAt = map[fosite.TokenType]time.Time{}
+	}
+}
+
+// unmarshalSession decodes b into the session prototype fosite passed.
+func unmarshalSession(b []byte, into fosite.Session) error {
+	if s, ok := into.(*Session); ok {
+		if err := json.Unmarshal(b, s); err != nil {
+			return err
+		}
+		s.normalize()
+		return nil
+	}
+	return json.Unmarshal(b, into)
+}

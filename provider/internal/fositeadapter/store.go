@@ -1,0 +1,310 @@
+// Package fositeadapter connects fosite v0.49.0 to Gatehouse's storage
+// contract. It is the only place that maps fosite.Requester values onto
+// storage records and storage errors onto the errors fosite expects.
+package fositeadapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// Authenticator checks a resource owner's password for the password grant
+// and returns the subject.
+type Authenticator func(ctx context.Context, username, password string) (subject string, err error)
+
+// Store implements the fosite storage interfaces on a storage.Store.
+type Store struct {
+	S storage.Store
+	// Now is the clock used for expiry checks.
+	Now func() time.Time
+	// CodeSignature maps an authorization code to its signature; fosite
+	// keys OpenID Connect sessions by the whole code, and the store must
+	// never hold a usable code.
+	CodeSignature func(ctx context.Context, code string) string
+	// Authenticate backs the resource-owner password grant.
+	Authenticate_ Authenticator
+}
+
+var (
+	_ fosite.Storage                                      = (*Store)(nil)
+	_ oauth2.CoreStorage                                  = (*Store)(nil)
+	_ oauth2.TokenRevocationStorage                       = (*Store)(nil)
+	_ oauth2.ResourceOwnerPasswordCredentialsGrantStorage = (*Store)(nil)
+	_ openid.OpenIDConnectRequestStorage                  = (*Store)(nil)
+	_ pkce.PKCERequestStorage                             = (*Store)(nil)
+)
+
+// sensitiveForm lists request parameters never written to storage.
+var sensitiveForm = []string{"password", "client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "access_token", "token"}
+
+// ToRecord converts a fosite request to a storage request.
+func ToRecord(r fosite.Requester) (storage.Request, error) {
+	sess, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return storage.Request{}, fmt.Errorf("fositeadapter: encode session: %w", err)
+	}
+	form := url.Values{}
+	for k, v := range r.GetRequestForm() {
+		form[k] = append([]string(nil), v...)
+	}
+	for _, k := range sensitiveForm {
+		delete(form, k)
+	}
+	rec := storage.Request{
+		ID:                r.GetID(),
+		RequestedAt:       r.GetRequestedAt().UTC(),
+		RequestedScopes:   r.GetRequestedScopes(),
+		GrantedScopes:     r.GetGrantedScopes(),
+		RequestedAudience: r.GetRequestedAudience(),
+		GrantedAudience:   r.GetGrantedAudience(),
+		Form:              form,
+		Session:           sess,
+	}
+	if c := r.GetClient(); c != nil {
+		rec.ClientID = c.GetID()
+	}
+	if s := r.GetSession(); s != nil {
+		rec.Subject = s.GetSubject()
+	}
+	return rec, nil
+}
+
+func (s *Store) fromRecord(ctx context.Context, rec storage.Request, session fosite.Session) (*fosite.Request, error) {
+	c, err := s.S.GetClient(ctx, rec.ClientID)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	if session != nil {
+		if err := unmarshalSession(rec.Session, session); err != nil {
+			return nil, fmt.Errorf("fositeadapter: decode session: %w", err)
+		}
+	}
+	return &fosite.Request{
+		ID:                rec.ID,
+		RequestedAt:       rec.RequestedAt,
+		Client:            NewClient(c, s.Now()),
+		RequestedScope:    rec.RequestedScopes,
+		GrantedScope:      rec.GrantedScopes,
+		Form:              url.Values(rec.Form),
+		Session:           session,
+		RequestedAudience: rec.RequestedAudience,
+		GrantedAudience:   rec.GrantedAudience,
+	}, nil
+}
+
+// mapErr turns storage sentinels into the errors fosite branches on,
+// keeping the original in the chain.
+func (s *Store) mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return fosite.ErrNotFound.WithWrap(err)
+	case errors.Is(err, storage.ErrAlreadyUsed), errors.Is(err, storage.ErrAlreadyExists):
+		return err
+	default:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+}
+
+func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessSig string, r fosite.Requester, tt fosite.TokenType) error {
+	rec, err := ToRecord(r)
+	if err != nil {
+		return err
+	}
+	exp := r.GetSession().GetExpiresAt(tt)
+	if exp.IsZero() {
+		exp = s.Now().Add(24 * time.Hour)
+	}
+	return s.S.CreateToken(ctx, storage.Token{
+		Signature:       sig,
+		Kind:            kind,
+		Request:         rec,
+		AccessSignature: accessSig,
+		ExpiresAt:       exp.UTC(),
+		Active:          true,
+	})
+}
+
+// get loads a token and rehydrates it. An expired token is not found; an
+// inactive one is returned with errInactive.
+func (s *Store) get(ctx context.Context, kind storage.TokenKind, sig string, session fosite.Session, errInactive error) (fosite.Requester, error) {
+	t, err := s.S.GetToken(ctx, kind, sig)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	if !s.Now().Before(t.ExpiresAt) {
+		return nil, fosite.ErrNotFound.WithHint("The token has expired.")
+	}
+	req, err := s.fromRecord(ctx, t.Request, session)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return req, errInactive
+	}
+	return req, nil
+}
+
+func (s *Store) del(ctx context.Context, kind storage.TokenKind, sig string) error {
+	return s.mapErr(s.S.DeleteToken(ctx, kind, sig))
+}
+
+// GetClient implements fosite.ClientManager.
+func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.S.GetClient(ctx, id)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	return NewClient(c, s.Now()), nil
+}
+
+// ClientAssertionJWTValid implements fosite.ClientManager: the check is
+// done atomically by SetClientAssertionJWT, so this reports nothing.
+func (s *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	// The check and the mark are one atomic operation in SetClientAssertionJWT.
+	return nil
+}
+
+// SetClientAssertionJWT implements fosite.ClientManager. It records jti
+// atomically and fails with invalid_client if it was already used.
+func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	err := s.S.UseJTI(ctx, jti, exp.UTC(), s.Now())
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		return fosite.ErrInvalidClient.WithHint("The client assertion was already used (its jti is known).")
+	}
+	return err
+}
+
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindAuthCode, sig, "", r, fosite.AuthorizeCode)
+}
+
+// GetAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. A consumed
+// code comes back with fosite.ErrInvalidatedAuthorizeCode and its request,
+// so fosite revokes the tokens issued from it.
+func (s *Store) GetAuthorizeCodeSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindAuthCode, sig, session, fosite.ErrInvalidatedAuthorizeCode)
+}
+
+// InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. Of
+// concurrent exchanges of one code only one gets nil; the others get an
+// error wrapping storage.ErrAlreadyUsed, which the token endpoint maps to
+// invalid_grant.
+func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
+	_, err := s.S.ConsumeAuthCode(ctx, sig)
+	return s.mapErr(err)
+}
+
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Store) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindAccessToken, sig, "", r, fosite.AccessToken)
+}
+
+// GetAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Store) GetAccessTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindAccessToken, sig, session, fosite.ErrInactiveToken)
+}
+
+// DeleteAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Store) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	return s.del(ctx, storage.KindAccessToken, sig)
+}
+
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (s *Store) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindRefreshToken, sig, accessSig, r, fosite.RefreshToken)
+}
+
+// GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A rotated
+// token comes back with fosite.ErrInactiveToken and its request, so fosite
+// revokes the family (RFC 9700 section 4.14).
+func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindRefreshToken, sig, session, fosite.ErrInactiveToken)
+}
+
+// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (s *Store) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return s.del(ctx, storage.KindRefreshToken, sig)
+}
+
+// RotateRefreshToken implements oauth2.RefreshTokenStorage. The loser of a
+// concurrent rotation gets fosite.ErrSerializationFailure.
+func (s *Store) RotateRefreshToken(ctx context.Context, _ string, sig string) error {
+	err := s.S.RotateRefreshToken(ctx, sig)
+	if errors.Is(err, storage.ErrAlreadyUsed) {
+		return fosite.ErrSerializationFailure.WithWrap(err)
+	}
+	return s.mapErr(err)
+}
+
+// RevokeRefreshToken implements oauth2.TokenRevocationStorage: it revokes
+// every refresh token of the family.
+func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return s.mapErr(s.S.RevokeFamily(ctx, storage.KindRefreshToken, requestID))
+}
+
+// RevokeAccessToken implements oauth2.TokenRevocationStorage: it revokes
+// every access token of the family.
+func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return s.mapErr(s.S.RevokeFamily(ctx, storage.KindAccessToken, requestID))
+}
+
+// Authenticate implements oauth2.ResourceOwnerPasswordCredentialsGrantStorage.
+func (s *Store) Authenticate(ctx context.Context, name, secret string) (string, error) {
+	if s.Authenticate_ == nil {
+		return "", fosite.ErrNotFound
+	}
+	return s.Authenticate_(ctx, name, secret)
+}
+
+// CreateOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (s *Store) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindOIDC, s.CodeSignature(ctx, code), "", r, fosite.AuthorizeCode)
+}
+
+// GetOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	req, err := s.get(ctx, storage.KindOIDC, s.CodeSignature(ctx, code), r.GetSession(), nil)
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, openid.ErrNoSessionFound
+	}
+	return req, err
+}
+
+// DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.del(ctx, storage.KindOIDC, s.CodeSignature(ctx, code))
+}
+
+// CreatePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindPKCE, sig, "", r, fosite.AuthorizeCode)
+}
+
+// GetPKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) GetPKCERequestSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, storage.KindPKCE, sig, session, nil)
+}
+
+// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Store) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return s.del(ctx, storage.KindPKCE, sig)
+}
+
+// ErrUnavailable marks a storage or user-backend failure that is not a
+// protocol outcome (a dropped connection, a timeout). The provider answers
+// it with temporarily_unavailable and 503.
+var ErrUnavailable = errors.New("backend unavailable")

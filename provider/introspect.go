@@ -1,0 +1,145 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+)
+
+// IntrospectHandler returns the introspection endpoint (RFC 7662). The
+// caller must authenticate as a confidential client (any of the token
+// endpoint's methods); bearer tokens are not accepted as caller
+// credentials. An unknown, expired, revoked or malformed token is
+// {"active":false}, with no detail.
+func (p *Provider) IntrospectHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "The introspection endpoint accepts only POST.")
+			return
+		}
+		if !p.parseForm(w, r) {
+			return
+		}
+		if !hasClientCredentials(r) {
+			p.writeTokenError(ctx, w, nil, fosite.ErrInvalidClient.WithHint("Authenticate as a client to introspect tokens."))
+			return
+		}
+		client, err := p.oauth.AuthenticateClient(ctx, r, r.PostForm)
+		err = clientAuthError(err)
+		if err == nil && client.IsPublic() {
+			err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
+		}
+		if err != nil {
+			p.writeTokenError(ctx, w, nil, err)
+			return
+		}
+		token := r.PostForm.Get("token")
+		if token == "" {
+			writeJSONError(w, http.StatusBadRequest, "invalid_request", "The token parameter is missing.")
+			return
+		}
+		info, err := p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")))
+		if err != nil {
+			if c := classify(err); c != nil && c.CodeField == http.StatusServiceUnavailable {
+				p.writeTokenError(ctx, w, nil, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"active": false})
+			return
+		}
+		writeJSON(w, http.StatusOK, info.introspection())
+	})
+}
+
+// introspect validates token (opaque or JWT, access or refresh) against
+// storage, so revocation takes effect at once.
+func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse) (TokenInfo, error) {
+	if hint == "" {
+		hint = fosite.AccessToken
+	}
+	sess := fositeadapter.NewSession("")
+	use, ar, err := p.oauth.IntrospectToken(ctx, token, hint, sess)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	s, _ := ar.GetSession().(*fositeadapter.Session)
+	if s == nil {
+		return TokenInfo{}, errors.New("provider: unexpected session type")
+	}
+	tt := fosite.AccessToken
+	if use == fosite.RefreshToken {
+		tt = fosite.RefreshToken
+	}
+	info := TokenInfo{
+		Type:      string(tt),
+		Subject:   s.GetSubject(),
+		Username:  s.GetUsername(),
+		ClientID:  ar.GetClient().GetID(),
+		Scopes:    append([]string(nil), ar.GetGrantedScopes()...),
+		Audience:  append([]string(nil), ar.GetGrantedAudience()...),
+		IssuedAt:  ar.GetRequestedAt(),
+		ExpiresAt: s.GetExpiresAt(tt),
+		Issuer:    p.cfg.Issuer,
+		JWT:       isJWT(token),
+		requestID: ar.GetID(),
+		session:   s,
+	}
+	if s.Claims != nil {
+		info.AuthTime = s.Claims.AuthTime
+		info.AMR = s.Claims.AuthenticationMethodsReferences
+	}
+	return info, nil
+}
+
+func (i TokenInfo) introspection() map[string]any {
+	out := map[string]any{
+		"active":     true,
+		"client_id":  i.ClientID,
+		"iss":        i.Issuer,
+		"token_type": "Bearer",
+	}
+	if i.Type == string(fosite.RefreshToken) {
+		out["token_type"] = "refresh_token"
+	}
+	if len(i.Scopes) > 0 {
+		out["scope"] = strings.Join(i.Scopes, " ")
+	}
+	if i.Subject != "" {
+		out["sub"] = i.Subject
+	}
+	if i.Username != "" {
+		out["username"] = i.Username
+	}
+	if len(i.Audience) > 0 {
+		out["aud"] = i.Audience
+	}
+	if !i.IssuedAt.IsZero() {
+		out["iat"] = i.IssuedAt.Unix()
+	}
+	if !i.ExpiresAt.IsZero() {
+		out["exp"] = i.ExpiresAt.Unix()
+	}
+	if !i.AuthTime.IsZero() {
+		out["auth_time"] = i.AuthTime.Unix()
+	}
+	if len(i.AMR) > 0 {
+		out["amr"] = i.AMR
+	}
+	return out
+}
+
+// hasClientCredentials reports whether the request carries any form of
+// client authentication (Basic, client_secret_post or a client assertion).
+func hasClientCredentials(r *http.Request) bool {
+	if _, _, ok := r.BasicAuth(); ok {
+		return true
+	}
+	return r.PostForm.Get("client_id") != "" || r.PostForm.Get("client_assertion") != ""
+}

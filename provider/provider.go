@@ -1,0 +1,213 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/keys"
+	"github.com/gatehouse/gatehouse/provider/internal/secret"
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// Provider is an OAuth 2.0 and OpenID Connect provider. Create one with
+// [New]; it is safe for concurrent use by many goroutines.
+type Provider struct {
+	cfg        Config
+	issuerPath string
+	store      storage.Store
+	fc         *fosite.Config
+	oauth      *fosite.Fosite
+	adapter    *fositeadapter.Store
+	keys       *keys.Manager
+	hmac       *oauth2.HMACSHAStrategy
+	hasher     *secret.Hasher
+	lookup     UserLookup
+	tmpl       *template.Template
+	mux        *http.ServeMux
+}
+
+// New validates cfg and returns a provider. Every invalid field is reported
+// at once, as a join of [*ConfigError]s. New creates a signing key in the
+// store if none may sign yet.
+func New(cfg Config) (*Provider, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0)}
+	u, _ := url.Parse(cfg.Issuer)
+	p.issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
+
+	p.lookup = cfg.UserLookup
+	if p.lookup == nil {
+		if l, ok := cfg.Authenticator.(UserLookup); ok {
+			p.lookup = l
+		}
+	}
+
+	globalSecret := cfg.GlobalSecret
+	if globalSecret == nil {
+		globalSecret = make([]byte, 32)
+		rand.Read(globalSecret)
+		cfg.Logger.Warn("provider: Config.GlobalSecret is not set; using a random key, so tokens will not survive a restart or work across replicas")
+	}
+
+	maxLifetime := max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime)
+	p.keys = keys.NewManager(cfg.Store, keys.Options{
+		Algorithm:        cfg.SigningAlgorithm,
+		Now:              cfg.Now,
+		MaxTokenLifetime: maxLifetime,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.keys.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("provider: create signing key: %w", err)
+	}
+
+	// Every fosite getter that writes a default on first use is set here,
+	// before serving (FOSITE.md 2.4).
+	fc := &fosite.Config{
+		AccessTokenLifespan:            cfg.AccessTokenLifetime,
+		RefreshTokenLifespan:           cfg.RefreshTokenLifetime,
+		AuthorizeCodeLifespan:          cfg.AuthCodeLifetime,
+		IDTokenLifespan:                cfg.IDTokenLifetime,
+		IDTokenIssuer:                  cfg.Issuer,
+		AccessTokenIssuer:              cfg.Issuer,
+		TokenURL:                       cfg.Issuer + cfg.Paths.Token,
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
+		ClientSecretsHasher:            p.hasher,
+		JWKSFetcherStrategy:            noJWKSFetch{},
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		GlobalSecret:                   globalSecret,
+		RotatedGlobalSecrets:           cfg.RotatedGlobalSecrets,
+		RefreshTokenScopes:             []string{"offline_access", "offline"},
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		TokenEntropy:                   32,
+		SendDebugMessagesToClients:     false,
+		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
+		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
+	}
+	p.fc = fc
+	p.hmac = compose.NewOAuth2HMACStrategy(fc)
+	p.adapter = &fositeadapter.Store{
+		S:             cfg.Store,
+		Now:           cfg.Now,
+		CodeSignature: p.hmac.AuthorizeCodeSignature,
+		Authenticate_: p.authenticateROPC,
+	}
+	signer := p.keys.Signer()
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               &accessTokenStrategy{HMACSHAStrategy: p.hmac, p: p},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
+		Signer:                     signer,
+	}
+	oauth := compose.Compose(fc, p.adapter, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2AuthorizeImplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectImplicitFactory,
+		compose.OpenIDConnectHybridFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+	)
+	f, ok := oauth.(*fosite.Fosite)
+	if !ok {
+		return nil, fmt.Errorf("provider: fosite.Compose returned %T, want *fosite.Fosite", oauth)
+	}
+	p.oauth = f
+
+	tmpl, err := p.templates()
+	if err != nil {
+		return nil, err
+	}
+	p.tmpl = tmpl
+	p.mux = p.routes()
+	return p, nil
+}
+
+// Handler returns an http.Handler serving every endpoint below the issuer's
+// path (with the default [Paths]):
+//
+//	GET       /.well-known/openid-configuration   discovery (OIDC Discovery 1.0, RFC 8414)
+//	GET       /.well-known/jwks.json              public signing keys
+//	GET, POST /oauth2/authorize                   authorization endpoint (RFC 6749 §3.1)
+//	GET, POST /oauth2/interaction                 login and consent pages
+//	POST      /oauth2/token                       token endpoint (RFC 6749 §3.2)
+//	POST      /oauth2/introspect                  introspection (RFC 7662)
+//	POST      /oauth2/revoke                      revocation (RFC 7009)
+//	GET, POST /userinfo                           userinfo (OIDC Core §5.3)
+//	GET, POST /oauth2/logout                      RP-initiated logout
+//
+// Mount it at the root of the host's server (or below the issuer path's
+// parent); each endpoint is also available on its own, for hosts with their
+// own router.
+func (p *Provider) Handler() http.Handler { return p.mux }
+
+func (p *Provider) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	pp := p.cfg.Paths
+	handle := func(path string, h http.Handler) { mux.Handle(p.issuerPath+path, h) }
+	handle(pp.Discovery, p.DiscoveryHandler())
+	handle(pp.JWKS, p.JWKSHandler())
+	handle(pp.Authorize, p.AuthorizeHandler())
+	handle(pp.Interaction, p.InteractionHandler())
+	handle(pp.Token, p.TokenHandler())
+	handle(pp.Introspect, p.IntrospectHandler())
+	handle(pp.Revoke, p.RevokeHandler())
+	handle(pp.Userinfo, p.UserinfoHandler())
+	handle(pp.Logout, p.LogoutHandler())
+	return mux
+}
+
+// url returns the absolute URL of an endpoint path.
+func (p *Provider) url(path string) string { return p.cfg.Issuer + path }
+
+// RotateSigningKey creates a new signing key, published in the JWKS at once
+// and signing from now+publishAhead on; the current key stops signing then
+// and stays published until every token it signed has expired. It returns
+// the new key's ID.
+func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Duration) (string, error) {
+	return p.keys.Rotate(ctx, publishAhead)
+}
+
+// authenticateROPC backs the password grant.
+func (p *Provider) authenticateROPC(ctx context.Context, username, password string) (string, error) {
+	u, err := p.cfg.Authenticator.Authenticate(ctx, username, password)
+	if errors.Is(err, ErrInvalidCredentials) {
+		return "", fosite.ErrNotFound.WithWrap(err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+	}
+	if u.Subject == "" {
+		return "", errors.New("provider: the authenticator returned a user without a Subject")
+	}
+	return u.Subject, nil
+}
+
+// noJWKSFetch refuses remote JWKS URIs: a client's keys must be registered
+// inline, so the token endpoint never makes requests to client-chosen URLs.
+type noJWKSFetch struct{}
+
+func (noJWKSFetch) Resolve(context.Context, string, bool) (*josev3JSONWebKeySet, error) {
+	return nil, fosite.ErrInvalidClient.WithHint("Remote JSON Web Key Sets are not supported; register the client's keys inline.")
+}

@@ -1,0 +1,151 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/secret"
+)
+
+// accessTokenStrategy issues opaque HMAC access tokens, or RFC 9068 JWT
+// access tokens for clients (or providers) that ask for them. Refresh
+// tokens and codes are always opaque.
+type accessTokenStrategy struct {
+	*oauth2.HMACSHAStrategy
+	p *Provider
+}
+
+func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// AccessTokenSignature returns the storage key of an access token.
+func (s *accessTokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
+	if isJWT(token) {
+		return token[strings.LastIndexByte(token, '.')+1:]
+	}
+	return s.HMACSHAStrategy.AccessTokenSignature(ctx, token)
+}
+
+func (s *accessTokenStrategy) wantsJWT(c fosite.Client) bool {
+	if fc, ok := c.(*fositeadapter.Client); ok {
+		switch fc.AccessTokenFormat {
+		case "jwt":
+			return true
+		case "opaque":
+			return false
+		}
+	}
+	return s.p.cfg.JWTAccessTokens
+}
+
+// GenerateAccessToken issues an access token for r.
+func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
+	if !s.wantsJWT(r.GetClient()) {
+		return s.HMACSHAStrategy.GenerateAccessToken(ctx, r)
+	}
+	now := s.p.cfg.Now().UTC()
+	exp := r.GetSession().GetExpiresAt(fosite.AccessToken)
+	if exp.IsZero() {
+		exp = now.Add(s.p.cfg.AccessTokenLifetime)
+	}
+	clientID := r.GetClient().GetID()
+	sub := r.GetSession().GetSubject()
+	if sub == "" {
+		sub = clientID // RFC 9068 §2.2: sub is the client for client credentials
+	}
+	aud := []string(r.GetGrantedAudience())
+	if len(aud) == 0 {
+		aud = []string{clientID}
+	}
+	claims := jwt.MapClaims{
+		"iss":       s.p.cfg.Issuer,
+		"sub":       sub,
+		"aud":       aud,
+		"exp":       exp.Unix(),
+		"iat":       now.Unix(),
+		"jti":       secret.Token()[:22],
+		"client_id": clientID,
+		"scope":     strings.Join(r.GetGrantedScopes(), " "),
+	}
+	if sess, ok := r.GetSession().(*fositeadapter.Session); ok && sess.Claims != nil {
+		if !sess.Claims.AuthTime.IsZero() {
+			claims["auth_time"] = sess.Claims.AuthTime.Unix()
+		}
+		if len(sess.Claims.AuthenticationMethodsReferences) > 0 {
+			claims["amr"] = sess.Claims.AuthenticationMethodsReferences
+		}
+		if sess.Claims.AuthenticationContextClassReference != "" {
+			claims["acr"] = sess.Claims.AuthenticationContextClassReference
+		}
+	}
+	token, sig, err := s.p.keys.Signer().Generate(ctx, claims, &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}})
+	if err != nil {
+		return "", "", err
+	}
+	return token, sig, nil
+}
+
+// ValidateAccessToken checks an access token's integrity and expiry.
+func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
+	if !isJWT(token) {
+		return s.HMACSHAStrategy.ValidateAccessToken(ctx, r, token)
+	}
+	_, err := s.p.verifyJWTAccessToken(ctx, token)
+	return err
+}
+
+// jwtAccessClaims are the claims of an RFC 9068 access token.
+type jwtAccessClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience audience `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope"`
+}
+
+// audience accepts both a string and an array.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = []string{s}
+		return nil
+	}
+	var l []string
+	err := json.Unmarshal(b, &l)
+	*a = l
+	return err
+}
+
+// verifyJWTAccessToken checks a JWT access token's signature (by kid),
+// typ, issuer and expiry. It does not consult storage.
+func (p *Provider) verifyJWTAccessToken(ctx context.Context, token string) (jwtAccessClaims, error) {
+	payload, hdr, err := p.keys.Verify(ctx, token)
+	if err != nil {
+		return jwtAccessClaims{}, fosite.ErrTokenSignatureMismatch.WithWrap(err)
+	}
+	if typ, _ := hdr.ExtraHeaders["typ"].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return jwtAccessClaims{}, fosite.ErrTokenClaim.WithHint("The token is not an access token.")
+	}
+	var c jwtAccessClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return jwtAccessClaims{}, fosite.ErrInvalidTokenFormat.WithWrap(err)
+	}
+	if c.Issuer != p.cfg.Issuer {
+		return jwtAccessClaims{}, fosite.ErrTokenClaim.WithHint("The token was issued by another issuer.")
+	}
+	if !p.cfg.Now().Before(time.Unix(c.Expiry, 0)) {
+		return jwtAccessClaims{}, fosite.ErrTokenExpired.WithWrap(errors.New("expired"))
+	}
+	return c, nil
+}

@@ -1,0 +1,71 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/ory/fosite"
+)
+
+// UserinfoHandler returns the userinfo endpoint (OpenID Connect Core §5.3),
+// by GET or POST, with the access token in the Authorization header or, for
+// POST, in the access_token form field. It returns sub and the claims of the
+// scopes the token was granted; the token must have been granted openid.
+func (p *Provider) UserinfoHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			w.Header().Set("Allow", "GET, POST")
+			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+			return
+		}
+		token, ok := bearerToken(r)
+		if r.Method == http.MethodPost {
+			if !p.parseForm(w, r) {
+				return
+			}
+			if t := r.PostForm.Get("access_token"); t != "" {
+				if ok {
+					p.bearerError(w, http.StatusBadRequest, "invalid_request", "Send the access token in one place only.", nil)
+					return
+				}
+				token, ok = t, true
+			}
+		}
+		if !ok {
+			p.bearerError(w, http.StatusUnauthorized, "invalid_token", "An access token is required.", nil)
+			return
+		}
+		info, err := p.Introspect(ctx, token)
+		if err != nil {
+			if c := classify(err); c != nil && c.CodeField == http.StatusServiceUnavailable {
+				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Retry later.")
+				return
+			}
+			p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.", nil)
+			return
+		}
+		if !info.HasScope("openid") || info.Subject == "" {
+			p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.", []string{"openid"})
+			return
+		}
+		var u User
+		if p.lookup != nil {
+			u, err = p.lookup.LookupUser(ctx, info.Subject)
+			if errors.Is(err, ErrUserNotFound) {
+				p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The user no longer exists.", nil)
+				return
+			}
+			if err != nil {
+				p.writeTokenError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithHint("Retry later."))
+				return
+			}
+		} else if info.session != nil && len(info.session.User) > 0 {
+			_ = json.Unmarshal(info.session.User, &u)
+		}
+		claims := u.claims(info.Scopes)
+		claims["sub"] = info.Subject
+		writeJSON(w, http.StatusOK, claims)
+	})
+}

@@ -1,0 +1,363 @@
+// Package storage defines what a Gatehouse backend stores and the contract
+// each backend must honour.
+//
+// Records are plain structs with exported fields and times in UTC; behaviour
+// is a handful of role-sized interfaces gathered in [Store]. A backend never
+// sees OAuth protocol types: the provider serialises its session state into
+// [Request.Session] once, in one place, and backends keep it as opaque bytes.
+//
+// Tokens, codes and client secrets are stored only as signatures or hashes.
+// The token "signature" is the part of an opaque token after the last dot
+// (an HMAC); the database never holds a usable token.
+//
+// Every method takes a context first and must honour its cancellation and
+// deadline. Time is always passed in (now, before); backends never read the
+// clock themselves, which keeps expiry testable.
+//
+// The dangerous operations are atomic primitives rather than get-then-update
+// sequences: [TokenStore.ConsumeAuthCode], [TokenStore.RotateRefreshToken] and
+// [TokenStore.UseJTI] return [ErrAlreadyUsed] to every caller but one, even
+// when many provider replicas share the backend.
+//
+// The conformance suite in package storagetest checks all of this; run it in
+// the unit tests of any custom backend.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends may wrap them (fmt.Errorf("...: %w", ErrNotFound));
+// callers must test with [errors.Is].
+var (
+	// ErrNotFound is returned when the record asked for does not exist (or
+	// has been deleted).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists is returned when a record with the same key exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrAlreadyUsed is returned by the single-use primitives to every caller
+	// but the first: an authorization code already exchanged, a refresh token
+	// already rotated, a JWT ID already seen.
+	ErrAlreadyUsed = errors.New("storage: already used")
+)
+
+// TokenKind says which kind of token a [Token] record is.
+type TokenKind string
+
+// The token kinds a [TokenStore] keeps. Each kind is its own key space: the
+// same signature may exist under two kinds.
+const (
+	KindAuthCode     TokenKind = "authorization_code"
+	KindAccessToken  TokenKind = "access_token"
+	KindRefreshToken TokenKind = "refresh_token"
+	// KindPKCE holds the PKCE challenge of an authorization code, keyed by the
+	// code's signature.
+	KindPKCE TokenKind = "pkce"
+	// KindOIDC holds the OpenID Connect session of an authorization code,
+	// keyed by the code's signature.
+	KindOIDC TokenKind = "oidc"
+)
+
+// Kinds lists every [TokenKind], for backends that keep one table each.
+var Kinds = []TokenKind{KindAuthCode, KindAccessToken, KindRefreshToken, KindPKCE, KindOIDC}
+
+// Request is the authorization grant behind a token: who asked, for what, and
+// what was granted. Every token of one grant (the code, and every access and
+// refresh token issued from it, across refreshes) shares the same ID, which
+// is therefore the token family.
+type Request struct {
+	// ID identifies the grant and its token family.
+	ID string
+	// RequestedAt is when the grant was first requested.
+	RequestedAt time.Time
+	// ClientID is the client the grant was made to.
+	ClientID string
+	// Subject is the user the grant is on behalf of; empty for client
+	// credentials.
+	Subject string
+	// RequestedScopes and GrantedScopes are the scopes asked for and given.
+	RequestedScopes []string
+	GrantedScopes   []string
+	// RequestedAudience and GrantedAudience are the audiences asked for and
+	// given.
+	RequestedAudience []string
+	GrantedAudience   []string
+	// Form holds the request parameters the protocol needs later (for
+	// example redirect_uri, code_challenge, nonce). Secrets such as passwords
+	// and client secrets are removed before the request is stored.
+	Form map[string][]string
+	// Session is the provider's serialised session state. Backends store it
+	// as it is and return it byte for byte.
+	Session []byte
+}
+
+// Token is a stored code or token, keyed by [TokenKind] and Signature.
+type Token struct {
+	// Signature is the key: the token's HMAC signature, never the token.
+	Signature string
+	// Kind is the token kind.
+	Kind TokenKind
+	// Request is the grant the token belongs to. Request.ID is the family.
+	Request Request
+	// AccessSignature links a refresh token to the access token issued with
+	// it; empty for other kinds.
+	AccessSignature string
+	// ExpiresAt is when the token stops being valid. A backend must still
+	// return an expired token from Get until [Store.DeleteExpired] removes it;
+	// the provider checks expiry itself.
+	ExpiresAt time.Time
+	// Active is false once a code has been consumed, a refresh token rotated,
+	// or a token revoked. Inactive tokens are kept (until they expire) so reuse
+	// can be detected.
+	Active bool
+}
+
+// TokenStore keeps codes and tokens. Implementations must be safe for
+// concurrent use, and the single-use operations must be atomic across every
+// process that shares the backend.
+type TokenStore interface {
+	// CreateToken stores t. It returns [ErrAlreadyExists] if a token of the
+	// same kind and signature exists.
+	CreateToken(ctx context.Context, t Token) error
+	// GetToken returns the token of that kind and signature, active or not.
+	// It returns [ErrNotFound] if there is none.
+	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error)
+	// DeleteToken removes the token. It returns [ErrNotFound] if there is none.
+	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
+	// ConsumeAuthCode marks an active authorization code inactive and returns
+	// it. If the code was already consumed it returns the code together with
+	// [ErrAlreadyUsed], so the caller can revoke its family; of any number of
+	// concurrent callers exactly one succeeds. It returns [ErrNotFound] for an
+	// unknown code.
+	ConsumeAuthCode(ctx context.Context, signature string) (Token, error)
+	// RotateRefreshToken marks an active refresh token inactive and deletes
+	// the access token issued with it. If the refresh token is already
+	// inactive it returns [ErrAlreadyUsed]; of any number of concurrent
+	// callers exactly one succeeds. It returns [ErrNotFound] for an unknown
+	// token.
+	RotateRefreshToken(ctx context.Context, signature string) error
+	// RevokeFamily marks every token of kind with the given request ID
+	// inactive. Revoking a family with no tokens is not an error.
+	RevokeFamily(ctx context.Context, kind TokenKind, requestID string) error
+	// UseJTI records a JWT ID (of a client assertion) as used until
+	// expiresAt. It returns [ErrAlreadyUsed] if the ID is recorded and not yet
+	// expired at now.
+	UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error
+}
+
+// SecretHash is one hashed client secret. A client has one or more during a
+// rotation; each may expire.
+type SecretHash struct {
+	// Hash is the encoded hash, self-describing (for example "sha256$..." or
+	// a bcrypt string). It is never the secret itself.
+	Hash string
+	// CreatedAt is when the secret was made.
+	CreatedAt time.Time
+	// ExpiresAt is when the secret stops being accepted; zero means never.
+	ExpiresAt time.Time
+}
+
+// Client is a registered OAuth 2.0 client.
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// Name is shown to users on the consent page.
+	Name string
+	// Secrets are the client's hashed secrets, newest first. Empty for a
+	// public client and for private_key_jwt clients.
+	Secrets []SecretHash
+	// Public marks a client that cannot keep a secret (auth method "none";
+	// PKCE is then required).
+	Public bool
+	// RedirectURIs are matched exactly.
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are the registered targets of RP-initiated
+	// logout, matched exactly.
+	PostLogoutRedirectURIs []string
+	// GrantTypes the client may use (authorization_code, refresh_token,
+	// client_credentials, implicit, password).
+	GrantTypes []string
+	// ResponseTypes the client may use at the authorization endpoint
+	// ("code", "token", "id_token", "code id_token", ...).
+	ResponseTypes []string
+	// Scopes the client may ask for.
+	Scopes []string
+	// Audience values the client may ask for.
+	Audience []string
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post,
+	// private_key_jwt or none.
+	TokenEndpointAuthMethod string
+	// TokenEndpointAuthSigningAlg is the JWS alg of private_key_jwt
+	// assertions (RS256 or ES256).
+	TokenEndpointAuthSigningAlg string
+	// JWKS is the client's public JSON Web Key Set (JSON), for
+	// private_key_jwt.
+	JWKS []byte
+	// RequirePKCE makes PKCE (S256) mandatory for this confidential client
+	// too; public clients always need it.
+	RequirePKCE bool
+	// AccessTokenFormat is "jwt" for RFC 9068 JWT access tokens, "opaque"
+	// for HMAC tokens; empty uses the provider's default.
+	AccessTokenFormat string
+	// Lifetimes override the provider's defaults when non-zero.
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
+	AuthCodeLifetime     time.Duration
+	IDTokenLifetime      time.Duration
+	// CreatedAt and UpdatedAt are maintained by the caller.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ClientStore keeps clients.
+type ClientStore interface {
+	// CreateClient stores c; [ErrAlreadyExists] if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client or [ErrNotFound].
+	GetClient(ctx context.Context, id string) (Client, error)
+	// UpdateClient replaces a client with what update returns, atomically:
+	// update receives the current record and may be called more than once if
+	// a backend retries. An error from update is returned as it is and
+	// nothing is written. [ErrNotFound] if there is no such client.
+	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) error
+	// DeleteClient removes the client or returns [ErrNotFound].
+	DeleteClient(ctx context.Context, id string) error
+	// ListClients returns every client, ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+}
+
+// Consent is a user's remembered approval of scopes for a client.
+type Consent struct {
+	Subject   string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+	// ExpiresAt is when the consent lapses; zero means never.
+	ExpiresAt time.Time
+}
+
+// ConsentStore keeps remembered consents, one per subject and client.
+type ConsentStore interface {
+	// SaveConsent creates or replaces the consent of c.Subject for c.ClientID.
+	SaveConsent(ctx context.Context, c Consent) error
+	// GetConsent returns the consent or [ErrNotFound].
+	GetConsent(ctx context.Context, subject, clientID string) (Consent, error)
+	// ListConsents returns every consent of subject, ordered by client ID.
+	ListConsents(ctx context.Context, subject string) ([]Consent, error)
+	// RevokeConsent removes the consent or returns [ErrNotFound].
+	RevokeConsent(ctx context.Context, subject, clientID string) error
+}
+
+// LoginSession is a user's browser session at the provider (the SSO
+// cookie). The cookie holds a random value; ID is its hash.
+type LoginSession struct {
+	ID       string
+	Subject  string
+	AuthTime time.Time
+	// AMR lists the authentication methods used (RFC 8176: "pwd", "otp").
+	AMR []string
+	// Claims is the user as the host's authenticator returned it at login
+	// (JSON), used for ID tokens and userinfo when the host gives no user
+	// lookup.
+	Claims    []byte
+	ExpiresAt time.Time
+}
+
+// AuthFlow is an authorization request in progress: the steps between the
+// authorization endpoint and the redirect back to the client (login, MFA,
+// tenant choice, consent). The browser holds a random handle; ID is its hash.
+type AuthFlow struct {
+	ID string
+	// Query is the original authorization request's query string.
+	Query string
+	// ClientID of the request.
+	ClientID string
+	// Subject is set once the user has logged in.
+	Subject string
+	// AuthTime is when the user authenticated in this flow (or in the login
+	// session it reused).
+	AuthTime time.Time
+	// AMR lists the methods done so far.
+	AMR []string
+	// Done lists the steps completed, by name.
+	Done []string
+	// Data holds step-specific values (for example the chosen tenant).
+	Data map[string]string
+	// CSRF is the anti-forgery token every form of this flow must carry.
+	CSRF      string
+	ExpiresAt time.Time
+}
+
+// SessionStore keeps login sessions and authorization flows in progress.
+type SessionStore interface {
+	// CreateLoginSession stores s; [ErrAlreadyExists] if the ID is taken.
+	CreateLoginSession(ctx context.Context, s LoginSession) error
+	// GetLoginSession returns the session or [ErrNotFound].
+	GetLoginSession(ctx context.Context, id string) (LoginSession, error)
+	// DeleteLoginSession removes the session or returns [ErrNotFound].
+	DeleteLoginSession(ctx context.Context, id string) error
+	// DeleteLoginSessionsBySubject removes every session of subject (logout
+	// everywhere) and returns how many it removed.
+	DeleteLoginSessionsBySubject(ctx context.Context, subject string) (int64, error)
+	// CreateAuthFlow stores f; [ErrAlreadyExists] if the ID is taken.
+	CreateAuthFlow(ctx context.Context, f AuthFlow) error
+	// GetAuthFlow returns the flow or [ErrNotFound].
+	GetAuthFlow(ctx context.Context, id string) (AuthFlow, error)
+	// UpdateAuthFlow replaces the flow with what update returns, atomically
+	// (see [ClientStore.UpdateClient]); [ErrNotFound] if there is none.
+	UpdateAuthFlow(ctx context.Context, id string, update func(AuthFlow) (AuthFlow, error)) error
+	// DeleteAuthFlow removes the flow or returns [ErrNotFound].
+	DeleteAuthFlow(ctx context.Context, id string) error
+}
+
+// SigningKey is a key the provider signs ID tokens and JWT access tokens
+// with. A key is published in the JWKS from CreatedAt until RetiredAt plus
+// the longest token lifetime, and signs from ActiveAt until it is retired.
+type SigningKey struct {
+	// ID is the JWS kid.
+	ID string
+	// Algorithm is the JWS alg: "ES256" or "RS256".
+	Algorithm string
+	// PrivateKey is the PKCS #8 DER encoding of the private key.
+	PrivateKey []byte
+	CreatedAt  time.Time
+	// ActiveAt is when the key starts signing: a new key is published before
+	// it signs so that relying parties have fetched it in time.
+	ActiveAt time.Time
+	// RetiredAt is when the key stopped signing; zero while it may sign.
+	RetiredAt time.Time
+	// ExpiresAt is when the key leaves the JWKS: after every token it signed
+	// has expired. Zero while it is not retired.
+	ExpiresAt time.Time
+}
+
+// KeyStore keeps signing keys.
+type KeyStore interface {
+	// CreateSigningKey stores k; [ErrAlreadyExists] if the kid is taken.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every key, oldest first (by CreatedAt, then ID).
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKey replaces a key with what update returns, atomically
+	// (see [ClientStore.UpdateClient]); [ErrNotFound] if there is none.
+	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) error
+	// DeleteSigningKey removes the key or returns [ErrNotFound].
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// Store is everything the provider needs from a backend. Implementations
+// must be safe for concurrent use by many goroutines and, for shared
+// backends, by many processes.
+type Store interface {
+	ClientStore
+	TokenStore
+	ConsentStore
+	SessionStore
+	KeyStore
+	// DeleteExpired removes what expired before the given time: tokens,
+	// login sessions, flows, consents with an expiry, used JWT IDs and
+	// signing keys whose ExpiresAt has passed. It returns how many records it
+	// removed.
+	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
+}
