@@ -134,6 +134,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("provider: fosite.Compose returned %T, want *fosite.Fosite", oauth)
 	}
 	p.oauth = f
+	fc.TokenEndpointHandlers = fositeadapter.FilterTokenHandlers(fc.TokenEndpointHandlers)
 
 	tmpl, err := p.templates()
 	if err != nil {

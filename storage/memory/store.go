@@ -31,7 +31,7 @@ type Store struct {
 	mu       sync.Mutex
 	clients  map[string]storage.Client
 	tokens   map[tokenKey]storage.Token
-	families map[string]map[tokenKey]struct{} // request ID -> its tokens
+	families map[string][]tokenKey // request ID -> its tokens
 	jtis     map[string]time.Time
 	consents map[consentKey]storage.Consent
 	logins   map[string]storage.LoginSession
@@ -46,7 +46,7 @@ func New() *Store {
 	return &Store{
 		clients:  map[string]storage.Client{},
 		tokens:   map[tokenKey]storage.Token{},
-		families: map[string]map[tokenKey]struct{}{},
+		families: map[string][]tokenKey{},
 		jtis:     map[string]time.Time{},
 		consents: map[consentKey]storage.Consent{},
 		logins:   map[string]storage.LoginSession{},
@@ -147,12 +147,7 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 			return exists(string(t.Kind), t.Signature)
 		}
 		s.tokens[k] = copyToken(t)
-		fam := s.families[t.Request.ID]
-		if fam == nil {
-			fam = map[tokenKey]struct{}{}
-			s.families[t.Request.ID] = fam
-		}
-		fam[k] = struct{}{}
+		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
 		return nil
 	})
 }
@@ -178,11 +173,11 @@ func (s *Store) deleteToken(k tokenKey) bool {
 		return false
 	}
 	delete(s.tokens, k)
-	if fam := s.families[t.Request.ID]; fam != nil {
-		delete(fam, k)
-		if len(fam) == 0 {
-			delete(s.families, t.Request.ID)
-		}
+	fam := slices.DeleteFunc(s.families[t.Request.ID], func(x tokenKey) bool { return x == k })
+	if len(fam) == 0 {
+		delete(s.families, t.Request.ID)
+	} else {
+		s.families[t.Request.ID] = fam
 	}
 	return true
 }
@@ -241,7 +236,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, sig string) error {
 // RevokeFamily implements storage.TokenStore.
 func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
 	return s.tx(ctx, func() error {
-		for k := range s.families[requestID] {
+		for _, k := range s.families[requestID] {
 			if k.kind != kind {
 				continue
 			}
