@@ -1,10 +1,12 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -37,10 +39,19 @@ func (p *Provider) TokenHandler() http.Handler {
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 		if err != nil {
 			err = clientAuthError(err)
+			if c := ar.GetClient(); c != nil && c.IsPublic() && ar.GetGrantTypes().ExactOne("client_credentials") {
+				// RFC 6749 §5.2; fosite says invalid_grant.
+				err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant.")
+			}
 			p.writeTokenError(ctx, w, ar, err)
 			return
 		}
 		switch {
+		case ar.GetGrantTypes().ExactOne("refresh_token"):
+			if ctx, err = narrowRefresh(ctx, ar); err != nil {
+				p.writeTokenError(ctx, w, ar, err)
+				return
+			}
 		case ar.GetGrantTypes().ExactOne("client_credentials"), ar.GetGrantTypes().ExactOne("password"):
 			// fosite has checked each scope and audience against the client;
 			// the host grants them here (FOSITE.md 2.4).
@@ -78,4 +89,29 @@ func clientAuthError(err error) error {
 		return err
 	}
 	return fosite.ErrInvalidClient.WithHint("The client assertion could not be verified.").WithWrap(err)
+}
+
+// narrowRefresh applies a refresh request's scope parameter (RFC 6749 §6),
+// which fosite v0.49.0 ignores: asking for a scope the grant does not have is
+// invalid_scope; asking for fewer narrows the new access token while the new
+// refresh token keeps the grant's full scope.
+func narrowRefresh(ctx context.Context, ar fosite.AccessRequester) (context.Context, error) {
+	raw, ok := ar.GetRequestForm()["scope"]
+	if !ok {
+		return ctx, nil
+	}
+	requested := strings.Fields(strings.Join(raw, " "))
+	granted := ar.GetGrantedScopes()
+	for _, s := range requested {
+		if !granted.Has(s) {
+			return ctx, fosite.ErrInvalidScope.WithHintf("The scope '%s' was not granted originally; a refresh can only keep or narrow the grant.", s)
+		}
+	}
+	req, ok := ar.(*fosite.AccessRequest)
+	if !ok || len(requested) == 0 {
+		return ctx, nil
+	}
+	full := slices.Clone([]string(granted))
+	req.GrantedScope = fosite.Arguments(requested)
+	return fositeadapter.WithRefreshScopes(ctx, full), nil
 }

@@ -223,9 +223,27 @@ func (s *Store) DeleteAccessTokenSession(ctx context.Context, sig string) error 
 	return s.del(ctx, storage.KindAccessToken, sig)
 }
 
-// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage. When the
+// refresh that issues the token narrowed the access token's scope (see
+// [WithRefreshScopes]), the refresh token keeps the grant's full scope
+// (RFC 6749 §6).
 func (s *Store) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
+	if full, ok := ctx.Value(refreshScopesKey{}).([]string); ok {
+		if req, ok := r.(*fosite.Request); ok {
+			c := *req
+			c.GrantedScope = full
+			r = &c
+		}
+	}
 	return s.create(ctx, storage.KindRefreshToken, sig, accessSig, r, fosite.RefreshToken)
+}
+
+type refreshScopesKey struct{}
+
+// WithRefreshScopes returns a context in which a refresh token created by
+// the store keeps the given granted scopes rather than the request's.
+func WithRefreshScopes(ctx context.Context, full []string) context.Context {
+	return context.WithValue(ctx, refreshScopesKey{}, full)
 }
 
 // GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A rotated
