@@ -71,7 +71,8 @@ func classify(err error) *fosite.RFC6749Error {
 	case errors.As(err, &ve):
 		// fosite returns a client assertion's validation error unwrapped.
 		return fosite.ErrInvalidClient.WithHint("The client assertion is invalid or expired.")
-	case errors.Is(err, storage.ErrAlreadyUsed):
+	case errors.Is(err, storage.ErrAlreadyUsed), errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
+		// A concurrent exchange consumed the code between fosite's checks.
 		return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, fositeadapter.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return fosite.ErrTemporarilyUnavailable.WithHint("The server is temporarily unable to handle the request; retry later.")

@@ -195,7 +195,10 @@ func TestConcurrentCodeExchangeOneWins(t *testing.T) {
 	back := e.authorize(flowtest.NewBrowser(t), cfg.AuthCodeURL("state-123456789", oauth2.S256ChallengeOption(v)), "alice")
 	code := back.Query().Get("code")
 	results := parallel(20, func() int {
-		status, _, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {v}}, e.web.ID, e.webSecret)
+		status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {v}}, e.web.ID, e.webSecret)
+		if status >= 500 {
+			t.Logf("%d %v", status, body)
+		}
 		return status
 	})
 	ok := 0

@@ -188,3 +188,20 @@ func TestUnknownParametersAndRequestObjects(t *testing.T) {
 	page = flowtest.Get(t, browser, e.authorizeURL(func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }))
 	assert.Equal(t, http.StatusBadRequest, page.Status, "unsigned request objects are refused")
 }
+
+// fosite deletes the PKCE record before checking the verifier; a failed
+// attempt must not strip the code of its PKCE binding (downgrade by a first,
+// failing request).
+func TestPKCEBindingSurvivesAFailedAttempt(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.oauth2Config(e.web, e.webSecret, webRedirect, "openid")
+	v := oauth2.GenerateVerifier()
+	back := e.authorize(flowtest.NewBrowser(t), cfg.AuthCodeURL("state-123456789", oauth2.S256ChallengeOption(v)), "alice")
+	code := back.Query().Get("code")
+	status, _, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {oauth2.GenerateVerifier()}}, e.web.ID, e.webSecret)
+	require.Equal(t, http.StatusBadRequest, status)
+	status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}}, e.web.ID, e.webSecret)
+	assert.Equal(t, http.StatusBadRequest, status, "no verifier after a failed one: %v", body)
+	status, body, _ = e.postForm("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {v}}, e.web.ID, e.webSecret)
+	assert.Equal(t, http.StatusOK, status, "the right verifier still works: %v", body)
+}

@@ -303,8 +303,15 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosi
 }
 
 // DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+// Deleting a session that a concurrent exchange already deleted is not an
+// error (fosite would turn it into server_error); that exchange loses at the
+// code anyway.
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.del(ctx, storage.KindOIDC, s.CodeSignature(ctx, code))
+	err := s.del(ctx, storage.KindOIDC, s.CodeSignature(ctx, code))
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // CreatePKCERequestSession implements pkce.PKCERequestStorage.
@@ -317,9 +324,14 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, sig string, session f
 	return s.get(ctx, storage.KindPKCE, sig, session, nil)
 }
 
-// DeletePKCERequestSession implements pkce.PKCERequestStorage.
-func (s *Store) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return s.del(ctx, storage.KindPKCE, sig)
+// DeletePKCERequestSession implements pkce.PKCERequestStorage. It keeps the
+// PKCE record: fosite deletes it before it checks the verifier, so a request
+// with a wrong verifier would otherwise strip the code of its PKCE binding,
+// and a later request without any verifier would pass (a downgrade for
+// confidential clients), and two concurrent exchanges would race on the
+// delete. The record expires with its code.
+func (s *Store) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }
 
 // ErrUnavailable marks a storage or user-backend failure that is not a
