@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -98,41 +99,48 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 	return info, nil
 }
 
-func (i TokenInfo) introspection() map[string]any {
-	out := map[string]any{
-		"active":     true,
-		"client_id":  i.ClientID,
-		"iss":        i.Issuer,
-		"token_type": "Bearer",
+// introspectionResponse is an active token's RFC 7662 §2.2 answer.
+type introspectionResponse struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func (i TokenInfo) introspection() introspectionResponse {
+	r := introspectionResponse{
+		Active:    true,
+		Scope:     strings.Join(i.Scopes, " "),
+		ClientID:  i.ClientID,
+		Username:  i.Username,
+		TokenType: "Bearer",
+		Exp:       unixOrZero(i.ExpiresAt),
+		Iat:       unixOrZero(i.IssuedAt),
+		Sub:       i.Subject,
+		Aud:       i.Audience,
+		Iss:       i.Issuer,
+		AuthTime:  unixOrZero(i.AuthTime),
+		AMR:       i.AMR,
 	}
 	if i.Type == string(fosite.RefreshToken) {
-		out["token_type"] = "refresh_token"
+		r.TokenType = "refresh_token"
 	}
-	if len(i.Scopes) > 0 {
-		out["scope"] = strings.Join(i.Scopes, " ")
-	}
-	if i.Subject != "" {
-		out["sub"] = i.Subject
-	}
-	if i.Username != "" {
-		out["username"] = i.Username
-	}
-	if len(i.Audience) > 0 {
-		out["aud"] = i.Audience
-	}
-	if !i.IssuedAt.IsZero() {
-		out["iat"] = i.IssuedAt.Unix()
-	}
-	if !i.ExpiresAt.IsZero() {
-		out["exp"] = i.ExpiresAt.Unix()
-	}
-	if !i.AuthTime.IsZero() {
-		out["auth_time"] = i.AuthTime.Unix()
-	}
-	if len(i.AMR) > 0 {
-		out["amr"] = i.AMR
-	}
-	return out
+	return r
 }
 
 // hasClientCredentials reports whether the request carries any form of

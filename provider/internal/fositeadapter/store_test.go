@@ -2,6 +2,7 @@ package fositeadapter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -149,4 +150,38 @@ func TestOIDCSessionKeyedBySignature(t *testing.T) {
 	assert.NoError(t, err)
 	_, err = s.GetOpenIDConnectSession(ctx, "other", newRequest(c))
 	assert.ErrorIs(t, err, fosite.ErrNotFound)
+}
+
+func TestSessionRoundTrip(t *testing.T) {
+	now := time.Now().UTC()
+	s := NewSession("alice")
+	s.Username = "alice"
+	s.SetExpiresAt(fosite.AccessToken, now.Add(time.Hour))
+	s.Claims.AuthTime, s.Claims.RequestedAt = now.Truncate(time.Second), now
+	s.Claims.AuthenticationMethodsReferences = []string{"pwd", "otp"}
+	s.Claims.Nonce, s.Claims.Audience = "n", []string{"c1"}
+	s.Claims.Extra["groups"] = []any{"a", "b"}
+	s.Headers.Extra["kid"] = "k"
+	s.Extra = map[string]any{"client_ip": "127.0.0.1"}
+	s.User = []byte(`{"sub":"alice"}`)
+	b, err := json.Marshal(s)
+	require.NoError(t, err)
+	var got Session
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, s.Subject, got.Subject)
+	assert.Equal(t, s.Username, got.Username)
+	assert.True(t, s.GetExpiresAt(fosite.AccessToken).Equal(got.GetExpiresAt(fosite.AccessToken)))
+	assert.True(t, s.Claims.AuthTime.Equal(got.Claims.AuthTime))
+	assert.True(t, s.Claims.RequestedAt.Equal(got.Claims.RequestedAt))
+	assert.True(t, got.Claims.ExpiresAt.IsZero(), "zero stays zero")
+	assert.Equal(t, s.Claims.AuthenticationMethodsReferences, got.Claims.AuthenticationMethodsReferences)
+	assert.Equal(t, s.Claims.Extra, got.Claims.Extra)
+	assert.Equal(t, s.Headers.Extra, got.Headers.Extra)
+	assert.Equal(t, s.Extra, got.Extra)
+	assert.JSONEq(t, string(s.User), string(got.User))
+	c := s.Clone().(*Session)
+	c.Claims.Extra["groups"] = "changed"
+	assert.NotEqual(t, "changed", s.Claims.Extra["groups"], "Clone is deep")
+	empty, _ := json.Marshal(NewSession(""))
+	assert.Less(t, len(empty), 64, "an empty session is small: %s", empty)
 }
