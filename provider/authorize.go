@@ -35,32 +35,11 @@ const (
 // redirected (RFC 9700 §4.11).
 func (p *Provider) AuthorizeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodPost {
-			w.Header().Set("Allow", "GET, POST")
-			p.renderError(w, http.StatusMethodNotAllowed, "invalid_request", "The authorization endpoint accepts GET and POST.")
+		if !p.parsePageRequest(w, r) {
 			return
 		}
-		if r.Method == http.MethodPost {
-			if r.Body != nil {
-				r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
-			}
-			if err := r.ParseForm(); err != nil {
-				p.renderError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed.")
-				return
-			}
-		}
-		// The query and form are merged for POST; for GET the query alone.
-		q := r.URL.Query()
-		if r.Method == http.MethodPost {
-			q = r.Form
-		}
-		for k, v := range q {
-			if len(v) > 1 {
-				p.renderError(w, http.StatusBadRequest, "invalid_request", "The parameter '"+k+"' must not be included more than once.")
-				return
-			}
-		}
-		fl := &flow{AuthFlow: storage.AuthFlow{Query: q.Encode(), Data: map[string]string{}}}
+		// r.Form: the query, and for POST the body too.
+		fl := &flow{AuthFlow: storage.AuthFlow{Query: r.Form.Encode(), Data: map[string]string{}}}
 		fl.Data["rat"] = strconv.FormatInt(p.cfg.Now().Unix(), 10)
 		p.advance(w, r, fl)
 	})
@@ -225,16 +204,7 @@ func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge i
 func (p *Provider) InteractionHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if r.Method != http.MethodGet && r.Method != http.MethodPost {
-			w.Header().Set("Allow", "GET, POST")
-			p.renderError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
-			return
-		}
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
-		}
-		if err := r.ParseForm(); err != nil {
-			p.renderError(w, http.StatusBadRequest, "invalid_request", "The form could not be read.")
+		if !p.parsePageRequest(w, r) {
 			return
 		}
 		handle := r.URL.Query().Get("flow")

@@ -22,23 +22,8 @@ import (
 func (p *Provider) LogoutHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if r.Method != http.MethodGet && r.Method != http.MethodPost {
-			w.Header().Set("Allow", "GET, POST")
-			p.renderError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		if !p.parsePageRequest(w, r) {
 			return
-		}
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
-		}
-		if err := r.ParseForm(); err != nil {
-			p.renderError(w, http.StatusBadRequest, "invalid_request", "The request could not be read.")
-			return
-		}
-		for k, v := range r.Form {
-			if len(v) > 1 {
-				p.renderError(w, http.StatusBadRequest, "invalid_request", "The parameter '"+k+"' must not be included more than once.")
-				return
-			}
 		}
 		hint := r.Form.Get("id_token_hint")
 		clientID := r.Form.Get("client_id")

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -78,4 +79,34 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, data p
 // renderError shows an error page that is never a redirect.
 func (p *Provider) renderError(w http.ResponseWriter, status int, code, description string) {
 	p.render(w, status, "error", pageData{Title: "Request refused", Error: code, Description: description})
+}
+
+// parsePageRequest accepts GET and POST, caps and parses the form, and
+// refuses repeated parameters (RFC 6749 §3.1), answering with an error page.
+// It returns false when it has written the answer.
+func (p *Provider) parsePageRequest(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		p.renderError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
+		return false
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+	}
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			p.renderError(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request is larger than the server accepts.")
+			return false
+		}
+		p.renderError(w, http.StatusBadRequest, "invalid_request", "The request could not be read.")
+		return false
+	}
+	for k, v := range r.Form {
+		if len(v) > 1 {
+			p.renderError(w, http.StatusBadRequest, "invalid_request", "The parameter '"+k+"' must not be included more than once.")
+			return false
+		}
+	}
+	return true
 }
