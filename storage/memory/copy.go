@@ -7,19 +7,27 @@ import (
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-// The copy functions give the store and its callers separate memory: a
-// caller mutating a slice or map it passed in or got back cannot change
-// what the store holds.
+// The copy functions give the store and its callers separate memory: every
+// slice, map and byte slice of a record is cloned on the way in and on the
+// way out, so a caller changing one cannot change what the store holds. The
+// other fields are values and are copied with the struct. A field added to a
+// record that is a slice or map needs a line here.
 
-func copyForm(f map[string][]string) map[string][]string {
-	if f == nil {
-		return nil
-	}
-	out := make(map[string][]string, len(f))
-	for k, v := range f {
-		out[k] = slices.Clone(v)
-	}
-	return out
+func copyClient(c storage.Client) storage.Client {
+	c.Secrets = slices.Clone(c.Secrets) // SecretHash holds only values
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.ResponseTypes = slices.Clone(c.ResponseTypes)
+	c.Scopes = slices.Clone(c.Scopes)
+	c.Audience = slices.Clone(c.Audience)
+	c.JWKS = slices.Clone(c.JWKS)
+	return c
+}
+
+func copyToken(t storage.Token) storage.Token {
+	t.Request = copyRequest(t.Request)
+	return t
 }
 
 func copyRequest(r storage.Request) storage.Request {
@@ -32,21 +40,15 @@ func copyRequest(r storage.Request) storage.Request {
 	return r
 }
 
-func copyToken(t storage.Token) storage.Token {
-	t.Request = copyRequest(t.Request)
-	return t
-}
-
-func copyClient(c storage.Client) storage.Client {
-	c.Secrets = slices.Clone(c.Secrets)
-	c.RedirectURIs = slices.Clone(c.RedirectURIs)
-	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-	c.GrantTypes = slices.Clone(c.GrantTypes)
-	c.ResponseTypes = slices.Clone(c.ResponseTypes)
-	c.Scopes = slices.Clone(c.Scopes)
-	c.Audience = slices.Clone(c.Audience)
-	c.JWKS = slices.Clone(c.JWKS)
-	return c
+func copyForm(f map[string][]string) map[string][]string {
+	if f == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(f))
+	for k, v := range f {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }
 
 func copyConsent(c storage.Consent) storage.Consent {
@@ -54,20 +56,20 @@ func copyConsent(c storage.Consent) storage.Consent {
 	return c
 }
 
-func copyLogin(l storage.LoginSession) storage.LoginSession {
-	l.AMR = slices.Clone(l.AMR)
-	l.Claims = slices.Clone(l.Claims)
-	return l
+func copyLoginSession(ls storage.LoginSession) storage.LoginSession {
+	ls.AMR = slices.Clone(ls.AMR)
+	ls.Claims = slices.Clone(ls.Claims)
+	return ls
 }
 
-func copyFlow(f storage.AuthFlow) storage.AuthFlow {
+func copyAuthFlow(f storage.AuthFlow) storage.AuthFlow {
 	f.AMR = slices.Clone(f.AMR)
 	f.Done = slices.Clone(f.Done)
 	f.Data = maps.Clone(f.Data)
 	return f
 }
 
-func copyKey(k storage.SigningKey) storage.SigningKey {
+func copySigningKey(k storage.SigningKey) storage.SigningKey {
 	k.PrivateKey = slices.Clone(k.PrivateKey)
 	return k
 }

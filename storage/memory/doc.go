@@ -1,0 +1,14 @@
+// Package memory is an in-memory [storage.Store] for tests, demos and
+// single-process hosts. Everything it holds is lost when the process ends,
+// and it cannot be shared between processes: run a shared backend when the
+// provider has more than one replica.
+//
+// One mutex guards all state, so every operation, the single-use primitives
+// included, is atomic. Records are deep-copied on the way in and on the way
+// out, so a caller never shares a slice, map or byte slice with the store.
+// Every method returns ctx.Err() unchanged, without touching the store, if
+// its context is already cancelled or past its deadline.
+//
+// It is the reference implementation of the storage contract and passes the
+// storagetest conformance suite.
+package memory

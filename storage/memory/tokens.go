@@ -1,0 +1,134 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// CreateToken implements [storage.TokenStore].
+func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	return s.tx(ctx, func() error {
+		k := tokenKey{t.Kind, t.Signature}
+		if _, ok := s.tokens[k]; ok {
+			return fmt.Errorf("memory: create %s %q: %w", t.Kind, t.Signature, storage.ErrAlreadyExists)
+		}
+		s.tokens[k] = copyToken(t)
+		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
+		return nil
+	})
+}
+
+// GetToken implements [storage.TokenStore].
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	var t storage.Token
+	err := s.tx(ctx, func() error {
+		got, ok := s.tokens[tokenKey{kind, signature}]
+		if !ok {
+			return fmt.Errorf("memory: get %s %q: %w", kind, signature, storage.ErrNotFound)
+		}
+		t = copyToken(got)
+		return nil
+	})
+	return t, err
+}
+
+// DeleteToken implements [storage.TokenStore].
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	return s.tx(ctx, func() error {
+		if !s.deleteToken(tokenKey{kind, signature}) {
+			return fmt.Errorf("memory: delete %s %q: %w", kind, signature, storage.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// deleteToken removes a token and its entry in the family index, and
+// reports whether there was one. The caller holds the lock.
+func (s *Store) deleteToken(k tokenKey) bool {
+	t, ok := s.tokens[k]
+	if !ok {
+		return false
+	}
+	delete(s.tokens, k)
+	family := slices.DeleteFunc(s.families[t.Request.ID], func(x tokenKey) bool { return x == k })
+	if len(family) == 0 {
+		delete(s.families, t.Request.ID)
+	} else {
+		s.families[t.Request.ID] = family
+	}
+	return true
+}
+
+// ConsumeAuthCode implements [storage.TokenStore]. The code it returns, to
+// the winner and with [storage.ErrAlreadyUsed] alike, is inactive.
+func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.Token, error) {
+	var t storage.Token
+	err := s.tx(ctx, func() error {
+		k := tokenKey{storage.KindAuthCode, signature}
+		got, ok := s.tokens[k]
+		if !ok {
+			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrNotFound)
+		}
+		t = copyToken(got)
+		if !got.Active {
+			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrAlreadyUsed)
+		}
+		got.Active = false
+		s.tokens[k] = got
+		t.Active = false
+		return nil
+	})
+	return t, err
+}
+
+// RotateRefreshToken implements [storage.TokenStore]. A linked access token
+// that no longer exists is not an error.
+func (s *Store) RotateRefreshToken(ctx context.Context, signature string) error {
+	return s.tx(ctx, func() error {
+		k := tokenKey{storage.KindRefreshToken, signature}
+		got, ok := s.tokens[k]
+		if !ok {
+			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrNotFound)
+		}
+		if !got.Active {
+			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrAlreadyUsed)
+		}
+		got.Active = false
+		s.tokens[k] = got
+		if got.AccessSignature != "" {
+			s.deleteToken(tokenKey{storage.KindAccessToken, got.AccessSignature})
+		}
+		return nil
+	})
+}
+
+// RevokeFamily implements [storage.TokenStore].
+func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	return s.tx(ctx, func() error {
+		for _, k := range s.families[requestID] {
+			if k.kind != kind {
+				continue
+			}
+			t := s.tokens[k]
+			t.Active = false
+			s.tokens[k] = t
+		}
+		return nil
+	})
+}
+
+// UseJTI implements [storage.TokenStore]. A JWT ID recorded until expiresAt
+// is used while now is before expiresAt, and free again from expiresAt on.
+func (s *Store) UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error {
+	return s.tx(ctx, func() error {
+		if exp, ok := s.jtis[jti]; ok && now.Before(exp) {
+			return fmt.Errorf("memory: use JWT ID %q: %w", jti, storage.ErrAlreadyUsed)
+		}
+		s.jtis[jti] = expiresAt
+		return nil
+	})
+}

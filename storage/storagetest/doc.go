@@ -1,0 +1,68 @@
+// Package storagetest is the conformance suite for [storage.Store]
+// implementations. Gatehouse's own backends run it, and so should any custom
+// backend: it is how a backend shows that it keeps the contract written in
+// package storage.
+//
+// # Running it
+//
+// Call [Run] from one test function in the backend's own tests. newStore is
+// called once per subtest and must return a fresh, empty store; it registers
+// whatever cleanup the store needs with t.Cleanup:
+//
+//	func TestConformance(t *testing.T) {
+//		storagetest.Run(t, func(t *testing.T) storage.Store {
+//			s := mybackend.New(newEmptyDatabase(t))
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// Run it with the race detector, and run one part of it by name:
+//
+//	go test -race ./...
+//	go test -race -run 'TestConformance/Refresh/' ./mybackend
+//
+// # What it checks
+//
+// Every subtest has a stable two-level name, group then case (for example
+// Clients/UpdateAtomic, AuthCodes/Consume50Concurrent, Refresh/RotateRace,
+// Expiry/DeleteExpired), so a failure can be reproduced with -run. The groups
+// cover create, get, list, update and delete of every record; the sentinel
+// errors ([storage.ErrNotFound], [storage.ErrAlreadyExists],
+// [storage.ErrAlreadyUsed]) on every method that documents them, tested with
+// [errors.Is] so backends may wrap them; the single-use primitives under 50
+// goroutines released at once, in several rounds (exactly one may win each
+// round); read-modify-write updates under 50 concurrent writers (no update
+// may be lost); expiry with
+// explicit times; cancelled and expired contexts; and isolation (a caller
+// mutating a slice, map or byte slice it passed in or got back must not
+// change what is stored).
+//
+// There are no opt-outs: atomicity under concurrency is part of the
+// contract, not an optional feature.
+//
+// # What a backend may do
+//
+// Records are compared field by field with these allowances, which every
+// backend may rely on:
+//
+//   - nil and empty slices and maps are equal: a backend need not remember
+//     which one it was given;
+//   - times are compared as instants (as with [time.Time.Equal]): a backend
+//     may return them in UTC or in any other location, whatever the location
+//     they were given in. It may truncate them to microseconds, as
+//     PostgreSQL does, so the suite only uses times with microsecond
+//     precision;
+//   - the error for a missing, duplicate or used record may wrap the
+//     sentinel with context of the backend's own.
+//
+// Byte slices (Request.Session, LoginSession.Claims, Client.JWKS,
+// SigningKey.PrivateKey) must come back byte for byte, including bytes that
+// are not valid UTF-8.
+//
+// The suite never sleeps and never reads the clock (its concurrent update
+// functions only yield the processor, to widen race windows): every time it
+// passes is fixed, in 2030 for live records and before 2001 for expired ones, so a
+// backend that wrongly consulted the wall clock is caught rather than made
+// flaky.
+package storagetest

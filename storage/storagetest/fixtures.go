@@ -1,0 +1,213 @@
+package storagetest
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// Fixed times. Live records expire in 2030, so a backend that wrongly reads
+// the wall clock keeps them; expired records use instants before 2001, so the
+// same backend would also see them as expired. Every time has microsecond
+// precision, the finest a backend must keep.
+var (
+	// base is the suite's "now".
+	base = time.Date(2030, time.January, 2, 3, 4, 5, 123456000, time.UTC)
+	// longAgo is an instant every clock agrees has passed.
+	longAgo = time.Date(2000, time.February, 3, 4, 5, 6, 654321000, time.UTC)
+	// kolkata is a zone with a half-hour offset east of UTC, so that its
+	// wall-clock reading differs from UTC's in hours, minutes and date.
+	kolkata = time.FixedZone("UTC+05:30", 5*60*60+30*60)
+	// newYork is a zone west of UTC.
+	newYork = time.FixedZone("UTC-05:00", -5*60*60)
+)
+
+// at returns base plus d.
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+// binary returns n bytes that run through every byte value, so that a
+// backend storing them as text (and so mangling invalid UTF-8 or NUL) fails.
+func binary(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i) ^ seed
+	}
+	return b
+}
+
+// newClient returns a confidential client with every field set.
+func newClient(id string) storage.Client {
+	return storage.Client{
+		ID:   id,
+		Name: "Client " + id,
+		Secrets: []storage.SecretHash{
+			{Hash: "sha256$new-" + id, CreatedAt: at(2 * time.Hour)},
+			{Hash: "sha256$old-" + id, CreatedAt: at(time.Hour), ExpiresAt: at(3 * time.Hour)},
+		},
+		RedirectURIs:                []string{"https://app.example.com/cb", "http://127.0.0.1:8080/cb?x=1"},
+		PostLogoutRedirectURIs:      []string{"https://app.example.com/bye"},
+		GrantTypes:                  []string{"authorization_code", "refresh_token", "client_credentials"},
+		ResponseTypes:               []string{"code", "code id_token"},
+		Scopes:                      []string{"openid", "offline_access", "assets:read"},
+		Audience:                    []string{"https://api.example.com", "urn:example:other"},
+		TokenEndpointAuthMethod:     "client_secret_basic",
+		TokenEndpointAuthSigningAlg: "ES256",
+		JWKS:                        []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83O","y":"x_FE"}]}`),
+		RequirePKCE:                 true,
+		AccessTokenFormat:           "jwt",
+		AccessTokenLifetime:         5 * time.Minute,
+		RefreshTokenLifetime:        720 * time.Hour,
+		AuthCodeLifetime:            30 * time.Second,
+		IDTokenLifetime:             time.Hour + 500*time.Millisecond,
+		CreatedAt:                   base,
+		UpdatedAt:                   at(time.Minute),
+	}
+}
+
+// newPublicClient returns a public client: no secrets, auth method none.
+func newPublicClient(id string) storage.Client {
+	return storage.Client{
+		ID:                      id,
+		Name:                    "Public " + id,
+		Public:                  true,
+		RedirectURIs:            []string{"com.example.app:/cb"},
+		GrantTypes:              []string{"authorization_code"},
+		ResponseTypes:           []string{"code"},
+		Scopes:                  []string{"openid"},
+		TokenEndpointAuthMethod: "none",
+		AccessTokenFormat:       "opaque",
+		CreatedAt:               base,
+		UpdatedAt:               base,
+	}
+}
+
+// newToken returns an active token of kind with every Request field set.
+// Refresh tokens get an AccessSignature of "at-" + sig.
+func newToken(kind storage.TokenKind, sig, requestID string) storage.Token {
+	t := storage.Token{
+		Signature: sig,
+		Kind:      kind,
+		Request: storage.Request{
+			ID:                requestID,
+			RequestedAt:       base,
+			ClientID:          "client-1",
+			Subject:           "alice",
+			RequestedScopes:   []string{"openid", "offline_access", "email"},
+			GrantedScopes:     []string{"openid", "offline_access"},
+			RequestedAudience: []string{"https://api.example.com", "urn:x"},
+			GrantedAudience:   []string{"https://api.example.com"},
+			Form: map[string][]string{
+				"redirect_uri": {"https://app.example.com/cb"},
+				"nonce":        {"n-0S6_WzA2Mj"},
+				"scope":        {"openid offline_access email"},
+			},
+			Session: append([]byte(`{"sub":"alice"}`), binary(300, 0x5a)...),
+		},
+		ExpiresAt: at(time.Hour),
+		Active:    true,
+	}
+	if kind == storage.KindRefreshToken {
+		t.AccessSignature = "at-" + sig
+	}
+	return t
+}
+
+// newConsent returns a consent that expires.
+func newConsent(subject, clientID string) storage.Consent {
+	return storage.Consent{
+		Subject:   subject,
+		ClientID:  clientID,
+		Scopes:    []string{"openid", "email", "assets:read"},
+		GrantedAt: base,
+		ExpiresAt: at(30 * 24 * time.Hour),
+	}
+}
+
+// newLoginSession returns a login session with every field set.
+func newLoginSession(id, subject string) storage.LoginSession {
+	return storage.LoginSession{
+		ID:        id,
+		Subject:   subject,
+		AuthTime:  base,
+		AMR:       []string{"pwd", "otp"},
+		Claims:    []byte(`{"sub":"` + subject + `","email":"` + subject + `@example.com","groups":["a","b"]}`),
+		ExpiresAt: at(12 * time.Hour),
+	}
+}
+
+// newFlow returns an authorization flow part way through.
+func newFlow(id string) storage.AuthFlow {
+	return storage.AuthFlow{
+		ID:        id,
+		Query:     "response_type=code&client_id=client-1&scope=openid&state=xyz",
+		ClientID:  "client-1",
+		Subject:   "alice",
+		AuthTime:  base,
+		AMR:       []string{"pwd"},
+		Done:      []string{"login"},
+		Data:      map[string]string{"tenant": "acme", "browser": "b-1"},
+		CSRF:      "csrf-" + id,
+		ExpiresAt: at(10 * time.Minute),
+	}
+}
+
+// newKey returns an active, unretired signing key created at createdAt.
+func newKey(id string, createdAt time.Time) storage.SigningKey {
+	return storage.SigningKey{
+		ID:         id,
+		Algorithm:  "ES256",
+		PrivateKey: binary(138, byte(len(id))),
+		CreatedAt:  createdAt,
+		ActiveAt:   createdAt.Add(time.Hour),
+	}
+}
+
+// The single-use races run raceRounds times, each with raceWidth
+// goroutines on a fresh record: one round can miss a check-then-act bug by
+// luck, several rarely do.
+const (
+	raceWidth  = 50
+	raceRounds = 5
+)
+
+// race calls f(0) ... f(n-1) in n goroutines, all waiting on one start
+// channel that is closed once every goroutine is ready, and returns their
+// errors indexed by i.
+func race(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var ready, done sync.WaitGroup
+	ready.Add(n)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			errs[i] = f(i)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	return errs
+}
+
+// wins counts the nil errors in errs.
+func wins(errs []error) int {
+	n := 0
+	for _, err := range errs {
+		if err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// dawdle lets other goroutines run. The concurrent update tests call it
+// inside update, between the read and the write of a read-modify-write, so
+// that a backend that reads and writes in separate steps loses updates
+// visibly instead of by luck.
+func dawdle() { runtime.Gosched() }

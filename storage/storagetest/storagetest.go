@@ -1,0 +1,124 @@
+package storagetest
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// Run runs the conformance suite against the stores newStore returns, one
+// subtest per case, named group/case (see the package documentation).
+//
+// newStore is called once at the start of every subtest with that subtest's
+// t and must return an empty store that no other subtest uses; it registers
+// any cleanup with t.Cleanup. Subtests run one after the other.
+func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	t.Helper()
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, c := range g.cases {
+				t.Run(c.name, func(t *testing.T) {
+					s := newStore(t)
+					require.NotNil(t, s, "storagetest: newStore returned nil")
+					requireEmpty(t, s)
+					c.run(t, s)
+				})
+			}
+		})
+	}
+}
+
+// testCase is one subtest of the suite.
+type testCase struct {
+	name string
+	run  func(t *testing.T, s storage.Store)
+}
+
+// groups is the whole suite, in the order it runs. The names are stable:
+// backends' CI and people's -run flags depend on them.
+var groups = []struct {
+	name  string
+	cases []testCase
+}{
+	{"Clients", []testCase{
+		{"CreateGetDelete", testClientsCreateGetDelete},
+		{"UpdateAtomic", testClientsUpdateAtomic},
+		{"List", testClientsList},
+	}},
+	{"Tokens", []testCase{
+		{"CreateGetDelete", testTokensCreateGetDelete},
+		{"KindsAreSeparate", testTokensKindsAreSeparate},
+		{"GetReturnsInactiveAndExpired", testTokensGetReturnsInactiveAndExpired},
+		{"SessionBytesRoundTrip", testTokensSessionBytesRoundTrip},
+		{"FormRoundTrip", testTokensFormRoundTrip},
+	}},
+	{"AuthCodes", []testCase{
+		{"ConsumeOnce", testAuthCodesConsumeOnce},
+		{"ConsumeRevoked", testAuthCodesConsumeRevoked},
+		{"ConsumeOnlyAuthCodes", testAuthCodesConsumeOnlyAuthCodes},
+		{"Consume50Concurrent", testAuthCodesConsume50Concurrent},
+	}},
+	{"Refresh", []testCase{
+		{"Rotate", testRefreshRotate},
+		{"RotateRace", testRefreshRotateRace},
+		{"RotateDeletesLinkedAccessToken", testRefreshRotateDeletesLinkedAccessToken},
+		{"ReuseRevokesFamily", testRefreshReuseRevokesFamily},
+	}},
+	{"JTI", []testCase{
+		{"SingleUse", testJTISingleUse},
+		{"SingleUse50Concurrent", testJTISingleUse50Concurrent},
+		{"ReusableAfterExpiry", testJTIReusableAfterExpiry},
+	}},
+	{"Consents", []testCase{
+		{"SaveGetRevoke", testConsentsSaveGetRevoke},
+		{"SaveReplaces", testConsentsSaveReplaces},
+		{"ListBySubject", testConsentsListBySubject},
+	}},
+	{"Sessions", []testCase{
+		{"CreateGetDelete", testSessionsCreateGetDelete},
+		{"DeleteBySubject", testSessionsDeleteBySubject},
+	}},
+	{"AuthFlows", []testCase{
+		{"CreateGetDelete", testAuthFlowsCreateGetDelete},
+		{"Update", testAuthFlowsUpdate},
+		{"Update50Concurrent", testAuthFlowsUpdate50Concurrent},
+	}},
+	{"Keys", []testCase{
+		{"CreateListDelete", testKeysCreateListDelete},
+		{"ListOrder", testKeysListOrder},
+		{"UpdateAtomic", testKeysUpdateAtomic},
+	}},
+	{"Expiry", []testCase{
+		{"DeleteExpired", testExpiryDeleteExpired},
+	}},
+	{"Time", []testCase{
+		{"UTCRoundTrip", testTimeUTCRoundTrip},
+		{"ZonesCompareByInstant", testTimeZonesCompareByInstant},
+	}},
+	{"Context", []testCase{
+		{"Canceled", testContextCanceled},
+		{"DeadlineExceeded", testContextDeadlineExceeded},
+	}},
+	{"Errors", []testCase{
+		{"Sentinels", testErrorsSentinels},
+	}},
+	{"Isolation", []testCase{
+		{"InputsAreCopied", testIsolationInputsAreCopied},
+		{"ReturnedValuesAreCopies", testIsolationReturnedValuesAreCopies},
+		{"UpdateValuesAreCopies", testIsolationUpdateValuesAreCopies},
+	}},
+}
+
+// requireEmpty stops a subtest whose store is not empty, which would
+// otherwise fail later with a confusing ErrAlreadyExists.
+func requireEmpty(t *testing.T, s storage.Store) {
+	t.Helper()
+	clients, err := s.ListClients(t.Context())
+	require.NoError(t, err, "ListClients on a new store")
+	require.Empty(t, clients, "newStore must return an empty store")
+	keys, err := s.ListSigningKeys(t.Context())
+	require.NoError(t, err, "ListSigningKeys on a new store")
+	require.Empty(t, keys, "newStore must return an empty store")
+}
