@@ -38,9 +38,16 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 		if !p.parsePageRequest(w, r) {
 			return
 		}
+		addr, err := p.clientAddr(r)
+		if err != nil {
+			p.writeAuthorizeError(r.Context(), w, nil, err)
+			return
+		}
 		// r.Form: the query, and for POST the body too.
 		fl := &flow{AuthFlow: storage.AuthFlow{Query: r.Form.Encode(), Data: map[string]string{}}}
 		fl.Data["rat"] = strconv.FormatInt(p.cfg.Now().Unix(), 10)
+		// The address that started the grant: recorded in its session.
+		fl.Data["ip"] = addr.String()
 		p.advance(w, r, fl)
 	})
 }
@@ -57,6 +64,15 @@ type flow struct {
 }
 
 func (f *flow) done(step string) bool { return slices.Contains(f.Done, step) }
+
+// amr is how the flow's user authenticated: in this flow, or in the login
+// session it reuses.
+func (f *flow) amr() []string {
+	if f.Subject == "" && f.login != nil {
+		return f.login.AMR
+	}
+	return f.AMR
+}
 
 func (f *flow) hasPrompt(v string) bool { return slices.Contains(f.prompt, v) }
 
@@ -85,6 +101,15 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	fl.ClientID = fl.client.ID
 	fl.prompt = strings.Fields(ar.GetRequestForm().Get("prompt"))
 	if err := precheck(ar, fl.client); err != nil {
+		p.writeAuthorizeError(ctx, w, ar, err)
+		return false
+	}
+	// Every request of the flow must come from the client's networks.
+	addr, err := p.clientAddr(r)
+	if err == nil && !fl.client.AllowedFrom(addr) {
+		err = errIPRefused(fosite.ErrAccessDenied)
+	}
+	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return false
 	}
@@ -256,31 +281,28 @@ func (p *Provider) InteractionHandler() http.Handler {
 			st.show(w, r, p, fl, msg)
 			return
 		}
-		name := st.name()
+		if fl.Subject == "" && fl.login != nil {
+			// Pin the flow to the user of the login session it reused, so
+			// that a session swapped in the browser later cannot inherit the
+			// steps this user completed (RFC 9700 §4.7).
+			fl.Subject, fl.AuthTime, fl.AMR = fl.login.Subject, fl.login.AuthTime, fl.login.AMR
+		}
+		if name := st.name(); !fl.done(name) {
+			fl.Done = append(fl.Done, name)
+		}
 		err = p.store.UpdateAuthFlow(ctx, fl.ID, func(cur storage.AuthFlow) (storage.AuthFlow, error) {
-			if !slices.Contains(cur.Done, name) {
-				cur.Done = append(cur.Done, name)
-			}
-			cur.Subject, cur.AuthTime, cur.AMR, cur.Data = fl.Subject, fl.AuthTime, fl.AMR, fl.Data
+			cur.Done, cur.Subject, cur.AuthTime, cur.AMR, cur.Data = fl.Done, fl.Subject, fl.AuthTime, fl.AMR, fl.Data
 			return cur, nil
 		})
 		if err != nil {
 			p.writeAuthorizeError(ctx, w, fl.ar, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err))
 			return
 		}
-		fl.Done = append(fl.Done, name)
-		// Post/Redirect/Get: 303 after every credentials POST (RFC 9700 §4.12).
-		p.advanceAfterPost(w, r, fl)
+		// Post/Redirect/Get: the next step's page is a 303 away (RFC 9700
+		// §4.12); a step that refuses ends the flow; with none left the
+		// authorization finishes.
+		p.advance(w, r, fl)
 	})
-}
-
-// advanceAfterPost either redirects to the next step's page or finishes.
-func (p *Provider) advanceAfterPost(w http.ResponseWriter, r *http.Request, fl *flow) {
-	if st := p.currentStep(r.Context(), fl); st != nil {
-		http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
-		return
-	}
-	p.finish(w, r, fl)
 }
 
 // currentStep returns the first step still needed, or nil.
@@ -309,33 +331,44 @@ func (p *Provider) deleteFlow(ctx context.Context, fl *flow) {
 func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	ctx := r.Context()
 	ar := fl.ar
-	subject := fl.Subject
-	authTime, amr := fl.AuthTime, fl.AMR
+	subject, authTime, amr := fl.Subject, fl.AuthTime, fl.amr()
 	if subject == "" && fl.login != nil {
-		subject, authTime, amr = fl.login.Subject, fl.login.AuthTime, fl.login.AMR
+		subject, authTime = fl.login.Subject, fl.login.AuthTime
 	}
 	if subject == "" {
 		p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithDebug("flow finished without a subject"))
 		return
 	}
-	user, err := p.userFor(ctx, subject, fl)
+	g, user, m, err := p.flowGrant(ctx, fl)
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	for _, s := range ar.GetRequestedScopes() {
+	for _, s := range g.Scopes {
 		ar.GrantScope(s)
 	}
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
+	if len(g.Dropped) > 0 {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "authorization narrowed",
+			slog.String("client_id", fl.client.ID), slog.Any("dropped", g.Dropped))
+	}
 	sess := fositeadapter.NewSession(subject)
 	sess.Username = user.Username
+	sess.Tenant = sessionTenant(m)
+	sess.ClientIP = fl.Data["ip"]
 	claims := sess.Claims
 	claims.RequestedAt = fl.requestedAt()
 	claims.AuthTime = authTime.UTC().Truncate(time.Second)
 	claims.AuthenticationMethodsReferences = amr
-	for k, v := range user.claims(ar.GetGrantedScopes()) {
+	claims.AuthenticationContextClassReference = acrFor(amr)
+	extra, err := p.claims(ctx, ClaimRequest{User: user, Tenant: tenantOf(sess.Tenant), ClientID: fl.client.ID, ClientIP: sess.ClientIP, Scopes: ar.GetGrantedScopes()})
+	if err != nil {
+		p.writeAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	for k, v := range extra {
 		claims.Extra[k] = v
 	}
 	if userJSON, err := json.Marshal(user); err == nil {
@@ -355,9 +388,17 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 // userFor returns the user's current data: from the host's lookup, or from
 // what the authenticator returned at login.
 func (p *Provider) userFor(ctx context.Context, subject string, fl *flow) (User, error) {
-	if fl != nil && fl.user != nil {
+	if fl != nil && fl.user != nil && fl.user.Subject == subject {
 		return *fl.user, nil
 	}
+	u, err := p.loadUser(ctx, subject, fl)
+	if err == nil && fl != nil {
+		fl.user = &u
+	}
+	return u, err
+}
+
+func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User, error) {
 	if p.lookup != nil {
 		u, err := p.lookup.LookupUser(ctx, subject)
 		if errors.Is(err, ErrUserNotFound) {

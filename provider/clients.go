@@ -12,7 +12,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/ipfilter"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
+	"github.com/gatehouse/gatehouse/scope"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -113,6 +115,41 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 // every token check loads the client.
 func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
 	return p.store.DeleteClient(ctx, clientID)
+}
+
+// AuthorizedClients returns the clients the user may sign in to, ordered by
+// ID, for a host's "apps" page: clients with a user-facing grant
+// (authorization_code, implicit or password) whose required role and
+// customer binding the user meets in some tenant. Secrets are left out.
+// It needs Config.UserLookup (or an Authenticator that implements
+// [UserLookup]) to know the user's memberships.
+func (p *Provider) AuthorizedClients(ctx context.Context, subject string) ([]storage.Client, error) {
+	if p.lookup == nil {
+		return nil, errors.New("provider: AuthorizedClients needs Config.UserLookup to read the user's roles and tenants")
+	}
+	u, err := p.lookup.LookupUser(ctx, subject)
+	if err != nil {
+		return nil, fmt.Errorf("provider: authorized clients of %q: %w", subject, err)
+	}
+	all, err := p.store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("provider: authorized clients of %q: %w", subject, err)
+	}
+	var out []storage.Client
+	for _, c := range all {
+		userFacing := slices.ContainsFunc(c.GrantTypes, func(g string) bool {
+			return g == "authorization_code" || g == "implicit" || g == "password"
+		})
+		if !userFacing {
+			continue
+		}
+		if _, err := eligibleTenants(&c, u); err != nil {
+			continue
+		}
+		c.Secrets = nil
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func usesSecret(c storage.Client) bool {
@@ -218,6 +255,17 @@ func (p *Provider) prepareClient(c storage.Client) (storage.Client, error) {
 		if s == "" || strings.ContainsAny(s, " \t\n\"\\") {
 			bad("invalid scope %q", s)
 		}
+	}
+	for _, e := range c.PermissionScope {
+		if err := scope.Check(e); err != nil {
+			bad("PermissionScope: %v", err)
+		}
+	}
+	if _, err := ipfilter.Parse(c.IPRanges); err != nil {
+		bad("IPRanges: %v", err)
+	}
+	if strings.ContainsAny(c.RequiredRole, " \t\n") {
+		bad("RequiredRole must be one role name, got %q", c.RequiredRole)
 	}
 	switch c.AccessTokenFormat {
 	case "", "jwt", "opaque":

@@ -7,9 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/ipfilter"
+	"github.com/gatehouse/gatehouse/mfa"
+	"github.com/gatehouse/gatehouse/scope"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -34,6 +38,29 @@ type Config struct {
 	// If nil and Authenticator implements UserLookup, that is used; if
 	// neither, claims are those the authenticator returned at login.
 	UserLookup UserLookup
+
+	// Catalog names permission scopes and roles: each name expands to a set
+	// of permissions. Client PermissionScope entries and user permissions
+	// may use its names; user and membership roles grant exactly what the
+	// catalog lists for them. Nil means no names: permissions are literal.
+	Catalog scope.Catalog
+
+	// Factors are the second factors the authorization flow may ask for,
+	// in order of preference (for example an *mfa.TOTP). The step runs when
+	// the user has one of them enrolled, or the client sets RequireMFA.
+	Factors []mfa.Factor
+
+	// Claims registers custom claims: when the scope (the map key) is
+	// granted, its function's claims are added to ID tokens and userinfo.
+	// The scope becomes a claim scope, not a permission. Keys must not be a
+	// built-in scope.
+	Claims map[string]ClaimFunc
+
+	// TrustedProxies are the reverse proxies (addresses, CIDR prefixes or
+	// "a-b" ranges; see package ipfilter) whose X-Forwarded-For header is
+	// believed when deciding a client's address. Empty: the TCP peer is the
+	// client, and X-Forwarded-For is ignored.
+	TrustedProxies []string
 
 	// GlobalSecret is the HMAC key for opaque tokens and codes, at least 32
 	// bytes. If nil, a random key is generated at New: tokens then do not
@@ -76,7 +103,7 @@ type Config struct {
 	Paths Paths
 
 	// Templates, if non-nil, replace the built-in pages. It must define the
-	// templates "login", "consent", "logout", "error" (see docs/ui.md for the
+	// templates "login", "consent", "logout", "error", "mfa" and "tenant" (see docs/access-control.md and the built-in templates for the
 	// data each receives).
 	Templates *template.Template
 
@@ -189,6 +216,40 @@ func (c *Config) validate() error {
 	}
 	if c.AuthCodeLifetime > 10*time.Minute {
 		bad("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)
+	}
+	if _, err := ipfilter.Parse(c.TrustedProxies); err != nil {
+		bad("TrustedProxies", "%v", err)
+	}
+	names := map[string]bool{}
+	for i, f := range c.Factors {
+		switch {
+		case f == nil:
+			bad(fmt.Sprintf("Factors[%d]", i), "is nil")
+		case f.Name() == "" || names[f.Name()]:
+			bad(fmt.Sprintf("Factors[%d]", i), "needs a unique, non-empty Name, got %q", f.Name())
+		default:
+			names[f.Name()] = true
+		}
+	}
+	for s, f := range c.Claims {
+		switch {
+		case slices.Contains(claimScopes, s):
+			bad("Claims", "scope %q is built in; choose another name", s)
+		case scope.Check(s) != nil || strings.HasSuffix(s, "*"):
+			bad("Claims", "scope %q is not a valid scope name", s)
+		case f == nil:
+			bad("Claims", "scope %q has a nil function", s)
+		}
+	}
+	for name, set := range c.Catalog {
+		if err := scope.Check(name); err != nil {
+			bad("Catalog", "name %q: %v", name, err)
+		}
+		for _, perm := range set {
+			if err := scope.Check(perm); err != nil {
+				bad("Catalog", "entry %q: %v", name, err)
+			}
+		}
 	}
 	c.Paths = c.Paths.withDefaults()
 	for name, p := range map[string]string{

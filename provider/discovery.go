@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 )
 
 // Discovery is the provider's metadata (OpenID Connect Discovery 1.0 §3,
@@ -28,6 +30,7 @@ type Discovery struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
@@ -49,7 +52,7 @@ func (p *Provider) Discovery() Discovery {
 		EndSessionEndpoint:                         p.url(pp.Logout),
 		IntrospectionEndpoint:                      p.url(pp.Introspect),
 		RevocationEndpoint:                         p.url(pp.Revoke),
-		ScopesSupported:                            []string{"openid", "offline_access", "profile", "email", "groups"},
+		ScopesSupported:                            p.scopesSupported(),
 		ResponseTypesSupported:                     []string{"code", "id_token", "token id_token", "token", "code id_token", "code token", "code token id_token"},
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", "implicit", "password"},
@@ -61,10 +64,20 @@ func (p *Provider) Discovery() Discovery {
 		RevocationEndpointAuthMethodsSupported:     append(secretMethods, "none"),
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "at_hash", "c_hash",
-			"name", "given_name", "family_name", "preferred_username", "username", "picture", "email", "email_verified", "groups"},
+			"name", "given_name", "family_name", "preferred_username", "username", "picture", "email", "email_verified", "groups",
+			"groupstring", "customer_id", "domain_id", "customer_shortname", "customer_name", "client_ip"},
+		ACRValuesSupported:                         []string{"1", "2"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseISSParameterSupported: true,
 	}
+}
+
+// scopesSupported lists the claim scopes, built in and custom (permission
+// scopes are the host's and are not advertised).
+func (p *Provider) scopesSupported() []string {
+	out := []string{"openid", "offline_access", "profile", "email", "groups", "groupstring", "customer", "clientip"}
+	custom := slices.Sorted(maps.Keys(p.cfg.Claims))
+	return append(out, custom...)
 }
 
 // DiscoveryHandler returns the discovery endpoint.

@@ -35,8 +35,8 @@ var testUsers = map[string]struct {
 	password string
 	user     provider.User
 }{
-	"alice": {"alice-password", provider.User{Subject: "sub-alice", Username: "alice", Name: "Alice Example", Email: "alice@example.com", EmailVerified: true, Groups: []string{"admins", "developers"}}},
-	"bob":   {"bob-password", provider.User{Subject: "sub-bob", Username: "bob", Name: "Bob Example", Email: "bob@example.com", Groups: []string{"developers"}}},
+	"alice": {"alice-password", provider.User{Subject: "sub-alice", Username: "alice", Name: "Alice Example", Email: "alice@example.com", EmailVerified: true, Groups: []string{"admins", "developers"}, Permissions: []string{"*"}}},
+	"bob":   {"bob-password", provider.User{Subject: "sub-bob", Username: "bob", Name: "Bob Example", Email: "bob@example.com", Groups: []string{"developers"}, Permissions: []string{"*"}}},
 }
 
 type userDB struct{}

@@ -106,6 +106,9 @@ func errorChain(err error) string {
 		if rfc.HintField != "" {
 			s += ": " + rfc.HintField
 		}
+		if rfc.DebugField != "" {
+			s += ": " + rfc.DebugField
+		}
 		if c := rfc.Unwrap(); c != nil {
 			s += ": " + c.Error()
 		}

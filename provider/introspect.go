@@ -37,6 +37,9 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		if err == nil && client.IsPublic() {
 			err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
 		}
+		if err == nil {
+			err = p.checkClientAddr(r, client)
+		}
 		if err != nil {
 			p.writeTokenError(ctx, w, nil, err)
 			return
@@ -95,7 +98,10 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 	if s.Claims != nil {
 		info.AuthTime = s.Claims.AuthTime
 		info.AMR = s.Claims.AuthenticationMethodsReferences
+		info.ACR = s.Claims.AuthenticationContextClassReference
 	}
+	info.Tenant = tenantOf(s.Tenant)
+	info.ClientIP = s.ClientIP
 	return info, nil
 }
 
@@ -113,6 +119,9 @@ type introspectionResponse struct {
 	Iss       string   `json:"iss"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
+	Customer  string   `json:"customer_id,omitempty"`
+	ClientIP  string   `json:"client_ip,omitempty"`
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -136,6 +145,11 @@ func (i TokenInfo) introspection() introspectionResponse {
 		Iss:       i.Issuer,
 		AuthTime:  unixOrZero(i.AuthTime),
 		AMR:       i.AMR,
+		ACR:       i.ACR,
+		ClientIP:  i.ClientIP,
+	}
+	if i.Tenant != nil {
+		r.Customer = i.Tenant.ID
 	}
 	if i.Type == string(fosite.RefreshToken) {
 		r.TokenType = "refresh_token"
@@ -150,4 +164,17 @@ func hasClientCredentials(r *http.Request) bool {
 		return true
 	}
 	return r.PostForm.Get("client_id") != "" || r.PostForm.Get("client_assertion") != ""
+}
+
+// checkClientAddr refuses a client used from outside its IP ranges
+// (invalid_client), and a request whose address cannot be determined.
+func (p *Provider) checkClientAddr(r *http.Request, c fosite.Client) error {
+	addr, err := p.clientAddr(r)
+	if err != nil {
+		return err
+	}
+	if fc, ok := c.(*fositeadapter.Client); !ok || !fc.AllowedFrom(addr) {
+		return errIPRefused(fosite.ErrInvalidClient)
+	}
+	return nil
 }

@@ -28,9 +28,14 @@ type TokenInfo struct {
 	// IssuedAt is when the grant was made; ExpiresAt when the token expires.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	// AuthTime and AMR say when and how the user authenticated.
+	// AuthTime, AMR and ACR say when and how the user authenticated.
 	AuthTime time.Time
 	AMR      []string
+	ACR      string
+	// Tenant is the tenant (customer) the grant is for, or nil.
+	Tenant *Tenant
+	// ClientIP is the client address that started the grant.
+	ClientIP string
 	// Issuer is the provider's issuer.
 	Issuer string
 	// JWT is true for an RFC 9068 JWT access token.
@@ -72,9 +77,26 @@ func (p *Provider) Introspect(ctx context.Context, token string) (TokenInfo, err
 // missing, bad or expired token gets 401 with WWW-Authenticate: Bearer
 // error="invalid_token"; a token lacking a scope gets 403 with
 // error="insufficient_scope". The next handler reads the token with
-// [TokenFromContext].
+// [TokenFromContext]. It is Require(Requirement{Scopes: scopes}).
 func (p *Provider) RequireScopes(scopes ...string) func(http.Handler) http.Handler {
-	required := slices.Clone(scopes)
+	return p.Require(Requirement{Scopes: scopes})
+}
+
+// Requirement is what [Provider.Require] asks of a request's token.
+type Requirement struct {
+	// Scopes must all have been granted.
+	Scopes []string
+	// SameClientIP refuses a token presented from another address than the
+	// one that started its grant (invalid_token), so a stolen token is of
+	// no use elsewhere. The address is resolved as at the provider's
+	// endpoints (Config.TrustedProxies).
+	SameClientIP bool
+}
+
+// Require returns resource-server middleware enforcing req; see
+// [Provider.RequireScopes] for the answers it gives.
+func (p *Provider) Require(req Requirement) func(http.Handler) http.Handler {
+	required := slices.Clone(req.Scopes)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			token, ok := bearerToken(r)
@@ -90,6 +112,17 @@ func (p *Provider) RequireScopes(scopes ...string) func(http.Handler) http.Handl
 				}
 				p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.", nil)
 				return
+			}
+			if req.SameClientIP {
+				addr, err := p.clientAddr(r)
+				if err != nil {
+					p.bearerError(w, http.StatusBadRequest, "invalid_request", "The client address cannot be determined.", nil)
+					return
+				}
+				if info.ClientIP == "" || addr.String() != info.ClientIP {
+					p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token was issued to another network address.", nil)
+					return
+				}
 			}
 			for _, s := range required {
 				if !info.HasScope(s) {

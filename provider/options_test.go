@@ -87,7 +87,7 @@ func TestTemplateOverride(t *testing.T) {
 	assert.Contains(t, err.Error(), `"consent"`)
 
 	cfg.Templates = template.Must(template.New("login").Parse(`<form action="{{.Action}}">custom {{.ClientName}}</form>`))
-	for _, name := range []string{"consent", "logout", "error"} {
+	for _, name := range []string{"consent", "logout", "error", "mfa", "tenant"} {
 		template.Must(cfg.Templates.New(name).Parse(name + ` page`))
 	}
 	p, err := provider.New(cfg)

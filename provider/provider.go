@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/gatehouse/gatehouse/ipfilter"
 	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
 	"github.com/gatehouse/gatehouse/provider/internal/keys"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
@@ -35,6 +37,7 @@ type Provider struct {
 	hmac       *oauth2.HMACSHAStrategy
 	hasher     *secret.Hasher
 	lookup     UserLookup
+	resolver   ipfilter.Resolver
 	tmpl       *template.Template
 	mux        *http.ServeMux
 }
@@ -50,6 +53,7 @@ func New(cfg Config) (*Provider, error) {
 	u, _ := url.Parse(cfg.Issuer)
 	p.issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
 
+	p.resolver.TrustedProxies, _ = ipfilter.Parse(cfg.TrustedProxies) // validated above
 	p.lookup = cfg.UserLookup
 	if p.lookup == nil {
 		if l, ok := cfg.Authenticator.(UserLookup); ok {
@@ -86,7 +90,7 @@ func New(cfg Config) (*Provider, error) {
 		IDTokenIssuer:                  cfg.Issuer,
 		AccessTokenIssuer:              cfg.Issuer,
 		TokenURL:                       cfg.Issuer + cfg.Paths.Token,
-		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		ScopeStrategy:                  clientScopeStrategy,
 		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
 		ClientSecretsHasher:            p.hasher,
 		JWKSFetcherStrategy:            noJWKSFetch{},
@@ -179,6 +183,23 @@ func (p *Provider) routes() *http.ServeMux {
 	return mux
 }
 
+// clientAddr returns the address of the client that sent r: the TCP peer,
+// or, behind a trusted proxy, the right-most untrusted X-Forwarded-For
+// entry. An X-Forwarded-For from a trusted proxy that cannot be read is an
+// invalid_request error: the address is never guessed.
+func (p *Provider) clientAddr(r *http.Request) (netip.Addr, error) {
+	a, err := p.resolver.ClientAddr(r)
+	if err != nil {
+		return netip.Addr{}, fosite.ErrInvalidRequest.WithHint("The client address cannot be determined: the X-Forwarded-For header from the proxy is malformed or repeated.").WithWrap(err)
+	}
+	return a, nil
+}
+
+// errIPRefused is the error for a client used from outside its IP ranges.
+func errIPRefused(code *fosite.RFC6749Error) error {
+	return code.WithHint("This client may not be used from this network address.")
+}
+
 // url returns the absolute URL of an endpoint path.
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }
 
@@ -201,6 +222,9 @@ func (p *Provider) authenticateROPC(ctx context.Context, username, password stri
 	}
 	if u.Subject == "" {
 		return "", errors.New("provider: the authenticator returned a user without a Subject")
+	}
+	if h, ok := ctx.Value(ropcUserKey{}).(*ropcUser); ok {
+		h.user = u
 	}
 	return u.Subject, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -24,7 +25,10 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if !p.parseForm(w, r) {
 			return
 		}
-		err := p.oauth.NewRevocationRequest(ctx, r)
+		err := p.checkClaimedClientAddr(r)
+		if err == nil {
+			err = p.oauth.NewRevocationRequest(ctx, r)
+		}
 		if c := classify(err); c != nil {
 			err = c
 		}
@@ -42,4 +46,24 @@ func (p *Provider) revokeFamily(ctx context.Context, requestID string) {
 			p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "revoke token family", slog.String("request_id", requestID), slog.String("error", err.Error()))
 		}
 	}
+}
+
+// checkClaimedClientAddr applies the IP ranges of the client a request
+// names (Basic user or client_id) before fosite authenticates it, for
+// endpoints where fosite does both in one call.
+func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
+	id := r.PostForm.Get("client_id")
+	if u, _, ok := r.BasicAuth(); ok {
+		if un, err := url.QueryUnescape(u); err == nil {
+			id = un
+		}
+	}
+	if id == "" {
+		return nil
+	}
+	c, err := p.adapter.GetClient(r.Context(), id)
+	if err != nil {
+		return nil // unknown clients are refused by authentication itself
+	}
+	return p.checkClientAddr(r, c)
 }

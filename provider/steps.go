@@ -40,8 +40,13 @@ type step interface {
 }
 
 func (p *Provider) steps() []step {
-	return []step{loginStep{}, consentStep{}}
+	return defaultSteps
 }
+
+// defaultSteps is the interaction, in order: who the user is, whether the
+// client admits them, the second factor, the tenant, and consent to what
+// the grant will hold.
+var defaultSteps = []step{loginStep{}, accessStep{}, mfaStep{}, tenantStep{}, consentStep{}}
 
 // subject is the user of the flow: who logged in during it, or the
 // browser's login session.
@@ -143,6 +148,10 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	fl.user = &u
 	fl.Subject, fl.AuthTime, fl.AMR = u.Subject, now, []string{"pwd"}
 	fl.Data["user"] = string(userJSON)
+	// A new sign-in starts the later steps afresh: whatever was done in
+	// this flow was done for whoever signed in before.
+	fl.Done = nil
+	delete(fl.Data, "tenant")
 	return true, "", nil
 }
 
@@ -170,7 +179,11 @@ func (consentStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, err
 	if !c.ExpiresAt.IsZero() && !p.cfg.Now().Before(c.ExpiresAt) {
 		return true, nil
 	}
-	for _, s := range fl.ar.GetRequestedScopes() {
+	g, _, _, err := p.flowGrant(ctx, fl)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range g.Scopes {
 		if !slices.Contains(c.Scopes, s) {
 			return true, nil
 		}
@@ -178,8 +191,18 @@ func (consentStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, err
 	return false, nil
 }
 
-func (s consentStep) show(w http.ResponseWriter, _ *http.Request, p *Provider, fl *flow, msg string) {
+func (s consentStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+	g, _, m, err := p.flowGrant(r.Context(), fl)
+	if err != nil {
+		p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+		return
+	}
+	var tenant *Tenant
+	if m != nil {
+		tenant = &m.Tenant
+	}
 	p.render(w, http.StatusOK, "consent", pageData{
+		Tenant:     tenant,
 		Title:      "Allow access",
 		Action:     p.interactionURL(fl),
 		CSRF:       fl.CSRF,
@@ -187,7 +210,7 @@ func (s consentStep) show(w http.ResponseWriter, _ *http.Request, p *Provider, f
 		Error:      msg,
 		ClientName: p.clientName(fl),
 		Subject:    fl.subject(),
-		Scopes:     fl.ar.GetRequestedScopes(),
+		Scopes:     g.Scopes,
 	})
 }
 
@@ -200,7 +223,11 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 	default:
 		return false, "Choose Allow or Deny.", nil
 	}
-	scopes := slices.Clone([]string(fl.ar.GetRequestedScopes()))
+	g, _, _, err := p.flowGrant(ctx, fl)
+	if err != nil {
+		return false, "", err
+	}
+	scopes := slices.Clone(g.Scopes)
 	if old, err := p.store.GetConsent(ctx, fl.subject(), fl.client.ID); err == nil &&
 		(old.ExpiresAt.IsZero() || p.cfg.Now().Before(old.ExpiresAt)) {
 		for _, s := range old.Scopes {
@@ -211,7 +238,7 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 	}
 	slices.Sort(scopes)
 	now := p.cfg.Now().UTC()
-	err := p.store.SaveConsent(ctx, storage.Consent{
+	err = p.store.SaveConsent(ctx, storage.Consent{
 		Subject:   fl.subject(),
 		ClientID:  fl.client.ID,
 		Scopes:    scopes,

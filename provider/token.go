@@ -2,11 +2,14 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -35,7 +38,17 @@ func (p *Provider) TokenHandler() http.Handler {
 			writeJSONError(w, http.StatusBadRequest, "unsupported_grant_type", "The grant type '"+gt+"' is not supported.")
 			return
 		}
+		addr, err := p.clientAddr(r)
+		if err != nil {
+			p.writeTokenError(ctx, w, nil, err)
+			return
+		}
 		sess := fositeadapter.NewSession("")
+		var ropc *ropcUser
+		if r.PostForm.Get("grant_type") == "password" {
+			ropc = &ropcUser{}
+			ctx = context.WithValue(ctx, ropcUserKey{}, ropc)
+		}
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 		if err != nil {
 			err = clientAuthError(err)
@@ -46,21 +59,42 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.writeTokenError(ctx, w, ar, err)
 			return
 		}
-		switch {
-		case ar.GetGrantTypes().ExactOne("refresh_token"):
+		client, _ := ar.GetClient().(*fositeadapter.Client)
+		if client == nil || !client.AllowedFrom(addr) {
+			p.writeTokenError(ctx, w, ar, errIPRefused(fosite.ErrInvalidClient))
+			return
+		}
+		switch gt := ar.GetGrantTypes(); {
+		case gt.ExactOne("refresh_token"):
+			if err := p.recheckRefresh(ctx, ar, client); err != nil {
+				p.revokeFamily(ctx, ar.GetID())
+				p.writeTokenError(ctx, w, ar, err)
+				return
+			}
 			if ctx, err = narrowRefresh(ctx, ar); err != nil {
 				p.writeTokenError(ctx, w, ar, err)
 				return
 			}
-		case ar.GetGrantTypes().ExactOne("client_credentials"), ar.GetGrantTypes().ExactOne("password"):
+		case gt.ExactOne("client_credentials"), gt.ExactOne("password"):
 			// fosite has checked each scope and audience against the client;
-			// the host grants them here (FOSITE.md 2.4).
-			for _, s := range ar.GetRequestedScopes() {
+			// the host grants them here (FOSITE.md 2.4): requested ∩ the
+			// client's permission scope (∩ the user's permissions).
+			var g grant
+			if ropc != nil {
+				if g, err = p.passwordGrant(ctx, r, ar, client, ropc.user, sess); err != nil {
+					p.writeTokenError(ctx, w, ar, err)
+					return
+				}
+			} else {
+				g = p.decide(ar.GetRequestedScopes(), &client.Client, nil, nil)
+			}
+			for _, s := range g.Scopes {
 				ar.GrantScope(s)
 			}
 			for _, a := range ar.GetRequestedAudience() {
 				ar.GrantAudience(a)
 			}
+			sess.ClientIP = addr.String()
 		}
 		resp, err := p.oauth.NewAccessResponse(ctx, ar)
 		if err != nil {
@@ -114,4 +148,81 @@ func narrowRefresh(ctx context.Context, ar fosite.AccessRequester) (context.Cont
 	full := slices.Clone([]string(granted))
 	req.GrantedScope = fosite.Arguments(requested)
 	return fositeadapter.WithRefreshScopes(ctx, full), nil
+}
+
+// ropcUser carries the user the password grant authenticated from the
+// storage callback fosite makes back to the token handler.
+type ropcUser struct{ user User }
+
+type ropcUserKey struct{}
+
+// passwordGrant applies the access rules to a password grant, which has no
+// interaction: a client or user that needs a second factor is refused (the
+// grant cannot ask for one), and a user of several eligible tenants must
+// name one in the tenant parameter.
+func (p *Provider) passwordGrant(ctx context.Context, r *http.Request, ar fosite.AccessRequester, c *fositeadapter.Client, u User, sess *fositeadapter.Session) (grant, error) {
+	fs, err := p.enrolledFactors(ctx, u.Subject)
+	if err != nil {
+		return grant{}, err
+	}
+	if c.RequireMFA || len(fs) > 0 {
+		return grant{}, fosite.ErrInvalidGrant.WithHint("multi-factor authentication required: the password grant cannot ask for a second factor; use the authorization code flow.")
+	}
+	ms, err := eligibleTenants(&c.Client, u)
+	if err != nil {
+		return grant{}, fosite.ErrInvalidGrant.WithHint(fosite.ErrorToRFC6749Error(err).HintField)
+	}
+	var m *Membership
+	switch want := r.PostForm.Get("tenant"); {
+	case want != "":
+		if m = findMembership(ms, want); m == nil {
+			return grant{}, fosite.ErrInvalidGrant.WithHint("The user may not use this client for the tenant named.")
+		}
+	case len(ms) == 1:
+		m = &ms[0]
+	case len(ms) > 1:
+		return grant{}, fosite.ErrInvalidRequest.WithHint("The user belongs to several tenants: send the tenant parameter with the ID of one.")
+	}
+	sess.Username = u.Username
+	sess.Tenant = sessionTenant(m)
+	sess.Claims.AuthenticationMethodsReferences = []string{"pwd"}
+	sess.Claims.AuthenticationContextClassReference = acrFor(nil)
+	sess.Claims.AuthTime = p.cfg.Now().UTC().Truncate(time.Second)
+	if b, err := json.Marshal(u); err == nil {
+		sess.User = b
+	}
+	return p.decide(ar.GetRequestedScopes(), &c.Client, &u, m), nil
+}
+
+// recheckRefresh checks a refresh against the client and the user as they
+// are now (FOSITE.md 2.4: fosite re-checks only the client's scopes).
+func (p *Provider) recheckRefresh(ctx context.Context, ar fosite.AccessRequester, c *fositeadapter.Client) error {
+	sess, _ := ar.GetSession().(*fositeadapter.Session)
+	if sess == nil {
+		return fosite.ErrServerError.WithDebug("unexpected session type")
+	}
+	subject := sess.GetSubject()
+	if subject == "" {
+		// Client credentials do not issue refresh tokens; nothing to check
+		// for a user.
+		return nil
+	}
+	var u User
+	if p.lookup != nil {
+		var err error
+		u, err = p.lookup.LookupUser(ctx, subject)
+		if errors.Is(err, ErrUserNotFound) {
+			return fosite.ErrInvalidGrant.WithHint("The user no longer exists.")
+		}
+		if err != nil {
+			return fmt.Errorf("%w: lookup user: %w", fositeadapter.ErrUnavailable, err)
+		}
+	} else {
+		// Without a lookup the user is as they were at the grant.
+		u = User{Subject: subject}
+		if len(sess.User) > 0 {
+			_ = json.Unmarshal(sess.User, &u)
+		}
+	}
+	return p.recheck(&c.Client, u, sess, ar.GetGrantedScopes())
 }

@@ -13,7 +13,7 @@ import (
 var templateFS embed.FS
 
 // requiredTemplates are the pages a Config.Templates override must define.
-var requiredTemplates = []string{"login", "consent", "logout", "error"}
+var requiredTemplates = []string{"login", "consent", "logout", "error", "mfa", "tenant"}
 
 func (p *Provider) templates() (*template.Template, error) {
 	t := p.cfg.Templates
@@ -45,6 +45,9 @@ type pageData struct {
 	Subject     string
 	Username    string
 	Scopes      []string
+	Factors     []string
+	Tenant      *Tenant
+	Tenants     []Tenant
 	Params      map[string]string
 	Done        bool
 }

@@ -33,8 +33,41 @@ type User struct {
 	// Email and EmailVerified feed the email scope.
 	Email         string `json:"email,omitempty"`
 	EmailVerified bool   `json:"email_verified,omitempty"`
-	// Groups feed the groups scope.
+	// Groups feed the groups and groupstring scopes.
 	Groups []string `json:"groups,omitempty"`
+
+	// Roles and Permissions are held in every tenant (or, for a host without
+	// tenants, they are all there is). Permissions may be "prefix:*"
+	// patterns or names from Config.Catalog; roles expand to permissions
+	// through the catalog.
+	Roles       []string `json:"roles,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
+	// Memberships are the user's tenants (customers), each with the roles
+	// and permissions the user holds there.
+	Memberships []Membership `json:"memberships,omitempty"`
+}
+
+// Tenant is a customer of a multi-tenant host. Its fields feed the
+// customer scope's claims.
+type Tenant struct {
+	// ID is the tenant's stable identifier (customer_id); required.
+	ID string `json:"customer_id"`
+	// DomainID is the tenant's domain identifier (domain_id).
+	DomainID string `json:"domain_id,omitempty"`
+	// ShortName and Name are shown on the tenant page and become
+	// customer_shortname and customer_name.
+	ShortName string `json:"customer_shortname,omitempty"`
+	Name      string `json:"customer_name,omitempty"`
+}
+
+// Membership is what a user holds in one tenant.
+type Membership struct {
+	Tenant Tenant `json:"tenant"`
+	// Roles held in the tenant; they expand through Config.Catalog.
+	Roles []string `json:"roles,omitempty"`
+	// Permissions held in the tenant: permissions, patterns or catalog
+	// names.
+	Permissions []string `json:"permissions,omitempty"`
 }
 
 // UserAuthenticator checks a username and password. It must return
@@ -64,38 +97,4 @@ type UserLookupFunc func(ctx context.Context, subject string) (User, error)
 // LookupUser calls f.
 func (f UserLookupFunc) LookupUser(ctx context.Context, subject string) (User, error) {
 	return f(ctx, subject)
-}
-
-// claims returns the claims of u for the granted scopes.
-func (u User) claims(scopes []string) map[string]any {
-	out := map[string]any{}
-	for _, s := range scopes {
-		switch s {
-		case "profile":
-			setNonEmpty(out, "name", u.Name)
-			setNonEmpty(out, "given_name", u.GivenName)
-			setNonEmpty(out, "family_name", u.FamilyName)
-			setNonEmpty(out, "preferred_username", u.Username)
-			setNonEmpty(out, "username", u.Username)
-			setNonEmpty(out, "picture", u.Picture)
-		case "email":
-			if u.Email != "" {
-				out["email"] = u.Email
-				out["email_verified"] = u.EmailVerified
-			}
-		case "groups":
-			g := u.Groups
-			if g == nil {
-				g = []string{}
-			}
-			out["groups"] = g
-		}
-	}
-	return out
-}
-
-func setNonEmpty(m map[string]any, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
 }

@@ -64,7 +64,14 @@ func (p *Provider) UserinfoHandler() http.Handler {
 		} else if info.session != nil && len(info.session.User) > 0 {
 			_ = json.Unmarshal(info.session.User, &u)
 		}
-		claims := u.claims(info.Scopes)
+		if u.Subject == "" {
+			u.Subject = info.Subject
+		}
+		claims, err := p.claims(ctx, ClaimRequest{User: u, Tenant: info.Tenant, ClientID: info.ClientID, ClientIP: info.ClientIP, Scopes: info.Scopes})
+		if err != nil {
+			p.writeTokenError(ctx, w, nil, err)
+			return
+		}
 		claims["sub"] = info.Subject
 		writeJSON(w, http.StatusOK, claims)
 	})

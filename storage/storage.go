@@ -201,6 +201,26 @@ type Client struct {
 	// AccessTokenFormat is "jwt" for RFC 9068 JWT access tokens, "opaque"
 	// for HMAC tokens; empty uses the provider's default.
 	AccessTokenFormat string
+	// RequiredRole, if set, is a role the user must hold (in the tenant the
+	// session is for, or in every tenant) to use the client; users without
+	// it are refused with access_denied, at authorization and at refresh.
+	RequiredRole string
+	// Customer, if set, binds the client to one tenant (customer) ID: only
+	// the user's membership of that tenant counts, and users who are not
+	// members are refused.
+	Customer string
+	// PermissionScope is the outer bound on the permissions the client's
+	// sessions may get: permissions, "prefix:*" patterns, or names that the
+	// provider's catalog expands. Empty means no bound beyond Scopes.
+	PermissionScope []string
+	// IPRanges, if set, are the only client addresses the client may be
+	// used from (addresses, CIDR prefixes or "a-b" ranges, IPv4 and IPv6;
+	// see package ipfilter). Requests from elsewhere are refused at the
+	// token, authorization, introspection and revocation endpoints.
+	IPRanges []string
+	// RequireMFA makes the user complete a second factor during
+	// authorization; users without an enrolled factor are refused.
+	RequireMFA bool
 	// Lifetimes override the provider's defaults when non-zero.
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
@@ -355,6 +375,7 @@ type Store interface {
 	ConsentStore
 	SessionStore
 	KeyStore
+	MFAStore
 	// DeleteExpired removes what expired before the given time: tokens,
 	// login sessions, flows, consents with an expiry, used JWT IDs and
 	// signing keys whose ExpiresAt has passed. It returns how many records it

@@ -1,7 +1,7 @@
 // Command server runs a demo Gatehouse provider on the in-memory store, with
 // fixed demo clients and users and a small protected API.
 //
-//	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens]
+//	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens] [-trusted-proxies 10.0.0.1,10.0.0.2]
 //
 // Everything is lost when it stops. See README.md for a walkthrough.
 package main
@@ -19,9 +19,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
@@ -44,6 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	issuer := fs.String("issuer", "", "issuer URL (default http:// + the listen address)")
 	jwtTokens := fs.Bool("jwt-access-tokens", false, "issue RFC 9068 JWT access tokens instead of opaque ones")
 	verbose := fs.Bool("v", false, "log every request at debug level")
+	trusted := fs.String("trusted-proxies", "", "comma-separated reverse proxies (addresses, CIDR, a-b ranges) whose X-Forwarded-For is believed; default none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,12 +65,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
+	var proxies []string
+	if *trusted != "" {
+		proxies = strings.Split(*trusted, ",")
+	}
 	users := newDemoUsers()
+	store := memory.New()
+	totp, err := mfa.NewTOTP(store, mfa.TOTPOptions{Issuer: "Gatehouse demo"})
+	if err != nil {
+		return err
+	}
 	p, err := provider.New(provider.Config{
 		Issuer:          *issuer,
-		Store:           memory.New(),
+		Store:           store,
 		Authenticator:   users,
 		UserLookup:      users,
+		Factors:         []mfa.Factor{totp},
+		TrustedProxies:  proxies,
 		JWTAccessTokens: *jwtTokens,
 		Logger:          logger,
 	})
@@ -75,6 +89,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if err := seed(ctx, p); err != nil {
+		return err
+	}
+	// alice's authenticator app holds the fixed demo secret.
+	if _, err := totp.EnrollSecret(ctx, "alice", "alice", demoTOTPSecret); err != nil {
 		return err
 	}
 
@@ -100,12 +118,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
+// demoTOTPSecret is alice's TOTP secret (base32); add it to an
+// authenticator app, or compute codes with: oathtool --totp -b JBSWY3DPEHPK3PXP
+const demoTOTPSecret = "JBSWY3DPEHPK3PXP"
+
 const demoDataText = `demo data:
+  tenant acme (Acme Corp), globex (Globex Inc)
   client demo-web      secret demo-web-secret      confidential, authorization_code + refresh_token, redirect http://127.0.0.1:8081/callback
+                       role portal-user, permission scope assets:read registry:read, MFA required
   client demo-spa      public (PKCE)               authorization_code + refresh_token, redirect http://127.0.0.1:8081/spa
-  client demo-service  secret demo-service-secret  client_credentials, scope assets:read
-  user   alice / alice-password   (groups admins, developers)
-  user   bob   / bob-password     (group developers)
+                       role portal-user, bound to customer acme
+  client demo-service  secret demo-service-secret  client_credentials, scope assets:read, only from 127.0.0.1/32
+  user   alice / alice-password   TOTP secret JBSWY3DPEHPK3PXP; acme: portal-user, assets:read assets:write registry:read; globex: portal-user, assets:read
+  user   bob   / bob-password     no MFA; acme: portal-user, assets:read
+  user   carol / carol-password   acme, no roles
   API    GET /api/v1/widgets/top-vulnerable-clusters (assets:read), GET /api/v1/widgets/registry-insights (registry:read)
 `
 
@@ -116,7 +142,11 @@ func seed(ctx context.Context, p *provider.Provider) error {
 		Name:         "Demo Web Portal",
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
 		RedirectURIs: []string{"http://127.0.0.1:8081/callback"},
-		Scopes:       []string{"openid", "offline_access", "profile", "email", "groups", "assets:read", "assets:write", "registry:read"},
+		Scopes: []string{"openid", "offline_access", "profile", "email", "groups", "groupstring", "customer", "clientip",
+			"assets:read", "assets:write", "registry:read"},
+		RequiredRole:    "portal-user",
+		PermissionScope: []string{"assets:read", "registry:read"},
+		RequireMFA:      true,
 	}
 	if _, err := p.CreateClientWithSecret(ctx, web, "demo-web-secret"); err != nil {
 		return err
@@ -127,7 +157,9 @@ func seed(ctx context.Context, p *provider.Provider) error {
 		Public:       true,
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
 		RedirectURIs: []string{"http://127.0.0.1:8081/spa"},
-		Scopes:       []string{"openid", "offline_access", "profile", "email", "assets:read"},
+		Scopes:       []string{"openid", "offline_access", "profile", "email", "customer", "assets:read"},
+		RequiredRole: "portal-user",
+		Customer:     "acme",
 	}
 	if _, _, err := p.CreateClient(ctx, spa); err != nil {
 		return err
@@ -137,6 +169,7 @@ func seed(ctx context.Context, p *provider.Provider) error {
 		Name:       "Demo Service",
 		GrantTypes: []string{"client_credentials"},
 		Scopes:     []string{"assets:read"},
+		IPRanges:   []string{"127.0.0.1/32"},
 	}
 	_, err := p.CreateClientWithSecret(ctx, svc, "demo-service-secret")
 	return err
@@ -155,9 +188,22 @@ func newDemoUsers() demoUsers {
 	mk := func(u provider.User, password string) demoUser {
 		return demoUser{User: u, password: sha256.Sum256([]byte(password))}
 	}
+	acme := provider.Tenant{ID: "acme", DomainID: "acme.example", ShortName: "acme", Name: "Acme Corp"}
+	globex := provider.Tenant{ID: "globex", DomainID: "globex.example", ShortName: "globex", Name: "Globex Inc"}
 	return demoUsers{
-		"alice": mk(provider.User{Subject: "alice", Username: "alice", Name: "Alice Example", Email: "alice@example.com", EmailVerified: true, Groups: []string{"admins", "developers"}}, "alice-password"),
-		"bob":   mk(provider.User{Subject: "bob", Username: "bob", Name: "Bob Example", Email: "bob@example.com", EmailVerified: true, Groups: []string{"developers"}}, "bob-password"),
+		"alice": mk(provider.User{Subject: "alice", Username: "alice", Name: "Alice Example", Email: "alice@example.com", EmailVerified: true,
+			Groups: []string{"admins", "developers"},
+			Memberships: []provider.Membership{
+				{Tenant: acme, Roles: []string{"portal-user"}, Permissions: []string{"assets:read", "assets:write", "registry:read"}},
+				{Tenant: globex, Roles: []string{"portal-user"}, Permissions: []string{"assets:read"}},
+			}}, "alice-password"),
+		"bob": mk(provider.User{Subject: "bob", Username: "bob", Name: "Bob Example", Email: "bob@example.com", EmailVerified: true,
+			Groups:      []string{"developers"},
+			Memberships: []provider.Membership{{Tenant: acme, Roles: []string{"portal-user"}, Permissions: []string{"assets:read"}}},
+		}, "bob-password"),
+		"carol": mk(provider.User{Subject: "carol", Username: "carol", Name: "Carol Example", Email: "carol@example.com",
+			Memberships: []provider.Membership{{Tenant: acme}},
+		}, "carol-password"),
 	}
 }
 

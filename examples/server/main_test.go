@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/mfa"
 )
 
 // startDemo runs the demo server as README says (on a free port) and
@@ -94,19 +96,46 @@ func TestDemoClientCredentials(t *testing.T) {
 	}
 }
 
-// The README's authorization-code walkthrough for demo-web, as a browser.
-func TestDemoCodeFlow(t *testing.T) {
-	issuer := startDemo(t)
-	cfg := oauth2.Config{
+// aliceCode is alice's current TOTP code (the demo's fixed secret).
+func aliceCode(t *testing.T) string {
+	secret, err := mfa.DecodeSecret(demoTOTPSecret)
+	require.NoError(t, err)
+	return mfa.Code(secret, time.Now())
+}
+
+// demoWeb is the README's demo-web client.
+func demoWeb(issuer string, scopes ...string) oauth2.Config {
+	return oauth2.Config{
 		ClientID: "demo-web", ClientSecret: "demo-web-secret", RedirectURL: "http://127.0.0.1:8081/callback",
-		Scopes:   []string{"openid", "offline_access", "profile", "email", "assets:read", "registry:read"},
+		Scopes:   scopes,
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/authorize", TokenURL: issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader},
 	}
+}
+
+// signIn starts an authorization at authURL in a new browser and signs in;
+// it returns the browser and the page after the login.
+func signIn(t *testing.T, authURL, user, password string) (*http.Client, flowtest.Page) {
 	browser := flowtest.NewBrowser(t)
-	v := oauth2.GenerateVerifier()
-	page := flowtest.Follow(t, browser, flowtest.Get(t, browser, cfg.AuthCodeURL("st-0123456789", oauth2.S256ChallengeOption(v))))
+	page := flowtest.Follow(t, browser, flowtest.Get(t, browser, authURL))
 	require.Contains(t, page.Body, `name="username"`)
-	page = flowtest.Follow(t, browser, flowtest.Submit(t, browser, page, url.Values{"username": {"alice"}, "password": {"alice-password"}}))
+	return browser, flowtest.Submit(t, browser, page, url.Values{"username": {user}, "password": {password}})
+}
+
+// The README's authorization-code walkthrough for demo-web, as a browser:
+// alice logs in, enters her TOTP code, picks a tenant, consents, and in
+// acme gets assets:read registry:read (never assets:write).
+func TestDemoCodeFlow(t *testing.T) {
+	issuer := startDemo(t)
+	cfg := demoWeb(issuer, "openid", "offline_access", "profile", "email", "customer", "assets:read", "assets:write", "registry:read")
+	v := oauth2.GenerateVerifier()
+	browser, page := signIn(t, cfg.AuthCodeURL("st-0123456789", oauth2.S256ChallengeOption(v)), "alice", "alice-password")
+	page = flowtest.Follow(t, browser, page)
+	require.Contains(t, page.Body, `name="otp"`)
+	page = flowtest.Follow(t, browser, flowtest.Submit(t, browser, page, url.Values{"otp": {aliceCode(t)}}))
+	require.Contains(t, page.Body, `name="tenant"`)
+	assert.Contains(t, page.Body, `<option value="acme">`)
+	assert.Contains(t, page.Body, `<option value="globex">`)
+	page = flowtest.Follow(t, browser, flowtest.Submit(t, browser, page, url.Values{"tenant": {"acme"}}))
 	require.Contains(t, page.Body, `value="allow"`)
 	loc := flowtest.Submit(t, browser, page, url.Values{"decision": {"allow"}}).Location(t)
 	require.Equal(t, "st-0123456789", loc.Query().Get("state"))
@@ -114,5 +143,75 @@ func TestDemoCodeFlow(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, tok.RefreshToken)
 	assert.NotEmpty(t, tok.Extra("id_token"))
+	granted := strings.Fields(tok.Extra("scope").(string))
+	assert.ElementsMatch(t, []string{"openid", "offline_access", "profile", "email", "customer", "assets:read", "registry:read"}, granted, "never assets:write")
 	assert.Equal(t, http.StatusOK, getAPI(t, issuer+"/api/v1/widgets/registry-insights", tok.AccessToken))
+	status, body := postForm(t, issuer+"/oauth2/introspect", "demo-web", "demo-web-secret", url.Values{"token": {tok.AccessToken}})
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "acme", body["customer_id"])
+	assert.Equal(t, []any{"pwd", "otp"}, body["amr"])
+}
+
+// bob has no second factor and demo-web requires one; carol lacks the role
+// everywhere.
+func TestDemoRefusals(t *testing.T) {
+	issuer := startDemo(t)
+	web := demoWeb(issuer, "openid", "assets:read")
+	refusal := func(authURL, user, password string) url.Values {
+		_, page := signIn(t, authURL, user, password)
+		loc := page.Location(t)
+		require.Empty(t, loc.Query().Get("code"))
+		return loc.Query()
+	}
+	q := refusal(web.AuthCodeURL("st-0123456789", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "bob", "bob-password")
+	assert.Equal(t, "access_denied", q.Get("error"))
+	assert.Contains(t, q.Get("error_description"), "multi-factor authentication required")
+
+	spa := oauth2.Config{ClientID: "demo-spa", RedirectURL: "http://127.0.0.1:8081/spa", Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/authorize", TokenURL: issuer + "/oauth2/token"}}
+	for _, c := range []oauth2.Config{web, spa} {
+		q := refusal(c.AuthCodeURL("st-0123456789", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "carol", "carol-password")
+		assert.Equal(t, "access_denied", q.Get("error"), c.ClientID)
+		assert.Contains(t, q.Get("error_description"), "portal-user", c.ClientID)
+	}
+}
+
+// demo-service may be used from 127.0.0.1 only; behind a trusted proxy the
+// X-Forwarded-For address counts.
+func TestDemoServiceIPRange(t *testing.T) {
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	token := func(c *http.Client, issuer string, xff ...string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=assets%3Aread"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("demo-service", "demo-service-secret")
+		for _, v := range xff {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	issuer := startDemo(t)
+	status, _ := token(from("127.0.0.1"), issuer)
+	assert.Equal(t, http.StatusOK, status)
+	status, body := token(from("127.0.0.2"), issuer)
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.Equal(t, "invalid_client", body["error"])
+	status, _ = token(from("127.0.0.2"), issuer, "127.0.0.1")
+	assert.Equal(t, http.StatusUnauthorized, status, "no trusted proxies: a spoofed X-Forwarded-For is ignored")
+
+	issuer = startDemo(t, "-trusted-proxies", "127.0.0.3")
+	status, _ = token(from("127.0.0.3"), issuer, "127.0.0.1")
+	assert.Equal(t, http.StatusOK, status, "the proxy says the client is 127.0.0.1")
+	status, _ = token(from("127.0.0.3"), issuer, "127.0.0.2")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	status, body = token(from("127.0.0.3"), issuer, "127.0.0.1", "127.0.0.1")
+	assert.Equal(t, http.StatusBadRequest, status, "several X-Forwarded-For headers: refused, never guessed")
+	assert.Equal(t, "invalid_request", body["error"])
 }

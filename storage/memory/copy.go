@@ -22,6 +22,8 @@ func copyClient(c storage.Client) storage.Client {
 	c.Scopes = slices.Clone(c.Scopes)
 	c.Audience = slices.Clone(c.Audience)
 	c.JWKS = slices.Clone(c.JWKS)
+	c.PermissionScope = slices.Clone(c.PermissionScope)
+	c.IPRanges = slices.Clone(c.IPRanges)
 	return c
 }
 
@@ -72,4 +74,10 @@ func copyAuthFlow(f storage.AuthFlow) storage.AuthFlow {
 func copySigningKey(k storage.SigningKey) storage.SigningKey {
 	k.PrivateKey = slices.Clone(k.PrivateKey)
 	return k
+}
+
+func copyMFA(r storage.MFARecord) storage.MFARecord {
+	r.TOTPSecret = slices.Clone(r.TOTPSecret)
+	r.RecoveryCodes = slices.Clone(r.RecoveryCodes)
+	return r
 }

@@ -17,6 +17,7 @@ func TestCopiesShareNothing(t *testing.T) {
 	check(t, copyLoginSession)
 	check(t, copyAuthFlow)
 	check(t, copySigningKey)
+	check(t, copyMFA)
 }
 
 func check[T any](t *testing.T, copyFn func(T) T) {

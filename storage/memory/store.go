@@ -30,6 +30,7 @@ type Store struct {
 	logins   map[string]storage.LoginSession
 	flows    map[string]storage.AuthFlow
 	keys     map[string]storage.SigningKey
+	mfa      map[string]storage.MFARecord
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -52,6 +53,7 @@ func (s *Store) init() {
 	s.logins = map[string]storage.LoginSession{}
 	s.flows = map[string]storage.AuthFlow{}
 	s.keys = map[string]storage.SigningKey{}
+	s.mfa = map[string]storage.MFARecord{}
 }
 
 // tx returns ctx.Err() if ctx is done, and otherwise runs f under the

@@ -30,6 +30,7 @@ func seedOneOfEach(t *testing.T, s storage.Store) {
 	require.NoError(t, s.CreateLoginSession(ctx, newLoginSession("session", "alice")))
 	require.NoError(t, s.CreateAuthFlow(ctx, newFlow("flow")))
 	require.NoError(t, s.CreateSigningKey(ctx, seededKey()))
+	require.NoError(t, s.CreateMFA(ctx, newMFA("alice")))
 }
 
 func seededTokens() []storage.Token {
@@ -109,6 +110,16 @@ func everyMethod(s storage.Store) []call {
 		}},
 		{"DeleteSigningKey", func(ctx context.Context) error { return s.DeleteSigningKey(ctx, "key") }},
 
+		{"CreateMFA", func(ctx context.Context) error { return s.CreateMFA(ctx, newMFA("new-mfa")) }},
+		{"GetMFA", func(ctx context.Context) error { _, err := s.GetMFA(ctx, "alice"); return err }},
+		{"UpdateMFA", func(ctx context.Context) error {
+			return s.UpdateMFA(ctx, "alice", func(r storage.MFARecord) (storage.MFARecord, error) {
+				r.Failures++
+				return r, nil
+			})
+		}},
+		{"DeleteMFA", func(ctx context.Context) error { return s.DeleteMFA(ctx, "alice") }},
+
 		{"DeleteExpired", func(ctx context.Context) error { _, err := s.DeleteExpired(ctx, at(1000*time.Hour)); return err }},
 	}
 }
@@ -148,6 +159,12 @@ func assertSeedUntouched(t *testing.T, s storage.Store) {
 	keys, err := s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	assertSameRecord(t, []storage.SigningKey{seededKey()}, keys, "signing keys unchanged")
+	mfa, err := s.GetMFA(ctx, "alice")
+	if assert.NoError(t, err, "MFA record still there") {
+		assertSameRecord(t, newMFA("alice"), mfa, "MFA record unchanged")
+	}
+	_, err = s.GetMFA(ctx, "new-mfa")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "no MFA record created")
 }
 
 func testContextCanceled(t *testing.T, s storage.Store) {

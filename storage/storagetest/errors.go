@@ -57,6 +57,11 @@ func testErrorsSentinels(t *testing.T, s storage.Store) {
 			return s.UpdateSigningKey(ctx, "none", func(k storage.SigningKey) (storage.SigningKey, error) { return newKey("none", base), nil })
 		}},
 		{"DeleteSigningKey", func() error { return s.DeleteSigningKey(ctx, "none") }},
+		{"GetMFA", func() error { _, err := s.GetMFA(ctx, "none"); return err }},
+		{"UpdateMFA", func() error {
+			return s.UpdateMFA(ctx, "none", func(r storage.MFARecord) (storage.MFARecord, error) { return newMFA("none"), nil })
+		}},
+		{"DeleteMFA", func() error { return s.DeleteMFA(ctx, "none") }},
 	}
 	for _, kind := range storage.Kinds {
 		notFound = append(notFound,
@@ -75,6 +80,8 @@ func testErrorsSentinels(t *testing.T, s storage.Store) {
 	keys, err := s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, keys, "UpdateSigningKey of a missing key creates nothing")
+	_, err = s.GetMFA(ctx, "none")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "UpdateMFA of a missing record creates nothing")
 
 	// ErrAlreadyExists: a second record with the same key, but other
 	// contents, is refused and the first is kept.
@@ -115,6 +122,14 @@ func testErrorsSentinels(t *testing.T, s storage.Store) {
 	keys, err = s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	assertSameRecord(t, []storage.SigningKey{newKey("k", base)}, keys, "a refused CreateSigningKey keeps the first key")
+
+	require.NoError(t, s.CreateMFA(ctx, newMFA("alice")))
+	dupMFA := newMFA("alice")
+	dupMFA.TOTPSecret, dupMFA.TOTPConfirmed, dupMFA.Failures = []byte("other"), false, 0
+	assertSentinel(t, storage.ErrAlreadyExists, s.CreateMFA(ctx, dupMFA), "CreateMFA")
+	gotMFA, err := s.GetMFA(ctx, "alice")
+	require.NoError(t, err)
+	assertSameRecord(t, newMFA("alice"), gotMFA, "a refused CreateMFA keeps the first record")
 
 	// ErrAlreadyUsed, from each single-use primitive.
 	require.NoError(t, s.CreateToken(ctx, newToken(storage.KindAuthCode, "code", "r")))

@@ -62,6 +62,11 @@ func testExpiryDeleteExpired(t *testing.T, s storage.Store) {
 	}
 	removed++
 
+	// MFA records never expire, even with a lockout long over.
+	unlocked := newMFA("alice")
+	unlocked.LockedUntil = expired
+	require.NoError(t, s.CreateMFA(ctx, unlocked))
+
 	n, err := s.DeleteExpired(ctx, longAgo)
 	require.NoError(t, err)
 	assert.EqualValues(t, 0, n, "nothing had expired before %v", longAgo)
@@ -99,6 +104,11 @@ func testExpiryDeleteExpired(t *testing.T, s storage.Store) {
 	keys, err := s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	assertSameRecord(t, []storage.SigningKey{retiredKey, activeKey}, keys, "keys still published, or never retired, kept")
+
+	gotMFA, err := s.GetMFA(ctx, "alice")
+	if assert.NoError(t, err, "MFA record kept") {
+		assertSameRecord(t, unlocked, gotMFA, "MFA record unchanged by DeleteExpired")
+	}
 
 	n, err = s.DeleteExpired(ctx, cut)
 	require.NoError(t, err)

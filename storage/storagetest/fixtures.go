@@ -56,6 +56,11 @@ func newClient(id string) storage.Client {
 		TokenEndpointAuthSigningAlg: "ES256",
 		JWKS:                        []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83O","y":"x_FE"}]}`),
 		RequirePKCE:                 true,
+		RequiredRole:                "portal-user",
+		Customer:                    "acme",
+		PermissionScope:             []string{"assets:*", "DATASTORE-VIEWER"},
+		IPRanges:                    []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.1-192.0.2.9"},
+		RequireMFA:                  true,
 		AccessTokenFormat:           "jwt",
 		AccessTokenLifetime:         5 * time.Minute,
 		RefreshTokenLifetime:        720 * time.Hour,
@@ -161,6 +166,24 @@ func newKey(id string, createdAt time.Time) storage.SigningKey {
 		PrivateKey: binary(138, byte(len(id))),
 		CreatedAt:  createdAt,
 		ActiveAt:   createdAt.Add(time.Hour),
+	}
+}
+
+// newMFA returns a confirmed MFA record with every field set: a binary
+// secret (as a sealed one is), recovery code hashes, failures and a lockout.
+// The counter needs more than 32 bits, so a backend keeping it in an int32
+// column fails.
+func newMFA(subject string) storage.MFARecord {
+	return storage.MFARecord{
+		Subject:         subject,
+		TOTPSecret:      binary(61, byte(len(subject))),
+		TOTPConfirmed:   true,
+		TOTPLastCounter: 1<<33 + 7,
+		RecoveryCodes:   []string{"sha256$r1-" + subject, "sha256$r2-" + subject, "sha256$r3-" + subject},
+		Failures:        3,
+		LockedUntil:     at(30 * time.Second),
+		CreatedAt:       at(-24 * time.Hour),
+		UpdatedAt:       at(time.Minute),
 	}
 }
 

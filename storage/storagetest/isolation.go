@@ -55,6 +55,13 @@ func testIsolationInputsAreCopied(t *testing.T, s storage.Store) {
 	keys, err := s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	assertSameRecord(t, []storage.SigningKey{newKey("k", base)}, keys, "changing the key after CreateSigningKey does not change the stored one")
+
+	mfa := newMFA("alice")
+	require.NoError(t, s.CreateMFA(ctx, mfa))
+	scribble(&mfa)
+	gotMFA, err := s.GetMFA(ctx, "alice")
+	require.NoError(t, err)
+	assertSameRecord(t, newMFA("alice"), gotMFA, "changing the record after CreateMFA does not change the stored one")
 }
 
 func testIsolationReturnedValuesAreCopies(t *testing.T, s storage.Store) {
@@ -93,6 +100,10 @@ func testIsolationReturnedValuesAreCopies(t *testing.T, s storage.Store) {
 	keys, err := s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	scribble(&keys)
+
+	mfa, err := s.GetMFA(ctx, "alice")
+	require.NoError(t, err)
+	scribble(&mfa)
 
 	assertSeedUntouched(t, s)
 
@@ -160,4 +171,21 @@ func testIsolationUpdateValuesAreCopies(t *testing.T, s storage.Store) {
 	keys, err := s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	assertSameRecord(t, []storage.SigningKey{wantKey}, keys, "UpdateSigningKey keeps its own copy")
+
+	var mfaIn, mfaOut storage.MFARecord
+	require.NoError(t, s.UpdateMFA(ctx, "alice", func(r storage.MFARecord) (storage.MFARecord, error) {
+		mfaIn = r
+		r.RecoveryCodes = r.RecoveryCodes[1:]
+		r.TOTPSecret[0] ^= 0x01
+		mfaOut = r
+		return r, nil
+	}))
+	scribble(&mfaIn)
+	scribble(&mfaOut)
+	wantMFA := newMFA("alice")
+	wantMFA.RecoveryCodes = wantMFA.RecoveryCodes[1:]
+	wantMFA.TOTPSecret[0] ^= 0x01
+	gotMFA, err := s.GetMFA(ctx, "alice")
+	require.NoError(t, err)
+	assertSameRecord(t, wantMFA, gotMFA, "UpdateMFA keeps its own copy")
 }

@@ -90,6 +90,12 @@ var groups = []struct {
 		{"ListOrder", testKeysListOrder},
 		{"UpdateAtomic", testKeysUpdateAtomic},
 	}},
+	{"MFA", []testCase{
+		{"CreateGetDelete", testMFACreateGetDelete},
+		{"UpdateAtomic", testMFAUpdateAtomic},
+		{"Update50Concurrent", testMFAUpdate50Concurrent},
+		{"SingleUseCounter50Concurrent", testMFASingleUseCounter50Concurrent},
+	}},
 	{"Expiry", []testCase{
 		{"DeleteExpired", testExpiryDeleteExpired},
 	}},

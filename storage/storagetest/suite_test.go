@@ -36,7 +36,7 @@ func TestNormalizedComparesInstants(t *testing.T) {
 func fullRecords() []any {
 	return []any{
 		newClient("c"), newToken(storage.KindRefreshToken, "s", "r"), newConsent("a", "c"),
-		newLoginSession("l", "a"), newFlow("f"), seededKey(),
+		newLoginSession("l", "a"), newFlow("f"), seededKey(), newMFA("m"),
 	}
 }
 

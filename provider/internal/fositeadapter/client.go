@@ -2,11 +2,13 @@ package fositeadapter
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 
 	jose3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
+	"github.com/gatehouse/gatehouse/ipfilter"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -16,6 +18,8 @@ type Client struct {
 	storage.Client
 	hashes [][]byte
 	jwks   *jose3.JSONWebKeySet
+	ips    ipfilter.List
+	ipsBad bool // IPRanges did not parse: the client is usable from nowhere
 }
 
 var (
@@ -35,6 +39,10 @@ func NewClient(c storage.Client, now time.Time) *Client {
 		}
 		fc.hashes = append(fc.hashes, []byte(s.Hash))
 	}
+	if len(c.IPRanges) > 0 {
+		l, err := ipfilter.Parse(c.IPRanges)
+		fc.ips, fc.ipsBad = l, err != nil
+	}
 	if len(c.JWKS) > 0 {
 		// The v3 key set exists only because fosite's OpenIDConnectClient
 		// speaks go-jose v3; it is parsed from the stored JSON once here.
@@ -44,6 +52,15 @@ func NewClient(c storage.Client, now time.Time) *Client {
 		}
 	}
 	return fc
+}
+
+// AllowedFrom reports whether the client may be used from addr: always
+// when it has no IP ranges; never when its ranges are invalid (fail closed).
+func (c *Client) AllowedFrom(addr netip.Addr) bool {
+	if len(c.IPRanges) == 0 {
+		return true
+	}
+	return !c.ipsBad && c.ips.Contains(addr)
 }
 
 // GetID implements fosite.Client.

@@ -20,6 +20,19 @@ type Session struct {
 	// User is the user's data (JSON) as known when the grant was made,
 	// used for userinfo when the host gives no user lookup.
 	User json.RawMessage `json:"user,omitempty"`
+	// Tenant is the tenant (customer) the user chose for the grant; nil
+	// when the grant is not for a tenant.
+	Tenant *Tenant `json:"tenant,omitempty"`
+	// ClientIP is the client address that started the grant.
+	ClientIP string `json:"client_ip,omitempty"`
+}
+
+// Tenant is the tenant of a grant, as recorded in its session.
+type Tenant struct {
+	ID        string `json:"id"`
+	DomainID  string `json:"dom,omitempty"`
+	ShortName string `json:"short,omitempty"`
+	Name      string `json:"name,omitempty"`
 }
 
 // NewSession returns an empty session for subject.

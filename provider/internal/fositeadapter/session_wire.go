@@ -22,6 +22,8 @@ type wireSession struct {
 	Headers  map[string]any             `json:"hdr,omitempty"`
 	Extra    map[string]any             `json:"ext,omitempty"`
 	User     json.RawMessage            `json:"user,omitempty"`
+	Tenant   *Tenant                    `json:"tnt,omitempty"`
+	ClientIP string                     `json:"ip,omitempty"`
 }
 
 type wireClaims struct {
@@ -57,7 +59,7 @@ func fromNanos(n int64) time.Time {
 
 // MarshalJSON writes the compact form.
 func (s *Session) MarshalJSON() ([]byte, error) {
-	w := wireSession{Extra: s.Extra, User: s.User}
+	w := wireSession{Extra: s.Extra, User: s.User, Tenant: s.Tenant, ClientIP: s.ClientIP}
 	if d := s.DefaultSession; d != nil {
 		w.Subject, w.Username = d.Subject, d.Username
 		if len(d.ExpiresAt) > 0 {
@@ -108,7 +110,7 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 			CodeHash: c.CHash, Extra: c.Extra,
 		}
 	}
-	*s = Session{DefaultSession: d, Extra: w.Extra, User: w.User}
+	*s = Session{DefaultSession: d, Extra: w.Extra, User: w.User, Tenant: w.Tenant, ClientIP: w.ClientIP}
 	s.normalize()
 	return nil
 }

@@ -1,0 +1,295 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse/gatehouse/mfa"
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/secret"
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// accessStep refuses, right after login, a user the client does not admit:
+// one without the client's required role, or not a member of the customer
+// the client is bound to. It never shows a page.
+type accessStep struct{}
+
+func (accessStep) name() string { return "access" }
+
+func (accessStep) promptNoneError() error { return fosite.ErrAccessDenied }
+
+func (accessStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) {
+	u, err := p.userFor(ctx, fl.subject(), fl)
+	if err != nil {
+		return false, err
+	}
+	_, err = eligibleTenants(&fl.client.Client, u)
+	return false, err
+}
+
+func (accessStep) show(w http.ResponseWriter, _ *http.Request, p *Provider, _ *flow, _ string) {
+	p.renderError(w, http.StatusForbidden, "access_denied", "Access to this application is not allowed.")
+}
+
+func (accessStep) submit(http.ResponseWriter, *http.Request, *Provider, *flow) (bool, string, error) {
+	return false, "", fosite.ErrAccessDenied
+}
+
+// errMFARequired ends a flow whose client requires a second factor the user
+// has not enrolled.
+var errMFARequired = fosite.ErrAccessDenied.WithHint("multi-factor authentication required: this application requires a second factor, and your account has none enrolled.")
+
+// mfaStep asks for a second factor when the user has one enrolled or the
+// client requires one, unless this sign-in already used it.
+type mfaStep struct{}
+
+func (mfaStep) name() string { return "mfa" }
+
+func (mfaStep) promptNoneError() error {
+	return fosite.ErrInteractionRequired.WithHint("A second factor is required and prompt=none forbids asking.")
+}
+
+// enrolledFactors returns the factors the user has set up, in the
+// provider's order.
+func (p *Provider) enrolledFactors(ctx context.Context, subject string) ([]mfa.Factor, error) {
+	var out []mfa.Factor
+	for _, f := range p.cfg.Factors {
+		ok, err := f.Enrolled(ctx, subject)
+		if err != nil {
+			return nil, fmt.Errorf("%w: factor %s: %w", fositeadapter.ErrUnavailable, f.Name(), err)
+		}
+		if ok {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func (mfaStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) {
+	if len(p.cfg.Factors) == 0 && !fl.client.RequireMFA {
+		return false, nil
+	}
+	fs, err := p.enrolledFactors(ctx, fl.subject())
+	if err != nil {
+		return false, err
+	}
+	if len(fs) == 0 {
+		if fl.client.RequireMFA {
+			return false, errMFARequired
+		}
+		return false, nil
+	}
+	amr := fl.amr()
+	for _, f := range fs {
+		if slices.Contains(amr, f.Method()) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (s mfaStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+	fs, err := p.enrolledFactors(r.Context(), fl.subject())
+	if err != nil {
+		p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+		return
+	}
+	status := http.StatusOK
+	if msg != "" {
+		status = http.StatusUnauthorized
+	}
+	var names []string
+	for _, f := range fs {
+		names = append(names, f.Name())
+	}
+	p.render(w, status, "mfa", pageData{
+		Title:      "Verify it's you",
+		Action:     p.interactionURL(fl),
+		CSRF:       fl.CSRF,
+		Step:       s.name(),
+		Error:      msg,
+		ClientName: p.clientName(fl),
+		Factors:    names,
+	})
+}
+
+func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+	ctx := r.Context()
+	subject := fl.subject()
+	fs, err := p.enrolledFactors(ctx, subject)
+	if err != nil {
+		return false, "", err
+	}
+	if len(fs) == 0 {
+		return false, "", errMFARequired
+	}
+	f := fs[0]
+	if name := r.PostForm.Get("factor"); name != "" {
+		i := slices.IndexFunc(fs, func(f mfa.Factor) bool { return f.Name() == name })
+		if i < 0 {
+			return false, "Choose one of the listed methods.", nil
+		}
+		f = fs[i]
+	}
+	code := r.PostForm.Get("otp")
+	if code == "" {
+		return false, "Enter the code from your authenticator app.", nil
+	}
+	if len(code) > 64 {
+		return false, "The code is wrong or was already used.", nil
+	}
+	var locked *mfa.LockedError
+	switch err := f.Verify(ctx, subject, code); {
+	case err == nil:
+	case errors.As(err, &locked):
+		wait := max(locked.Until.Sub(p.cfg.Now()).Round(time.Second), time.Second)
+		return false, fmt.Sprintf("Too many wrong codes. Try again in %v.", wait), nil
+	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
+		return false, "The code is wrong or was already used.", nil
+	default:
+		return false, "", fmt.Errorf("%w: verify %s: %w", fositeadapter.ErrUnavailable, f.Name(), err)
+	}
+	amr := slices.Clone(fl.amr())
+	if !slices.Contains(amr, f.Method()) {
+		amr = append(amr, f.Method())
+	}
+	if err := p.elevateLogin(w, r, fl, amr); err != nil {
+		return false, "", err
+	}
+	return true, "", nil
+}
+
+// elevateLogin records a completed second factor: the flow's methods grow,
+// and the browser's login session is replaced by a new one (a new cookie
+// value: the session's privilege changed) that carries them, so later
+// authorizations in the same session need not ask again.
+func (p *Provider) elevateLogin(w http.ResponseWriter, r *http.Request, fl *flow, amr []string) error {
+	ctx := r.Context()
+	if fl.Subject == "" && fl.login != nil {
+		fl.Subject, fl.AuthTime = fl.login.Subject, fl.login.AuthTime
+	}
+	fl.AMR = amr
+	if fl.login == nil || fl.login.Subject != fl.Subject {
+		return nil
+	}
+	ls := *fl.login
+	token := secret.Token()
+	ls.ID = secret.Digest(token)
+	ls.AMR = slices.Clone(amr)
+	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
+		return fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+	}
+	if err := p.store.DeleteLoginSession(ctx, fl.login.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+	}
+	p.setCookie(w, sessionCookie, token, 0)
+	fl.login = &ls
+	return nil
+}
+
+// tenantStep lets a user who may use the client through several tenants
+// choose one. It is skipped for a client bound to a customer and for users
+// with one eligible tenant or none.
+type tenantStep struct{}
+
+func (tenantStep) name() string { return "tenant" }
+
+func (tenantStep) promptNoneError() error {
+	return fosite.ErrInteractionRequired.WithHint("The user must choose a customer and prompt=none forbids asking.")
+}
+
+func (tenantStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) {
+	ms, err := p.flowTenants(ctx, fl)
+	if err != nil {
+		return false, err
+	}
+	return len(ms) > 1 && findMembership(ms, fl.Data["tenant"]) == nil, nil
+}
+
+func (s tenantStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+	ms, err := p.flowTenants(r.Context(), fl)
+	if err != nil {
+		p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+		return
+	}
+	var ts []Tenant
+	for _, m := range ms {
+		ts = append(ts, m.Tenant)
+	}
+	status := http.StatusOK
+	if msg != "" {
+		status = http.StatusBadRequest
+	}
+	p.render(w, status, "tenant", pageData{
+		Title:      "Choose a customer",
+		Action:     p.interactionURL(fl),
+		CSRF:       fl.CSRF,
+		Step:       s.name(),
+		Error:      msg,
+		ClientName: p.clientName(fl),
+		Subject:    fl.subject(),
+		Tenants:    ts,
+	})
+}
+
+func (tenantStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+	ms, err := p.flowTenants(r.Context(), fl)
+	if err != nil {
+		return false, "", err
+	}
+	id := r.PostForm.Get("tenant")
+	if findMembership(ms, id) == nil {
+		return false, "Choose one of the listed customers.", nil
+	}
+	fl.Data["tenant"] = id
+	return true, "", nil
+}
+
+// flowTenants returns the memberships through which the flow's user may
+// use its client (see eligibleTenants).
+func (p *Provider) flowTenants(ctx context.Context, fl *flow) ([]Membership, error) {
+	u, err := p.userFor(ctx, fl.subject(), fl)
+	if err != nil {
+		return nil, err
+	}
+	return eligibleTenants(&fl.client.Client, u)
+}
+
+// flowTenant returns the tenant the flow's grant is for: the only eligible
+// one, or the one the user chose; nil when the user has none.
+func (p *Provider) flowTenant(ctx context.Context, fl *flow) (*Membership, error) {
+	ms, err := p.flowTenants(ctx, fl)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(ms) == 0:
+		return nil, nil
+	case len(ms) == 1:
+		return &ms[0], nil
+	}
+	if m := findMembership(ms, fl.Data["tenant"]); m != nil {
+		return m, nil
+	}
+	return nil, fosite.ErrInteractionRequired.WithHint("No customer was chosen.")
+}
+
+// flowGrant is the grant the flow would make now, for its user and
+// tenant: what the consent page shows and what finish grants.
+func (p *Provider) flowGrant(ctx context.Context, fl *flow) (grant, User, *Membership, error) {
+	u, err := p.userFor(ctx, fl.subject(), fl)
+	if err != nil {
+		return grant{}, User{}, nil, err
+	}
+	m, err := p.flowTenant(ctx, fl)
+	if err != nil {
+		return grant{}, User{}, nil, err
+	}
+	return p.decide(fl.ar.GetRequestedScopes(), &fl.client.Client, &u, m), u, m, nil
+}
