@@ -2,7 +2,6 @@ package provider
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/ory/fosite"
 
@@ -195,9 +194,6 @@ func acrFor(amr []string) string {
 	}
 	return "1"
 }
-
-// scopeString joins scopes for messages.
-func scopeString(s []string) string { return strings.Join(s, " ") }
 
 // sessionTenant converts a membership's tenant for the session.
 func sessionTenant(m *Membership) *fositeadapter.Tenant {

@@ -404,3 +404,19 @@ func (a *acEnv) getWithToken(path, token string) (int, map[string]any, http.Head
 }
 
 func base64URLDecode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// RFC 9068 JWT access tokens carry the granted scope and the tenant, for
+// resource servers that do not introspect.
+func TestAccessJWTAccessTokenCarriesTenant(t *testing.T) {
+	a := newACEnv(t, func(c *provider.Config) { c.JWTAccessTokens = true })
+	tok, _ := a.login(a.portal, a.portalSecret, webRedirect, "alice", answers{otp: a.code, tenant: "globex"}, "openid", "assets:read", "registry:read")
+	parts := strings.Split(tok.AccessToken, ".")
+	require.Len(t, parts, 3, "a JWT")
+	b, err := base64URLDecode(parts[1])
+	require.NoError(t, err)
+	var claims map[string]any
+	require.NoError(t, json.Unmarshal(b, &claims))
+	assert.Equal(t, "globex", claims["customer_id"])
+	assert.Equal(t, "openid assets:read", claims["scope"])
+	assert.Equal(t, "2", claims["acr"])
+}

@@ -60,6 +60,18 @@ func (fl *flow) subject() string {
 	return ""
 }
 
+// stepPage is the page data every step's page starts from.
+func (p *Provider) stepPage(fl *flow, st step, title, msg string) pageData {
+	return pageData{
+		Title:      title,
+		Action:     p.interactionURL(fl),
+		CSRF:       fl.CSRF,
+		Step:       st.name(),
+		Error:      msg,
+		ClientName: p.clientName(fl),
+	}
+}
+
 func (p *Provider) clientName(fl *flow) string {
 	if fl.client.Name != "" {
 		return fl.client.Name
@@ -97,15 +109,9 @@ func (s loginStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	if msg != "" {
 		status = http.StatusUnauthorized
 	}
-	p.render(w, status, "login", pageData{
-		Title:      "Sign in",
-		Action:     p.interactionURL(fl),
-		CSRF:       fl.CSRF,
-		Step:       s.name(),
-		Error:      msg,
-		ClientName: p.clientName(fl),
-		Username:   r.PostFormValue("username"),
-	})
+	pd := p.stepPage(fl, s, "Sign in", msg)
+	pd.Username = r.PostFormValue("username")
+	p.render(w, status, "login", pd)
 }
 
 func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
@@ -201,17 +207,11 @@ func (s consentStep) show(w http.ResponseWriter, r *http.Request, p *Provider, f
 	if m != nil {
 		tenant = &m.Tenant
 	}
-	p.render(w, http.StatusOK, "consent", pageData{
-		Tenant:     tenant,
-		Title:      "Allow access",
-		Action:     p.interactionURL(fl),
-		CSRF:       fl.CSRF,
-		Step:       s.name(),
-		Error:      msg,
-		ClientName: p.clientName(fl),
-		Subject:    fl.subject(),
-		Scopes:     g.Scopes,
-	})
+	pd := p.stepPage(fl, s, "Allow access", msg)
+	pd.Tenant = tenant
+	pd.Subject = fl.subject()
+	pd.Scopes = g.Scopes
+	p.render(w, http.StatusOK, "consent", pd)
 }
 
 func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {

@@ -109,15 +109,9 @@ func (s mfaStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	for _, f := range fs {
 		names = append(names, f.Name())
 	}
-	p.render(w, status, "mfa", pageData{
-		Title:      "Verify it's you",
-		Action:     p.interactionURL(fl),
-		CSRF:       fl.CSRF,
-		Step:       s.name(),
-		Error:      msg,
-		ClientName: p.clientName(fl),
-		Factors:    names,
-	})
+	pd := p.stepPage(fl, s, "Verify it's you", msg)
+	pd.Factors = names
+	p.render(w, status, "mfa", pd)
 }
 
 func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
@@ -227,16 +221,10 @@ func (s tenantStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl
 	if msg != "" {
 		status = http.StatusBadRequest
 	}
-	p.render(w, status, "tenant", pageData{
-		Title:      "Choose a customer",
-		Action:     p.interactionURL(fl),
-		CSRF:       fl.CSRF,
-		Step:       s.name(),
-		Error:      msg,
-		ClientName: p.clientName(fl),
-		Subject:    fl.subject(),
-		Tenants:    ts,
-	})
+	pd := p.stepPage(fl, s, "Choose a customer", msg)
+	pd.Subject = fl.subject()
+	pd.Tenants = ts
+	p.render(w, status, "tenant", pd)
 }
 
 func (tenantStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {

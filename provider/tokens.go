@@ -74,6 +74,9 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 		"client_id": clientID,
 		"scope":     strings.Join(r.GetGrantedScopes(), " "),
 	}
+	if sess, ok := r.GetSession().(*fositeadapter.Session); ok && sess.Tenant != nil {
+		claims["customer_id"] = sess.Tenant.ID
+	}
 	if sess, ok := r.GetSession().(*fositeadapter.Session); ok && sess.Claims != nil {
 		if !sess.Claims.AuthTime.IsZero() {
 			claims["auth_time"] = sess.Claims.AuthTime.Unix()
