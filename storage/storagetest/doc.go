@@ -57,8 +57,8 @@
 //     sentinel with context of the backend's own.
 //
 // Byte slices (Request.Session, LoginSession.Claims, Client.JWKS,
-// SigningKey.PrivateKey) must come back byte for byte, including bytes that
-// are not valid UTF-8.
+// SigningKey.PrivateKey, MFARecord.TOTPSecret) must come back byte for
+// byte, including bytes that are not valid UTF-8.
 //
 // The suite never sleeps and never reads the clock (its concurrent update
 // functions only yield the processor, to widen race windows): every time it
