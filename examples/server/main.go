@@ -1,9 +1,13 @@
 // Command server runs a demo Gatehouse provider on the in-memory store, with
 // fixed demo clients and users and a small protected API.
 //
-//	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens] [-trusted-proxies 10.0.0.1,10.0.0.2]
+//	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens]
+//	    [-trusted-proxies 10.0.0.1,10.0.0.2] [-dsn postgres://...] [-global-secret ...]
 //
-// Everything is lost when it stops. See README.md for a walkthrough.
+// Without -dsn everything is lost when it stops. With -dsn it keeps its
+// state in PostgreSQL (migrating the schema and seeding the demo data only
+// where absent), so tokens survive a restart. See README.md for a
+// walkthrough.
 package main
 
 import (
@@ -11,6 +15,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
+	"github.com/gatehouse/gatehouse/storage/postgres"
 )
 
 func main() {
@@ -47,6 +53,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	jwtTokens := fs.Bool("jwt-access-tokens", false, "issue RFC 9068 JWT access tokens instead of opaque ones")
 	verbose := fs.Bool("v", false, "log every request at debug level")
 	trusted := fs.String("trusted-proxies", "", "comma-separated reverse proxies (addresses, CIDR, a-b ranges) whose X-Forwarded-For is believed; default none")
+	dsn := fs.String("dsn", "", "PostgreSQL connection string (postgres://...); default: the in-memory store")
+	prefix := fs.String("table-prefix", "gatehouse_", "with -dsn: the prefix of the store's table names")
+	globalSecret := fs.String("global-secret", os.Getenv("GATEHOUSE_GLOBAL_SECRET"), "HMAC key of opaque tokens, 32+ bytes, the same on every replica (default $GATEHOUSE_GLOBAL_SECRET; with -dsn and neither, a fixed demo key)")
+	cleanupEvery := fs.Duration("cleanup-every", time.Minute, "how often expired tokens, sessions and flows are deleted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +80,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		proxies = strings.Split(*trusted, ",")
 	}
 	users := newDemoUsers()
-	store := memory.New()
+	var store storage.Store = memory.New()
+	var secret []byte
+	if *globalSecret != "" {
+		secret = []byte(*globalSecret)
+	}
+	if *dsn != "" {
+		pg, err := postgres.Open(ctx, *dsn, postgres.WithMigrate(), postgres.WithTablePrefix(*prefix))
+		if err != nil {
+			return fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		defer pg.Close()
+		store = pg
+		if secret == nil {
+			logger.Warn("using the fixed demo -global-secret: fine for a demo, never for production")
+			secret = []byte(demoGlobalSecret)
+		}
+	}
 	totp, err := mfa.NewTOTP(store, mfa.TOTPOptions{Issuer: "Gatehouse demo"})
 	if err != nil {
 		return err
@@ -81,6 +107,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Authenticator:   users,
 		UserLookup:      users,
 		Factors:         []mfa.Factor{totp},
+		GlobalSecret:    secret,
 		TrustedProxies:  proxies,
 		JWTAccessTokens: *jwtTokens,
 		Logger:          logger,
@@ -95,6 +122,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := totp.EnrollSecret(ctx, "alice", "alice", demoTOTPSecret); err != nil {
 		return err
 	}
+
+	go cleanup(ctx, store, *cleanupEvery, logger)
 
 	mux := http.NewServeMux()
 	mux.Handle("/", p.Handler())
@@ -118,6 +147,36 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
+// demoGlobalSecret is the HMAC key of the demo on PostgreSQL when none is
+// given, so that its tokens survive a restart.
+const demoGlobalSecret = "gatehouse-demo-global-secret-not-for-production"
+
+// cleanup deletes expired records every interval until ctx is done. On
+// PostgreSQL the deletes run in small batches, so they never hold the
+// tables for long.
+func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := store.DeleteExpired(ctx, time.Now())
+			if err != nil {
+				logger.Warn("cleanup of expired records failed", "error", err)
+				continue
+			}
+			if n > 0 {
+				logger.Info("cleanup", "deleted", n)
+			}
+		}
+	}
+}
+
 // demoTOTPSecret is alice's TOTP secret (base32); add it to an
 // authenticator app, or compute codes with: oathtool --totp -b JBSWY3DPEHPK3PXP
 const demoTOTPSecret = "JBSWY3DPEHPK3PXP"
@@ -135,7 +194,7 @@ const demoDataText = `demo data:
   API    GET /api/v1/widgets/top-vulnerable-clusters (assets:read), GET /api/v1/widgets/registry-insights (registry:read)
 `
 
-// seed registers the fixed demo clients.
+// seed registers the fixed demo clients that do not exist yet.
 func seed(ctx context.Context, p *provider.Provider) error {
 	web := storage.Client{
 		ID:           "demo-web",
@@ -148,7 +207,7 @@ func seed(ctx context.Context, p *provider.Provider) error {
 		PermissionScope: []string{"assets:read", "registry:read"},
 		RequireMFA:      true,
 	}
-	if _, err := p.CreateClientWithSecret(ctx, web, "demo-web-secret"); err != nil {
+	if _, err := p.CreateClientWithSecret(ctx, web, "demo-web-secret"); absent(err) != nil {
 		return err
 	}
 	spa := storage.Client{
@@ -161,7 +220,7 @@ func seed(ctx context.Context, p *provider.Provider) error {
 		RequiredRole: "portal-user",
 		Customer:     "acme",
 	}
-	if _, _, err := p.CreateClient(ctx, spa); err != nil {
+	if _, _, err := p.CreateClient(ctx, spa); absent(err) != nil {
 		return err
 	}
 	svc := storage.Client{
@@ -172,6 +231,15 @@ func seed(ctx context.Context, p *provider.Provider) error {
 		IPRanges:   []string{"127.0.0.1/32"},
 	}
 	_, err := p.CreateClientWithSecret(ctx, svc, "demo-service-secret")
+	return absent(err)
+}
+
+// absent ignores the error of seeding a record that is already there (a
+// restart on PostgreSQL).
+func absent(err error) error {
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil
+	}
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,23 +22,36 @@ import (
 )
 
 // startDemo runs the demo server as README says (on a free port) and
-// returns its issuer.
+// returns its issuer; it stops when the test ends.
 func startDemo(t *testing.T, args ...string) string {
+	t.Helper()
+	issuer, stop := startDemoStoppable(t, args...)
+	t.Cleanup(stop)
+	return issuer
+}
+
+// startDemoStoppable runs the demo server and returns its issuer and a
+// function that stops it and waits until it has stopped (a second call
+// does nothing).
+func startDemoStoppable(t *testing.T, args ...string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("demo server did not stop")
-		}
-		pw.Close()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Error("demo server did not stop")
+			}
+			pw.Close()
+		})
+	}
 	lines := bufio.NewScanner(pr)
 	issuer := ""
 	for lines.Scan() {
@@ -46,9 +60,12 @@ func startDemo(t *testing.T, args ...string) string {
 			break
 		}
 	}
-	require.NotEmpty(t, issuer, "the demo prints its issuer")
+	if issuer == "" {
+		stop()
+		t.Fatal("the demo did not print its issuer")
+	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	return issuer
+	return issuer, stop
 }
 
 func postForm(t *testing.T, u, user, pass string, vals url.Values) (int, map[string]any) {
@@ -121,11 +138,10 @@ func signIn(t *testing.T, authURL, user, password string) (*http.Client, flowtes
 	return browser, flowtest.Submit(t, browser, page, url.Values{"username": {user}, "password": {password}})
 }
 
-// The README's authorization-code walkthrough for demo-web, as a browser:
-// alice logs in, enters her TOTP code, picks a tenant, consents, and in
-// acme gets assets:read registry:read (never assets:write).
-func TestDemoCodeFlow(t *testing.T) {
-	issuer := startDemo(t)
+// demoWebLogin runs the README's authorization-code walkthrough for
+// demo-web as a browser and returns the token.
+func demoWebLogin(t *testing.T, issuer string) *oauth2.Token {
+	t.Helper()
 	cfg := demoWeb(issuer, "openid", "offline_access", "profile", "email", "customer", "assets:read", "assets:write", "registry:read")
 	v := oauth2.GenerateVerifier()
 	browser, page := signIn(t, cfg.AuthCodeURL("st-0123456789", oauth2.S256ChallengeOption(v)), "alice", "alice-password")
@@ -141,6 +157,15 @@ func TestDemoCodeFlow(t *testing.T) {
 	require.Equal(t, "st-0123456789", loc.Query().Get("state"))
 	tok, err := cfg.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(v))
 	require.NoError(t, err)
+	return tok
+}
+
+// The README's walkthrough: alice logs in, enters her TOTP code, picks a
+// tenant, consents, and in acme gets assets:read registry:read (never
+// assets:write).
+func TestDemoCodeFlow(t *testing.T) {
+	issuer := startDemo(t)
+	tok := demoWebLogin(t, issuer)
 	assert.NotEmpty(t, tok.RefreshToken)
 	assert.NotEmpty(t, tok.Extra("id_token"))
 	granted := strings.Fields(tok.Extra("scope").(string))

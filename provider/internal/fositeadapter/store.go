@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -43,6 +44,7 @@ var (
 	_ oauth2.ResourceOwnerPasswordCredentialsGrantStorage = (*Store)(nil)
 	_ openid.OpenIDConnectRequestStorage                  = (*Store)(nil)
 	_ pkce.PKCERequestStorage                             = (*Store)(nil)
+	_ fositestorage.Transactional                         = (*Store)(nil)
 )
 
 // sensitiveForm lists request parameters never written to storage.
@@ -127,14 +129,14 @@ func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessS
 	if exp.IsZero() {
 		exp = s.Now().Add(24 * time.Hour)
 	}
-	return s.S.CreateToken(ctx, storage.Token{
+	return s.mapErr(s.S.CreateToken(ctx, storage.Token{
 		Signature:       sig,
 		Kind:            kind,
 		Request:         rec,
 		AccessSignature: accessSig,
 		ExpiresAt:       exp.UTC(),
 		Active:          true,
-	})
+	}))
 }
 
 // get loads a token and rehydrates it. An expired token is not found; an
@@ -184,7 +186,7 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		return fosite.ErrInvalidClient.WithHint("The client assertion was already used (its jti is known).")
 	}
-	return err
+	return s.mapErr(err)
 }
 
 // CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
@@ -338,3 +340,35 @@ func (s *Store) DeletePKCERequestSession(context.Context, string) error {
 // protocol outcome (a dropped connection, a timeout). The provider answers
 // it with temporarily_unavailable and 503.
 var ErrUnavailable = errors.New("backend unavailable")
+
+// BeginTX implements fosite's storage.Transactional, which fosite uses to
+// make the writes of a code exchange and of a refresh atomic. With a
+// backend that is a storage.Transactor it starts a transaction; with any
+// other backend it and Commit and Rollback do nothing.
+func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	t, ok := s.S.(storage.Transactor)
+	if !ok {
+		return ctx, nil
+	}
+	txCtx, err := t.BeginTx(ctx)
+	if err != nil {
+		return ctx, s.mapErr(err)
+	}
+	return txCtx, nil
+}
+
+// Commit implements fosite's storage.Transactional.
+func (s *Store) Commit(ctx context.Context) error {
+	if t, ok := s.S.(storage.Transactor); ok {
+		return s.mapErr(t.Commit(ctx))
+	}
+	return nil
+}
+
+// Rollback implements fosite's storage.Transactional.
+func (s *Store) Rollback(ctx context.Context) error {
+	if t, ok := s.S.(storage.Transactor); ok {
+		return s.mapErr(t.Rollback(ctx))
+	}
+	return nil
+}

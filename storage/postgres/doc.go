@@ -1,0 +1,97 @@
+// Package postgres is a [storage.Store] on PostgreSQL, for production: any
+// number of provider replicas share one database, and the database, never
+// an in-process lock, decides every single-use and read-modify-write
+// operation. It is built on pgx (github.com/jackc/pgx/v5, pgxpool), passes
+// the storagetest conformance suite, and implements [storage.Transactor],
+// which the provider uses to make the writes of a token response atomic.
+//
+// # Using it
+//
+// Open a store from a DSN, applying the migrations on start:
+//
+//	s, err := postgres.Open(ctx, "postgres://gatehouse@db:5432/auth?sslmode=verify-full", postgres.WithMigrate())
+//	if err != nil { ... }
+//	defer s.Close()
+//	p, err := provider.New(provider.Config{Issuer: ..., Store: s, ...})
+//
+// or give [New] a *pgxpool.Pool the host already has (Close then leaves the
+// pool open). Tables are named with a prefix, "gatehouse_" unless
+// [WithTablePrefix] says otherwise, so a host can keep them in its own
+// database; two prefixes in one database are two independent stores.
+//
+// # Schema and migrations
+//
+// The schema is created and changed by numbered migrations embedded in the
+// package (migrations/0001_initial_schema.sql, ...). [Migrate], or [New] and
+// [Open] with [WithMigrate], applies those not applied yet, each in its own
+// transaction together with its row in <prefix>schema_migrations. It is
+// idempotent and safe to run from every replica at once: a transaction-level
+// advisory lock keyed by the prefix serialises concurrent runs. Without
+// WithMigrate, New only checks the version: it refuses a database that is
+// behind (run Migrate) or ahead (a newer binary migrated it). Hosts that
+// migrate in a separate deploy step call Migrate there and New in the
+// servers. A user that runs Migrate needs CREATE on the schema; the servers
+// need only SELECT, INSERT, UPDATE and DELETE on the tables.
+//
+// The tables (all prefixed):
+//
+//	clients         one row per client; id primary key; lists as text[], secrets as three parallel arrays
+//	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families
+//	jtis            used JWT IDs of client assertions; jti primary key
+//	consents        primary key (subject, client_id)
+//	login_sessions  id primary key; index on subject
+//	auth_flows      id primary key
+//	signing_keys    id (kid) primary key
+//	mfa             subject primary key
+//	schema_migrations  version int primary key, name, applied_at
+//
+// Strings are text (so they must be valid UTF-8 without NUL, which IDs,
+// signatures and hashes always are: anything else fails with an error
+// rather than being changed), string lists text[] (NULL for a nil slice),
+// byte slices bytea (byte for byte), durations bigint nanoseconds and
+// times timestamptz, with NULL for the zero time; times come back in UTC,
+// truncated to microseconds. A token's Form and a flow's Data are kept as
+// text in URL query form (each key and value query-escaped, keys in byte
+// order, values in order), which keeps every byte of every key and value.
+// Key columns are COLLATE "C", and lists are ordered bytewise as the
+// contract says, whatever the database's collation.
+//
+// # Concurrency and transactions
+//
+// [Store.ConsumeAuthCode] and [Store.RotateRefreshToken] are one
+// conditional UPDATE each (the rotation deletes the linked access token in
+// the same statement), and [Store.UseJTI] one INSERT ... ON CONFLICT: the
+// row lock the database takes makes every other caller, in any process,
+// wait and then find the record used. UpdateClient, UpdateAuthFlow,
+// UpdateSigningKey and UpdateMFA read the row with SELECT ... FOR UPDATE,
+// call update once, and write it back, in one transaction.
+//
+// [Store.BeginTx] starts a transaction that rides in the returned context:
+// every method called with that context runs in it (the Update methods in a
+// savepoint of it), and the single-use primitives keep their row locks
+// until it ends, so two transactions consuming one code cannot both win.
+// Transactions are READ COMMITTED. A transaction whose context ends before
+// Commit or Rollback is rolled back.
+//
+// Outside a transaction, a call that failed without touching the database
+// (a connection found broken before anything was sent, or a prepared
+// statement made stale by a migration that another replica ran) is retried
+// a few times on another connection; any other failure is returned, with
+// the context's error wrapped in it if the context ended.
+//
+// # Cleanup
+//
+// Expired records stay until [Store.DeleteExpired] removes them; the
+// provider keeps working without it, but the tables grow. Run it
+// periodically (every few minutes, from one replica or from all: runs do
+// not block each other) with the current time. It deletes at most 1000
+// rows per statement, skipping rows other transactions hold, so it never
+// takes long table locks. MFA records never expire.
+//
+// # Secrets
+//
+// The store keeps only what the provider gives it: signatures of tokens
+// and codes, hashes of client secrets and session handles. It never logs.
+// Errors name the record's key (a signature or ID, never a usable token)
+// and wrap the storage sentinels, so test them with [errors.Is].
+package postgres

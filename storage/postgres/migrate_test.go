@@ -1,0 +1,193 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse/gatehouse/storage"
+	"github.com/gatehouse/gatehouse/storage/postgres"
+)
+
+// migrationRows returns the version table of prefix: version -> applied_at.
+func migrationRows(t *testing.T, pool *pgxpool.Pool, prefix string) map[int]time.Time {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT version, applied_at FROM `+prefix+`schema_migrations`)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[int]time.Time{}
+	for rows.Next() {
+		var v int
+		var at time.Time
+		require.NoError(t, rows.Scan(&v, &at))
+		_, dup := out[v]
+		require.False(t, dup, "version %d recorded twice", v)
+		out[v] = at
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestMigrateTwiceIsANoOp(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := newTestPool(t)
+	prefix := newTestPrefix(t, pool)
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
+	first := migrationRows(t, pool, prefix)
+	require.Len(t, first, postgres.SchemaVersion())
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)), "a second Migrate")
+	assert.Equal(t, first, migrationRows(t, pool, prefix), "the second Migrate applied nothing")
+	_, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	assert.NoError(t, err)
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := newTestPool(t)
+	prefix := newTestPrefix(t, pool)
+	const n = 8
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		assert.NoError(t, err, "Migrate %d", i)
+	}
+	rows := migrationRows(t, pool, prefix)
+	assert.Len(t, rows, postgres.SchemaVersion(), "one row per version")
+	for v := 1; v <= postgres.SchemaVersion(); v++ {
+		assert.Contains(t, rows, v)
+	}
+	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.NoError(t, err)
+	require.NoError(t, s.CreateClient(ctx, storage.Client{ID: "c"}))
+}
+
+func TestNewRefusesAnUnmigratedSchema(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := newTestPool(t)
+	prefix := newTestPrefix(t, pool)
+	_, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Migrate", "the error says what to do")
+	assert.Contains(t, err.Error(), "WithMigrate")
+
+	// A schema missing its newest migration is behind too.
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
+	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version = $1`, postgres.SchemaVersion())
+	require.NoError(t, err)
+	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Migrate")
+}
+
+func TestNewRefusesANewerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := newTestPool(t)
+	prefix := newTestPrefix(t, pool)
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
+	newer := postgres.SchemaVersion() + 41
+	_, err := pool.Exec(ctx, `INSERT INTO `+prefix+`schema_migrations (version, name) VALUES ($1, 'from_the_future')`, newer)
+	require.NoError(t, err)
+
+	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("version %d", newer), "the error names the database's version")
+	assert.Contains(t, err.Error(), fmt.Sprintf("version %d", postgres.SchemaVersion()), "and the binary's")
+	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	assert.Error(t, err, "WithMigrate does not hide it")
+	assert.Error(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)), "nor does Migrate")
+}
+
+func TestInvalidPrefixesAreRefused(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := newTestPool(t)
+	for _, prefix := range []string{
+		"", "_x", "1x", "Gatehouse_", "gate-house_", "gate house", `x"; DROP TABLE users; --`, "x.y", "é",
+		"a" + strings.Repeat("b", 31), // 32 characters
+	} {
+		_, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+		if assert.Error(t, err, "New with prefix %q", prefix) {
+			assert.Contains(t, err.Error(), "prefix")
+		}
+		assert.Error(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)), "Migrate with prefix %q", prefix)
+		_, err = postgres.Open(ctx, testDSN(t), postgres.WithTablePrefix(prefix))
+		assert.Error(t, err, "Open with prefix %q", prefix)
+	}
+	// The longest valid prefix works end to end.
+	longest := "t" + strings.Repeat("z", 30)
+	t.Cleanup(func() { dropPrefix(t, pool, longest) })
+	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(longest), postgres.WithMigrate())
+	require.NoError(t, err)
+	require.NoError(t, s.CreateLoginSession(ctx, storage.LoginSession{ID: "ls", Subject: "alice", ExpiresAt: time.Now()}))
+}
+
+func TestPrefixesAreIndependent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a, pool, prefixA := newTestStore(t)
+	prefixB := newTestPrefix(t, pool)
+	b, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefixB), postgres.WithMigrate())
+	require.NoError(t, err)
+	assert.NotEqual(t, prefixA, prefixB)
+
+	require.NoError(t, a.CreateClient(ctx, storage.Client{ID: "c", Name: "in A"}))
+	_, err = b.GetClient(ctx, "c")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "B does not see A's client")
+	require.NoError(t, b.CreateClient(ctx, storage.Client{ID: "c", Name: "in B"}), "the same ID in B")
+	got, err := a.GetClient(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, "in A", got.Name)
+
+	require.NoError(t, a.UseJTI(ctx, "jti", time.Now().Add(time.Hour), time.Now()))
+	assert.NoError(t, b.UseJTI(ctx, "jti", time.Now().Add(time.Hour), time.Now()), "JWT IDs are per prefix")
+
+	n, err := b.DeleteExpired(ctx, time.Now().Add(2*time.Hour))
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "B's cleanup removes B's JWT ID only")
+	assert.ErrorIs(t, a.UseJTI(ctx, "jti", time.Now().Add(time.Hour), time.Now()), storage.ErrAlreadyUsed)
+}
+
+func TestOpenAndClose(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := newTestPool(t)
+	prefix := newTestPrefix(t, pool)
+	s, err := postgres.Open(ctx, testDSN(t), postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	require.NoError(t, err)
+	require.NoError(t, s.CreateClient(ctx, storage.Client{ID: "c"}))
+	s.Close()
+	_, err = s.GetClient(ctx, "c")
+	assert.Error(t, err, "Close closed the pool Open made")
+
+	// New's pool stays open.
+	s2, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.NoError(t, err)
+	s2.Close()
+	_, err = s2.GetClient(ctx, "c")
+	assert.NoError(t, err, "Close leaves a caller's pool open")
+
+	_, err = postgres.Open(ctx, "postgres://user:hunter2@[::1", postgres.WithTablePrefix(prefix))
+	if assert.Error(t, err) {
+		assert.NotContains(t, err.Error(), "hunter2", "the DSN's password is not in the error")
+	}
+}

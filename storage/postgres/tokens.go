@@ -1,0 +1,198 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+const tokenColumns = `kind, signature, request_id, requested_at, client_id, subject,
+	requested_scopes, granted_scopes, requested_audience, granted_audience, form, session,
+	access_signature, expires_at, active`
+
+// tokenArgs returns t's column values, in the order of tokenColumns.
+func tokenArgs(t storage.Token) []any {
+	r := t.Request
+	return []any{
+		string(t.Kind), t.Signature, r.ID, ts(r.RequestedAt), r.ClientID, r.Subject,
+		r.RequestedScopes, r.GrantedScopes, r.RequestedAudience, r.GrantedAudience, encodeForm(r.Form), r.Session,
+		t.AccessSignature, ts(t.ExpiresAt), t.Active,
+	}
+}
+
+// scanToken reads a row of tokenColumns.
+func scanToken(row pgx.Row) (storage.Token, error) {
+	var (
+		t                      storage.Token
+		kind                   string
+		requestedAt, expiresAt pgtype.Timestamptz
+		form                   *string
+	)
+	r := &t.Request
+	err := row.Scan(
+		&kind, &t.Signature, &r.ID, &requestedAt, &r.ClientID, &r.Subject,
+		&r.RequestedScopes, &r.GrantedScopes, &r.RequestedAudience, &r.GrantedAudience, &form, &r.Session,
+		&t.AccessSignature, &expiresAt, &t.Active,
+	)
+	if err != nil {
+		return storage.Token{}, err
+	}
+	if r.Form, err = decodeForm(form); err != nil {
+		return storage.Token{}, err
+	}
+	t.Kind = storage.TokenKind(kind)
+	r.RequestedAt, t.ExpiresAt = fromTS(requestedAt), fromTS(expiresAt)
+	return t, nil
+}
+
+// CreateToken implements [storage.TokenStore].
+func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	err := s.run(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}tokens (`+tokenColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			ON CONFLICT (kind, signature) DO NOTHING`), tokenArgs(t)...)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = storage.ErrAlreadyExists
+		}
+		return err
+	})
+	if err != nil {
+		return s.fail(ctx, err, "create %s %q", t.Kind, t.Signature)
+	}
+	return nil
+}
+
+// GetToken implements [storage.TokenStore].
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
+	var t storage.Token
+	err := s.run(ctx, func(q querier) error {
+		var err error
+		t, err = s.getToken(ctx, q, kind, signature)
+		return err
+	})
+	if err != nil {
+		return storage.Token{}, s.fail(ctx, err, "get %s %q", kind, signature)
+	}
+	return t, nil
+}
+
+func (s *Store) getToken(ctx context.Context, q querier, kind storage.TokenKind, signature string) (storage.Token, error) {
+	return scanToken(q.QueryRow(ctx, s.sql(`SELECT `+tokenColumns+` FROM {p}tokens WHERE kind = $1 AND signature = $2`),
+		string(kind), signature))
+}
+
+// DeleteToken implements [storage.TokenStore].
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	err := s.run(ctx, func(q querier) error {
+		return execOne(ctx, q, s.sql(`DELETE FROM {p}tokens WHERE kind = $1 AND signature = $2`), string(kind), signature)
+	})
+	if err != nil {
+		return s.fail(ctx, err, "delete %s %q", kind, signature)
+	}
+	return nil
+}
+
+// ConsumeAuthCode implements [storage.TokenStore]. One conditional UPDATE
+// decides the winner: the row lock it takes makes concurrent consumers (in
+// any process, and in transactions until they end) wait and then find the
+// code inactive. The code it returns, to the winner and with
+// [storage.ErrAlreadyUsed] alike, is inactive.
+func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.Token, error) {
+	var t storage.Token
+	err := s.run(ctx, func(q querier) error {
+		var err error
+		t, err = scanToken(q.QueryRow(ctx, s.sql(`UPDATE {p}tokens SET active = false
+			WHERE kind = 'authorization_code' AND signature = $1 AND active
+			RETURNING `+tokenColumns), signature))
+		if !isNoRows(err) {
+			return err
+		}
+		// Not consumed now: used before, or unknown.
+		t, err = s.getToken(ctx, q, storage.KindAuthCode, signature)
+		if err != nil {
+			return err
+		}
+		return storage.ErrAlreadyUsed
+	})
+	switch {
+	case err == nil:
+		return t, nil
+	case err == storage.ErrAlreadyUsed:
+		return t, s.fail(ctx, err, "consume authorization code %q", signature)
+	}
+	return storage.Token{}, s.fail(ctx, err, "consume authorization code %q", signature)
+}
+
+// RotateRefreshToken implements [storage.TokenStore]. One statement marks
+// the refresh token inactive, if it is active, and deletes the access token
+// linked to it, so both happen or neither. A linked access token that no
+// longer exists is not an error.
+func (s *Store) RotateRefreshToken(ctx context.Context, signature string) error {
+	err := s.run(ctx, func(q querier) error {
+		var rotated bool
+		err := q.QueryRow(ctx, s.sql(`WITH rotated AS (
+				UPDATE {p}tokens SET active = false
+				WHERE kind = 'refresh_token' AND signature = $1 AND active
+				RETURNING access_signature
+			), deleted AS (
+				DELETE FROM {p}tokens
+				WHERE kind = 'access_token' AND signature IN (SELECT access_signature FROM rotated WHERE access_signature <> '')
+			)
+			SELECT EXISTS (SELECT 1 FROM rotated)`), signature).Scan(&rotated)
+		if err != nil || rotated {
+			return err
+		}
+		var exists bool
+		err = q.QueryRow(ctx, s.sql(`SELECT EXISTS (SELECT 1 FROM {p}tokens WHERE kind = 'refresh_token' AND signature = $1)`),
+			signature).Scan(&exists)
+		switch {
+		case err != nil:
+			return err
+		case exists:
+			return storage.ErrAlreadyUsed
+		}
+		return pgx.ErrNoRows
+	})
+	if err != nil {
+		return s.fail(ctx, err, "rotate refresh token %q", signature)
+	}
+	return nil
+}
+
+// RevokeFamily implements [storage.TokenStore].
+func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	err := s.run(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, s.sql(`UPDATE {p}tokens SET active = false WHERE request_id = $1 AND kind = $2 AND active`),
+			requestID, string(kind))
+		return err
+	})
+	if err != nil {
+		return s.fail(ctx, err, "revoke %s family %q", kind, requestID)
+	}
+	return nil
+}
+
+// UseJTI implements [storage.TokenStore]. One INSERT ... ON CONFLICT decides:
+// it records the ID, or records it again if its expiry is not after now,
+// and otherwise writes nothing and the ID is used. A JWT ID recorded until
+// expiresAt is used while now is before expiresAt, and free again from
+// expiresAt on.
+func (s *Store) UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error {
+	err := s.run(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}jtis AS j (jti, expires_at) VALUES ($1, $2)
+			ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
+			WHERE j.expires_at IS NULL OR j.expires_at <= $3`), jti, ts(expiresAt), now)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = storage.ErrAlreadyUsed
+		}
+		return err
+	})
+	if err != nil {
+		return s.fail(ctx, err, "use JWT ID %q", jti)
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// txKey is the context key of the transaction BeginTx started.
+type txKey struct{}
+
+// txState is a transaction riding in a context. mu serialises its use: a
+// pgx.Tx is one connection and not safe for concurrent use. tx is nil once
+// the transaction has ended.
+type txState struct {
+	mu   sync.Mutex
+	pool *pgxpool.Pool
+	tx   pgx.Tx
+	stop func() bool // stops the rollback when the context is done
+}
+
+var (
+	errTxEnded = errors.New("postgres: the context's transaction has already been committed or rolled back")
+	errNoTx    = errors.New("postgres: the context carries no transaction (call BeginTx first)")
+)
+
+// txFrom returns the context's transaction if it is one on pool.
+func txFrom(ctx context.Context, pool *pgxpool.Pool) *txState {
+	st, _ := ctx.Value(txKey{}).(*txState)
+	if st == nil || st.pool != pool {
+		return nil
+	}
+	return st
+}
+
+// BeginTx implements [storage.Transactor]. It starts a READ COMMITTED
+// transaction on a connection of the pool and returns a context that
+// carries it: every method of the store (and of any store on the same pool)
+// called with that context or one derived from it runs inside the
+// transaction. The single-use primitives lock the rows they change until the
+// transaction ends, so of two transactions consuming the same code one
+// waits for the other and then gets [storage.ErrAlreadyUsed] (or wins, if
+// the other rolled back).
+//
+// The transaction must be ended with [Store.Commit] or [Store.Rollback]; if
+// ctx is done first it is rolled back and its connection returned to the
+// pool. After a statement fails inside the transaction (other than with
+// [storage.ErrNotFound], [storage.ErrAlreadyExists] or
+// [storage.ErrAlreadyUsed], which leave it usable) PostgreSQL refuses
+// further statements until it is rolled back. BeginTx on a context that
+// already carries an open transaction is an error.
+func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return ctx, fmt.Errorf("postgres: begin transaction: %w", err)
+	}
+	if st, _ := ctx.Value(txKey{}).(*txState); st != nil {
+		st.mu.Lock()
+		open := st.tx != nil
+		st.mu.Unlock()
+		if open {
+			return ctx, errors.New("postgres: begin transaction: the context already carries a transaction")
+		}
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return ctx, s.fail(ctx, err, "begin transaction")
+	}
+	st := &txState{pool: s.pool, tx: tx}
+	st.stop = context.AfterFunc(ctx, func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.tx != nil {
+			// ctx is done: pgx closes the connection, which rolls back.
+			_ = st.tx.Rollback(ctx)
+			st.tx = nil
+		}
+	})
+	return context.WithValue(ctx, txKey{}, st), nil
+}
+
+// Commit implements [storage.Transactor]: it commits the context's
+// transaction. If the context is done the transaction is rolled back and
+// the context's error returned.
+func (s *Store) Commit(ctx context.Context) error {
+	st, _ := ctx.Value(txKey{}).(*txState)
+	if st == nil {
+		return fmt.Errorf("postgres: commit: %w", errNoTx)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.tx == nil {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("postgres: commit: %w (%w)", err, errTxEnded)
+		}
+		return fmt.Errorf("postgres: commit: %w", errTxEnded)
+	}
+	tx := st.tx
+	st.tx = nil
+	st.stop()
+	if err := ctx.Err(); err != nil {
+		_ = tx.Rollback(ctx)
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.fail(ctx, err, "commit")
+	}
+	return nil
+}
+
+// Rollback implements [storage.Transactor]: it rolls back the context's
+// transaction. Rolling back a transaction that has already ended (committed,
+// rolled back, or ended with its context) does nothing and returns nil, so
+// a deferred Rollback is always safe.
+func (s *Store) Rollback(ctx context.Context) error {
+	st, _ := ctx.Value(txKey{}).(*txState)
+	if st == nil {
+		return fmt.Errorf("postgres: rollback: %w", errNoTx)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.tx == nil {
+		return nil
+	}
+	tx := st.tx
+	st.tx = nil
+	st.stop()
+	// With a done ctx pgx closes the connection instead, which rolls back
+	// as well.
+	if err := tx.Rollback(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return s.fail(ctx, err, "rollback")
+	}
+	return nil
+}
