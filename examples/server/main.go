@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -97,7 +98,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			secret = []byte(demoGlobalSecret)
 		}
 	}
-	totp, err := mfa.NewTOTP(store, mfa.TOTPOptions{Issuer: "Gatehouse demo"})
+	// TOTP secrets are sealed at rest with a key derived from the global
+	// secret (a real host keeps a separate key in its vault).
+	totpKey := make([]byte, 32)
+	if secret != nil {
+		sum := sha256.Sum256(append([]byte("gatehouse demo TOTP key\x00"), secret...))
+		totpKey = sum[:]
+	} else if _, err := rand.Read(totpKey); err != nil {
+		return err
+	}
+	totp, err := mfa.NewTOTP(store, mfa.TOTPOptions{Issuer: "Gatehouse demo", Key: totpKey})
 	if err != nil {
 		return err
 	}

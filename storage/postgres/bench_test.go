@@ -126,3 +126,21 @@ func BenchmarkCodeExchange(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClientCredentialsParallel is the same request from many
+// goroutines at once: throughput rather than latency (each PostgreSQL
+// request waits mostly on the database, so concurrency hides it).
+func BenchmarkClientCredentialsParallel(b *testing.B) {
+	for _, st := range benchStores(b) {
+		b.Run(st.name, func(b *testing.B) {
+			e := newBenchEnv(b, st.new(b))
+			vals := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					e.post(b, "/oauth2/token", vals)
+				}
+			})
+		})
+	}
+}
