@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -25,7 +26,8 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if !p.parseForm(w, r) {
 			return
 		}
-		err := p.checkClaimedClientAddr(r)
+		ctx = fositeadapter.WithClientCache(ctx)
+		err := p.checkClaimedClientAddr(r.WithContext(ctx))
 		if err == nil {
 			err = p.oauth.NewRevocationRequest(ctx, r)
 		}

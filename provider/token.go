@@ -43,6 +43,7 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.writeTokenError(ctx, w, nil, err)
 			return
 		}
+		ctx = fositeadapter.WithClientCache(ctx)
 		sess := fositeadapter.NewSession("")
 		var ropc *ropcUser
 		if r.PostForm.Get("grant_type") == "password" {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -83,9 +84,9 @@ func ToRecord(r fosite.Requester) (storage.Request, error) {
 }
 
 func (s *Store) fromRecord(ctx context.Context, rec storage.Request, session fosite.Session) (*fosite.Request, error) {
-	c, err := s.S.GetClient(ctx, rec.ClientID)
+	c, err := s.client(ctx, rec.ClientID)
 	if err != nil {
-		return nil, s.mapErr(err)
+		return nil, err
 	}
 	if session != nil {
 		if err := unmarshalSession(rec.Session, session); err != nil {
@@ -95,7 +96,7 @@ func (s *Store) fromRecord(ctx context.Context, rec storage.Request, session fos
 	return &fosite.Request{
 		ID:                rec.ID,
 		RequestedAt:       rec.RequestedAt,
-		Client:            NewClient(c, s.Now()),
+		Client:            c,
 		RequestedScope:    rec.RequestedScopes,
 		GrantedScope:      rec.GrantedScopes,
 		Form:              url.Values(rec.Form),
@@ -165,11 +166,53 @@ func (s *Store) del(ctx context.Context, kind storage.TokenKind, sig string) err
 
 // GetClient implements fosite.ClientManager.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := s.S.GetClient(ctx, id)
+	c, err := s.client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// client loads a client, at most once per request in a context made by
+// WithClientCache.
+func (s *Store) client(ctx context.Context, id string) (*Client, error) {
+	cache, _ := ctx.Value(clientCacheKey{}).(*clientCache)
+	if cache != nil {
+		cache.mu.Lock()
+		c, ok := cache.m[id]
+		cache.mu.Unlock()
+		if ok {
+			return c, nil
+		}
+	}
+	rec, err := s.S.GetClient(ctx, id)
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
-	return NewClient(c, s.Now()), nil
+	c := NewClient(rec, s.Now())
+	if cache != nil {
+		cache.mu.Lock()
+		cache.m[id] = c
+		cache.mu.Unlock()
+	}
+	return c, nil
+}
+
+type clientCacheKey struct{}
+
+type clientCache struct {
+	mu sync.Mutex
+	m  map[string]*Client
+}
+
+// WithClientCache returns a context in which the store loads each client
+// at most once. A token request reads its client to authenticate it and
+// again with every record it loads (code, PKCE, OpenID Connect session);
+// within one request these are the same record, and on a database each
+// read is a round trip. Use it for the length of one request only, so that
+// a changed or deleted client takes effect at the next.
+func WithClientCache(ctx context.Context) context.Context {
+	return context.WithValue(ctx, clientCacheKey{}, &clientCache{m: map[string]*Client{}})
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager: the check is

@@ -1,0 +1,54 @@
+package provider_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/provider"
+	"github.com/gatehouse/gatehouse/storage"
+	"github.com/gatehouse/gatehouse/storage/memory"
+)
+
+// countingStore counts client reads: each is a database round trip on a
+// real backend.
+type countingStore struct {
+	*memory.Store
+	clientReads atomic.Int64
+}
+
+func (c *countingStore) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c.clientReads.Add(1)
+	return c.Store.GetClient(ctx, id)
+}
+
+// A token request reads its client once, however many records it loads.
+func TestOneClientReadPerRequest(t *testing.T) {
+	cs := &countingStore{Store: memory.New()}
+	e := newEnv(t, func(c *provider.Config) { c.Store = cs })
+	cfg := e.oauth2Config(e.web, e.webSecret, webRedirect, "openid", "offline_access")
+	verifier := oauth2.GenerateVerifier()
+	back := e.authorize(flowtest.NewBrowser(t), cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-0123456789")), "alice")
+
+	cs.clientReads.Store(0)
+	tok, err := cfg.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, cs.clientReads.Load(), "code exchange: authentication, code, PKCE and OIDC records share one read")
+
+	cs.clientReads.Store(0)
+	status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, e.web.ID, e.webSecret)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	assert.EqualValues(t, 1, cs.clientReads.Load(), "refresh")
+
+	cs.clientReads.Store(0)
+	status, body, _ = e.postForm("/oauth2/introspect", url.Values{"token": {tok.AccessToken}}, e.web.ID, e.webSecret)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	assert.EqualValues(t, 1, cs.clientReads.Load(), "introspection by the token's own client")
+}
