@@ -75,36 +75,21 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 	return c, nil
 }
 
+var clients = newTable(table[storage.Client]{
+	name: "clients", columns: clientColumns, key: "id", what: "client %q",
+	args: clientArgs, scan: scanClient,
+	keyOf:  func(c storage.Client) string { return c.ID },
+	setKey: func(c *storage.Client, id string) { c.ID = id },
+})
+
 // CreateClient implements [storage.ClientStore].
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	err := s.run(ctx, func(q querier) error {
-		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-				$21, $22, $23, $24, $25, $26, $27, $28)
-			ON CONFLICT (id) DO NOTHING`), clientArgs(c)...)
-		if err == nil && tag.RowsAffected() == 0 {
-			err = storage.ErrAlreadyExists
-		}
-		return err
-	})
-	if err != nil {
-		return s.fail(ctx, err, "create client %q", c.ID)
-	}
-	return nil
+	return clients.create(ctx, s, c)
 }
 
 // GetClient implements [storage.ClientStore].
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	var c storage.Client
-	err := s.run(ctx, func(q querier) error {
-		var err error
-		c, err = scanClient(q.QueryRow(ctx, s.sql(`SELECT `+clientColumns+` FROM {p}clients WHERE id = $1`), id))
-		return err
-	})
-	if err != nil {
-		return storage.Client{}, s.fail(ctx, err, "get client %q", id)
-	}
-	return c, nil
+	return clients.get(ctx, s, id)
 }
 
 // UpdateClient implements [storage.ClientStore]. The row is locked (SELECT
@@ -112,65 +97,20 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 // must not call back into the store with the same context. The client
 // keeps its ID whatever ID update returns.
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) error {
-	updateFailed := false
-	err := s.inTx(ctx, func(q querier) error {
-		cur, err := scanClient(q.QueryRow(ctx, s.sql(`SELECT `+clientColumns+` FROM {p}clients WHERE id = $1 FOR UPDATE`), id))
-		if err != nil {
-			return err
-		}
-		next, err := update(cur)
-		if err != nil {
-			updateFailed = true
-			return err
-		}
-		next.ID = id
-		_, err = q.Exec(ctx, s.sql(`UPDATE {p}clients SET (`+clientColumns+`) =
-			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-				$21, $22, $23, $24, $25, $26, $27, $28)
-			WHERE id = $1`), clientArgs(next)...)
-		return err
-	})
-	if err == nil || updateFailed {
-		return err // update's error as it is
-	}
-	return s.fail(ctx, err, "update client %q", id)
+	return clients.update(ctx, s, id, update)
 }
 
 // DeleteClient implements [storage.ClientStore].
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	err := s.run(ctx, func(q querier) error {
-		return execOne(ctx, q, s.sql(`DELETE FROM {p}clients WHERE id = $1`), id)
-	})
-	if err != nil {
-		return s.fail(ctx, err, "delete client %q", id)
-	}
-	return nil
+	return clients.delete(ctx, s, id)
 }
 
 // ListClients implements [storage.ClientStore]. The clients are ordered by
 // ID, compared byte by byte.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	var out []storage.Client
-	err := s.run(ctx, func(q querier) error {
-		rows, err := q.Query(ctx, s.sql(`SELECT `+clientColumns+` FROM {p}clients ORDER BY id COLLATE "C"`))
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Client, error) { return scanClient(row) })
-		return err
-	})
+	out, err := queryAll(ctx, s, scanClient, `SELECT `+clientColumns+` FROM {p}clients ORDER BY id COLLATE "C"`)
 	if err != nil {
 		return nil, s.fail(ctx, err, "list clients")
 	}
 	return out, nil
-}
-
-// execOne runs a statement that must change one row, and returns
-// pgx.ErrNoRows if it changed none.
-func execOne(ctx context.Context, q querier, sql string, args ...any) error {
-	tag, err := q.Exec(ctx, sql, args...)
-	if err == nil && tag.RowsAffected() == 0 {
-		return pgx.ErrNoRows
-	}
-	return err
 }

@@ -57,16 +57,8 @@ func (s *Store) GetConsent(ctx context.Context, subject, clientID string) (stora
 // ListConsents implements [storage.ConsentStore]. The consents are ordered
 // by client ID, compared byte by byte.
 func (s *Store) ListConsents(ctx context.Context, subject string) ([]storage.Consent, error) {
-	var out []storage.Consent
-	err := s.run(ctx, func(q querier) error {
-		rows, err := q.Query(ctx, s.sql(`SELECT `+consentColumns+` FROM {p}consents
-			WHERE subject = $1 ORDER BY client_id COLLATE "C"`), subject)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.Consent, error) { return scanConsent(row) })
-		return err
-	})
+	out, err := queryAll(ctx, s, scanConsent, `SELECT `+consentColumns+` FROM {p}consents
+		WHERE subject = $1 ORDER BY client_id COLLATE "C"`, subject)
 	if err != nil {
 		return nil, s.fail(ctx, err, "list consents of %q", subject)
 	}

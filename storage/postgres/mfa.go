@@ -35,34 +35,21 @@ func scanMFA(row pgx.Row) (storage.MFARecord, error) {
 	return r, nil
 }
 
+var mfaRecords = newTable(table[storage.MFARecord]{
+	name: "mfa", columns: mfaColumns, key: "subject", what: "mfa of %q",
+	args: mfaArgs, scan: scanMFA,
+	keyOf:  func(r storage.MFARecord) string { return r.Subject },
+	setKey: func(r *storage.MFARecord, subject string) { r.Subject = subject },
+})
+
 // CreateMFA implements [storage.MFAStore].
 func (s *Store) CreateMFA(ctx context.Context, r storage.MFARecord) error {
-	err := s.run(ctx, func(q querier) error {
-		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}mfa (`+mfaColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (subject) DO NOTHING`), mfaArgs(r)...)
-		if err == nil && tag.RowsAffected() == 0 {
-			err = storage.ErrAlreadyExists
-		}
-		return err
-	})
-	if err != nil {
-		return s.fail(ctx, err, "create mfa of %q", r.Subject)
-	}
-	return nil
+	return mfaRecords.create(ctx, s, r)
 }
 
 // GetMFA implements [storage.MFAStore].
 func (s *Store) GetMFA(ctx context.Context, subject string) (storage.MFARecord, error) {
-	var r storage.MFARecord
-	err := s.run(ctx, func(q querier) error {
-		var err error
-		r, err = scanMFA(q.QueryRow(ctx, s.sql(`SELECT `+mfaColumns+` FROM {p}mfa WHERE subject = $1`), subject))
-		return err
-	})
-	if err != nil {
-		return storage.MFARecord{}, s.fail(ctx, err, "get mfa of %q", subject)
-	}
-	return r, nil
+	return mfaRecords.get(ctx, s, subject)
 }
 
 // UpdateMFA implements [storage.MFAStore]. The row is locked (SELECT ...
@@ -72,35 +59,10 @@ func (s *Store) GetMFA(ctx context.Context, subject string) (storage.MFARecord, 
 // back into the store with the same context. The record keeps its subject
 // whatever update returns.
 func (s *Store) UpdateMFA(ctx context.Context, subject string, update func(storage.MFARecord) (storage.MFARecord, error)) error {
-	updateFailed := false
-	err := s.inTx(ctx, func(q querier) error {
-		cur, err := scanMFA(q.QueryRow(ctx, s.sql(`SELECT `+mfaColumns+` FROM {p}mfa WHERE subject = $1 FOR UPDATE`), subject))
-		if err != nil {
-			return err
-		}
-		next, err := update(cur)
-		if err != nil {
-			updateFailed = true
-			return err
-		}
-		next.Subject = subject
-		_, err = q.Exec(ctx, s.sql(`UPDATE {p}mfa SET (`+mfaColumns+`) =
-			($1, $2, $3, $4, $5, $6, $7, $8, $9) WHERE subject = $1`), mfaArgs(next)...)
-		return err
-	})
-	if err == nil || updateFailed {
-		return err // update's error as it is
-	}
-	return s.fail(ctx, err, "update mfa of %q", subject)
+	return mfaRecords.update(ctx, s, subject, update)
 }
 
 // DeleteMFA implements [storage.MFAStore].
 func (s *Store) DeleteMFA(ctx context.Context, subject string) error {
-	err := s.run(ctx, func(q querier) error {
-		return execOne(ctx, q, s.sql(`DELETE FROM {p}mfa WHERE subject = $1`), subject)
-	})
-	if err != nil {
-		return s.fail(ctx, err, "delete mfa of %q", subject)
-	}
-	return nil
+	return mfaRecords.delete(ctx, s, subject)
 }

@@ -12,12 +12,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/postgres"
@@ -244,4 +246,44 @@ func TestReplicasShareSigningKeys(t *testing.T) {
 	status, body = post(t, c.direct[1]+"/oauth2/introspect", url.Values{"token": {tok}}, svc.ID, secret)
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, true, body["active"], "the other replica finds the new key in the database")
+}
+
+// TOTP codes are single use and failures all count across replicas: the
+// decision is made inside one locked database update.
+func TestReplicasShareMFAState(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Now()
+	var factors []*mfa.TOTP
+	for _, s := range c.stores {
+		f, err := mfa.NewTOTP(s, mfa.TOTPOptions{Issuer: "test", Key: key, MaxFailures: 1000, Now: func() time.Time { return now }})
+		require.NoError(t, err)
+		factors = append(factors, f)
+	}
+	enr, err := factors[0].EnrollSecret(ctx, "sub-alice", "alice", "JBSWY3DPEHPK3PXP")
+	require.NoError(t, err)
+	secret, err := mfa.DecodeSecret(enr.Secret)
+	require.NoError(t, err)
+
+	code := mfa.Code(secret, now)
+	errs := at(10, func(i int) error { return factors[i%2].Verify(ctx, "sub-alice", code) })
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else {
+			assert.ErrorIs(t, err, mfa.ErrInvalidCode)
+		}
+	}
+	assert.Equal(t, 1, ok, "one code, ten attempts on two replicas: one success")
+
+	r, err := c.stores[1].GetMFA(ctx, "sub-alice")
+	require.NoError(t, err)
+	before := r.Failures
+	at(20, func(i int) error { return factors[i%2].Verify(ctx, "sub-alice", "000000") })
+	r, err = c.stores[0].GetMFA(ctx, "sub-alice")
+	require.NoError(t, err)
+	assert.Equal(t, before+20, r.Failures, "no failure is lost between replicas")
 }

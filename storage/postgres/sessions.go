@@ -11,6 +11,10 @@ import (
 
 const loginSessionColumns = `id, subject, auth_time, amr, claims, expires_at`
 
+func loginSessionArgs(ls storage.LoginSession) []any {
+	return []any{ls.ID, ls.Subject, ts(ls.AuthTime), ls.AMR, ls.Claims, ts(ls.ExpiresAt)}
+}
+
 func scanLoginSession(row pgx.Row) (storage.LoginSession, error) {
 	var (
 		ls                  storage.LoginSession
@@ -23,46 +27,26 @@ func scanLoginSession(row pgx.Row) (storage.LoginSession, error) {
 	return ls, nil
 }
 
+var loginSessions = newTable(table[storage.LoginSession]{
+	name: "login_sessions", columns: loginSessionColumns, key: "id", what: "login session %q",
+	args: loginSessionArgs, scan: scanLoginSession,
+	keyOf:  func(ls storage.LoginSession) string { return ls.ID },
+	setKey: func(ls *storage.LoginSession, id string) { ls.ID = id },
+})
+
 // CreateLoginSession implements [storage.SessionStore].
 func (s *Store) CreateLoginSession(ctx context.Context, ls storage.LoginSession) error {
-	err := s.run(ctx, func(q querier) error {
-		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}login_sessions (`+loginSessionColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`),
-			ls.ID, ls.Subject, ts(ls.AuthTime), ls.AMR, ls.Claims, ts(ls.ExpiresAt))
-		if err == nil && tag.RowsAffected() == 0 {
-			err = storage.ErrAlreadyExists
-		}
-		return err
-	})
-	if err != nil {
-		return s.fail(ctx, err, "create login session %q", ls.ID)
-	}
-	return nil
+	return loginSessions.create(ctx, s, ls)
 }
 
 // GetLoginSession implements [storage.SessionStore].
 func (s *Store) GetLoginSession(ctx context.Context, id string) (storage.LoginSession, error) {
-	var ls storage.LoginSession
-	err := s.run(ctx, func(q querier) error {
-		var err error
-		ls, err = scanLoginSession(q.QueryRow(ctx, s.sql(`SELECT `+loginSessionColumns+` FROM {p}login_sessions WHERE id = $1`), id))
-		return err
-	})
-	if err != nil {
-		return storage.LoginSession{}, s.fail(ctx, err, "get login session %q", id)
-	}
-	return ls, nil
+	return loginSessions.get(ctx, s, id)
 }
 
 // DeleteLoginSession implements [storage.SessionStore].
 func (s *Store) DeleteLoginSession(ctx context.Context, id string) error {
-	err := s.run(ctx, func(q querier) error {
-		return execOne(ctx, q, s.sql(`DELETE FROM {p}login_sessions WHERE id = $1`), id)
-	})
-	if err != nil {
-		return s.fail(ctx, err, "delete login session %q", id)
-	}
-	return nil
+	return loginSessions.delete(ctx, s, id)
 }
 
 // DeleteLoginSessionsBySubject implements [storage.SessionStore].
@@ -102,34 +86,21 @@ func scanAuthFlow(row pgx.Row) (storage.AuthFlow, error) {
 	return f, nil
 }
 
+var authFlows = newTable(table[storage.AuthFlow]{
+	name: "auth_flows", columns: authFlowColumns, key: "id", what: "auth flow %q",
+	args: authFlowArgs, scan: scanAuthFlow,
+	keyOf:  func(f storage.AuthFlow) string { return f.ID },
+	setKey: func(f *storage.AuthFlow, id string) { f.ID = id },
+})
+
 // CreateAuthFlow implements [storage.SessionStore].
 func (s *Store) CreateAuthFlow(ctx context.Context, f storage.AuthFlow) error {
-	err := s.run(ctx, func(q querier) error {
-		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}auth_flows (`+authFlowColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`), authFlowArgs(f)...)
-		if err == nil && tag.RowsAffected() == 0 {
-			err = storage.ErrAlreadyExists
-		}
-		return err
-	})
-	if err != nil {
-		return s.fail(ctx, err, "create auth flow %q", f.ID)
-	}
-	return nil
+	return authFlows.create(ctx, s, f)
 }
 
 // GetAuthFlow implements [storage.SessionStore].
 func (s *Store) GetAuthFlow(ctx context.Context, id string) (storage.AuthFlow, error) {
-	var f storage.AuthFlow
-	err := s.run(ctx, func(q querier) error {
-		var err error
-		f, err = scanAuthFlow(q.QueryRow(ctx, s.sql(`SELECT `+authFlowColumns+` FROM {p}auth_flows WHERE id = $1`), id))
-		return err
-	})
-	if err != nil {
-		return storage.AuthFlow{}, s.fail(ctx, err, "get auth flow %q", id)
-	}
-	return f, nil
+	return authFlows.get(ctx, s, id)
 }
 
 // UpdateAuthFlow implements [storage.SessionStore]. The row is locked
@@ -137,35 +108,10 @@ func (s *Store) GetAuthFlow(ctx context.Context, id string) (storage.AuthFlow, e
 // once; it must not call back into the store with the same context. The
 // flow keeps its ID whatever ID update returns.
 func (s *Store) UpdateAuthFlow(ctx context.Context, id string, update func(storage.AuthFlow) (storage.AuthFlow, error)) error {
-	updateFailed := false
-	err := s.inTx(ctx, func(q querier) error {
-		cur, err := scanAuthFlow(q.QueryRow(ctx, s.sql(`SELECT `+authFlowColumns+` FROM {p}auth_flows WHERE id = $1 FOR UPDATE`), id))
-		if err != nil {
-			return err
-		}
-		next, err := update(cur)
-		if err != nil {
-			updateFailed = true
-			return err
-		}
-		next.ID = id
-		_, err = q.Exec(ctx, s.sql(`UPDATE {p}auth_flows SET (`+authFlowColumns+`) =
-			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) WHERE id = $1`), authFlowArgs(next)...)
-		return err
-	})
-	if err == nil || updateFailed {
-		return err // update's error as it is
-	}
-	return s.fail(ctx, err, "update auth flow %q", id)
+	return authFlows.update(ctx, s, id, update)
 }
 
 // DeleteAuthFlow implements [storage.SessionStore].
 func (s *Store) DeleteAuthFlow(ctx context.Context, id string) error {
-	err := s.run(ctx, func(q querier) error {
-		return execOne(ctx, q, s.sql(`DELETE FROM {p}auth_flows WHERE id = $1`), id)
-	})
-	if err != nil {
-		return s.fail(ctx, err, "delete auth flow %q", id)
-	}
-	return nil
+	return authFlows.delete(ctx, s, id)
 }
