@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/flowtest"
 )
 
 // FuzzTokenEndpoint sends arbitrary bodies and credentials to the token
@@ -87,4 +89,65 @@ func FuzzAuthorize(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzInteraction posts arbitrary forms to a flow waiting at its MFA step
+// (with the flow's CSRF token and cookies, so they get past the gate): no
+// panic, no 5xx, and never a redirect anywhere but the provider's pages or
+// the client's registered redirect URI.
+func FuzzInteraction(f *testing.F) {
+	for _, seed := range []string{
+		"step=mfa&otp=123456",
+		"step=mfa&otp=",
+		"step=mfa&otp=%00%ff&factor=totp",
+		"step=mfa&factor=sms&otp=123456",
+		"step=tenant&tenant=acme",
+		"step=consent&decision=allow",
+		"step=login&username=alice&password=alice-password",
+		"step=mfa&otp=1234-5678-9abc",
+		"step=mfa&otp=" + strings.Repeat("9", 5000),
+		"step=mfa&step=consent",
+		"",
+	} {
+		f.Add(seed)
+	}
+	a := newACEnv(f)
+	b := flowtest.NewBrowser(f)
+	page := a.toMFA(b)
+	form := page.Form(f)
+	action := page.URL.ResolveReference(mustParseURL(f, form.Action)).String()
+	cookies := b.Jar.Cookies(page.URL)
+	handler := a.p.Handler()
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest(http.MethodPost, action, strings.NewReader("csrf_token="+url.QueryEscape(form.Fields.Get("csrf_token"))+"&"+body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		if loc := rec.Header().Get("Location"); loc != "" {
+			u, err := url.Parse(loc)
+			if err != nil {
+				t.Fatalf("bad Location %q", loc)
+			}
+			if u.IsAbs() && !strings.HasPrefix(loc, webRedirect+"?") {
+				t.Fatalf("redirect to %q for %q", loc, body)
+			}
+			if u.Query().Get("code") != "" {
+				t.Fatalf("a code without the second factor for %q", body)
+			}
+		}
+	})
+}
+
+func mustParseURL(t testing.TB, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
