@@ -56,6 +56,15 @@ type Config struct {
 	// built-in scope.
 	Claims map[string]ClaimFunc
 
+	// PasswordLockout slows password guessing, per username, at the login
+	// page and for the password grant. The zero value is the default: after
+	// 5 wrong passwords in a row the username is locked for 30 s, doubling
+	// with each further failure up to 15 min; failures are forgotten after a
+	// success or 12 hours. The count lives in the store, so it holds across
+	// replicas. Unknown usernames are counted like known ones, so the
+	// answers tell nothing about which accounts exist.
+	PasswordLockout Lockout
+
 	// TrustedProxies are the reverse proxies (addresses, CIDR prefixes or
 	// "a-b" ranges; see package ipfilter) whose X-Forwarded-For header is
 	// believed when deciding a client's address. Empty: the TCP peer is the
@@ -117,6 +126,30 @@ type Config struct {
 	// Logger receives the provider's logs. If nil, slog.Default(). Secrets
 	// and tokens are never logged.
 	Logger *slog.Logger
+}
+
+// Lockout is a policy of growing delays after repeated failures.
+type Lockout struct {
+	// MaxFailures failures in a row lock; 0 means 5, a negative value
+	// turns the lockout off (for a host whose authenticator limits attempts
+	// itself).
+	MaxFailures int
+	// BaseDelay is the first lock (0 means 30 s); each further failure
+	// doubles it, up to MaxDelay (0 means 15 min).
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+}
+
+// delay is how long the failures-th failure in a row locks, or 0.
+func (l Lockout) delay(failures int) time.Duration {
+	if l.MaxFailures < 0 || failures < l.MaxFailures {
+		return 0
+	}
+	d := l.BaseDelay
+	for i := l.MaxFailures; i < failures && d < l.MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, l.MaxDelay)
 }
 
 // Paths are the endpoint paths, relative to the issuer's path.
@@ -213,6 +246,21 @@ func (c *Config) validate() error {
 		} else if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.PasswordLockout.BaseDelay < 0 || c.PasswordLockout.MaxDelay < 0 {
+		bad("PasswordLockout", "delays must not be negative")
+	}
+	if c.PasswordLockout.MaxFailures == 0 {
+		c.PasswordLockout.MaxFailures = 5
+	}
+	if c.PasswordLockout.BaseDelay == 0 {
+		c.PasswordLockout.BaseDelay = 30 * time.Second
+	}
+	if c.PasswordLockout.MaxDelay == 0 {
+		c.PasswordLockout.MaxDelay = 15 * time.Minute
+	}
+	if c.PasswordLockout.MaxDelay < c.PasswordLockout.BaseDelay {
+		bad("PasswordLockout", "MaxDelay %v is shorter than BaseDelay %v", c.PasswordLockout.MaxDelay, c.PasswordLockout.BaseDelay)
 	}
 	if c.AuthCodeLifetime > 10*time.Minute {
 		bad("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)

@@ -213,12 +213,14 @@ func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Durat
 
 // authenticateROPC backs the password grant.
 func (p *Provider) authenticateROPC(ctx context.Context, username, password string) (string, error) {
-	u, err := p.cfg.Authenticator.Authenticate(ctx, username, password)
-	if errors.Is(err, ErrInvalidCredentials) {
+	u, _, err := p.checkPassword(ctx, username, password)
+	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errPasswordLocked) {
+		// fosite answers invalid_grant; the token handler says why for a
+		// lock.
 		return "", fosite.ErrNotFound.WithWrap(err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return "", err
 	}
 	if u.Subject == "" {
 		return "", errors.New("provider: the authenticator returned a user without a Subject")

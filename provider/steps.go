@@ -120,12 +120,14 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	if username == "" || password == "" {
 		return false, "Enter your username and password.", nil
 	}
-	u, err := p.cfg.Authenticator.Authenticate(ctx, username, password)
-	if errors.Is(err, ErrInvalidCredentials) {
+	u, until, err := p.checkPassword(ctx, username, password)
+	switch {
+	case errors.Is(err, errPasswordLocked):
+		return false, p.lockMessage(until), nil
+	case errors.Is(err, ErrInvalidCredentials):
 		return false, "The username or password is wrong.", nil
-	}
-	if err != nil {
-		return false, "", fmt.Errorf("%w: authenticate: %w", fositeadapter.ErrUnavailable, err)
+	case err != nil:
+		return false, "", err
 	}
 	if u.Subject == "" {
 		return false, "", fosite.ErrServerError.WithDebug("the authenticator returned a user without a Subject")

@@ -51,6 +51,9 @@ func (p *Provider) TokenHandler() http.Handler {
 			ctx = context.WithValue(ctx, ropcUserKey{}, ropc)
 		}
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
+		if errors.Is(err, errPasswordLocked) {
+			err = fosite.ErrInvalidGrant.WithHint("Too many failed sign-ins for this username; try again later.")
+		}
 		if err != nil {
 			err = clientAuthError(err)
 			if c := ar.GetClient(); c != nil && c.IsPublic() && ar.GetGrantTypes().ExactOne("client_credentials") {

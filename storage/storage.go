@@ -376,9 +376,10 @@ type Store interface {
 	SessionStore
 	KeyStore
 	MFAStore
+	ThrottleStore
 	// DeleteExpired removes what expired before the given time: tokens,
-	// login sessions, flows, consents with an expiry, used JWT IDs and
-	// signing keys whose ExpiresAt has passed. It returns how many records it
-	// removed.
+	// login sessions, flows, consents with an expiry, used JWT IDs,
+	// throttles and signing keys whose ExpiresAt has passed. It returns how
+	// many records it removed.
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
 }

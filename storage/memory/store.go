@@ -21,16 +21,17 @@ type consentKey struct{ subject, clientID string }
 // value is an empty store ready to use too. A Store is safe for concurrent
 // use by many goroutines and must not be copied after first use.
 type Store struct {
-	mu       sync.Mutex
-	clients  map[string]storage.Client
-	tokens   map[tokenKey]storage.Token
-	families map[string][]tokenKey // request ID -> keys of its tokens, every kind
-	jtis     map[string]time.Time  // JWT ID -> expiry
-	consents map[consentKey]storage.Consent
-	logins   map[string]storage.LoginSession
-	flows    map[string]storage.AuthFlow
-	keys     map[string]storage.SigningKey
-	mfa      map[string]storage.MFARecord
+	mu        sync.Mutex
+	clients   map[string]storage.Client
+	tokens    map[tokenKey]storage.Token
+	families  map[string][]tokenKey // request ID -> keys of its tokens, every kind
+	jtis      map[string]time.Time  // JWT ID -> expiry
+	consents  map[consentKey]storage.Consent
+	logins    map[string]storage.LoginSession
+	flows     map[string]storage.AuthFlow
+	keys      map[string]storage.SigningKey
+	mfa       map[string]storage.MFARecord
+	throttles map[string]storage.Throttle
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -54,6 +55,7 @@ func (s *Store) init() {
 	s.flows = map[string]storage.AuthFlow{}
 	s.keys = map[string]storage.SigningKey{}
 	s.mfa = map[string]storage.MFARecord{}
+	s.throttles = map[string]storage.Throttle{}
 }
 
 // tx returns ctx.Err() if ctx is done, and otherwise runs f under the
@@ -72,9 +74,10 @@ func (s *Store) tx(ctx context.Context, f func() error) error {
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows and used JWT IDs whose expiry is before before, and
-// consents and signing keys whose non-zero ExpiresAt is before before. An
-// expiry equal to before has not passed.
+// sessions, flows, used JWT IDs and throttles whose expiry is before before
+// (a zero expiry has passed at any later time), and consents and signing
+// keys whose non-zero ExpiresAt is before before. An expiry equal to before
+// has not passed.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func() error {
@@ -105,6 +108,12 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		for id, f := range s.flows {
 			if f.ExpiresAt.Before(before) {
 				delete(s.flows, id)
+				n++
+			}
+		}
+		for key, th := range s.throttles {
+			if th.ExpiresAt.Before(before) {
+				delete(s.throttles, key)
 				n++
 			}
 		}

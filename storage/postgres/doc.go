@@ -43,6 +43,7 @@
 //	auth_flows      id primary key
 //	signing_keys    id (kid) primary key
 //	mfa             subject primary key
+//	throttles       key primary key; index on expires_at (migration 0002)
 //	schema_migrations  version int primary key, name, applied_at
 //
 // Strings are text (so they must be valid UTF-8 without NUL, which IDs,
@@ -64,7 +65,10 @@
 // row lock the database takes makes every other caller, in any process,
 // wait and then find the record used. UpdateClient, UpdateAuthFlow,
 // UpdateSigningKey and UpdateMFA read the row with SELECT ... FOR UPDATE,
-// call update once, and write it back, in one transaction.
+// call update once, and write it back, in one transaction. UpdateThrottle
+// does the same after an INSERT ... ON CONFLICT DO NOTHING that makes sure
+// the row exists, so that updates racing on a new key wait for each other
+// too.
 //
 // [Store.BeginTx] starts a transaction that rides in the returned context:
 // every method called with that context runs in it (the Update methods in a
@@ -86,7 +90,8 @@
 // periodically (every few minutes, from one replica or from all: runs do
 // not block each other) with the current time. It deletes at most 1000
 // rows per statement, skipping rows other transactions hold, so it never
-// takes long table locks. MFA records never expire.
+// takes long table locks. MFA records never expire; throttles do, at their
+// ExpiresAt.
 //
 // # Secrets
 //

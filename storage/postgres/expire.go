@@ -21,13 +21,15 @@ var expiring = []struct {
 	{"consents", false},
 	{"login_sessions", true},
 	{"auth_flows", true},
+	{"throttles", true},
 	{"signing_keys", false},
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows and used JWT IDs whose expiry is before before, and
-// consents and signing keys whose non-zero ExpiresAt is before before. An
-// expiry equal to before has not passed.
+// sessions, flows, used JWT IDs and throttles whose expiry is before before
+// (a zero expiry has passed at any later time), and consents and signing
+// keys whose non-zero ExpiresAt is before before. An expiry equal to before
+// has not passed.
 //
 // It deletes in batches of at most 1000 rows, each its own statement (and,
 // outside a transaction, its own transaction), so that it never holds many

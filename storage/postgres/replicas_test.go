@@ -287,3 +287,23 @@ func TestReplicasShareMFAState(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before+20, r.Failures, "no failure is lost between replicas")
 }
+
+// The password lockout counts failures from every replica together.
+func TestReplicasSharePasswordLockout(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	ropc, secret, err := c.replicas[0].CreateClient(context.Background(), storage.Client{ID: "ropc", GrantTypes: []string{"password"}, Scopes: []string{"assets:read"}})
+	require.NoError(t, err)
+	pw := func(replica int, pass string) (int, map[string]any) {
+		return post(t, c.direct[replica]+"/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {pass}, "scope": {"assets:read"}}, ropc.ID, secret)
+	}
+	for i := range 5 {
+		status, body := pw(i%2, "wrong")
+		require.Equal(t, http.StatusBadRequest, status, "%v", body)
+	}
+	for replica := range 2 {
+		status, body := pw(replica, "alice-password")
+		assert.Equal(t, http.StatusBadRequest, status, "replica %d: %v", replica, body)
+		assert.Contains(t, body["error_description"], "Too many failed sign-ins", "replica %d", replica)
+	}
+}

@@ -31,6 +31,7 @@ func seedOneOfEach(t *testing.T, s storage.Store) {
 	require.NoError(t, s.CreateAuthFlow(ctx, newFlow("flow")))
 	require.NoError(t, s.CreateSigningKey(ctx, seededKey()))
 	require.NoError(t, s.CreateMFA(ctx, newMFA("alice")))
+	putThrottle(t, s, newThrottle("password:alice"))
 }
 
 func seededTokens() []storage.Token {
@@ -120,6 +121,14 @@ func everyMethod(s storage.Store) []call {
 		}},
 		{"DeleteMFA", func(ctx context.Context) error { return s.DeleteMFA(ctx, "alice") }},
 
+		{"GetThrottle", func(ctx context.Context) error { _, err := s.GetThrottle(ctx, "password:alice"); return err }},
+		{"UpdateThrottle", func(ctx context.Context) error {
+			return s.UpdateThrottle(ctx, "password:new-throttle", func(th storage.Throttle) (storage.Throttle, error) {
+				th.Failures++
+				return th, nil
+			})
+		}},
+
 		{"DeleteExpired", func(ctx context.Context) error { _, err := s.DeleteExpired(ctx, at(1000*time.Hour)); return err }},
 	}
 }
@@ -165,6 +174,12 @@ func assertSeedUntouched(t *testing.T, s storage.Store) {
 	}
 	_, err = s.GetMFA(ctx, "new-mfa")
 	assert.ErrorIs(t, err, storage.ErrNotFound, "no MFA record created")
+	th, err := s.GetThrottle(ctx, "password:alice")
+	if assert.NoError(t, err, "throttle still there") {
+		assertSameRecord(t, newThrottle("password:alice"), th, "throttle unchanged")
+	}
+	_, err = s.GetThrottle(ctx, "password:new-throttle")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "no throttle created")
 }
 
 func testContextCanceled(t *testing.T, s storage.Store) {

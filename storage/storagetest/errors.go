@@ -62,6 +62,7 @@ func testErrorsSentinels(t *testing.T, s storage.Store) {
 			return s.UpdateMFA(ctx, "none", func(r storage.MFARecord) (storage.MFARecord, error) { return newMFA("none"), nil })
 		}},
 		{"DeleteMFA", func() error { return s.DeleteMFA(ctx, "none") }},
+		{"GetThrottle", func() error { _, err := s.GetThrottle(ctx, "none"); return err }},
 	}
 	for _, kind := range storage.Kinds {
 		notFound = append(notFound,
@@ -82,6 +83,19 @@ func testErrorsSentinels(t *testing.T, s storage.Store) {
 	assert.Empty(t, keys, "UpdateSigningKey of a missing key creates nothing")
 	_, err = s.GetMFA(ctx, "none")
 	assert.ErrorIs(t, err, storage.ErrNotFound, "UpdateMFA of a missing record creates nothing")
+	// UpdateThrottle of a missing key is no error: it creates the throttle.
+	// Of an existing one neither, and it reports no sentinel of its own.
+	for range 2 {
+		err := s.UpdateThrottle(ctx, "none", func(th storage.Throttle) (storage.Throttle, error) {
+			th.Failures++
+			return th, nil
+		})
+		assert.NoError(t, err, "UpdateThrottle")
+	}
+	gotThrottle, err := s.GetThrottle(ctx, "none")
+	if assert.NoError(t, err, "UpdateThrottle of a missing key creates it") {
+		assert.Equal(t, 2, gotThrottle.Failures)
+	}
 
 	// ErrAlreadyExists: a second record with the same key, but other
 	// contents, is refused and the first is kept.

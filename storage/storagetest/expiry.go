@@ -62,6 +62,14 @@ func testExpiryDeleteExpired(t *testing.T, s storage.Store) {
 	}
 	removed++
 
+	// Throttles go by their ExpiresAt alone, even one still locked.
+	oldThrottle, liveThrottle := newThrottle("password:expired"), newThrottle("password:live")
+	oldThrottle.ExpiresAt, oldThrottle.LockedUntil = expired, live
+	liveThrottle.ExpiresAt, liveThrottle.LockedUntil = live, expired
+	putThrottle(t, s, oldThrottle)
+	putThrottle(t, s, liveThrottle)
+	removed++
+
 	// MFA records never expire, even with a lockout long over.
 	unlocked := newMFA("alice")
 	unlocked.LockedUntil = expired
@@ -104,6 +112,13 @@ func testExpiryDeleteExpired(t *testing.T, s storage.Store) {
 	keys, err := s.ListSigningKeys(ctx)
 	require.NoError(t, err)
 	assertSameRecord(t, []storage.SigningKey{retiredKey, activeKey}, keys, "keys still published, or never retired, kept")
+
+	_, err = s.GetThrottle(ctx, oldThrottle.Key)
+	assert.ErrorIs(t, err, storage.ErrNotFound, "expired throttle removed")
+	gotThrottle, err := s.GetThrottle(ctx, liveThrottle.Key)
+	if assert.NoError(t, err, "live throttle kept") {
+		assertSameRecord(t, liveThrottle, gotThrottle, "live throttle unchanged by DeleteExpired")
+	}
 
 	gotMFA, err := s.GetMFA(ctx, "alice")
 	if assert.NoError(t, err, "MFA record kept") {

@@ -187,6 +187,17 @@ func newMFA(subject string) storage.MFARecord {
 	}
 }
 
+// newThrottle returns a throttle with every field set: failures, a lockout
+// and an expiry.
+func newThrottle(key string) storage.Throttle {
+	return storage.Throttle{
+		Key:         key,
+		Failures:    5,
+		LockedUntil: at(5 * time.Minute),
+		ExpiresAt:   at(24 * time.Hour),
+	}
+}
+
 // The single-use races run raceRounds times, each with raceWidth
 // goroutines on a fresh record: one round can miss a check-then-act bug by
 // luck, several rarely do.

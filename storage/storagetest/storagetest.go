@@ -96,6 +96,12 @@ var groups = []struct {
 		{"Update50Concurrent", testMFAUpdate50Concurrent},
 		{"SingleUseCounter50Concurrent", testMFASingleUseCounter50Concurrent},
 	}},
+	{"Throttles", []testCase{
+		{"CreateByUpdate", testThrottlesCreateByUpdate},
+		{"UpdateErrorWritesNothing", testThrottlesUpdateErrorWritesNothing},
+		{"ZeroRemoves", testThrottlesZeroRemoves},
+		{"Update50Concurrent", testThrottlesUpdate50Concurrent},
+	}},
 	{"Expiry", []testCase{
 		{"DeleteExpired", testExpiryDeleteExpired},
 	}},
