@@ -2,44 +2,19 @@ package mfa
 
 import (
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse/gatehouse/internal/racetest"
 )
 
-// race calls f(0) ... f(n-1) in n goroutines released at once and returns
-// their errors.
-func race(n int, f func(i int) error) []error {
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var ready, done sync.WaitGroup
-	ready.Add(n)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			errs[i] = f(i)
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
-	return errs
-}
-
-func nils(errs []error) int {
-	n := 0
-	for _, err := range errs {
-		if err == nil {
-			n++
-		}
-	}
-	return n
-}
+// race and nils: n goroutines released at one instant, and their winners.
+var (
+	race = racetest.Run[error]
+	nils = racetest.Nils
+)
 
 func TestConcurrentSameCode(t *testing.T) {
 	f, _, clock := newTestTOTP(t, TOTPOptions{Key: make([]byte, 32)})

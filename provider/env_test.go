@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/internal/racetest"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
@@ -236,18 +236,5 @@ func s256(v string) string {
 
 // parallel runs f n times at once and returns the results.
 func parallel[T any](n int, f func() T) []T {
-	out := make([]T, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			out[i] = f()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return out
+	return racetest.Run(n, func(int) T { return f() })
 }

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/internal/racetest"
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
@@ -100,24 +100,6 @@ func post(t *testing.T, u string, vals url.Values, user, pass string) (int, map[
 	return resp.StatusCode, m
 }
 
-// at runs f n times at once.
-func at[T any](n int, f func(i int) T) []T {
-	out := make([]T, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			out[i] = f(i)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return out
-}
-
 // authorize runs the browser part of a code flow through the load
 // balancer, so its requests alternate between replicas: the flow, the
 // login session and the CSRF token all live in the database.
@@ -165,7 +147,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 		for round := range 5 {
 			verifier := oauth2.GenerateVerifier()
 			code := c.authorize(t, cfg, verifier)
-			results := at(2, func(i int) int {
+			results := racetest.Run(2, func(i int) int {
 				status, _ := post(t, c.direct[i]+"/oauth2/token", url.Values{
 					"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
 				}, web.ID, secret)
@@ -212,7 +194,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 		}, web.ID, secret)
 		require.Equal(t, http.StatusOK, status, "%v", body)
 		rt := body["refresh_token"].(string)
-		results := at(6, func(i int) int {
+		results := racetest.Run(6, func(i int) int {
 			status, _ := post(t, c.direct[i%2]+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, web.ID, secret)
 			return status
 		})
@@ -268,7 +250,7 @@ func TestReplicasShareMFAState(t *testing.T) {
 	require.NoError(t, err)
 
 	code := mfa.Code(secret, now)
-	errs := at(10, func(i int) error { return factors[i%2].Verify(ctx, "sub-alice", code) })
+	errs := racetest.Run(10, func(i int) error { return factors[i%2].Verify(ctx, "sub-alice", code) })
 	ok := 0
 	for _, err := range errs {
 		if err == nil {
@@ -282,7 +264,7 @@ func TestReplicasShareMFAState(t *testing.T) {
 	r, err := c.stores[1].GetMFA(ctx, "sub-alice")
 	require.NoError(t, err)
 	before := r.Failures
-	at(20, func(i int) error { return factors[i%2].Verify(ctx, "sub-alice", "000000") })
+	racetest.Run(20, func(i int) error { return factors[i%2].Verify(ctx, "sub-alice", "000000") })
 	r, err = c.stores[0].GetMFA(ctx, "sub-alice")
 	require.NoError(t, err)
 	assert.Equal(t, before+20, r.Failures, "no failure is lost between replicas")

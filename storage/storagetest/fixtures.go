@@ -2,9 +2,9 @@ package storagetest
 
 import (
 	"runtime"
-	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/racetest"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -206,39 +206,12 @@ const (
 	raceRounds = 5
 )
 
-// race calls f(0) ... f(n-1) in n goroutines, all waiting on one start
-// channel that is closed once every goroutine is ready, and returns their
-// errors indexed by i.
-func race(n int, f func(i int) error) []error {
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var ready, done sync.WaitGroup
-	ready.Add(n)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-start
-			errs[i] = f(i)
-		}()
-	}
-	ready.Wait()
-	close(start)
-	done.Wait()
-	return errs
-}
-
-// wins counts the nil errors in errs.
-func wins(errs []error) int {
-	n := 0
-	for _, err := range errs {
-		if err == nil {
-			n++
-		}
-	}
-	return n
-}
+// race calls f(0) ... f(n-1) in n goroutines released at one instant and
+// returns their errors indexed by i; wins counts the nil ones.
+var (
+	race = racetest.Run[error]
+	wins = racetest.Nils
+)
 
 // dawdle lets other goroutines run. The concurrent update tests call it
 // inside update, between the read and the write of a read-modify-write, so
