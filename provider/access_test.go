@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -419,4 +421,34 @@ func TestAccessJWTAccessTokenCarriesTenant(t *testing.T) {
 	assert.Equal(t, "globex", claims["customer_id"])
 	assert.Equal(t, "openid assets:read", claims["scope"])
 	assert.Equal(t, "2", claims["acr"])
+}
+
+// A user backend that fails during a refresh's re-check answers 503 and
+// ends nothing: the same refresh token works once the backend is back.
+func TestAccessRefreshRecheckBackendFailure(t *testing.T) {
+	var fail atomic.Bool
+	var a *acEnv
+	a = newACEnv(t, func(c *provider.Config) {
+		c.UserLookup = provider.UserLookupFunc(func(ctx context.Context, subject string) (provider.User, error) {
+			if fail.Load() {
+				return provider.User{}, errors.New("directory down")
+			}
+			return a.db.LookupUser(ctx, subject)
+		})
+	})
+	cfg, u, verifier := a.authURL(a.spa, "", spaRedirect, "openid", "offline_access", "assets:read")
+	back, _ := a.drive(flowtest.NewBrowser(t), u, "bob", answers{})
+	tok, err := cfg.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+
+	refresh := func() (int, map[string]any) {
+		return a.postFrom(http.DefaultClient, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {a.spa.ID}}, "", "", nil)
+	}
+	fail.Store(true)
+	status, body := refresh()
+	assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
+	assert.Equal(t, "temporarily_unavailable", body["error"])
+	fail.Store(false)
+	status, body = refresh()
+	assert.Equal(t, http.StatusOK, status, "the grant survived the outage: %v", body)
 }

@@ -112,8 +112,9 @@ type Config struct {
 	Paths Paths
 
 	// Templates, if non-nil, replace the built-in pages. It must define the
-	// templates "login", "consent", "logout", "error", "mfa" and "tenant" (see docs/access-control.md and the built-in templates for the
-	// data each receives).
+	// templates "login", "consent", "logout", "error", "mfa" and "tenant";
+	// provider/templates holds the built-in ones, which show the data each
+	// receives.
 	Templates *template.Template
 
 	// MaxBodyBytes caps request bodies; if zero, 64 KiB. Larger bodies are

@@ -71,7 +71,11 @@ func (p *Provider) TokenHandler() http.Handler {
 		switch gt := ar.GetGrantTypes(); {
 		case gt.ExactOne("refresh_token"):
 			if err := p.recheckRefresh(ctx, ar, client); err != nil {
-				p.revokeFamily(ctx, ar.GetID())
+				if !errors.Is(err, fositeadapter.ErrUnavailable) {
+					// The user lost what the grant needs: it ends. A
+					// backend failure ends nothing; the client retries.
+					p.revokeFamily(ctx, ar.GetID())
+				}
 				p.writeTokenError(ctx, w, ar, err)
 				return
 			}
