@@ -161,30 +161,20 @@ func (t *TOTP) Enroll(ctx context.Context, subject, account string) (Enrollment,
 	if subject == "" {
 		return Enrollment{}, errors.New("mfa: totp: enroll: empty subject")
 	}
-	secret := GenerateSecret()
-	codes, hashes := newRecoveryCodes(subject, t.recoveryCodes)
-	stored := t.seal(subject, secret)
-	now := t.now()
-	fresh := storage.MFARecord{
-		Subject:       subject,
-		TOTPSecret:    stored,
-		RecoveryCodes: hashes,
-		CreatedAt:     now,
-		UpdatedAt:     now,
-	}
+	fresh, enr := t.newEnrollment(subject, account, GenerateSecret(), false)
 	err := t.upsert(ctx, fresh, func(r storage.MFARecord) (storage.MFARecord, error) {
 		if r.TOTPConfirmed {
 			return r, ErrAlreadyEnrolled
 		}
 		// Failures and a lockout carry over: starting again does not reset
 		// them.
-		r.TOTPSecret, r.RecoveryCodes, r.TOTPLastCounter, r.UpdatedAt = stored, hashes, 0, now
+		r.TOTPSecret, r.RecoveryCodes, r.TOTPLastCounter, r.UpdatedAt = fresh.TOTPSecret, fresh.RecoveryCodes, 0, fresh.UpdatedAt
 		return r, nil
 	})
 	if err != nil {
 		return Enrollment{}, t.wrap("enroll", err)
 	}
-	return Enrollment{Secret: EncodeSecret(secret), URI: KeyURI(t.issuer, account, secret), RecoveryCodes: codes}, nil
+	return enr, nil
 }
 
 // Confirm activates subject's pending enrollment with a first valid TOTP
@@ -228,17 +218,7 @@ func (t *TOTP) EnrollSecret(ctx context.Context, subject, account, base32Secret 
 	if err != nil {
 		return Enrollment{}, err
 	}
-	codes, hashes := newRecoveryCodes(subject, t.recoveryCodes)
-	stored := t.seal(subject, secret)
-	now := t.now()
-	fresh := storage.MFARecord{
-		Subject:       subject,
-		TOTPSecret:    stored,
-		TOTPConfirmed: true,
-		RecoveryCodes: hashes,
-		CreatedAt:     now,
-		UpdatedAt:     now,
-	}
+	fresh, enr := t.newEnrollment(subject, account, secret, true)
 	err = t.upsert(ctx, fresh, func(r storage.MFARecord) (storage.MFARecord, error) {
 		last := int64(0)
 		if old, err := t.open(subject, r.TOTPSecret); err == nil && subtle.ConstantTimeCompare(old, secret) == 1 {
@@ -251,7 +231,23 @@ func (t *TOTP) EnrollSecret(ctx context.Context, subject, account, base32Secret 
 	if err != nil {
 		return Enrollment{}, t.wrap("enroll", err)
 	}
-	return Enrollment{Secret: EncodeSecret(secret), URI: KeyURI(t.issuer, account, secret), RecoveryCodes: codes}, nil
+	return enr, nil
+}
+
+// newEnrollment returns the record of a new enrollment of secret, with new
+// recovery codes, and what the user is shown once.
+func (t *TOTP) newEnrollment(subject, account string, secret []byte, confirmed bool) (storage.MFARecord, Enrollment) {
+	codes, hashes := newRecoveryCodes(subject, t.recoveryCodes)
+	now := t.now()
+	r := storage.MFARecord{
+		Subject:       subject,
+		TOTPSecret:    t.seal(subject, secret),
+		TOTPConfirmed: confirmed,
+		RecoveryCodes: hashes,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	return r, Enrollment{Secret: EncodeSecret(secret), URI: KeyURI(t.issuer, account, secret), RecoveryCodes: codes}
 }
 
 // Unenroll removes subject's factor, pending or confirmed, and its recovery

@@ -299,24 +299,20 @@ func TestFaultExchangeIsAtomic(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	code := c.authorize(t, cfg, verifier)
 
-	exchange := func() (int, map[string]any) {
-		return post(t, lb.URL+"/oauth2/token", url.Values{
-			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
-		}, web.ID, secret)
-	}
+	redeem := func() (int, map[string]any) { return exchange(t, lb.URL, code, verifier, web.ID, secret) }
 	countAccess := func() int {
 		var n int
 		require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM `+prefix+`tokens WHERE kind = 'access_token'`).Scan(&n))
 		return n
 	}
 	fs.fail.Store(true)
-	status, body := exchange()
+	status, body := redeem()
 	assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
 	assert.Equal(t, "temporarily_unavailable", body["error"])
 	assert.Equal(t, 0, countAccess(), "the access token of the failed exchange was rolled back")
 
 	fs.fail.Store(false)
-	status, body = exchange()
+	status, body = redeem()
 	require.Equal(t, http.StatusOK, status, "the code was not consumed by the failed attempt: %v", body)
 	assert.NotEmpty(t, body["refresh_token"])
 	assert.Equal(t, 1, countAccess())

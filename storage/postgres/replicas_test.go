@@ -100,6 +100,14 @@ func post(t *testing.T, u string, vals url.Values, user, pass string) (int, map[
 	return resp.StatusCode, m
 }
 
+// exchange redeems an authorization code at the replica at base.
+func exchange(t *testing.T, base, code, verifier, clientID, secret string) (int, map[string]any) {
+	t.Helper()
+	return post(t, base+"/oauth2/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
+	}, clientID, secret)
+}
+
 // authorize runs the browser part of a code flow through the load
 // balancer, so its requests alternate between replicas: the flow, the
 // login session and the CSRF token all live in the database.
@@ -148,9 +156,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 			verifier := oauth2.GenerateVerifier()
 			code := c.authorize(t, cfg, verifier)
 			results := racetest.Run(2, func(i int) int {
-				status, _ := post(t, c.direct[i]+"/oauth2/token", url.Values{
-					"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
-				}, web.ID, secret)
+				status, _ := exchange(t, c.direct[i], code, verifier, web.ID, secret)
 				return status
 			})
 			ok := 0
@@ -168,9 +174,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 	t.Run("refresh on one, reuse on the other revokes the family", func(t *testing.T) {
 		verifier := oauth2.GenerateVerifier()
 		code := c.authorize(t, cfg, verifier)
-		status, body := post(t, c.direct[0]+"/oauth2/token", url.Values{
-			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
-		}, web.ID, secret)
+		status, body := exchange(t, c.direct[0], code, verifier, web.ID, secret)
 		require.Equal(t, http.StatusOK, status, "%v", body)
 		rt1 := body["refresh_token"].(string)
 		status, body = post(t, c.direct[0]+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, web.ID, secret)
@@ -189,9 +193,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 	t.Run("concurrent refresh on both replicas lets one through", func(t *testing.T) {
 		verifier := oauth2.GenerateVerifier()
 		code := c.authorize(t, cfg, verifier)
-		status, body := post(t, c.direct[1]+"/oauth2/token", url.Values{
-			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
-		}, web.ID, secret)
+		status, body := exchange(t, c.direct[1], code, verifier, web.ID, secret)
 		require.Equal(t, http.StatusOK, status, "%v", body)
 		rt := body["refresh_token"].(string)
 		results := racetest.Run(6, func(i int) int {
