@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,40 @@ type Config struct {
 	// replicas. Unknown usernames are counted like known ones, so the
 	// answers tell nothing about which accounts exist.
 	PasswordLockout Lockout
+
+	// DeviceCookieLifetime is how long a browser is trusted for a username
+	// after a successful sign-in there: the lockout counts failures from
+	// a trusted browser apart from failures made elsewhere, so someone
+	// else's guessing never locks a user out of a browser they signed in
+	// from before (docs/security.md). If zero, 90 days.
+	DeviceCookieLifetime time.Duration
+
+	// PasswordGrantCeiling bounds the failures of one username at the
+	// password grant from all addresses together. The grant counts
+	// failures per (username, client address) under PasswordLockout's
+	// policy, and per username against this higher ceiling (same delays);
+	// 0 means 10 × PasswordLockout.MaxFailures.
+	PasswordGrantCeiling int
+
+	// ClientAuthLockout slows the guessing of client secrets, per (client
+	// ID, client address) and across replicas. The zero value is the
+	// default: after 10 failed client authentications in a row the pair is
+	// locked for 1 s, doubling with each further failure up to 5 min.
+	// While locked, the token, introspection and revocation endpoints
+	// answer 401 invalid_client with Retry-After without checking the
+	// secret, unless it is one the provider verified before (so a client
+	// that knows its secret is never delayed). A negative MaxFailures
+	// turns it off.
+	ClientAuthLockout Lockout
+
+	// SecretHashConcurrency caps how many bcrypt comparisons of
+	// host-chosen client secrets run at once, so that guessing cannot take
+	// every core; if zero, half of GOMAXPROCS (at least 1).
+	SecretHashConcurrency int
+
+	// FlowLimits bound the authorization flows that strangers can make the
+	// provider store before anyone signs in. The zero value is the default.
+	FlowLimits FlowLimits
 
 	// TrustedProxies are the reverse proxies (addresses, CIDR prefixes or
 	// "a-b" ranges; see package ipfilter) whose X-Forwarded-For header is
@@ -153,6 +188,46 @@ func (l Lockout) delay(failures int) time.Duration {
 	return min(d, l.MaxDelay)
 }
 
+// withDefaults fills the zero fields of l with the given defaults.
+func (l Lockout) withDefaults(maxFailures int, base, maxDelay time.Duration) Lockout {
+	if l.MaxFailures == 0 {
+		l.MaxFailures = maxFailures
+	}
+	if l.BaseDelay == 0 {
+		l.BaseDelay = base
+	}
+	if l.MaxDelay == 0 {
+		l.MaxDelay = maxDelay
+	}
+	return l
+}
+
+// check reports what is wrong with l, or "".
+func (l Lockout) check() string {
+	switch {
+	case l.BaseDelay < 0 || l.MaxDelay < 0:
+		return "delays must not be negative"
+	case l.MaxDelay < l.BaseDelay:
+		return fmt.Sprintf("MaxDelay %v is shorter than BaseDelay %v", l.MaxDelay, l.BaseDelay)
+	}
+	return ""
+}
+
+// FlowLimits bound the pending authorization flows. A flow is stored when
+// an authorization request needs a page (login, MFA, tenant, consent) and
+// lives for Config.FlowLifetime; the limits count the flows started in the
+// current window of that length, so at most twice the limit is pending at
+// any time. A request over a limit gets a 429 page that says to try again
+// later, and nothing is stored.
+type FlowLimits struct {
+	// PerAddress is how many flows one client address may start per
+	// window; 0 means 30, negative means no limit.
+	PerAddress int
+	// Total is how many flows all addresses together may start per
+	// window; 0 means 100000, negative means no limit.
+	Total int
+}
+
 // Paths are the endpoint paths, relative to the issuer's path.
 type Paths struct {
 	Authorize   string // default "/oauth2/authorize"
@@ -240,6 +315,7 @@ func (c *Config) validate() error {
 		{"LoginSessionLifetime", &c.LoginSessionLifetime, 12 * time.Hour},
 		{"ConsentLifetime", &c.ConsentLifetime, 90 * 24 * time.Hour},
 		{"FlowLifetime", &c.FlowLifetime, 15 * time.Minute},
+		{"DeviceCookieLifetime", &c.DeviceCookieLifetime, 90 * 24 * time.Hour},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {
@@ -248,20 +324,30 @@ func (c *Config) validate() error {
 			*d.v = d.def
 		}
 	}
-	if c.PasswordLockout.BaseDelay < 0 || c.PasswordLockout.MaxDelay < 0 {
-		bad("PasswordLockout", "delays must not be negative")
+	c.PasswordLockout = c.PasswordLockout.withDefaults(5, 30*time.Second, 15*time.Minute)
+	if msg := c.PasswordLockout.check(); msg != "" {
+		bad("PasswordLockout", "%s", msg)
 	}
-	if c.PasswordLockout.MaxFailures == 0 {
-		c.PasswordLockout.MaxFailures = 5
+	c.ClientAuthLockout = c.ClientAuthLockout.withDefaults(10, time.Second, 5*time.Minute)
+	if msg := c.ClientAuthLockout.check(); msg != "" {
+		bad("ClientAuthLockout", "%s", msg)
 	}
-	if c.PasswordLockout.BaseDelay == 0 {
-		c.PasswordLockout.BaseDelay = 30 * time.Second
+	switch {
+	case c.PasswordGrantCeiling < 0:
+		bad("PasswordGrantCeiling", "must not be negative, got %d", c.PasswordGrantCeiling)
+	case c.PasswordGrantCeiling == 0:
+		c.PasswordGrantCeiling = 10 * max(c.PasswordLockout.MaxFailures, 1)
 	}
-	if c.PasswordLockout.MaxDelay == 0 {
-		c.PasswordLockout.MaxDelay = 15 * time.Minute
+	if c.SecretHashConcurrency < 0 {
+		bad("SecretHashConcurrency", "must not be negative, got %d", c.SecretHashConcurrency)
+	} else if c.SecretHashConcurrency == 0 {
+		c.SecretHashConcurrency = max(runtime.GOMAXPROCS(0)/2, 1)
 	}
-	if c.PasswordLockout.MaxDelay < c.PasswordLockout.BaseDelay {
-		bad("PasswordLockout", "MaxDelay %v is shorter than BaseDelay %v", c.PasswordLockout.MaxDelay, c.PasswordLockout.BaseDelay)
+	if c.FlowLimits.PerAddress == 0 {
+		c.FlowLimits.PerAddress = 30
+	}
+	if c.FlowLimits.Total == 0 {
+		c.FlowLimits.Total = 100000
 	}
 	if c.AuthCodeLifetime > 10*time.Minute {
 		bad("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
@@ -29,7 +30,7 @@ func benchStores(b *testing.B) []struct {
 		new  func(b *testing.B) storage.Store
 	}{
 		{"store=memory", func(*testing.B) storage.Store { return memory.New() }},
-		{"store=postgres", func(b *testing.B) storage.Store { s, _, _ := newTestStore(b); return s }},
+		{"store=postgres", func(b *testing.B) storage.Store { s, _, _ := pgtest.Store(b); return s }},
 	}
 }
 

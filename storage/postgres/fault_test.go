@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/postgres"
@@ -27,7 +28,7 @@ import (
 // dsnWith returns the test DSN with its host:port replaced (if hostport is
 // not empty) and application_name set.
 func dsnWith(t *testing.T, hostport, appName string) string {
-	u, err := url.Parse(testDSN(t))
+	u, err := url.Parse(pgtest.DSN(t))
 	require.NoError(t, err)
 	if hostport != "" {
 		u.Host = hostport
@@ -84,7 +85,7 @@ func checkFaultAnswer(t *testing.T, status int, body map[string]any) bool {
 // cleanly with 503 while it happens and succeed again by themselves.
 func TestFaultTerminatedConnections(t *testing.T) {
 	t.Parallel()
-	_, _, prefix := newTestStore(t)
+	_, _, prefix := pgtest.Store(t)
 	app := randomName("gh_fault_")
 	s, err := postgres.Open(context.Background(), dsnWith(t, "", app), postgres.WithTablePrefix(prefix))
 	require.NoError(t, err)
@@ -94,7 +95,7 @@ func TestFaultTerminatedConnections(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	tok := body["access_token"].(string)
 
-	_, admin, _ := newTestStore(t)
+	_, admin, _ := pgtest.Store(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var killed atomic.Int64
 	var wg sync.WaitGroup
@@ -210,8 +211,8 @@ func (p *tcpProxy) stop() {
 // endpoints answer 503 promptly; when it is back they work again.
 func TestFaultDatabaseDownAndBack(t *testing.T) {
 	t.Parallel()
-	_, _, prefix := newTestStore(t)
-	u, err := url.Parse(testDSN(t))
+	_, _, prefix := pgtest.Store(t)
+	u, err := url.Parse(pgtest.DSN(t))
 	require.NoError(t, err)
 	proxy := newTCPProxy(t, u.Host)
 	s, err := postgres.Open(context.Background(), dsnWith(t, proxy.addr, randomName("gh_down_")), postgres.WithTablePrefix(prefix))
@@ -243,7 +244,7 @@ func TestFaultDatabaseDownAndBack(t *testing.T) {
 // make it wait (a table locked by another session).
 func TestFaultContextDeadline(t *testing.T) {
 	t.Parallel()
-	s, pool, prefix := newTestStore(t)
+	s, pool, prefix := pgtest.Store(t)
 	ctx := context.Background()
 	_, err := s.GetClient(ctx, "nobody")
 	require.ErrorIs(t, err, storage.ErrNotFound)
@@ -282,7 +283,7 @@ func (f *failingStore) CreateToken(ctx context.Context, tok storage.Token) error
 // can retry with the same code.
 func TestFaultExchangeIsAtomic(t *testing.T) {
 	t.Parallel()
-	s, pool, prefix := newTestStore(t)
+	s, pool, prefix := pgtest.Store(t)
 	fs := &failingStore{Store: s}
 	p, err := provider.New(provider.Config{Issuer: "http://127.0.0.1:1", Store: fs, Authenticator: users, GlobalSecret: []byte(globalSecret)})
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/postgres"
 )
@@ -38,8 +39,8 @@ func migrationRows(t *testing.T, pool *pgxpool.Pool, prefix string) map[int]time
 func TestMigrateTwiceIsANoOp(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := newTestPool(t)
-	prefix := newTestPrefix(t, pool)
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
 	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
 	first := migrationRows(t, pool, prefix)
 	require.Len(t, first, postgres.SchemaVersion())
@@ -52,8 +53,8 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := newTestPool(t)
-	prefix := newTestPrefix(t, pool)
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
 	const n = 8
 	errs := make([]error, n)
 	start := make(chan struct{})
@@ -82,8 +83,8 @@ func TestMigrateConcurrently(t *testing.T) {
 func TestNewRefusesAnUnmigratedSchema(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := newTestPool(t)
-	prefix := newTestPrefix(t, pool)
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
 	_, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Migrate", "the error says what to do")
@@ -101,8 +102,8 @@ func TestNewRefusesAnUnmigratedSchema(t *testing.T) {
 func TestNewRefusesANewerSchema(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := newTestPool(t)
-	prefix := newTestPrefix(t, pool)
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
 	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
 	newer := postgres.SchemaVersion() + 41
 	_, err := pool.Exec(ctx, `INSERT INTO `+prefix+`schema_migrations (version, name) VALUES ($1, 'from_the_future')`, newer)
@@ -120,7 +121,7 @@ func TestNewRefusesANewerSchema(t *testing.T) {
 func TestInvalidPrefixesAreRefused(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := newTestPool(t)
+	pool := pgtest.Pool(t)
 	for _, prefix := range []string{
 		"", "_x", "1x", "Gatehouse_", "gate-house_", "gate house", `x"; DROP TABLE users; --`, "x.y", "é",
 		"a" + strings.Repeat("b", 31), // 32 characters
@@ -130,12 +131,12 @@ func TestInvalidPrefixesAreRefused(t *testing.T) {
 			assert.Contains(t, err.Error(), "prefix")
 		}
 		assert.Error(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)), "Migrate with prefix %q", prefix)
-		_, err = postgres.Open(ctx, testDSN(t), postgres.WithTablePrefix(prefix))
+		_, err = postgres.Open(ctx, pgtest.DSN(t), postgres.WithTablePrefix(prefix))
 		assert.Error(t, err, "Open with prefix %q", prefix)
 	}
 	// The longest valid prefix works end to end.
 	longest := "t" + strings.Repeat("z", 30)
-	t.Cleanup(func() { dropPrefix(t, pool, longest) })
+	t.Cleanup(func() { pgtest.Drop(t, pool, longest) })
 	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(longest), postgres.WithMigrate())
 	require.NoError(t, err)
 	require.NoError(t, s.CreateLoginSession(ctx, storage.LoginSession{ID: "ls", Subject: "alice", ExpiresAt: time.Now()}))
@@ -144,8 +145,8 @@ func TestInvalidPrefixesAreRefused(t *testing.T) {
 func TestPrefixesAreIndependent(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	a, pool, prefixA := newTestStore(t)
-	prefixB := newTestPrefix(t, pool)
+	a, pool, prefixA := pgtest.Store(t)
+	prefixB := pgtest.Prefix(t, pool)
 	b, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefixB), postgres.WithMigrate())
 	require.NoError(t, err)
 	assert.NotEqual(t, prefixA, prefixB)
@@ -170,9 +171,9 @@ func TestPrefixesAreIndependent(t *testing.T) {
 func TestOpenAndClose(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := newTestPool(t)
-	prefix := newTestPrefix(t, pool)
-	s, err := postgres.Open(ctx, testDSN(t), postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
+	s, err := postgres.Open(ctx, pgtest.DSN(t), postgres.WithTablePrefix(prefix), postgres.WithMigrate())
 	require.NoError(t, err)
 	require.NoError(t, s.CreateClient(ctx, storage.Client{ID: "c"}))
 	s.Close()

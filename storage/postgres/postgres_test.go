@@ -3,15 +3,16 @@ package postgres_test
 import (
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/storagetest"
 )
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	testDSN(t) // skip once, not in every subtest
+	pgtest.DSN(t) // skip once, not in every subtest
 	storagetest.Run(t, func(t *testing.T) storage.Store {
-		s, _, _ := newTestStore(t)
+		s, _, _ := pgtest.Store(t)
 		return s
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/internal/racetest"
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider"
@@ -49,7 +50,7 @@ type cluster struct {
 
 func newCluster(t *testing.T, n int, mutate ...func(*provider.Config)) *cluster {
 	t.Helper()
-	first, _, prefix := newTestStore(t)
+	first, _, prefix := pgtest.Store(t)
 	c := &cluster{}
 	var handlers []http.Handler
 	var next atomic.Int64
@@ -62,7 +63,7 @@ func newCluster(t *testing.T, n int, mutate ...func(*provider.Config)) *cluster 
 		var s storage.Store = first
 		if i > 0 {
 			// Another replica: its own pool on the same tables.
-			pg, err := postgres.Open(context.Background(), testDSN(t), postgres.WithTablePrefix(prefix))
+			pg, err := postgres.Open(context.Background(), pgtest.DSN(t), postgres.WithTablePrefix(prefix))
 			require.NoError(t, err)
 			t.Cleanup(pg.Close)
 			s = pg

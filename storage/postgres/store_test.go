@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -87,7 +88,7 @@ func filled[T any]() T {
 func TestEveryFieldRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 
 	client := filled[storage.Client]()
 	require.NoError(t, s.CreateClient(ctx, client))
@@ -145,7 +146,7 @@ func TestEveryFieldRoundTrips(t *testing.T) {
 func TestZeroValuesRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	require.NoError(t, s.CreateClient(ctx, storage.Client{ID: "c"}))
 	got, err := s.GetClient(ctx, "c")
 	require.NoError(t, err)
@@ -160,7 +161,7 @@ func TestZeroValuesRoundTrip(t *testing.T) {
 func TestFormAndDataKeepEveryByte(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	form := map[string][]string{
 		"nul\x00key":   {"a\x00b", ""},
 		"\xff\xfe":     {"\xed\xa0\x80", "\x80"},
@@ -186,7 +187,7 @@ func TestFormAndDataKeepEveryByte(t *testing.T) {
 func TestListsAreOrderedBytewise(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, pool, prefix := newTestStore(t)
+	s, pool, prefix := pgtest.Store(t)
 	// Byte order differs from most collations' order: upper case before
 	// lower case, punctuation by code point, non-ASCII last.
 	ids := []string{"b", "B", "a", "A1", "_x", "-y", "é", "e", "Z", "a b", "ab"}
@@ -241,7 +242,7 @@ func TestListsAreOrderedBytewise(t *testing.T) {
 func TestErrorsNameTheRecord(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	_, err := s.GetClient(ctx, "app-1")
 	assert.EqualError(t, err, `postgres: get client "app-1": storage: not found`)
 	err = s.RotateRefreshToken(ctx, "sig")
@@ -257,7 +258,7 @@ func TestErrorsNameTheRecord(t *testing.T) {
 func TestInvalidTextIsAnErrorNotCorruption(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	for _, id := range []string{"nul\x00id", "bad\xffutf8"} {
 		err := s.CreateClient(ctx, storage.Client{ID: id})
 		assert.Error(t, err, "client ID %q", id)
@@ -273,7 +274,7 @@ func TestInvalidTextIsAnErrorNotCorruption(t *testing.T) {
 func TestUpdateKeepsKeyAndCallsUpdateOnce(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	require.NoError(t, s.CreateClient(ctx, storage.Client{ID: "c", Name: "before"}))
 	calls := 0
 	require.NoError(t, s.UpdateClient(ctx, "c", func(c storage.Client) (storage.Client, error) {
@@ -309,7 +310,7 @@ func TestUpdateKeepsKeyAndCallsUpdateOnce(t *testing.T) {
 func TestDeleteExpiredInBatches(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, pool, prefix := newTestStore(t)
+	s, pool, prefix := pgtest.Store(t)
 	// More than two batches of each kind.
 	_, err := pool.Exec(ctx, `INSERT INTO `+prefix+`tokens (kind, signature, request_id, expires_at, active)
 		SELECT 'access_token', 'sig-' || g, 'fam', '2000-01-01Z'::timestamptz + g * interval '1 second', true FROM generate_series(1, 2500) g`)
@@ -333,7 +334,7 @@ func TestDeleteExpiredInBatches(t *testing.T) {
 func TestDeleteExpiredZeroExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	// As in the memory store: a token, session, flow or JWT ID with a zero
 	// expiry has expired at any time after the zero time; a consent or key
 	// with a zero expiry never expires.
@@ -363,7 +364,7 @@ func TestDeleteExpiredZeroExpiry(t *testing.T) {
 func TestContextEndsWhileWaiting(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	require.NoError(t, s.CreateMFA(ctx, storage.MFARecord{Subject: "alice"}))
 
 	// A transaction holds the record's row lock...
@@ -404,7 +405,7 @@ func (e sliceError) Error() string { return "slice error" }
 func TestUpdateErrorIsReturnedAsIs(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	require.NoError(t, s.CreateClient(ctx, storage.Client{ID: "c"}))
 	boom := errors.New("boom")
 	err := s.UpdateClient(ctx, "c", func(c storage.Client) (storage.Client, error) { return c, boom })

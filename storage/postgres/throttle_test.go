@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/postgres"
 )
@@ -18,7 +19,7 @@ import (
 func TestThrottleEveryFieldRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	want := filled[storage.Throttle]()
 	require.NoError(t, s.UpdateThrottle(ctx, want.Key, func(storage.Throttle) (storage.Throttle, error) { return want, nil }))
 	got, err := s.GetThrottle(ctx, want.Key)
@@ -38,7 +39,7 @@ func TestThrottleEveryFieldRoundTrips(t *testing.T) {
 func TestThrottleUpdateInTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	inc := func(th storage.Throttle) (storage.Throttle, error) {
 		th.Failures++
 		return th, nil
@@ -70,7 +71,7 @@ func TestThrottleUpdateInTransaction(t *testing.T) {
 func TestThrottleUpdateRacesWithReset(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	// Increments racing with resets (which delete the row) never fail: an
 	// increment that finds its row deleted under it inserts it again.
 	const n = 40
@@ -97,8 +98,8 @@ func TestThrottleUpdateRacesWithReset(t *testing.T) {
 func TestMigrateFromVersion1(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := newTestPool(t)
-	prefix := newTestPrefix(t, pool)
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
 	initial, err := os.ReadFile("migrations/0001_initial_schema.sql")
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `CREATE TABLE `+prefix+`schema_migrations (

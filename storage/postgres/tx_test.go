@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -22,7 +23,7 @@ func txToken(kind storage.TokenKind, sig, family string) storage.Token {
 func TestTxRollbackAndCommit(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 
 	txCtx, err := s.BeginTx(ctx)
 	require.NoError(t, err)
@@ -62,7 +63,7 @@ func TestTxRollbackAndCommit(t *testing.T) {
 func TestTxBeginTwiceAndWithoutTx(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	txCtx, err := s.BeginTx(ctx)
 	require.NoError(t, err)
 	defer s.Rollback(txCtx)
@@ -86,7 +87,7 @@ func TestTxConcurrentConsumeOneWins(t *testing.T) {
 		t.Run(firstEnds, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s, _, _ := newTestStore(t)
+			s, _, _ := pgtest.Store(t)
 			require.NoError(t, s.CreateToken(ctx, txToken(storage.KindAuthCode, "code", "fam")))
 
 			tx1, err := s.BeginTx(ctx)
@@ -141,7 +142,7 @@ func TestTxConcurrentConsumeOneWins(t *testing.T) {
 func TestTxConcurrentRotateOneWins(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	rt := txToken(storage.KindRefreshToken, "rt", "fam")
 	rt.AccessSignature = "at"
 	require.NoError(t, s.CreateToken(ctx, rt))
@@ -170,7 +171,7 @@ func TestTxConcurrentRotateOneWins(t *testing.T) {
 func TestTxUpdateInsideTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	require.NoError(t, s.CreateClient(ctx, storage.Client{ID: "c", Name: "before"}))
 	require.NoError(t, s.CreateMFA(ctx, storage.MFARecord{Subject: "alice", Failures: 1}))
 
@@ -213,7 +214,7 @@ func TestTxUpdateInsideTransaction(t *testing.T) {
 
 func TestTxRolledBackWhenContextEnds(t *testing.T) {
 	t.Parallel()
-	s, pool, _ := newTestStore(t)
+	s, pool, _ := pgtest.Store(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	txCtx, err := s.BeginTx(ctx)
 	require.NoError(t, err)
@@ -231,7 +232,7 @@ func TestTxRolledBackWhenContextEnds(t *testing.T) {
 func TestTxDeleteExpiredInsideTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, _, _ := newTestStore(t)
+	s, _, _ := pgtest.Store(t)
 	old := txToken(storage.KindAccessToken, "old", "f")
 	old.ExpiresAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	require.NoError(t, s.CreateToken(ctx, old))

@@ -1,4 +1,8 @@
-package postgres_test
+// Package pgtest gives tests a PostgreSQL database of their own: a store on
+// a random table prefix whose tables are dropped when the test ends. Tests
+// that use it skip, saying how to run them, when GATEHOUSE_TEST_POSTGRES_DSN
+// is unset.
+package pgtest
 
 import (
 	"context"
@@ -14,26 +18,29 @@ import (
 	"github.com/gatehouse/gatehouse/storage/postgres"
 )
 
-// testDSN returns the DSN of the test database from
-// GATEHOUSE_TEST_POSTGRES_DSN, and skips the test when it is unset.
-func testDSN(t testing.TB) string {
+// EnvDSN is the environment variable that names the test database.
+const EnvDSN = "GATEHOUSE_TEST_POSTGRES_DSN"
+
+// DSN returns the DSN of the test database, and skips the test when it is
+// unset.
+func DSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
+	dsn := os.Getenv(EnvDSN)
 	if dsn == "" {
-		t.Skip("GATEHOUSE_TEST_POSTGRES_DSN is not set; skipping PostgreSQL tests (for a local server: export GATEHOUSE_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:5432/test?sslmode=disable')")
+		t.Skip(EnvDSN + " is not set; skipping PostgreSQL tests (for a local server: export " + EnvDSN + "='postgres://postgres@127.0.0.1:5432/test?sslmode=disable')")
 	}
 	return dsn
 }
 
-// newTestPool returns a pool on the test database, closed when the test
-// ends. Unless the DSN says otherwise it has at most 10 connections, so that
-// many parallel tests fit in the server's max_connections.
-func newTestPool(t testing.TB) *pgxpool.Pool {
+// Pool returns a pool on the test database, closed when the test ends.
+// Unless the DSN says otherwise it has at most 10 connections, so that many
+// parallel tests fit in the server's max_connections.
+func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	dsn := testDSN(t)
+	dsn := DSN(t)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		t.Fatalf("parse GATEHOUSE_TEST_POSTGRES_DSN: %v", err)
+		t.Fatalf("parse %s: %v", EnvDSN, err)
 	}
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = 10
@@ -46,22 +53,22 @@ func newTestPool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
-// newTestPrefix returns a table prefix no other test uses: "t", 10 random
-// hex digits, "_". Its tables are dropped when the test ends, before pool
-// is closed.
-func newTestPrefix(t testing.TB, pool *pgxpool.Pool) string {
+// Prefix returns a table prefix no other test uses: "t", 10 random hex
+// digits, "_". Its tables are dropped when the test ends, before pool is
+// closed.
+func Prefix(t testing.TB, pool *pgxpool.Pool) string {
 	t.Helper()
 	b := make([]byte, 5)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
 	prefix := "t" + hex.EncodeToString(b) + "_"
-	t.Cleanup(func() { dropPrefix(t, pool, prefix) })
+	t.Cleanup(func() { Drop(t, pool, prefix) })
 	return prefix
 }
 
-// dropPrefix drops every table whose name starts with prefix.
-func dropPrefix(t testing.TB, pool *pgxpool.Pool, prefix string) {
+// Drop drops every table whose name starts with prefix.
+func Drop(t testing.TB, pool *pgxpool.Pool, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rows, err := pool.Query(ctx, `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables
@@ -91,14 +98,14 @@ func dropPrefix(t testing.TB, pool *pgxpool.Pool, prefix string) {
 	}
 }
 
-// newTestStore returns a migrated store on its own random prefix ("t" + 10
-// hex digits + "_"), the pool it uses and the prefix. When the test ends
-// every table of the prefix is dropped and the pool closed. opts come
-// before the prefix option, so they cannot change the prefix.
-func newTestStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, *pgxpool.Pool, string) {
+// Store returns a migrated store on its own random prefix, the pool it uses
+// and the prefix. When the test ends every table of the prefix is dropped
+// and the pool closed. opts come before the prefix option, so they cannot
+// change the prefix.
+func Store(t testing.TB, opts ...postgres.Option) (*postgres.Store, *pgxpool.Pool, string) {
 	t.Helper()
-	pool := newTestPool(t)
-	prefix := newTestPrefix(t, pool)
+	pool := Pool(t)
+	prefix := Prefix(t, pool)
 	opts = append(append([]postgres.Option{}, opts...), postgres.WithTablePrefix(prefix), postgres.WithMigrate())
 	s, err := postgres.New(context.Background(), pool, opts...)
 	if err != nil {
