@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/internal/flowtest"
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/internal/racetest"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
@@ -63,7 +64,7 @@ type env struct {
 	t      testing.TB
 	p      *provider.Provider
 	srv    *httptest.Server
-	store  *memory.Store
+	store  storage.Store
 	clock  *clock
 	issuer string
 
@@ -81,7 +82,13 @@ const (
 
 func newEnv(t testing.TB, mutate ...func(*provider.Config)) *env {
 	t.Helper()
-	e := &env{t: t, store: memory.New(), clock: &clock{}}
+	return newEnvOn(t, memory.New(), mutate...)
+}
+
+// newEnvOn is newEnv on the given store.
+func newEnvOn(t testing.TB, store storage.Store, mutate ...func(*provider.Config)) *env {
+	t.Helper()
+	e := &env{t: t, store: store, clock: &clock{}}
 	var handler atomic.Pointer[http.Handler]
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*handler.Load()).ServeHTTP(w, r)
@@ -132,6 +139,17 @@ func newEnv(t testing.TB, mutate ...func(*provider.Config)) *env {
 	})
 	require.NoError(t, err)
 	return e
+}
+
+// forEachStore runs f on the memory store and, when
+// GATEHOUSE_TEST_POSTGRES_DSN is set, on a PostgreSQL store of its own (the
+// subtest skips, saying how to run it, when it is not).
+func forEachStore(t *testing.T, f func(t *testing.T, store storage.Store)) {
+	t.Run("memory", func(t *testing.T) { f(t, memory.New()) })
+	t.Run("postgres", func(t *testing.T) {
+		s, _, _ := pgtest.Store(t)
+		f(t, s)
+	})
 }
 
 func (e *env) url(path string) string { return e.issuer + path }
