@@ -3,6 +3,7 @@
 //
 //	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens]
 //	    [-trusted-proxies 10.0.0.1,10.0.0.2] [-dsn postgres://...] [-global-secret ...]
+//	    [-read-timeout 10s] [-write-timeout 30s] [-idle-timeout 2m]
 //
 // Without -dsn everything is lost when it stops. With -dsn it keeps its
 // state in PostgreSQL (migrating the schema and seeding the demo data only
@@ -58,6 +59,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	prefix := fs.String("table-prefix", "gatehouse_", "with -dsn: the prefix of the store's table names")
 	globalSecret := fs.String("global-secret", os.Getenv("GATEHOUSE_GLOBAL_SECRET"), "HMAC key of opaque tokens, 32+ bytes, the same on every replica (default $GATEHOUSE_GLOBAL_SECRET; with -dsn and neither, a fixed demo key)")
 	cleanupEvery := fs.Duration("cleanup-every", time.Minute, "how often expired tokens, sessions and flows are deleted")
+	var limits serverLimits
+	fs.DurationVar(&limits.read, "read-timeout", defaultLimits.read, "longest time to read a whole request, body included (slow clients are cut)")
+	fs.DurationVar(&limits.write, "write-timeout", defaultLimits.write, "longest time from the end of a request's headers to the end of its response")
+	fs.DurationVar(&limits.idle, "idle-timeout", defaultLimits.idle, "how long an idle keep-alive connection is kept")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -144,7 +149,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "discovery: %s/.well-known/openid-configuration\n", *issuer)
 	fmt.Fprint(stdout, demoDataText)
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(mux, limits)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -154,6 +159,33 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
+	}
+}
+
+// serverLimits are the timeouts of the demo's HTTP server.
+type serverLimits struct{ read, write, idle time.Duration }
+
+// defaultLimits are the flags' defaults.
+var defaultLimits = serverLimits{read: 10 * time.Second, write: 30 * time.Second, idle: 2 * time.Minute}
+
+// maxHeaderBytes caps request headers: an authorization request's 8 KiB
+// query plus cookies fit with room to spare.
+const maxHeaderBytes = 32 << 10
+
+// newHTTPServer returns the demo's HTTP server. Every limit is set, so
+// that a client that sends slowly, reads slowly or idles cannot hold a
+// connection (and its goroutine and buffers) for long: the whole request
+// must arrive within l.read, its headers within l.read or 10 s, whichever
+// is shorter, the response must be written within l.write, and an idle
+// keep-alive connection is closed after l.idle.
+func newHTTPServer(h http.Handler, l serverLimits) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(l.read, 10*time.Second),
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
 	}
 }
 
