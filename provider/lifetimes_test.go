@@ -37,12 +37,12 @@ func (c *standClock) Now() time.Time {
 func (c *standClock) Set(t time.Time) { c.at.Store(&t) }
 func (c *standClock) Reset()          { c.at.Store(nil) }
 
-// lifetimes are the four configured lifetimes of one client.
-type lifetimes struct{ access, refresh, id, code time.Duration }
+// lifetimeSet is the four configured lifetimes of one client.
+type lifetimeSet struct{ access, refresh, id, code time.Duration }
 
 var (
-	globalLifetimes = lifetimes{access: 10 * time.Minute, refresh: 2 * time.Hour, id: 15 * time.Minute, code: 4 * time.Minute}
-	clientLifetimes = lifetimes{access: 7 * time.Minute, refresh: 3 * time.Hour, id: 20 * time.Minute, code: 8 * time.Minute}
+	globalLifetimes = lifetimeSet{access: 10 * time.Minute, refresh: 2 * time.Hour, id: 15 * time.Minute, code: 4 * time.Minute}
+	clientLifetimes = lifetimeSet{access: 7 * time.Minute, refresh: 3 * time.Hour, id: 20 * time.Minute, code: 8 * time.Minute}
 	ccLifetime      = 3 * time.Minute // the client_credentials client's own access-token lifetime
 )
 
@@ -82,7 +82,7 @@ func TestTokenLifetimes(t *testing.T) {
 				}
 				for _, v := range []struct {
 					name   string
-					lt     lifetimes
+					lt     lifetimeSet
 					cc     time.Duration
 					format string
 				}{
@@ -107,7 +107,7 @@ func TestTokenLifetimes(t *testing.T) {
 type lifetimeEnv struct {
 	e      *env
 	clk    *standClock
-	lt     lifetimes
+	lt     lifetimeSet
 	cc     time.Duration
 	jwt    bool
 	web    storage.Client // authorization_code, refresh_token, implicit
@@ -118,7 +118,7 @@ type lifetimeEnv struct {
 	cliSec string
 }
 
-func newLifetimeEnv(t *testing.T, e *env, clk *standClock, prefix string, lt lifetimes, cc time.Duration, format string, jwtDefault bool) *lifetimeEnv {
+func newLifetimeEnv(t *testing.T, e *env, clk *standClock, prefix string, lt lifetimeSet, cc time.Duration, format string, jwtDefault bool) *lifetimeEnv {
 	x := &lifetimeEnv{e: e, clk: clk, lt: lt, cc: cc, jwt: format == "jwt" || (format == "" && jwtDefault)}
 	own := func(c storage.Client) storage.Client {
 		c.AccessTokenFormat = format
@@ -147,37 +147,37 @@ func newLifetimeEnv(t *testing.T, e *env, clk *standClock, prefix string, lt lif
 	return x
 }
 
-// window is the real time around an issuing request; fosite computes
+// issueWindow is the real time around an issuing request; fosite computes
 // expiry times from the real clock.
-type window struct{ from, to time.Time }
+type issueWindow struct{ from, to time.Time }
 
-func (x *lifetimeEnv) start() window { return window{from: time.Now()} }
-func (w window) end() window         { w.to = time.Now(); return w }
+func (x *lifetimeEnv) start() issueWindow { return issueWindow{from: time.Now()} }
+func (w issueWindow) end() issueWindow    { w.to = time.Now(); return w }
 
-// assertWithin checks that exp is lifetime after a moment of w, give or
+// assertLifetime checks that exp is lifetime after a moment of w, give or
 // take the second fosite rounds to.
-func assertWithin(t *testing.T, what string, exp time.Time, lifetime time.Duration, w window) {
+func assertLifetime(t *testing.T, what string, exp time.Time, lifetime time.Duration, w issueWindow) {
 	t.Helper()
 	lo, hi := w.from.Add(lifetime-time.Second), w.to.Add(lifetime+time.Second)
 	assert.Truef(t, !exp.Before(lo) && !exp.After(hi), "%s expires at %s, want %v after the request (between %s and %s)", what, exp.UTC(), lifetime, lo.UTC(), hi.UTC())
 }
 
-// signature is the storage key of a token: the part after the last dot
+// tokenSignature is the storage key of a token: the part after the last dot
 // (an opaque token's HMAC, a JWT's JWS signature).
-func signature(token string) string { return token[strings.LastIndexByte(token, '.')+1:] }
+func tokenSignature(token string) string { return token[strings.LastIndexByte(token, '.')+1:] }
 
 // stored returns the stored expiry of token, after checking it is lifetime
 // after w.
-func (x *lifetimeEnv) stored(t *testing.T, kind storage.TokenKind, token string, lifetime time.Duration, w window) time.Time {
+func (x *lifetimeEnv) stored(t *testing.T, kind storage.TokenKind, token string, lifetime time.Duration, w issueWindow) time.Time {
 	t.Helper()
-	rec, err := x.e.store.GetToken(context.Background(), kind, signature(token))
+	rec, err := x.e.store.GetToken(context.Background(), kind, tokenSignature(token))
 	require.NoError(t, err, "stored %s", kind)
-	assertWithin(t, "the stored "+string(kind), rec.ExpiresAt, lifetime, w)
+	assertLifetime(t, "the stored "+string(kind), rec.ExpiresAt, lifetime, w)
 	return rec.ExpiresAt
 }
 
-// jwtClaims decodes a JWT's payload without checking it.
-func jwtClaims(t *testing.T, token string) map[string]any {
+// jwtPayload decodes a JWT's payload without checking it.
+func jwtPayload(t *testing.T, token string) map[string]any {
 	t.Helper()
 	parts := strings.Split(token, ".")
 	require.Len(t, parts, 3, "a JWT")
@@ -188,15 +188,14 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 	return m
 }
 
-// number reads a JSON number or numeric string (a fragment parameter).
-func number(t *testing.T, v any) int64 {
+// jsonInt reads a JSON number or numeric string (a fragment parameter).
+func jsonInt(t *testing.T, v any) int64 {
 	t.Helper()
 	switch n := v.(type) {
 	case float64:
 		return int64(n)
 	case string:
-		var f json.Number = json.Number(n)
-		i, err := f.Int64()
+		i, err := json.Number(n).Int64()
 		require.NoError(t, err, "expires_in %q", n)
 		return i
 	}
@@ -206,15 +205,15 @@ func number(t *testing.T, v any) int64 {
 
 // checkAccess checks an access token issued in w with expiresIn told to
 // the client, and returns its expiry.
-func (x *lifetimeEnv) checkAccess(t *testing.T, token string, expiresIn any, lifetime time.Duration, w window) time.Time {
+func (x *lifetimeEnv) checkAccess(t *testing.T, token string, expiresIn any, lifetime time.Duration, w issueWindow) time.Time {
 	t.Helper()
 	exp := x.stored(t, storage.KindAccessToken, token, lifetime, w)
 	assert.Equal(t, x.jwt, strings.Count(token, ".") == 2, "access-token format (JWT wanted: %v)", x.jwt)
 	if x.jwt {
-		assert.Equal(t, float64(exp.Unix()), jwtClaims(t, token)["exp"], "the JWT's exp is the stored expiry")
+		assert.Equal(t, float64(exp.Unix()), jwtPayload(t, token)["exp"], "the JWT's exp is the stored expiry")
 	}
 	// expires_in is exp minus the moment of the answer, in whole seconds.
-	in := number(t, expiresIn)
+	in := jsonInt(t, expiresIn)
 	assert.GreaterOrEqual(t, in, int64(exp.Sub(w.to)/time.Second), "expires_in")
 	assert.LessOrEqual(t, in, int64(exp.Sub(w.from)/time.Second), "expires_in")
 	info := x.e.introspect(token)
@@ -255,7 +254,7 @@ func (x *lifetimeEnv) bearer(t *testing.T, path, token string) int {
 
 // checkRefresh checks a refresh token issued in w (its stored expiry and
 // introspection) and returns its expiry.
-func (x *lifetimeEnv) checkRefresh(t *testing.T, token string, w window) time.Time {
+func (x *lifetimeEnv) checkRefresh(t *testing.T, token string, w issueWindow) time.Time {
 	t.Helper()
 	exp := x.stored(t, storage.KindRefreshToken, token, x.lt.refresh, w)
 	info := x.e.introspect(token)
@@ -266,7 +265,7 @@ func (x *lifetimeEnv) checkRefresh(t *testing.T, token string, w window) time.Ti
 		ok bool
 	}{{-time.Second, true}, {time.Second, false}} {
 		x.clk.Set(exp.Add(at.d))
-		assert.Equal(t, at.ok, x.e.introspect(token)["active"], "introspection of the refresh token at expiry%+v", at.d)
+		assert.Equal(t, at.ok, x.e.introspect(token)["active"], "introspection of the refresh token %v from its expiry", at.d)
 	}
 	x.clk.Reset()
 	return exp
@@ -287,13 +286,13 @@ func (x *lifetimeEnv) refreshAtBoundary(t *testing.T, c storage.Client, secret, 
 }
 
 // checkIDToken checks an ID token issued in w.
-func (x *lifetimeEnv) checkIDToken(t *testing.T, raw any, w window) {
+func (x *lifetimeEnv) checkIDToken(t *testing.T, raw any, w issueWindow) {
 	t.Helper()
 	s, _ := raw.(string)
 	require.NotEmpty(t, s, "an ID token")
 	c, _ := x.e.verifyIDToken(s)
 	require.NotNil(t, c.Expiry)
-	assertWithin(t, "the ID token", c.Expiry.Time(), x.lt.id, w)
+	assertLifetime(t, "the ID token", c.Expiry.Time(), x.lt.id, w)
 }
 
 // authorize runs the browser part of an authorization request for the web
@@ -314,11 +313,11 @@ func (x *lifetimeEnv) authorize(t *testing.T, responseType string, verifier stri
 // checkCode checks the records of an authorization code issued in w (the
 // code, its PKCE challenge and its OpenID Connect session all expire with
 // the code) and returns its expiry.
-func (x *lifetimeEnv) checkCode(t *testing.T, code string, w window) time.Time {
+func (x *lifetimeEnv) checkCode(t *testing.T, code string, w issueWindow) time.Time {
 	t.Helper()
 	exp := x.stored(t, storage.KindAuthCode, code, x.lt.code, w)
 	for _, k := range []storage.TokenKind{storage.KindPKCE, storage.KindOIDC} {
-		rec, err := x.e.store.GetToken(context.Background(), k, signature(code))
+		rec, err := x.e.store.GetToken(context.Background(), k, tokenSignature(code))
 		require.NoError(t, err, "stored %s", k)
 		assert.True(t, rec.ExpiresAt.Equal(exp), "the %s record expires with its code: %s, code %s", k, rec.ExpiresAt, exp)
 	}
@@ -326,8 +325,8 @@ func (x *lifetimeEnv) checkCode(t *testing.T, code string, w window) time.Time {
 }
 
 // exchange redeems code, first one second after it expired (refused), then
-// one second before (accepted), and returns the answer and its window.
-func (x *lifetimeEnv) exchange(t *testing.T, code, verifier string, exp time.Time) (map[string]any, window) {
+// one second before (accepted), and returns the answer and its issueWindow.
+func (x *lifetimeEnv) exchange(t *testing.T, code, verifier string, exp time.Time) (map[string]any, issueWindow) {
 	t.Helper()
 	defer x.clk.Reset()
 	vals := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {lifetimeRedirect}, "code_verifier": {verifier}}
@@ -359,7 +358,7 @@ func (x *lifetimeEnv) testCodeAndRefresh(t *testing.T) {
 	x.checkRefresh(t, rt, w)
 	x.checkIDToken(t, body["id_token"], w)
 
-	// The refresh grant: the rotated tokens get fresh lifetimes.
+	// The refresh grant: the rotated tokens get fresh lifetimeSet.
 	w = x.start()
 	status, body, _ := x.e.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, x.web.ID, x.webSec)
 	w = w.end()
