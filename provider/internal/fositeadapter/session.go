@@ -87,14 +87,14 @@ func (s *Session) normalize() {
 	}
 }
 
-// unmarshalSession decodes b into the session prototype fosite passed.
+// unmarshalSession decodes b into the session prototype fosite passed. The
+// prototype's expiry times survive (see [Session.UnmarshalJSON]: fosite sets
+// them before it loads the grant). Calling UnmarshalJSON directly spares
+// json.Unmarshal's validating pass over b; UnmarshalJSON's own decode
+// validates it.
 func unmarshalSession(b []byte, into fosite.Session) error {
 	if s, ok := into.(*Session); ok {
-		if err := json.Unmarshal(b, s); err != nil {
-			return err
-		}
-		s.normalize()
-		return nil
+		return s.UnmarshalJSON(b)
 	}
 	return json.Unmarshal(b, into)
 }

@@ -86,21 +86,53 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON reads the compact form.
+// UnmarshalJSON reads the compact form into s. It replaces everything in
+// s except the expiry times s already holds: an expiry time (per token type)
+// that s has keeps its value, and only those s lacks are taken from b.
+//
+// fosite hands the store a session to load a stored grant into, and in the
+// code exchange that session is live: handler/oauth2
+// flow_authorize_code_token.go sets the new access and refresh tokens'
+// expiry times on it in HandleTokenEndpointRequest, and then
+// PopulateTokenEndpointResponse (and the PKCE handler, and
+// handler/openid flow_explicit_token.go through GetOpenIDConnectSession)
+// loads the code's session into that same value again before the tokens
+// are generated and stored. Replacing the expiry times there wiped the
+// lifetimes the handler had just computed (global or per client), and the
+// tokens were stored without them. Every other load starts from a fresh
+// session with no expiry times (the refresh grant, introspection, and the
+// first load of the code exchange; Clone decodes into a zero Session), so
+// all of its expiry times come from the record. A load never mixes grants:
+// the loads of one exchange read the code, PKCE and OpenID Connect records
+// of one code, written from one session; introspection, when an access
+// token fails, looks the same signature up among refresh tokens, where an
+// access token's signature is never found, so it loads one record at most.
+//
+// The map s holds is reused, so a load into a prototype allocates no
+// expiry map of its own.
 func (s *Session) UnmarshalJSON(b []byte) error {
 	var w wireSession
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
+	var exp map[fosite.TokenType]time.Time
+	if s.DefaultSession != nil {
+		exp = s.ExpiresAt
+	}
+	if exp == nil {
+		exp = make(map[fosite.TokenType]time.Time, len(w.Expires))
+	}
+	for k, v := range w.Expires {
+		if t, ok := exp[k]; !ok || t.IsZero() {
+			exp[k] = fromNanos(v)
+		}
+	}
 	d := &openid.DefaultSession{
 		Subject:   w.Subject,
 		Username:  w.Username,
-		ExpiresAt: make(map[fosite.TokenType]time.Time, len(w.Expires)),
+		ExpiresAt: exp,
 		Headers:   &jwt.Headers{Extra: w.Headers},
 		Claims:    &jwt.IDTokenClaims{},
-	}
-	for k, v := range w.Expires {
-		d.ExpiresAt[k] = fromNanos(v)
 	}
 	if c := w.Claims; c != nil {
 		d.Claims = &jwt.IDTokenClaims{

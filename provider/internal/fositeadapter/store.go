@@ -121,14 +121,25 @@ func (s *Store) mapErr(err error) error {
 	}
 }
 
+// errNoExpiry is the error of a record whose session gives no expiry.
+var errNoExpiry = errors.New("fositeadapter: the session sets no expiry time for the token; refusing to store a token without one")
+
+// create stores r as a record of kind, expiring when r's session says token
+// type tt expires. Every fosite handler sets that time (from the global or
+// the client's lifetime) before it stores a token, so a session without it
+// is a bug upstream of the store, such as a session load that dropped the
+// handler's expiry times. It is an error rather than a guessed lifetime: a
+// guess silently gives a token a lifetime nobody configured (it once made
+// every code-flow token live 24 hours), while the error fails the request
+// (server_error) and the bug shows.
 func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessSig string, r fosite.Requester, tt fosite.TokenType) error {
+	exp := r.GetSession().GetExpiresAt(tt)
+	if exp.IsZero() {
+		return fmt.Errorf("%w (%s record, %s expiry)", errNoExpiry, kind, tt)
+	}
 	rec, err := ToRecord(r)
 	if err != nil {
 		return err
-	}
-	exp := r.GetSession().GetExpiresAt(tt)
-	if exp.IsZero() {
-		exp = s.Now().Add(24 * time.Hour)
 	}
 	return s.mapErr(s.S.CreateToken(ctx, storage.Token{
 		Signature:       sig,
@@ -232,8 +243,18 @@ func (s *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 	return s.mapErr(err)
 }
 
-// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. A
+// client's own AuthCodeLifetime replaces the global one here: fosite v0.49.0
+// sets a code's expiry from the global lifespan only
+// (flow_authorize_code_auth.go, flow_hybrid.go), just before it calls this.
+// The time is set on the request's session, which fosite shares with the
+// PKCE and OpenID Connect records it stores next for the same code, so all
+// three expire together, and fosite's own check at the exchange reads it
+// back. It is computed from time.Now, as fosite computes the global one.
 func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fosite.Requester) error {
+	if c, ok := r.GetClient().(*Client); ok && c.AuthCodeLifetime > 0 && r.GetSession() != nil {
+		r.GetSession().SetExpiresAt(fosite.AuthorizeCode, time.Now().UTC().Add(c.AuthCodeLifetime))
+	}
 	return s.create(ctx, storage.KindAuthCode, sig, "", r, fosite.AuthorizeCode)
 }
 

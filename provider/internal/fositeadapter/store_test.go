@@ -185,3 +185,146 @@ func TestSessionRoundTrip(t *testing.T) {
 	empty, _ := json.Marshal(NewSession(""))
 	assert.Less(t, len(empty), 64, "an empty session is small: %s", empty)
 }
+
+// TestLoadKeepsTheHandlersExpiry replays the code exchange's loads: fosite
+// loads the code's session into the request's session, sets the new
+// tokens' expiry times on it, and loads the code's (and the PKCE and OpenID
+// Connect) records into it again before it stores the tokens. The times it
+// set survive; those it did not come from the record; everything else is
+// the record's.
+func TestLoadKeepsTheHandlersExpiry(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	code := newRequest(c)
+	codeSess := code.Session.(*Session)
+	codeSess.ExpiresAt = map[fosite.TokenType]time.Time{fosite.AuthorizeCode: c.now.Add(time.Minute)}
+	require.NoError(t, s.CreateAuthorizeCodeSession(ctx, "code1", code))
+	require.NoError(t, s.CreatePKCERequestSession(ctx, "code1", code))
+	require.NoError(t, s.CreateOpenIDConnectSession(ctx, "code1", code))
+
+	sess := NewSession("")
+	_, err := s.GetAuthorizeCodeSession(ctx, "code1", sess)
+	require.NoError(t, err)
+	assert.True(t, sess.GetExpiresAt(fosite.AuthorizeCode).Equal(c.now.Add(time.Minute)), "a fresh session takes the record's times")
+	assert.True(t, sess.GetExpiresAt(fosite.AccessToken).IsZero())
+
+	at, rt := c.now.Add(7*time.Minute).Round(time.Second), c.now.Add(3*time.Hour).Round(time.Second)
+	sess.SetExpiresAt(fosite.AccessToken, at)
+	sess.SetExpiresAt(fosite.RefreshToken, rt)
+	sess.Claims.Nonce = "changed"
+	load := map[string]func() error{
+		"code": func() error { _, err := s.GetAuthorizeCodeSession(ctx, "code1", sess); return err },
+		"pkce": func() error { _, err := s.GetPKCERequestSession(ctx, "code1", sess); return err },
+		"oidc": func() error {
+			_, err := s.GetOpenIDConnectSession(ctx, "code1", &fosite.Request{Session: sess})
+			return err
+		},
+	}
+	for name, f := range load {
+		require.NoError(t, f(), name)
+		assert.True(t, sess.GetExpiresAt(fosite.AccessToken).Equal(at), "%s: the access token's expiry survives", name)
+		assert.True(t, sess.GetExpiresAt(fosite.RefreshToken).Equal(rt), "%s: the refresh token's expiry survives", name)
+		assert.True(t, sess.GetExpiresAt(fosite.AuthorizeCode).Equal(c.now.Add(time.Minute)), "%s", name)
+		assert.Equal(t, "n-123", sess.Claims.Nonce, "%s: the rest is the record's", name)
+		assert.Equal(t, "alice", sess.GetSubject(), name)
+	}
+
+	req := newRequest(c)
+	req.Session = sess
+	require.NoError(t, s.CreateAccessTokenSession(ctx, "at1", req))
+	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt1", "at1", req))
+	for sig, want := range map[string]time.Time{"at1": at, "rt1": rt} {
+		kind := storage.KindAccessToken
+		if sig == "rt1" {
+			kind = storage.KindRefreshToken
+		}
+		rec, err := s.S.GetToken(ctx, kind, sig)
+		require.NoError(t, err)
+		assert.True(t, rec.ExpiresAt.Equal(want), "%s stored to expire at %s, want %s", kind, rec.ExpiresAt, want)
+	}
+
+	// A zero time in the session is no time: the record's fills it.
+	fresh := NewSession("")
+	fresh.ExpiresAt[fosite.AuthorizeCode] = time.Time{}
+	_, err = s.GetAuthorizeCodeSession(ctx, "code1", fresh)
+	require.NoError(t, err)
+	assert.True(t, fresh.GetExpiresAt(fosite.AuthorizeCode).Equal(c.now.Add(time.Minute)))
+}
+
+// TestCreateRefusesATokenWithoutExpiry: a record without an expiry is a bug
+// upstream; it is refused, not stored with a guessed lifetime.
+func TestCreateRefusesATokenWithoutExpiry(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	creates := map[storage.TokenKind]func(r fosite.Requester) error{
+		storage.KindAuthCode:     func(r fosite.Requester) error { return s.CreateAuthorizeCodeSession(ctx, "sig", r) },
+		storage.KindAccessToken:  func(r fosite.Requester) error { return s.CreateAccessTokenSession(ctx, "sig", r) },
+		storage.KindRefreshToken: func(r fosite.Requester) error { return s.CreateRefreshTokenSession(ctx, "sig", "at", r) },
+		storage.KindPKCE:         func(r fosite.Requester) error { return s.CreatePKCERequestSession(ctx, "sig", r) },
+		storage.KindOIDC:         func(r fosite.Requester) error { return s.CreateOpenIDConnectSession(ctx, "sig", r) },
+	}
+	for kind, create := range creates {
+		r := newRequest(c)
+		r.Session.(*Session).ExpiresAt = map[fosite.TokenType]time.Time{}
+		err := create(r)
+		assert.ErrorIs(t, err, errNoExpiry, "%s", kind)
+		sig := "sig"
+		if kind == storage.KindOIDC {
+			sig = "sig-sig"
+		}
+		_, err = s.S.GetToken(ctx, kind, sig)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "%s: nothing stored", kind)
+	}
+}
+
+// TestClientCodeLifetime: fosite gives a code the global lifetime; a
+// client's own replaces it, for the code and the PKCE and OpenID Connect
+// records stored with it.
+func TestClientCodeLifetime(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	global := c.now.Add(5 * time.Minute)
+
+	r := newRequest(c)
+	r.Client = &Client{Client: storage.Client{ID: "c1", AuthCodeLifetime: 8 * time.Minute}}
+	r.Session.SetExpiresAt(fosite.AuthorizeCode, global)
+	before := time.Now()
+	require.NoError(t, s.CreateAuthorizeCodeSession(ctx, "code1", r))
+	after := time.Now()
+	require.NoError(t, s.CreatePKCERequestSession(ctx, "code1", r))
+	require.NoError(t, s.CreateOpenIDConnectSession(ctx, "code1", r))
+	exp := r.Session.GetExpiresAt(fosite.AuthorizeCode)
+	assert.False(t, exp.Before(before.Add(8*time.Minute)) || exp.After(after.Add(8*time.Minute)), "the client's 8 minutes: %s", exp)
+	for kind, sig := range map[storage.TokenKind]string{storage.KindAuthCode: "code1", storage.KindPKCE: "code1", storage.KindOIDC: "sig-code1"} {
+		rec, err := s.S.GetToken(ctx, kind, sig)
+		require.NoError(t, err)
+		assert.True(t, rec.ExpiresAt.Equal(exp), "%s expires with its code: %s, want %s", kind, rec.ExpiresAt, exp)
+	}
+
+	r = newRequest(c)
+	r.Session.SetExpiresAt(fosite.AuthorizeCode, global)
+	require.NoError(t, s.CreateAuthorizeCodeSession(ctx, "code2", r))
+	rec, err := s.S.GetToken(ctx, storage.KindAuthCode, "code2")
+	require.NoError(t, err)
+	assert.True(t, rec.ExpiresAt.Equal(global), "without its own lifetime the global one stands")
+}
+
+// BenchmarkSessionLoad is the session decode of every introspection.
+func BenchmarkSessionLoad(b *testing.B) {
+	now := time.Now()
+	s := NewSession("alice")
+	s.SetExpiresAt(fosite.AccessToken, now.Add(time.Hour))
+	s.SetExpiresAt(fosite.RefreshToken, now.Add(time.Hour))
+	s.SetExpiresAt(fosite.AuthorizeCode, now.Add(time.Hour))
+	s.Claims.AuthTime = now
+	s.Claims.AuthenticationMethodsReferences = []string{"pwd"}
+	s.Claims.Extra["email"] = "alice@example.com"
+	raw, err := json.Marshal(s)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := unmarshalSession(raw, NewSession("")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
