@@ -213,6 +213,14 @@ type Client struct {
 	// sessions may get: permissions, "prefix:*" patterns, or names that the
 	// provider's catalog expands. Empty means no bound beyond Scopes.
 	PermissionScope []string
+	// IntrospectAudiences makes the client a resource server at the
+	// introspection endpoint (RFC 7662): besides its own tokens it may
+	// introspect the access tokens whose granted audience ("aud") includes
+	// one of these values, compared exactly. Refresh tokens are shown only
+	// to their own client whatever their audience, and every other token
+	// is answered {"active":false}. Its JSON name, for the admin API, is
+	// "introspect_audiences".
+	IntrospectAudiences []string
 	// IPRanges, if set, are the only client addresses the client may be
 	// used from (addresses, CIDR prefixes or "a-b" ranges, IPv4 and IPv6;
 	// see package ipfilter). Requests from elsewhere are refused at the

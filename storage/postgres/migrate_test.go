@@ -192,3 +192,45 @@ func TestOpenAndClose(t *testing.T) {
 		assert.NotContains(t, err.Error(), "hunter2", "the DSN's password is not in the error")
 	}
 }
+
+// TestMigration3AddsIntrospectAudiences upgrades a database at version 2
+// that holds a client: New refuses it until Migrate has run, the client
+// comes back unchanged with no IntrospectAudiences, and the new column then
+// keeps what is written.
+func TestMigration3AddsIntrospectAudiences(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
+	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.NoError(t, err)
+	old := storage.Client{ID: "rs", Name: "Resource server", Scopes: []string{"assets:read"}, Audience: []string{"https://api.example"}}
+	require.NoError(t, s.CreateClient(ctx, old))
+
+	// Back to version 2: the schema as a binary before migration 3 left it.
+	_, err = pool.Exec(ctx, `ALTER TABLE `+prefix+`clients DROP COLUMN introspect_audiences`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version >= 3`)
+	require.NoError(t, err)
+	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err, "a schema at version 2 is behind")
+	assert.Contains(t, err.Error(), "version 2", "the error names the database's version")
+	assert.Contains(t, err.Error(), "Migrate", "and says what to do")
+
+	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	require.NoError(t, err)
+	assert.Contains(t, migrationRows(t, pool, prefix), 3, "migration 3 is recorded")
+	got, err := s.GetClient(ctx, "rs")
+	require.NoError(t, err)
+	assert.Equal(t, old, got, "the client is kept, with no IntrospectAudiences")
+	assert.Nil(t, got.IntrospectAudiences)
+
+	require.NoError(t, s.UpdateClient(ctx, "rs", func(c storage.Client) (storage.Client, error) {
+		c.IntrospectAudiences = []string{"https://api.example", "urn:example:rs"}
+		return c, nil
+	}))
+	got, err = s.GetClient(ctx, "rs")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://api.example", "urn:example:rs"}, got.IntrospectAudiences)
+}
