@@ -2,6 +2,8 @@ package provider_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -197,6 +199,22 @@ func TestIntrospectionByAudience(t *testing.T) {
 		noAud := e.audienceFlow(app, appSecret, webRedirect, "", "openid", "offline_access")
 		e.assertHidden(rs.ID, rsSecret, noAud.AccessToken, "an access token without audience")
 		e.assertHidden(otherRS.ID, otherSecret, noAud.AccessToken, "an access token without audience")
+		// A JWT access token without audience names its client in aud;
+		// that is not a granted audience and shows it to no one else.
+		byID, byIDSecret, err := e.p.CreateClient(ctx, storage.Client{
+			ID: "by-client-id", GrantTypes: []string{"client_credentials"}, IntrospectAudiences: []string{app.ID},
+		})
+		require.NoError(t, err)
+		if jwt {
+			payload, err := base64.RawURLEncoding.DecodeString(strings.Split(noAud.AccessToken, ".")[1])
+			require.NoError(t, err)
+			var claims struct {
+				Aud []string `json:"aud"`
+			}
+			require.NoError(t, json.Unmarshal(payload, &claims))
+			require.Equal(t, []string{app.ID}, claims.Aud, "the JWT names its client in aud")
+		}
+		e.assertHidden(byID.ID, byIDSecret, noAud.AccessToken, "an access token without audience, to a client listing its client ID")
 
 		// A public client's token for the API: the API can check it, and
 		// only its access token.
