@@ -193,11 +193,12 @@ func TestOpenAndClose(t *testing.T) {
 	}
 }
 
-// TestMigration3AddsIntrospectAudiences upgrades a database at version 2
-// that holds a client: New refuses it until Migrate has run, the client
-// comes back unchanged with no IntrospectAudiences, and the new column then
-// keeps what is written.
-func TestMigration3AddsIntrospectAudiences(t *testing.T) {
+// TestMigrationAddsIntrospectAudiences upgrades a database that lacks the
+// migration adding clients.introspect_audiences and holds a client: New
+// refuses it until Migrate has run, the client comes back unchanged with no
+// IntrospectAudiences, and the new column then keeps what is written. The
+// migration is found by name, so the test holds whatever its number.
+func TestMigrationAddsIntrospectAudiences(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	pool := pgtest.Pool(t)
@@ -208,19 +209,21 @@ func TestMigration3AddsIntrospectAudiences(t *testing.T) {
 	old := storage.Client{ID: "rs", Name: "Resource server", Scopes: []string{"assets:read"}, Audience: []string{"https://api.example"}}
 	require.NoError(t, s.CreateClient(ctx, old))
 
-	// Back to version 2: the schema as a binary before migration 3 left it.
+	// Undo the migration: the schema as a binary without it left it.
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT version FROM `+prefix+`schema_migrations WHERE name = 'client_introspect_audiences'`).Scan(&version))
 	_, err = pool.Exec(ctx, `ALTER TABLE `+prefix+`clients DROP COLUMN introspect_audiences`)
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version >= 3`)
+	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version = $1`, version)
 	require.NoError(t, err)
 	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
-	require.Error(t, err, "a schema at version 2 is behind")
-	assert.Contains(t, err.Error(), "version 2", "the error names the database's version")
+	require.Error(t, err, "a schema without the migration is behind")
+	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version), "the error names the missing version")
 	assert.Contains(t, err.Error(), "Migrate", "and says what to do")
 
 	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
 	require.NoError(t, err)
-	assert.Contains(t, migrationRows(t, pool, prefix), 3, "migration 3 is recorded")
+	assert.Contains(t, migrationRows(t, pool, prefix), version, "the migration is recorded again")
 	got, err := s.GetClient(ctx, "rs")
 	require.NoError(t, err)
 	assert.Equal(t, old, got, "the client is kept, with no IntrospectAudiences")
