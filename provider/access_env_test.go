@@ -163,6 +163,7 @@ func newACEnv(t testing.TB, mutate ...func(*provider.Config)) *acEnv {
 		RequiredRole: "portal-user",
 	})
 	require.NoError(t, err)
+	a.secrets[a.portal.ID], a.secrets[a.svc.ID], a.secrets[a.legacy.ID] = a.portalSecret, a.svcSecret, a.legacySecret
 	return a
 }
 

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -263,6 +265,17 @@ func (p *Provider) prepareClient(c storage.Client) (storage.Client, error) {
 	}
 	if _, err := ipfilter.Parse(c.IPRanges); err != nil {
 		bad("IPRanges: %v", err)
+	}
+	if c.Public && len(c.IntrospectAudiences) > 0 {
+		bad("IntrospectAudiences needs a confidential client: a public client cannot introspect")
+	}
+	if len(c.IntrospectAudiences) > 64 {
+		bad("IntrospectAudiences has %d values, at most 64 allowed", len(c.IntrospectAudiences))
+	}
+	for _, a := range c.IntrospectAudiences {
+		if a == "" || len(a) > 1024 || !utf8.ValidString(a) || strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			bad("IntrospectAudiences: %q must be one audience value of 1-1024 bytes without spaces or control characters", a)
+		}
 	}
 	if strings.ContainsAny(c.RequiredRole, " \t\n") {
 		bad("RequiredRole must be one role name, got %q", c.RequiredRole)

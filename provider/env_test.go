@@ -73,6 +73,10 @@ type env struct {
 	spa       storage.Client // public, PKCE
 	svc       storage.Client // client_credentials
 	svcSecret string
+
+	// secrets are the secrets of the confidential clients, by ID, so that
+	// introspect can ask as a token's own client.
+	secrets map[string]string
 }
 
 const (
@@ -138,6 +142,7 @@ func newEnvOn(t testing.TB, store storage.Store, mutate ...func(*provider.Config
 		ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"assets:read", "registry:read"},
 	})
 	require.NoError(t, err)
+	e.secrets = map[string]string{e.web.ID: e.webSecret, e.svc.ID: e.svcSecret}
 	return e
 }
 
@@ -240,11 +245,41 @@ func (e *env) do(req *http.Request) (int, map[string]any, http.Header) {
 	return resp.StatusCode, m, resp.Header
 }
 
+// introspect introspects token at the endpoint as the client the token
+// was issued to, which may always see it, so that an inactive answer means
+// the token is not valid rather than not shown. A token the store does not
+// hold is asked about as svc (it is inactive for everyone). The owner must
+// be a confidential client in e.secrets.
 func (e *env) introspect(token string) map[string]any {
 	e.t.Helper()
-	status, body, _ := e.postForm("/oauth2/introspect", url.Values{"token": {token}}, e.svc.ID, e.svcSecret)
+	id, secret := e.svc.ID, e.svcSecret
+	if owner := e.tokenOwner(token); owner != "" {
+		var ok bool
+		secret, ok = e.secrets[owner]
+		require.True(e.t, ok, "introspect: the token belongs to client %q, which has no secret in env.secrets (a public client cannot introspect; use introspectAs with a resource server)", owner)
+		id = owner
+	}
+	return e.introspectAs(id, secret, token)
+}
+
+// introspectAs introspects token at the endpoint as client id.
+func (e *env) introspectAs(id, secret, token string) map[string]any {
+	e.t.Helper()
+	status, body, _ := e.postForm("/oauth2/introspect", url.Values{"token": {token}}, id, secret)
 	require.Equal(e.t, http.StatusOK, status, "introspection: %v", body)
 	return body
+}
+
+// tokenOwner returns the client ID of the access or refresh token's stored
+// grant, or "" if the store has no such token.
+func (e *env) tokenOwner(token string) string {
+	sig := token[strings.LastIndexByte(token, '.')+1:]
+	for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
+		if rec, err := e.store.GetToken(context.Background(), kind, sig); err == nil {
+			return rec.Request.ClientID
+		}
+	}
+	return ""
 }
 
 func s256(v string) string {

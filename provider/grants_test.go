@@ -29,6 +29,7 @@ func TestPasswordGrantOnlyWhenAllowed(t *testing.T) {
 		ID: "legacy-cli", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "offline_access", "assets:read"},
 	})
 	require.NoError(t, err)
+	e.secrets[c.ID] = secret
 	cfg := &oauth2.Config{ClientID: c.ID, ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: e.url("/oauth2/token"), AuthStyle: oauth2.AuthStyleInHeader}, Scopes: []string{"offline_access", "assets:read"}}
 	tok, err := cfg.PasswordCredentialsToken(context.Background(), "alice", "alice-password")
 	require.NoError(t, err)
@@ -169,6 +170,7 @@ func TestPerClientLifetimes(t *testing.T) {
 		ID: "short", GrantTypes: []string{"client_credentials"}, Scopes: []string{"assets:read"}, AccessTokenLifetime: 2 * time.Minute,
 	})
 	require.NoError(t, err)
+	e.secrets[c.ID] = secret
 	status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
 	require.Equal(t, http.StatusOK, status)
 	assert.InDelta(t, 120, body["expires_in"], 2)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,15 @@ import (
 // endpoint's methods); bearer tokens are not accepted as caller
 // credentials. An unknown, expired, revoked or malformed token is
 // {"active":false}, with no detail.
+//
+// A client sees only the tokens that concern it (RFC 7662 §2.1 lets the
+// server "respond differently to different protected resources"; §4 warns
+// of clients fishing for tokens): its own access and refresh tokens, and,
+// if it is a resource server with [storage.Client.IntrospectAudiences],
+// the access tokens whose granted audience includes one of those values,
+// opaque and JWT alike. A refresh token is shown to its own client only.
+// Any other token is answered exactly as an unknown one: 200 and
+// {"active":false}.
 func (p *Provider) IntrospectHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -56,10 +66,40 @@ func (p *Provider) IntrospectHandler() http.Handler {
 				p.writeTokenError(ctx, w, nil, err)
 				return
 			}
-			writeJSON(w, http.StatusOK, map[string]any{"active": false})
+			writeInactive(w)
+			return
+		}
+		if !mayIntrospect(client, info) {
+			writeInactive(w)
 			return
 		}
 		writeJSON(w, http.StatusOK, info.introspection())
+	})
+}
+
+// writeInactive writes the answer for a token the caller may not see or
+// that is not valid: the two must be indistinguishable.
+func writeInactive(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, map[string]any{"active": false})
+}
+
+// mayIntrospect reports whether caller, an authenticated client, may see
+// the token that info describes: its own token, or an access token whose
+// granted audience includes one of caller's IntrospectAudiences. Refresh
+// tokens concern their client alone.
+func mayIntrospect(caller fosite.Client, info TokenInfo) bool {
+	if info.ClientID != "" && info.ClientID == caller.GetID() {
+		return true
+	}
+	if info.Type != string(fosite.AccessToken) {
+		return false
+	}
+	fc, ok := caller.(*fositeadapter.Client)
+	if !ok {
+		return false
+	}
+	return slices.ContainsFunc(info.Audience, func(a string) bool {
+		return slices.Contains(fc.IntrospectAudiences, a)
 	})
 }
 

@@ -102,6 +102,7 @@ func TestIPRangesOtherEndpoints(t *testing.T) {
 	kiosk, kioskSecret, err := a.p.CreateClient(ctx, storage.Client{ID: "kiosk", GrantTypes: []string{"authorization_code", "client_credentials"},
 		RedirectURIs: []string{webRedirect}, Scopes: []string{"openid", "assets:read"}, IPRanges: []string{"127.0.0.1"}})
 	require.NoError(t, err)
+	a.secrets[kiosk.ID] = kioskSecret
 
 	// Authorization from outside: refused before the login page.
 	cfg := a.oauth2Config(kiosk, kioskSecret, webRedirect, "openid")

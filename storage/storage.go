@@ -213,6 +213,18 @@ type Client struct {
 	// sessions may get: permissions, "prefix:*" patterns, or names that the
 	// provider's catalog expands. Empty means no bound beyond Scopes.
 	PermissionScope []string
+	// IntrospectAudiences makes the client a resource server at the
+	// introspection endpoint (RFC 7662): besides its own tokens it may
+	// introspect the access tokens whose granted audience includes one of
+	// these values, compared exactly. The granted audience is what the
+	// token's client asked for with the audience parameter (and lists in
+	// Audience); the client ID that a JWT access token issued without one
+	// carries in "aud" does not count. Refresh tokens are shown only to
+	// their own client whatever their audience, and every other token is
+	// answered {"active":false}. The provider accepts at most 64 values of
+	// 1-1024 bytes without spaces, and only on confidential clients. Its
+	// JSON name, for the admin API, is "introspect_audiences".
+	IntrospectAudiences []string
 	// IPRanges, if set, are the only client addresses the client may be
 	// used from (addresses, CIDR prefixes or "a-b" ranges, IPv4 and IPv6;
 	// see package ipfilter). Requests from elsewhere are refused at the

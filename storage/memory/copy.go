@@ -24,6 +24,7 @@ func copyClient(c storage.Client) storage.Client {
 	c.JWKS = slices.Clone(c.JWKS)
 	c.PermissionScope = slices.Clone(c.PermissionScope)
 	c.IPRanges = slices.Clone(c.IPRanges)
+	c.IntrospectAudiences = slices.Clone(c.IntrospectAudiences)
 	return c
 }
 

@@ -192,3 +192,48 @@ func TestOpenAndClose(t *testing.T) {
 		assert.NotContains(t, err.Error(), "hunter2", "the DSN's password is not in the error")
 	}
 }
+
+// TestMigrationAddsIntrospectAudiences upgrades a database that lacks the
+// migration adding clients.introspect_audiences and holds a client: New
+// refuses it until Migrate has run, the client comes back unchanged with no
+// IntrospectAudiences, and the new column then keeps what is written. The
+// migration is found by name, so the test holds whatever its number.
+func TestMigrationAddsIntrospectAudiences(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
+	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.NoError(t, err)
+	old := storage.Client{ID: "rs", Name: "Resource server", Scopes: []string{"assets:read"}, Audience: []string{"https://api.example"}}
+	require.NoError(t, s.CreateClient(ctx, old))
+
+	// Undo the migration: the schema as a binary without it left it.
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT version FROM `+prefix+`schema_migrations WHERE name = 'client_introspect_audiences'`).Scan(&version))
+	_, err = pool.Exec(ctx, `ALTER TABLE `+prefix+`clients DROP COLUMN introspect_audiences`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version = $1`, version)
+	require.NoError(t, err)
+	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err, "a schema without the migration is behind")
+	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version), "the error names the missing version")
+	assert.Contains(t, err.Error(), "Migrate", "and says what to do")
+
+	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	require.NoError(t, err)
+	assert.Contains(t, migrationRows(t, pool, prefix), version, "the migration is recorded again")
+	got, err := s.GetClient(ctx, "rs")
+	require.NoError(t, err)
+	assert.Equal(t, old, got, "the client is kept, with no IntrospectAudiences")
+	assert.Nil(t, got.IntrospectAudiences)
+
+	require.NoError(t, s.UpdateClient(ctx, "rs", func(c storage.Client) (storage.Client, error) {
+		c.IntrospectAudiences = []string{"https://api.example", "urn:example:rs"}
+		return c, nil
+	}))
+	got, err = s.GetClient(ctx, "rs")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://api.example", "urn:example:rs"}, got.IntrospectAudiences)
+}

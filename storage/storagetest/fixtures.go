@@ -60,6 +60,7 @@ func newClient(id string) storage.Client {
 		Customer:                    "acme",
 		PermissionScope:             []string{"assets:*", "DATASTORE-VIEWER"},
 		IPRanges:                    []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.1-192.0.2.9"},
+		IntrospectAudiences:         []string{"https://api.example.com", "urn:example:resource server"},
 		RequireMFA:                  true,
 		AccessTokenFormat:           "jwt",
 		AccessTokenLifetime:         5 * time.Minute,
