@@ -144,6 +144,9 @@ func newLifetimeEnv(t *testing.T, e *env, clk *standClock, prefix string, lt lif
 		ID: prefix + "-cli", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "offline_access", "assets:read"},
 	}))
 	require.NoError(t, err)
+	for id, sec := range map[string]string{x.web.ID: x.webSec, x.svc.ID: x.svcSec, x.cli.ID: x.cliSec} {
+		e.secrets[id] = sec
+	}
 	return x
 }
 
