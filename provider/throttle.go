@@ -134,7 +134,8 @@ func (c count) takeBack(ctx context.Context, s storage.ThrottleStore) {
 // (Config.PasswordLockout), charging the attempt to each of counts. Each
 // is charged before the password is checked, in one atomic update that
 // also refuses a locked count, so that concurrent guesses cannot slip past
-// the limit; a success clears the counts but ceilings. A refused attempt
+// the limit; a success clears the counts, but is only taken back from a
+// ceiling. A refused attempt
 // gets errPasswordLocked and the time the lock ends, is charged to no
 // count, and the authenticator is not asked.
 func (p *Provider) checkPassword(ctx context.Context, username, password string, counts ...count) (User, time.Time, error) {
@@ -169,6 +170,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string,
 	}
 	for _, c := range counts {
 		if c.ceiling {
+			c.takeBack(ctx, p.store) // a success is no failure, but clears no one else's
 			continue
 		}
 		if err := p.store.UpdateThrottle(ctx, c.key, func(t storage.Throttle) (storage.Throttle, error) {
