@@ -222,7 +222,7 @@ func TestDeviceCookieInvalidIsIgnored(t *testing.T) {
 	}
 	e.lockUsername(t, "alice")
 	for _, tc := range []struct{ name, value string }{
-		{"forged", base64.RawURLEncoding.EncodeToString(make([]byte, len(raw)))},
+		{"forged: a valid expiry and a made-up tag", base64.RawURLEncoding.EncodeToString(append(append(make([]byte, 16), raw[16:24]...), make([]byte, 32)...))},
 		{"nonce altered", flip(0)},
 		{"expiry altered", flip(16)},
 		{"tag altered", flip(len(raw) - 1)},
