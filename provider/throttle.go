@@ -103,9 +103,11 @@ func (c count) charge(ctx context.Context, s storage.ThrottleStore, now time.Tim
 			until = t.LockedUntil
 			return t, errPasswordLocked
 		}
-		if c.ceiling && t.Failures > 0 {
-			last := t.ExpiresAt.Add(-passwordForget)
-			t.Failures = max(t.Failures-int(now.Sub(last)/c.policy.MaxDelay), 0)
+		if c.ceiling && t.Failures > 0 && c.policy.MaxDelay > 0 {
+			// The last failure was passwordForget before ExpiresAt.
+			if quiet := now.Sub(t.ExpiresAt.Add(-passwordForget)); quiet > 0 {
+				t.Failures = max(t.Failures-int(quiet/c.policy.MaxDelay), 0)
+			}
 		}
 		t.Failures++
 		if d := c.policy.delay(t.Failures); d > 0 {
@@ -131,13 +133,14 @@ func (c count) takeBack(ctx context.Context, s storage.ThrottleStore) {
 }
 
 // checkPassword runs the host's authenticator behind the lockout
-// (Config.PasswordLockout), charging the attempt to each of counts. Each
-// is charged before the password is checked, in one atomic update that
-// also refuses a locked count, so that concurrent guesses cannot slip past
-// the limit; a success clears the counts, but is only taken back from a
-// ceiling. A refused attempt
-// gets errPasswordLocked and the time the lock ends, is charged to no
-// count, and the authenticator is not asked.
+// (Config.PasswordLockout), charging the attempt to each of counts, in
+// order. Each is charged before the password is checked, in one atomic
+// update that also refuses a locked count, so that concurrent guesses
+// cannot slip past the limit. A success clears the counts, except that it
+// is only taken back from a ceiling (failures from elsewhere stay). A
+// refused attempt gets errPasswordLocked and the time the lock ends, is
+// taken back from the counts charged before, and the authenticator is not
+// asked.
 func (p *Provider) checkPassword(ctx context.Context, username, password string, counts ...count) (User, time.Time, error) {
 	if p.cfg.PasswordLockout.MaxFailures < 0 {
 		return p.authenticate(ctx, username, password)

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -244,4 +245,38 @@ func TestPasswordLockoutOff(t *testing.T) {
 		flowtest.Submit(t, b, page, url.Values{"username": {"alice"}, "password": {"wrong"}})
 	}
 	assert.Equal(t, http.StatusSeeOther, flowtest.Submit(t, b, page, url.Values{"username": {"alice"}, "password": {"alice-password"}}).Status)
+}
+
+// flakyUsers fails like a broken user backend while down is set.
+type flakyUsers struct {
+	userDB
+	down *atomic.Bool
+}
+
+func (f flakyUsers) Authenticate(ctx context.Context, username, password string) (provider.User, error) {
+	if f.down.Load() {
+		return provider.User{}, errors.New("directory unreachable")
+	}
+	return f.userDB.Authenticate(ctx, username, password)
+}
+
+// An attempt the user backend could not check is no failure: it is taken
+// back, and a lock it would have set is lifted.
+func TestPasswordLockoutBackendFailureNotCounted(t *testing.T) {
+	var down atomic.Bool
+	e := newEnv(t, func(c *provider.Config) { c.Authenticator = flakyUsers{down: &down} })
+	id, secret := e.newROPC(t)
+	for range 4 {
+		require.False(t, e.pwLocked("127.0.0.1", id, secret, "alice", "wrong"))
+	}
+	down.Store(true)
+	status, body := e.pwFrom("127.0.0.1", id, secret, "alice", "alice-password")
+	assert.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
+	down.Store(false)
+	status, body = e.pwFrom("127.0.0.1", id, secret, "alice", "alice-password")
+	assert.Equal(t, http.StatusOK, status, "the fifth charge was taken back with its lock: %v", body)
+	th, err := e.store.GetThrottle(context.Background(), provider.PasswordGrantCeilingKey("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, 4, th.Failures)
+	assert.True(t, th.LockedUntil.IsZero())
 }
