@@ -120,8 +120,9 @@ func TestPasswordLockoutPasswordGrant(t *testing.T) {
 	assert.Equal(t, http.StatusSeeOther, flowtest.Submit(t, b, page, url.Values{"username": {"bob"}, "password": {"bob-password"}}).Status)
 }
 
-// pwFrom asks for a password-grant token from the loopback address ip.
-func (e *env) pwFrom(ip, clientID, secret, user, pass string) (int, map[string]any) {
+// pwFrom asks for a password-grant token from the loopback address ip
+// (with an X-Forwarded-For header if xff is given).
+func (e *env) pwFrom(ip, clientID, secret, user, pass string, xff ...string) (int, map[string]any) {
 	e.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.url("/oauth2/token"), strings.NewReader(url.Values{
 		"grant_type": {"password"}, "username": {user}, "password": {pass}, "scope": {"assets:read"},
@@ -129,6 +130,9 @@ func (e *env) pwFrom(ip, clientID, secret, user, pass string) (int, map[string]a
 	require.NoError(e.t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	if len(xff) > 0 {
+		req.Header.Set("X-Forwarded-For", xff[0])
+	}
 	resp, err := fromAddr(ip).Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
@@ -183,6 +187,24 @@ func TestPasswordGrantLockoutPerAddress(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 5, th.Failures, "the ceiling keeps the failures, and does not count the success")
 	})
+}
+
+// Behind a trusted proxy the client's address is what counts, and an IPv6
+// client counts per /64: the block one host usually has.
+func TestPasswordGrantLockoutIPv6Block(t *testing.T) {
+	e := newEnv(t, func(c *provider.Config) { c.TrustedProxies = []string{"127.0.0.3"} })
+	id, secret := e.newROPC(t)
+	for i := range 5 {
+		status, body := e.pwFrom("127.0.0.3", id, secret, "alice", "wrong", fmt.Sprintf("2001:db8::%x", i+1))
+		require.Equal(t, "invalid_grant", body["error"], "%d %v", status, body)
+	}
+	status, body := e.pwFrom("127.0.0.3", id, secret, "alice", "alice-password", "2001:db8::ffff:1")
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, body["error_description"], "Too many failed sign-ins", "another address of the same /64")
+	status, body = e.pwFrom("127.0.0.3", id, secret, "alice", "alice-password", "2001:db8:0:1::1")
+	assert.Equal(t, http.StatusOK, status, "the next /64: %v", body)
+	status, body = e.pwFrom("127.0.0.3", id, secret, "alice", "alice-password")
+	assert.Equal(t, http.StatusOK, status, "the proxy itself: %v", body)
 }
 
 // Failures from all addresses together lock the username at the password
