@@ -17,8 +17,12 @@ import (
 // for that username, and a sign-in attempt that presents it is counted on
 // its own (deviceKey) instead of on the username's count of all other
 // browsers (passwordKey). Guessing elsewhere then never locks the user out
-// of a browser they used before, and guessing with a stolen cookie is
-// limited like any other.
+// of a browser they used before. A device's count follows the same policy;
+// while it is locked, the cookie's attempts are refused (they do not fall
+// back to the username's count), and when the lock ends it is trusted
+// again: a lasting distrust would send its owner back to the count that
+// strangers can lock. Whoever holds a cookie without the password gets
+// the same few guesses as from anywhere else.
 //
 // The cookie is named after a keyed digest of the normalised username, so
 // a browser keeps one per user and the name tells nothing about who
@@ -47,7 +51,7 @@ func (p *Provider) deviceCookieKeys() [][]byte {
 	for _, s := range secrets {
 		k, err := hkdf.Key(sha256.New, s, nil, deviceKeyInfo, sha256.Size)
 		if err != nil {
-			continue // only for an absurd key length; such a secret signs no cookie
+			k = nil // a secret HKDF refuses (FIPS-only mode) signs and verifies nothing
 		}
 		keys = append(keys, k)
 	}
@@ -81,7 +85,11 @@ func deviceTag(key, nonceAndExpiry []byte, username string) []byte {
 // a successful sign-in: a fresh nonce each time, so its failure count
 // starts from zero, valid for Config.DeviceCookieLifetime.
 func (p *Provider) setDeviceCookie(w http.ResponseWriter, username string) {
-	key := p.deviceCookieKeys()[0]
+	keys := p.deviceCookieKeys()
+	if len(keys) == 0 || len(keys[0]) == 0 {
+		return
+	}
+	key := keys[0]
 	life := p.cfg.DeviceCookieLifetime
 	v := make([]byte, deviceNonceLen+8, deviceValueLen)
 	rand.Read(v[:deviceNonceLen])
@@ -97,6 +105,9 @@ func (p *Provider) setDeviceCookie(w http.ResponseWriter, username string) {
 func (p *Provider) deviceCookie(r *http.Request, username string) ([]byte, bool) {
 	now := p.cfg.Now().Unix()
 	for _, key := range p.deviceCookieKeys() {
+		if len(key) == 0 {
+			continue
+		}
 		c, err := r.Cookie(deviceCookieName(key, username))
 		if err != nil {
 			continue
