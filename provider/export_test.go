@@ -1,4 +1,32 @@
 package provider
 
+import (
+	"encoding/base64"
+	"net/netip"
+)
+
 // PasswordKey exposes the throttle key of a username to the tests.
 var PasswordKey = passwordKey
+
+// PasswordGrantKey is the password grant's throttle key of a username
+// from a client address.
+func PasswordGrantKey(username, addr string) string {
+	return grantAddrKey(username, netip.MustParseAddr(addr))
+}
+
+// PasswordGrantCeilingKey is the password grant's throttle key of a
+// username over all addresses.
+var PasswordGrantCeilingKey = grantCeilingKey
+
+// DeviceCookiePrefix starts the name of every device cookie.
+const DeviceCookiePrefix = deviceCookiePrefix
+
+// DeviceKey is the throttle key of the device cookie with this value, or
+// "" if the value is malformed.
+func DeviceKey(cookieValue string) string {
+	v, err := base64.RawURLEncoding.DecodeString(cookieValue)
+	if err != nil || len(v) != deviceValueLen {
+		return ""
+	}
+	return deviceKey(v[:deviceNonceLen])
+}

@@ -211,9 +211,16 @@ func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Durat
 	return p.keys.Rotate(ctx, publishAhead)
 }
 
-// authenticateROPC backs the password grant.
+// authenticateROPC backs the password grant. Its failures are counted per
+// (username, client address) and per username over all addresses
+// (grantCounts); the token handler passes the address in the ropcUser.
 func (p *Provider) authenticateROPC(ctx context.Context, username, password string) (string, error) {
-	u, _, err := p.checkPassword(ctx, username, password)
+	h, _ := ctx.Value(ropcUserKey{}).(*ropcUser)
+	var addr netip.Addr // the zero address if the handler set none: one count for all such requests
+	if h != nil {
+		addr = h.addr
+	}
+	u, _, err := p.checkPassword(ctx, username, password, p.grantCounts(username, addr)...)
 	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errPasswordLocked) {
 		// fosite answers invalid_grant; the token handler says why for a
 		// lock.
@@ -225,7 +232,7 @@ func (p *Provider) authenticateROPC(ctx context.Context, username, password stri
 	if u.Subject == "" {
 		return "", errors.New("provider: the authenticator returned a user without a Subject")
 	}
-	if h, ok := ctx.Value(ropcUserKey{}).(*ropcUser); ok {
+	if h != nil {
 		h.user = u
 	}
 	return u.Subject, nil

@@ -120,7 +120,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	if username == "" || password == "" {
 		return false, "Enter your username and password.", nil
 	}
-	u, until, err := p.checkPassword(ctx, username, password)
+	u, until, err := p.checkPassword(ctx, username, password, p.loginCounts(r, username)...)
 	switch {
 	case errors.Is(err, errPasswordLocked):
 		return false, p.lockMessage(until), nil
@@ -152,6 +152,11 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 		return false, "", fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
 	}
 	p.setCookie(w, sessionCookie, token, 0)
+	if p.cfg.PasswordLockout.MaxFailures >= 0 {
+		// This browser is now trusted for this username: guessing
+		// elsewhere does not lock it out (loginCounts).
+		p.setDeviceCookie(w, username)
+	}
 	fl.login = &ls
 	fl.user = &u
 	fl.Subject, fl.AuthTime, fl.AMR = u.Subject, now, []string{"pwd"}

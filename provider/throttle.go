@@ -6,77 +6,181 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
+	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-// passwordForget is how long failures of a username are remembered.
+// passwordForget is how long failures are remembered after the last one.
 const passwordForget = 12 * time.Hour
 
 // errPasswordLocked marks a password check refused by the lockout.
 var errPasswordLocked = errors.New("provider: too many failed sign-ins for this username")
 
-// passwordKey is the throttle key of a username: a digest, so the store
-// holds no usernames, of the trimmed, lower-cased name, so that case
-// variants share one count.
-func passwordKey(username string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(username))))
-	return "password:" + base64.RawURLEncoding.EncodeToString(sum[:])
+// digest is a base64url SHA-256 of s, so the store holds no usernames.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// checkPassword runs the host's authenticator behind the lockout
-// (Config.PasswordLockout). Each attempt is counted before the password is
-// checked, in one atomic update that also refuses a locked username, so
-// that concurrent guesses cannot slip past the limit; a success clears the
-// count. A locked username gets errPasswordLocked and the time the lock
-// ends, and the authenticator is not asked.
-func (p *Provider) checkPassword(ctx context.Context, username, password string) (User, time.Time, error) {
-	l := p.cfg.PasswordLockout
-	if l.MaxFailures < 0 {
-		return p.authenticate(ctx, username, password)
+// passwordKey is the throttle key of a username at the login page for the
+// browsers without a device cookie for it: one count for all of them.
+func passwordKey(username string) string {
+	return "password:" + digest(normalUsername(username))
+}
+
+// deviceKey is the throttle key of the browser whose device cookie has
+// this nonce.
+func deviceKey(nonce []byte) string {
+	return "password-device:" + digest(string(nonce))
+}
+
+// grantAddrKey is the throttle key of a username at the password grant
+// from one client address. IPv6 addresses count per /64, the block one
+// host usually has, so that the host cannot count afresh from each of its
+// addresses.
+func grantAddrKey(username string, addr netip.Addr) string {
+	a := addr.Unmap()
+	src := a.String()
+	if a.Is6() {
+		src = netip.PrefixFrom(a, 64).Masked().String()
 	}
-	key, now := passwordKey(username), p.cfg.Now().UTC()
+	return "password-grant:" + digest(normalUsername(username)+"\x00"+src)
+}
+
+// grantCeilingKey is the throttle key of a username at the password grant
+// from all addresses together.
+func grantCeilingKey(username string) string {
+	return "password-grant-all:" + digest(normalUsername(username))
+}
+
+// count is one failure count that password attempts are charged to.
+type count struct {
+	key    string
+	policy Lockout
+	// ceiling marks a count over all sources of a username (the password
+	// grant's): a success does not clear it, and it drops by one for each
+	// policy.MaxDelay without a failure. One source, which its own count
+	// admits at most once per MaxDelay once it is locked, thus never
+	// fills the ceiling alone, while many sources together do.
+	ceiling bool
+}
+
+// loginCounts are the counts of a sign-in at the login page: the device
+// cookie's own count when the browser presents a valid one for username,
+// else the username's count of all other browsers.
+func (p *Provider) loginCounts(r *http.Request, username string) []count {
+	if nonce, ok := p.deviceCookie(r, username); ok {
+		return []count{{key: deviceKey(nonce), policy: p.cfg.PasswordLockout}}
+	}
+	return []count{{key: passwordKey(username), policy: p.cfg.PasswordLockout}}
+}
+
+// grantCounts are the counts of the password grant from addr: the pair's
+// under PasswordLockout, and the username's over all addresses under
+// PasswordGrantCeiling with the same delays.
+func (p *Provider) grantCounts(username string, addr netip.Addr) []count {
+	ceiling := p.cfg.PasswordLockout
+	ceiling.MaxFailures = p.cfg.PasswordGrantCeiling
+	return []count{
+		{key: grantAddrKey(username, addr), policy: p.cfg.PasswordLockout},
+		{key: grantCeilingKey(username), policy: ceiling, ceiling: true},
+	}
+}
+
+// charge counts an attempt on c, or refuses it with errPasswordLocked and
+// the end of the lock.
+func (c count) charge(ctx context.Context, s storage.ThrottleStore, now time.Time) (time.Time, error) {
 	var until time.Time
-	err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
+	err := s.UpdateThrottle(ctx, c.key, func(t storage.Throttle) (storage.Throttle, error) {
+		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+			t = storage.Throttle{Key: t.Key} // forgotten
+		}
 		if now.Before(t.LockedUntil) {
 			until = t.LockedUntil
 			return t, errPasswordLocked
 		}
+		if c.ceiling && t.Failures > 0 && c.policy.MaxDelay > 0 {
+			// The last failure was passwordForget before ExpiresAt.
+			if quiet := now.Sub(t.ExpiresAt.Add(-passwordForget)); quiet > 0 {
+				t.Failures = max(t.Failures-int(quiet/c.policy.MaxDelay), 0)
+			}
+		}
 		t.Failures++
-		if d := l.delay(t.Failures); d > 0 {
+		if d := c.policy.delay(t.Failures); d > 0 {
 			t.LockedUntil = now.Add(d)
 		}
 		t.ExpiresAt = now.Add(passwordForget)
 		return t, nil
 	})
-	if errors.Is(err, errPasswordLocked) {
-		return User{}, until, err
+	return until, err
+}
+
+// takeBack undoes a charge for an attempt that was not the user's failure
+// (best effort). It also lifts the lock: one in force was set either by
+// this charge (no other is charged while it holds, and the lock before it
+// had ended, or this attempt would have been refused) or by a concurrent
+// one that, without this attempt, would not have reached the limit.
+func (c count) takeBack(ctx context.Context, s storage.ThrottleStore) {
+	_ = s.UpdateThrottle(ctx, c.key, func(t storage.Throttle) (storage.Throttle, error) {
+		t.Failures = max(t.Failures-1, 0)
+		t.LockedUntil = time.Time{}
+		return t, nil
+	})
+}
+
+// checkPassword runs the host's authenticator behind the lockout
+// (Config.PasswordLockout), charging the attempt to each of counts, in
+// order. Each is charged before the password is checked, in one atomic
+// update that also refuses a locked count, so that concurrent guesses
+// cannot slip past the limit. A success clears the counts, except that it
+// is only taken back from a ceiling (failures from elsewhere stay). A
+// refused attempt gets errPasswordLocked and the time the lock ends, is
+// taken back from the counts charged before, and the authenticator is not
+// asked.
+func (p *Provider) checkPassword(ctx context.Context, username, password string, counts ...count) (User, time.Time, error) {
+	if p.cfg.PasswordLockout.MaxFailures < 0 {
+		return p.authenticate(ctx, username, password)
 	}
-	if err != nil {
-		return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", fositeadapter.ErrUnavailable, err)
+	now := p.cfg.Now().UTC()
+	takeBack := func(charged []count) {
+		for _, c := range charged {
+			c.takeBack(ctx, p.store)
+		}
+	}
+	for i, c := range counts {
+		until, err := c.charge(ctx, p.store, now)
+		if err != nil {
+			takeBack(counts[:i])
+		}
+		if errors.Is(err, errPasswordLocked) {
+			return User{}, until, err
+		}
+		if err != nil {
+			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", fositeadapter.ErrUnavailable, err)
+		}
 	}
 	u, _, err := p.authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		return User{}, time.Time{}, err // counted above
 	case err != nil:
-		// Not the user's failure: take the attempt back (best effort).
-		_ = p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
-			t.Failures = max(t.Failures-1, 0)
-			if t.Failures == 0 {
-				t.LockedUntil = time.Time{}
-			}
-			return t, nil
-		})
+		takeBack(counts) // not the user's failure
 		return User{}, time.Time{}, err
 	}
-	if err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
-		return storage.Throttle{Key: t.Key}, nil // removes the record
-	}); err != nil {
-		return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", fositeadapter.ErrUnavailable, err)
+	for _, c := range counts {
+		if c.ceiling {
+			c.takeBack(ctx, p.store) // a success is no failure, but clears no one else's
+			continue
+		}
+		if err := p.store.UpdateThrottle(ctx, c.key, func(t storage.Throttle) (storage.Throttle, error) {
+			return storage.Throttle{Key: t.Key}, nil // removes the record
+		}); err != nil {
+			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", fositeadapter.ErrUnavailable, err)
+		}
 	}
 	return u, time.Time{}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ func (p *Provider) TokenHandler() http.Handler {
 		sess := fositeadapter.NewSession("")
 		var ropc *ropcUser
 		if r.PostForm.Get("grant_type") == "password" {
-			ropc = &ropcUser{}
+			ropc = &ropcUser{addr: addr}
 			ctx = context.WithValue(ctx, ropcUserKey{}, ropc)
 		}
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
@@ -158,9 +159,13 @@ func narrowRefresh(ctx context.Context, ar fosite.AccessRequester) (context.Cont
 	return fositeadapter.WithRefreshScopes(ctx, full), nil
 }
 
-// ropcUser carries the user the password grant authenticated from the
-// storage callback fosite makes back to the token handler.
-type ropcUser struct{ user User }
+// ropcUser carries the client address from the token handler to the
+// storage callback fosite makes for the password grant (the lockout counts
+// per address), and the user it authenticated back.
+type ropcUser struct {
+	user User
+	addr netip.Addr
+}
 
 type ropcUserKey struct{}
 
