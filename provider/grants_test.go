@@ -179,3 +179,26 @@ func TestPerClientLifetimes(t *testing.T) {
 	e.clock.Advance(3 * time.Minute)
 	assert.Equal(t, false, e.introspect(tok)["active"])
 }
+
+// A password grant with openid can be refreshed: the refresh issues an ID
+// token whose subject is the user (it was a 500 when the grant's session
+// had no ID-token subject).
+func TestPasswordGrantWithOpenIDRefreshes(t *testing.T) {
+	e := newEnv(t)
+	c, secret, err := e.p.CreateClient(context.Background(), storage.Client{
+		ID: "legacy-cli", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "offline_access", "assets:read"},
+	})
+	require.NoError(t, err)
+	cfg := &oauth2.Config{ClientID: c.ID, ClientSecret: secret, Endpoint: oauth2.Endpoint{TokenURL: e.url("/oauth2/token"), AuthStyle: oauth2.AuthStyleInHeader}, Scopes: []string{"openid", "offline_access", "assets:read"}}
+	tok, err := cfg.PasswordCredentialsToken(context.Background(), "alice", "alice-password")
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.RefreshToken)
+
+	status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, c.ID, secret)
+	require.Equal(t, http.StatusOK, status, "refresh of a password grant with openid: %v", body)
+	idToken, _ := body["id_token"].(string)
+	require.NotEmpty(t, idToken)
+	claims := jwtPayload(t, idToken)
+	assert.Equal(t, "sub-alice", claims["sub"])
+	assert.Contains(t, claims["aud"], c.ID)
+}

@@ -197,6 +197,9 @@ func (p *Provider) passwordGrant(ctx context.Context, r *http.Request, ar fosite
 		return grant{}, fosite.ErrInvalidRequest.WithHint("The user belongs to several tenants: send the tenant parameter with the ID of one.")
 	}
 	sess.Username = u.Username
+	// The ID token a later refresh issues (openid granted) needs its
+	// subject; fosite sets only the session's.
+	sess.Claims.Subject = u.Subject
 	sess.Tenant = sessionTenant(m)
 	sess.Claims.AuthenticationMethodsReferences = []string{"pwd"}
 	sess.Claims.AuthenticationContextClassReference = acrFor(nil)
