@@ -57,13 +57,18 @@ type Config struct {
 	// built-in scope.
 	Claims map[string]ClaimFunc
 
-	// PasswordLockout slows password guessing, per username, at the login
-	// page and for the password grant. The zero value is the default: after
-	// 5 wrong passwords in a row the username is locked for 30 s, doubling
-	// with each further failure up to 15 min; failures are forgotten after a
-	// success or 12 hours. The count lives in the store, so it holds across
-	// replicas. Unknown usernames are counted like known ones, so the
-	// answers tell nothing about which accounts exist.
+	// PasswordLockout slows password guessing. At the login page it counts
+	// per username for browsers without a device cookie for that username,
+	// and per device cookie for a browser where the username signed in
+	// before (see DeviceCookieLifetime), so that strangers' failures never
+	// lock a user out of that browser. At the password grant it counts per
+	// (username, client address), plus PasswordGrantCeiling. The zero value
+	// is the default: after 5 wrong passwords in a row the count is locked
+	// for 30 s, doubling with each further failure up to 15 min; failures
+	// are forgotten after a success or 12 hours. The counts live in the
+	// store, so they hold across replicas. Unknown usernames are counted
+	// like known ones, so the answers tell nothing about which accounts
+	// exist.
 	PasswordLockout Lockout
 
 	// DeviceCookieLifetime is how long a browser is trusted for a username
@@ -77,7 +82,9 @@ type Config struct {
 	// password grant from all addresses together. The grant counts
 	// failures per (username, client address) under PasswordLockout's
 	// policy, and per username against this higher ceiling (same delays);
-	// 0 means 10 × PasswordLockout.MaxFailures.
+	// 0 means 10 × PasswordLockout.MaxFailures. The ceiling forgets one
+	// failure per PasswordLockout.MaxDelay without failures, so that one
+	// address alone cannot fill it; a success does not clear it.
 	PasswordGrantCeiling int
 
 	// ClientAuthLockout slows the guessing of client secrets, per (client

@@ -81,7 +81,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 
 	// Every fosite getter that writes a default on first use is set here,
-	// before serving (FOSITE.md 2.4).
+	// before serving: fosite v0.49.0 writes those defaults into the Config
+	// inside its getters, which races when the first requests run at once.
 	fc := &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifetime,
 		RefreshTokenLifespan:           cfg.RefreshTokenLifetime,

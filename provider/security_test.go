@@ -15,10 +15,10 @@ import (
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-// Tests named after the items of ../shared/SECURITY.md that the core
+// Tests named after the attacks of the OAuth 2.0 Security BCP that the core
 // provider answers.
 
-// SECURITY.md 3/4: PKCE verifier rules and downgrade.
+// PKCE verifier rules and downgrade.
 func TestPKCEVerifierAndDowngrade(t *testing.T) {
 	e := newEnv(t)
 	code := func(t *testing.T, challenge bool) (string, string) {
@@ -65,7 +65,7 @@ func TestPKCEVerifierAndDowngrade(t *testing.T) {
 	})
 }
 
-// SECURITY.md 3: a confidential client may be made to require PKCE.
+// a confidential client may be made to require PKCE.
 func TestRequirePKCEForConfidentialClient(t *testing.T) {
 	e := newEnv(t)
 	c, secret, err := e.p.CreateClient(context.Background(), storage.Client{
@@ -78,7 +78,7 @@ func TestRequirePKCEForConfidentialClient(t *testing.T) {
 	assert.Contains(t, loc.Query().Get("error_description"), "PKCE")
 }
 
-// SECURITY.md 6: a redirect_uri at the token endpoint that differs from the
+// a redirect_uri at the token endpoint that differs from the
 // one sent at authorize.
 func TestCodeRedirectURIMustMatch(t *testing.T) {
 	e := newEnv(t)
@@ -92,7 +92,7 @@ func TestCodeRedirectURIMustMatch(t *testing.T) {
 	assert.Equal(t, "invalid_grant", body["error"])
 }
 
-// SECURITY.md 9: a refresh token is bound to its client, and scope may
+// a refresh token is bound to its client, and scope may
 // narrow but not widen.
 func TestRefreshBindingAndScope(t *testing.T) {
 	e := newEnv(t)
@@ -120,7 +120,7 @@ func TestRefreshBindingAndScope(t *testing.T) {
 	assert.Equal(t, "openid offline_access assets:read", body["scope"])
 }
 
-// SECURITY.md 11: Basic credentials with reserved characters work when
+// Basic credentials with reserved characters work when
 // form-urlencoded, as golang.org/x/oauth2 sends them; a client may not use
 // an authentication method it is not registered for.
 func TestClientAuthentication(t *testing.T) {
@@ -149,7 +149,7 @@ func TestClientAuthentication(t *testing.T) {
 	assert.Equal(t, unknown["error"], wrong["error"])
 }
 
-// SECURITY.md 23: prompt=none with a session answers at once.
+// prompt=none with a session answers at once.
 func TestPromptNoneLoggedIn(t *testing.T) {
 	e := newEnv(t)
 	browser := flowtest.NewBrowser(t)
@@ -165,7 +165,7 @@ func TestPromptNoneLoggedIn(t *testing.T) {
 	assert.Equal(t, "consent_required", loc.Query().Get("error"))
 }
 
-// SECURITY.md 7: short state and nonce are refused.
+// short state and nonce are refused.
 func TestShortStateRefused(t *testing.T) {
 	e := newEnv(t)
 	page := flowtest.Get(t, flowtest.NewBrowser(t), e.authorizeURL(func(q url.Values) { q.Set("state", "short") }))
@@ -173,7 +173,7 @@ func TestShortStateRefused(t *testing.T) {
 	assert.Equal(t, "invalid_state", loc.Query().Get("error"), "%s", loc)
 }
 
-// SECURITY.md 24: unknown parameters are ignored; a request object is not
+// unknown parameters are ignored; a request object is not
 // supported and is refused.
 func TestUnknownParametersAndRequestObjects(t *testing.T) {
 	e := newEnv(t)

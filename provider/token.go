@@ -86,8 +86,8 @@ func (p *Provider) TokenHandler() http.Handler {
 			}
 		case gt.ExactOne("client_credentials"), gt.ExactOne("password"):
 			// fosite has checked each scope and audience against the client;
-			// the host grants them here (FOSITE.md 2.4): requested ∩ the
-			// client's permission scope (∩ the user's permissions).
+			// the host grants them here: requested ∩ the client's
+			// permission scope (∩ the user's permissions).
 			var g grant
 			if ropc != nil {
 				if g, err = p.passwordGrant(ctx, r, ar, client, ropc.user, sess); err != nil {
@@ -211,7 +211,7 @@ func (p *Provider) passwordGrant(ctx context.Context, r *http.Request, ar fosite
 }
 
 // recheckRefresh checks a refresh against the client and the user as they
-// are now (FOSITE.md 2.4: fosite re-checks only the client's scopes).
+// are now (fosite re-checks only the client's scopes).
 func (p *Provider) recheckRefresh(ctx context.Context, ar fosite.AccessRequester, c *fositeadapter.Client) error {
 	sess, _ := ar.GetSession().(*fositeadapter.Session)
 	if sess == nil {

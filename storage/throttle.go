@@ -9,8 +9,8 @@ import (
 // attempts for one username, so that guessing can be slowed down by every
 // replica alike.
 type Throttle struct {
-	// Key names what is counted (the provider uses "password:" + the
-	// lower-cased username).
+	// Key names what is counted (the provider uses a kind and a digest,
+	// for example "password:" + the SHA-256 of the lower-cased username).
 	Key string
 	// Failures counts failures since the last success.
 	Failures int
