@@ -84,11 +84,11 @@ func (p *Provider) renderError(w http.ResponseWriter, status int, code, descript
 	p.render(w, status, "error", pageData{Title: "Request refused", Error: code, Description: description})
 }
 
-// maxAuthorizeRequest caps the query, the body and their parameters
-// together of an authorization request. Its parameters fit in a few
-// hundred bytes (an id_token_hint in one or two KiB); anything larger is
-// junk that would otherwise be parsed and, before the filtering of
-// knownParams, stored for the flow's lifetime.
+// maxAuthorizeRequest caps an authorization request's query, its body, and
+// its decoded parameters together. Real requests fit in a few hundred bytes
+// (an id_token_hint in one or two KiB); anything larger is junk, which
+// would cost memory to parse and, in a stored parameter such as state,
+// storage for the flow's lifetime.
 const maxAuthorizeRequest = 8 << 10
 
 // parsePageRequest accepts GET and POST, caps the body at
@@ -100,9 +100,9 @@ func (p *Provider) parsePageRequest(w http.ResponseWriter, r *http.Request) bool
 }
 
 // parseAuthorizeRequest is parsePageRequest for the authorization
-// endpoint: a query or body over maxAuthorizeRequest, or parameters
-// totalling more, are refused with 414 and an error page (never a
-// redirect). 414 also for a body: a POSTed authorization request is the
+// endpoint: a query or body over maxAuthorizeRequest (or a body over a
+// smaller Config.MaxBodyBytes), or parameters totalling more, are refused
+// with 414 and an error page (never a redirect). 414 also for a body: a POSTed authorization request is the
 // form serialisation of the URI a GET would carry (OpenID Connect Core 1.0
 // §3.1.2.1).
 func (p *Provider) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request) bool {
@@ -110,7 +110,7 @@ func (p *Provider) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 		p.renderTooLong(w)
 		return false
 	}
-	return p.parsePage(w, r, maxAuthorizeRequest, true)
+	return p.parsePage(w, r, min(p.cfg.MaxBodyBytes, maxAuthorizeRequest), true)
 }
 
 func (p *Provider) renderTooLong(w http.ResponseWriter) {
