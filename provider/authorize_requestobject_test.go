@@ -24,7 +24,7 @@ import (
 
 // TestRequestObjectsRefused: discovery says request_parameter_supported and
 // request_uri_parameter_supported are false, and the endpoint acts so
-// (SECURITY.md 24; conformance modules
+// (OpenID conformance modules
 // oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported
 // and oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported).
 // Before the fix, an unsigned (alg none) request object of a client with

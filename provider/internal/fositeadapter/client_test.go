@@ -25,7 +25,7 @@ import (
 // despite the provider's refusal of the request parameter, the client's
 // request object algorithm keeps fosite from using it. With "" fosite
 // accepts any alg, none included, and the unsigned object's state
-// replaced the query's (finding 7 of the review).
+// replaced the query's.
 func TestRequestObjectsRefusedByFosite(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
