@@ -32,10 +32,13 @@ const (
 // validates the request, then runs the interaction steps that are needed
 // (login, consent) and redirects back to the client. Errors before the
 // redirect URI is known to be registered are shown as a page, never
-// redirected (RFC 9700 §4.11).
+// redirected (RFC 9700 §4.11). A query or form over 8 KiB is refused with
+// 414; request objects (request, request_uri) are refused as discovery
+// says; of the rest only the parameters in authorizeParams are kept, and
+// only they are stored with a flow.
 func (p *Provider) AuthorizeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !p.parsePageRequest(w, r) {
+		if !p.parseAuthorizeRequest(w, r) {
 			return
 		}
 		addr, err := p.clientAddr(r)
@@ -43,13 +46,95 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 			p.writeAuthorizeError(r.Context(), w, nil, err)
 			return
 		}
+		if refusal := requestObjectRefusal(r.Form); refusal != nil {
+			p.refuseRequestObject(w, r, refusal)
+			return
+		}
 		// r.Form: the query, and for POST the body too.
-		fl := &flow{AuthFlow: storage.AuthFlow{Query: r.Form.Encode(), Data: map[string]string{}}}
+		fl := &flow{AuthFlow: storage.AuthFlow{Query: knownParams(r.Form).Encode(), Data: map[string]string{}}}
 		fl.Data["rat"] = strconv.FormatInt(p.cfg.Now().Unix(), 10)
 		// The address that started the grant: recorded in its session.
 		fl.Data["ip"] = addr.String()
 		p.advance(w, r, fl)
 	})
+}
+
+// authorizeParams are the authorization request parameters the provider or
+// fosite reads (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID Connect Core 1.0
+// §3.1.2.1, OAuth 2.0 Multiple Response Types, fosite's audience). Others
+// are dropped before fosite sees the request and are never stored: unknown
+// parameters must be ignored (OpenID Connect Core 1.0 §3.1.2.1), and
+// storing them would let anyone park data in the flow table. "registration"
+// is kept so that fosite refuses it with registration_not_supported;
+// "request" and "request_uri" are refused before (requestObjectRefusal);
+// "claims" is not supported (claims_parameter_supported is false) and is
+// ignored.
+var authorizeParams = []string{
+	"response_type", "client_id", "redirect_uri", "scope", "state", "response_mode",
+	"code_challenge", "code_challenge_method",
+	"nonce", "prompt", "max_age", "display", "login_hint", "id_token_hint",
+	"ui_locales", "claims_locales", "acr_values",
+	"audience", "registration",
+}
+
+// knownParams returns the parameters of form listed in authorizeParams.
+func knownParams(form url.Values) url.Values {
+	out := url.Values{}
+	for _, k := range authorizeParams {
+		if v, ok := form[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// requestObjectRefusal returns the error for a request object, which the
+// provider does not support (discovery says request_parameter_supported
+// and request_uri_parameter_supported false), or nil. Left to fosite, an
+// unsigned (alg none) request object would override the query's
+// parameters, and a request_uri would be fetched. Empty values count as
+// absent (RFC 6749 §3.1).
+func requestObjectRefusal(form url.Values) error {
+	switch {
+	case form.Get("request") != "":
+		return fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the authorization request's parameters in the query.")
+	case form.Get("request_uri") != "":
+		return fosite.ErrRequestURINotSupported.WithHint("request_uri is not supported; send the authorization request's parameters in the query.")
+	}
+	return nil
+}
+
+// refuseRequestObject answers an authorization request that carries a
+// request object with refusal: redirected to the client, with the query's
+// state, when the client and its redirect URI check out without the
+// request object (RFC 6749 §4.1.2.1), and shown as a page otherwise.
+func (p *Provider) refuseRequestObject(w http.ResponseWriter, r *http.Request, refusal error) {
+	ctx := fositeadapter.WithClientCache(r.Context())
+	ar, _ := p.newAuthorizeRequest(ctx, r, r.Form)
+	p.writeAuthorizeError(ctx, w, ar, refusal)
+}
+
+// newAuthorizeRequest has fosite validate the authorization request made
+// of the authorizeParams in form, after checking its redirect_uri exactly
+// (redirectURIRegistered): fosite's own check lets variants of a loopback
+// URI through, such as an added userinfo, an upper-case scheme or a
+// percent-encoded path. A redirect_uri that is not registered returns a nil
+// request, so that its error is shown and never redirected (RFC 9700
+// §4.1).
+func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, form url.Values) (fosite.AuthorizeRequester, error) {
+	q := knownParams(form)
+	if got := q.Get("redirect_uri"); got != "" {
+		// An unknown client, or a store failure, is fosite's to report.
+		if c, err := p.adapter.GetClient(ctx, q.Get("client_id")); err == nil && !redirectURIRegistered(c.GetRedirectURIs(), got) {
+			return nil, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not registered for this client. It must equal a registered one exactly; only the port of an http://127.0.0.1 or http://[::1] redirect URI may differ.")
+		}
+	}
+	req := r.Clone(ctx)
+	req.Method = http.MethodGet
+	req.URL.RawQuery = q.Encode()
+	req.Body = http.NoBody
+	req.Form, req.PostForm = nil, nil
+	return p.oauth.NewAuthorizeRequest(ctx, req)
 }
 
 // flow is an authorization request in progress.
@@ -85,13 +170,10 @@ func (f *flow) requestedAt() time.Time {
 // load validates the flow's authorization request and finds the browser's
 // login session. It writes the error and returns false on failure.
 func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
-	ctx := r.Context()
-	req := r.Clone(ctx)
-	req.Method = http.MethodGet
-	req.URL.RawQuery = fl.Query
-	req.Body = http.NoBody
-	req.Form, req.PostForm = nil, nil
-	ar, err := p.oauth.NewAuthorizeRequest(ctx, req)
+	// One client lookup serves the redirect URI check and fosite.
+	ctx := fositeadapter.WithClientCache(r.Context())
+	form, _ := url.ParseQuery(fl.Query) // encoded by AuthorizeHandler
+	ar, err := p.newAuthorizeRequest(ctx, r, form)
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return false
@@ -165,7 +247,15 @@ func (p *Provider) advance(w http.ResponseWriter, r *http.Request, fl *flow) {
 			return
 		}
 		if fl.ID == "" {
-			if err := p.startFlow(w, r, fl); err != nil {
+			err := p.startFlow(w, r, fl)
+			if errors.Is(err, errTooManyFlows) {
+				// Not the client's error, and nothing it could fix: tell
+				// the user, without a redirect.
+				w.Header().Set("Retry-After", strconv.Itoa(int(p.cfg.FlowLifetime.Seconds())))
+				p.renderError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many sign-ins have been started from your network or in total. Try again in a few minutes.")
+				return
+			}
+			if err != nil {
 				p.writeAuthorizeError(ctx, w, fl.ar, err)
 				return
 			}
@@ -184,8 +274,18 @@ func (p *Provider) interactionURL(fl *flow) string {
 	return p.issuerPath + p.cfg.Paths.Interaction + "?flow=" + url.QueryEscape(fl.handle)
 }
 
-// startFlow persists fl and binds it to the browser.
+// startFlow persists fl and binds it to the browser. The flow counts
+// against Config.FlowLimits: over a limit it returns errTooManyFlows and
+// neither stores nor sets anything.
 func (p *Provider) startFlow(w http.ResponseWriter, r *http.Request, fl *flow) error {
+	addr, err := p.clientAddr(r)
+	if err != nil {
+		return err
+	}
+	release, err := p.reserveFlow(r.Context(), addr)
+	if err != nil {
+		return err
+	}
 	browser := ""
 	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
 		browser = c.Value
@@ -199,6 +299,7 @@ func (p *Provider) startFlow(w http.ResponseWriter, r *http.Request, fl *flow) e
 	fl.Data["browser"] = secret.Digest(browser)
 	fl.ExpiresAt = p.cfg.Now().Add(p.cfg.FlowLifetime).UTC()
 	if err := p.store.CreateAuthFlow(r.Context(), fl.AuthFlow); err != nil {
+		release()
 		return fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
 	}
 	return nil

@@ -224,11 +224,25 @@ func (l Lockout) check() string {
 // an authorization request needs a page (login, MFA, tenant, consent) and
 // lives for Config.FlowLifetime; the limits count the flows started in the
 // current window of that length, so at most twice the limit is pending at
-// any time. A request over a limit gets a 429 page that says to try again
-// later, and nothing is stored.
+// any time. Requests answered without a page (prompt=none, or a login
+// session with remembered consent) store nothing and are not counted. A
+// request over a limit gets a 429 page that says to try again later, and
+// nothing is stored.
+//
+// The counts are throttle records in the Store, updated atomically, so
+// they hold across replicas sharing a store. The address is the client's
+// as Config.TrustedProxies resolve it; an IPv4-mapped IPv6 address counts
+// as its IPv4 address, and an IPv6 address counts for its whole /64
+// prefix, since whoever has one address usually has the whole /64 (so
+// clients of one IPv6 network share PerAddress, as clients behind one IPv4
+// NAT do).
+//
+// Each stored flow holds at most 8 KiB of decoded request parameters
+// (longer authorization requests are refused with 414, and unknown
+// parameters are not stored), usually a few hundred bytes.
 type FlowLimits struct {
-	// PerAddress is how many flows one client address may start per
-	// window; 0 means 30, negative means no limit.
+	// PerAddress is how many flows one client address (IPv6: one /64) may
+	// start per window; 0 means 30, negative means no limit.
 	PerAddress int
 	// Total is how many flows all addresses together may start per
 	// window; 0 means 100000, negative means no limit.

@@ -181,12 +181,13 @@ func TestUnknownParametersAndRequestObjects(t *testing.T) {
 	page := flowtest.Get(t, browser, e.authorizeURL(func(q url.Values) { q.Set("x-unknown", "1") }))
 	assert.True(t, strings.Contains(page.Header.Get("Location"), "/oauth2/interaction"), "unknown parameter ignored")
 
-	// request_uri is refused before anything is fetched (no SSRF), as a page.
+	// request_uri is refused before anything is fetched (no SSRF); the
+	// client and redirect URI are valid, so the error goes back to the
+	// client (RFC 6749 §4.1.2.1). TestRequestObjectsRefused has the rest.
 	page = flowtest.Get(t, browser, e.authorizeURL(func(q url.Values) { q.Set("request_uri", "https://attacker.example/req") }))
-	assert.Equal(t, http.StatusBadRequest, page.Status)
-	assert.Contains(t, page.Body, "request_uri")
+	assert.Equal(t, "request_uri_not_supported", page.Location(t).Query().Get("error"))
 	page = flowtest.Get(t, browser, e.authorizeURL(func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }))
-	assert.Equal(t, http.StatusBadRequest, page.Status, "unsigned request objects are refused")
+	assert.Equal(t, "request_not_supported", page.Location(t).Query().Get("error"), "unsigned request objects are refused")
 }
 
 // fosite deletes the PKCE record before checking the verifier; a failed

@@ -84,32 +84,78 @@ func (p *Provider) renderError(w http.ResponseWriter, status int, code, descript
 	p.render(w, status, "error", pageData{Title: "Request refused", Error: code, Description: description})
 }
 
-// parsePageRequest accepts GET and POST, caps and parses the form, and
-// refuses repeated parameters (RFC 6749 §3.1), answering with an error page.
-// It returns false when it has written the answer.
+// maxAuthorizeRequest caps an authorization request's query, its body, and
+// its decoded parameters together. Real requests fit in a few hundred bytes
+// (an id_token_hint in one or two KiB); anything larger is junk, which
+// would cost memory to parse and, in a stored parameter such as state,
+// storage for the flow's lifetime.
+const maxAuthorizeRequest = 8 << 10
+
+// parsePageRequest accepts GET and POST, caps the body at
+// Config.MaxBodyBytes, parses the form, and refuses repeated parameters
+// (RFC 6749 §3.1), answering with an error page. It returns false when it
+// has written the answer.
 func (p *Provider) parsePageRequest(w http.ResponseWriter, r *http.Request) bool {
+	return p.parsePage(w, r, p.cfg.MaxBodyBytes, false)
+}
+
+// parseAuthorizeRequest is parsePageRequest for the authorization
+// endpoint: a query or body over maxAuthorizeRequest (or a body over a
+// smaller Config.MaxBodyBytes), or parameters totalling more, are refused
+// with 414 and an error page (never a redirect). 414 also for a body: a POSTed authorization request is the
+// form serialisation of the URI a GET would carry (OpenID Connect Core 1.0
+// §3.1.2.1).
+func (p *Provider) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request) bool {
+	if len(r.URL.RawQuery) > maxAuthorizeRequest {
+		p.renderTooLong(w)
+		return false
+	}
+	return p.parsePage(w, r, min(p.cfg.MaxBodyBytes, maxAuthorizeRequest), true)
+}
+
+func (p *Provider) renderTooLong(w http.ResponseWriter) {
+	p.renderError(w, http.StatusRequestURITooLong, "invalid_request",
+		fmt.Sprintf("The authorization request is longer than the %d KiB the server accepts; send only the standard parameters.", maxAuthorizeRequest>>10))
+}
+
+// parsePage does the work of parsePageRequest, with bodies capped at
+// maxBody; authorize selects parseAuthorizeRequest's answers and its cap on
+// the parameters.
+func (p *Provider) parsePage(w http.ResponseWriter, r *http.Request, maxBody int64, authorize bool) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		p.renderError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET or POST.")
 		return false
 	}
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe) && authorize:
+			p.renderTooLong(w)
+		case errors.As(err, &mbe):
 			p.renderError(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request is larger than the server accepts.")
-			return false
+		default:
+			p.renderError(w, http.StatusBadRequest, "invalid_request", "The request could not be read.")
 		}
-		p.renderError(w, http.StatusBadRequest, "invalid_request", "The request could not be read.")
 		return false
 	}
+	size := 0
 	for k, v := range r.Form {
 		if len(v) > 1 {
 			p.renderError(w, http.StatusBadRequest, "invalid_request", "The parameter '"+k+"' must not be included more than once.")
 			return false
 		}
+		size += len(k)
+		for _, x := range v {
+			size += len(x)
+		}
+	}
+	if authorize && size > maxAuthorizeRequest {
+		p.renderTooLong(w)
+		return false
 	}
 	return true
 }

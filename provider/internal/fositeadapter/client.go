@@ -117,8 +117,19 @@ func (c *Client) GetJSONWebKeys() *jose3.JSONWebKeySet { return c.jwks }
 // are not fetched (no server-side requests to client-chosen URLs).
 func (c *Client) GetJSONWebKeysURI() string { return "" }
 
+// noRequestObjects is what GetRequestObjectSigningAlgorithm returns: no
+// JWS algorithm, so that fosite refuses every request object.
+const noRequestObjects = "request-objects-not-supported"
+
 // GetRequestObjectSigningAlgorithm implements fosite.OpenIDConnectClient.
-func (c *Client) GetRequestObjectSigningAlgorithm() string { return "" }
+// Request objects are not supported, and the provider refuses the request
+// and request_uri parameters before fosite sees them. Should one reach
+// fosite anyway, this value keeps it from being used: fosite accepts a
+// request object of any alg, "none" (unsigned) included, when the client's
+// algorithm is "", and otherwise refuses one whose alg differs
+// (invalid_request_object). An object whose header names this very value
+// as its alg is refused too, as an unsupported algorithm.
+func (c *Client) GetRequestObjectSigningAlgorithm() string { return noRequestObjects }
 
 // GetTokenEndpointAuthMethod implements fosite.OpenIDConnectClient.
 func (c *Client) GetTokenEndpointAuthMethod() string {
