@@ -157,6 +157,10 @@ func (p *Provider) matchesCheaply(c fosite.Client, secret string) bool {
 func (p *Provider) countClientAuth(ctx context.Context, key string) error {
 	l, now := p.cfg.ClientAuthLockout, p.cfg.Now().UTC()
 	err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
+		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+			// Forgotten, whether or not DeleteExpired has run yet.
+			t = storage.Throttle{Key: t.Key}
+		}
 		if now.Before(t.LockedUntil) {
 			return t, &clientLockedError{until: t.LockedUntil}
 		}

@@ -221,6 +221,23 @@ func TestClientAuthLockout(t *testing.T) {
 	})
 }
 
+// Failures are forgotten 12 hours after the last one, whether or not the
+// store's garbage collection has run: old failures do not add up to a lock.
+func TestClientAuthLockoutForgets(t *testing.T) {
+	c := newCAEnv(t, memory.New())
+	c.bcryptClient("bsvc", "bcrypt-service-secret")
+	for range caMax - 1 {
+		assertRefused(t, c.send("127.0.0.1", "token", basic("bsvc", "wrong-guess-0001")), "")
+	}
+	c.now.Advance(12 * time.Hour)
+	assertRefused(t, c.send("127.0.0.1", "token", basic("bsvc", "wrong-guess-0001")), "")
+	assertRefused(t, c.send("127.0.0.1", "token", basic("bsvc", "wrong-guess-0001")), "", "a fresh count: not locked")
+	th, err := c.store.GetThrottle(context.Background(), provider.ClientAuthKey("bsvc", netip.MustParseAddr("127.0.0.1")))
+	require.NoError(t, err)
+	assert.Equal(t, 2, th.Failures)
+	assert.Equal(t, c.now.Now().Add(12*time.Hour).UTC(), th.ExpiresAt.UTC())
+}
+
 // throttleSpy counts the throttle calls the provider makes, and fails them
 // on demand.
 type throttleSpy struct {
