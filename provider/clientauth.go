@@ -97,7 +97,7 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, err
 	}
 	key := clientAuthKey(id, addr)
-	if err := p.countClientAuth(ctx, key); err != nil {
+	if err := p.countClientAuth(ctx, key, id, addr); err != nil {
 		return nil, err
 	}
 	if !known {
@@ -151,11 +151,15 @@ func (p *Provider) matchesCheaply(c fosite.Client, secret string) bool {
 	return p.hasher.MatchesCheaply([]byte(secret), hashes...)
 }
 
-// countClientAuth counts one client authentication that will run the
-// expensive check, or refuses it with errClientLocked if the key is
-// locked. The refusal and the count are one atomic update.
-func (p *Provider) countClientAuth(ctx context.Context, key string) error {
+// countClientAuth counts one client authentication of id from addr that
+// will run the expensive check, or refuses it with errClientLocked if the
+// key is locked. The refusal and the count are one atomic update. The
+// failure that locks the pair is logged (once per lock, however many
+// requests the lock then refuses).
+func (p *Provider) countClientAuth(ctx context.Context, key, id string, addr netip.Addr) error {
 	l, now := p.cfg.ClientAuthLockout, p.cfg.Now().UTC()
+	var locks time.Time
+	var failures int
 	err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
 		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
 			// Forgotten, whether or not DeleteExpired has run yet.
@@ -167,6 +171,7 @@ func (p *Provider) countClientAuth(ctx context.Context, key string) error {
 		t.Failures++
 		if d := l.delay(t.Failures); d > 0 {
 			t.LockedUntil = now.Add(d)
+			locks, failures = t.LockedUntil, t.Failures
 		}
 		t.ExpiresAt = now.Add(clientAuthForget)
 		if t.ExpiresAt.Before(t.LockedUntil) {
@@ -180,6 +185,11 @@ func (p *Provider) countClientAuth(ctx context.Context, key string) error {
 		return errClientLocked(locked.until)
 	case err != nil:
 		return fmt.Errorf("%w: client authentication throttle: %w", fositeadapter.ErrUnavailable, err)
+	}
+	if !locks.IsZero() {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication locked after repeated failures",
+			slog.String("client_id", id), slog.String("client_ip", addr.String()),
+			slog.Int("failures", failures), slog.Time("locked_until", locks))
 	}
 	return nil
 }
