@@ -88,14 +88,20 @@ type Config struct {
 	PasswordGrantCeiling int
 
 	// ClientAuthLockout slows the guessing of client secrets, per (client
-	// ID, client address) and across replicas. The zero value is the
-	// default: after 10 failed client authentications in a row the pair is
-	// locked for 1 s, doubling with each further failure up to 5 min.
-	// While locked, the token, introspection and revocation endpoints
-	// answer 401 invalid_client with Retry-After without checking the
-	// secret, unless it is one the provider verified before (so a client
-	// that knows its secret is never delayed). A negative MaxFailures
-	// turns it off.
+	// ID, client address; an IPv6 address counts by its /64) and across
+	// replicas. The zero value is the default: after 10 failed client
+	// authentications in a row the pair is locked for 1 s, doubling with
+	// each further failure up to 5 min; failures are forgotten after a
+	// success or 12 hours. Unknown client IDs are counted and answered
+	// like known ones; client assertions (private_key_jwt) are not counted.
+	// While a pair is locked, the token, introspection and revocation
+	// endpoints answer 401 invalid_client with Retry-After without
+	// checking the secret, unless the secret can be checked without
+	// bcrypt: a generated secret, or a host-chosen one this process has
+	// verified before. Those are never delayed and cost no store round
+	// trip; only a host-chosen secret this process has not verified yet
+	// (after a restart, say) waits out a lock on its own pair. A negative
+	// MaxFailures turns the lockout off.
 	ClientAuthLockout Lockout
 
 	// SecretHashConcurrency caps how many bcrypt comparisons of

@@ -30,3 +30,11 @@ func DeviceKey(cookieValue string) string {
 	}
 	return deviceKey(v[:deviceNonceLen])
 }
+
+// ClientAuthKey exposes the throttle key of a (client ID, address) pair to
+// the tests.
+var ClientAuthKey = clientAuthKey
+
+// BcryptRuns returns how many bcrypt comparisons of client secrets p has
+// run.
+func BcryptRuns(p *Provider) int64 { return p.hasher.BcryptRuns() }

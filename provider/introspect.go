@@ -52,6 +52,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			err = p.checkClientAddr(r, client)
 		}
 		if err != nil {
+			p.setRetryAfter(w, err)
 			p.writeTokenError(ctx, w, nil, err)
 			return
 		}

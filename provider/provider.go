@@ -49,7 +49,7 @@ func New(cfg Config) (*Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0)}
+	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0, cfg.SecretHashConcurrency)}
 	u, _ := url.Parse(cfg.Issuer)
 	p.issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
 
@@ -94,6 +94,7 @@ func New(cfg Config) (*Provider, error) {
 		ScopeStrategy:                  clientScopeStrategy,
 		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
 		ClientSecretsHasher:            p.hasher,
+		ClientAuthenticationStrategy:   p.authenticateClient,
 		JWKSFetcherStrategy:            noJWKSFetch{},
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,

@@ -2,9 +2,12 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+
+	"github.com/ory/fosite"
 
 	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
 	"github.com/gatehouse/gatehouse/storage"
@@ -31,11 +34,30 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if err == nil {
 			err = p.oauth.NewRevocationRequest(ctx, r)
 		}
-		if c := classify(err); c != nil {
-			err = c
-		}
-		p.oauth.WriteRevocationResponse(ctx, w, err)
+		p.writeRevocationError(ctx, w, err)
 	})
+}
+
+// writeRevocationError writes the revocation answer for err (nil: 200)
+// through fosite, adding what fosite leaves out: an invalid_client answer
+// carries WWW-Authenticate (RFC 6749 §5.2), and Retry-After when the client
+// is locked (Config.ClientAuthLockout); a backend failure is 503
+// temporarily_unavailable, where fosite would answer 200 as if the token
+// were revoked.
+func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWriter, err error) {
+	if c := classify(err); c != nil {
+		if c.CodeField == http.StatusServiceUnavailable {
+			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "revocation endpoint: backend unavailable", slog.String("error", errorChain(err)))
+			p.oauth.WriteAccessError(ctx, w, nil, c)
+			return
+		}
+		err = c
+	}
+	if errors.Is(err, fosite.ErrInvalidClient) {
+		p.setRetryAfter(w, err)
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.cfg.Issuer+`"`)
+	}
+	p.oauth.WriteRevocationResponse(ctx, w, err)
 }
 
 // revokeFamily revokes every access and refresh token of a grant.

@@ -57,6 +57,7 @@ func (p *Provider) TokenHandler() http.Handler {
 		}
 		if err != nil {
 			err = clientAuthError(err)
+			p.setRetryAfter(w, err)
 			if c := ar.GetClient(); c != nil && c.IsPublic() && ar.GetGrantTypes().ExactOne("client_credentials") {
 				// RFC 6749 §5.2; fosite says invalid_grant.
 				err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant.")

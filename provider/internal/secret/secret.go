@@ -12,18 +12,22 @@
 //     verification is remembered in a small in-process cache as the SHA-256 of
 //     the secret, keyed by the stored hash; a later request with the same
 //     secret is checked against that digest in constant time. A wrong secret
-//     always pays the full bcrypt cost.
+//     always pays the full bcrypt cost, but only a few bcrypt comparisons run
+//     at once ([NewHasher]), so guessing cannot take every core; the provider
+//     also counts the failures that reach bcrypt ([Hasher.MatchesCheaply]
+//     tells it which requests never do).
 package secret
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -38,6 +42,9 @@ const BcryptCost = 10
 var ErrMismatch = errors.New("secret: does not match")
 
 const sha256Prefix = "sha256$"
+
+// sha256Encoded is the length of a base64url-encoded SHA-256.
+const sha256Encoded = 43
 
 // Generate returns a new secret of 256 bits from crypto/rand, base64url
 // encoded (43 characters), and its hash.
@@ -76,15 +83,28 @@ type Hasher struct {
 	mu    sync.Mutex
 	cache map[string][sha256.Size]byte
 	max   int
+
+	// slots caps the bcrypt comparisons running at once: a comparison
+	// holds one for its length.
+	slots chan struct{}
+	// bcryptCompare is bcrypt.CompareHashAndPassword; tests instrument it.
+	bcryptCompare func(hash, password []byte) error
+	runs          atomic.Int64
 }
 
 // NewHasher returns a Hasher whose cache holds at most maxEntries verified
-// bcrypt secrets (0 means 10000).
-func NewHasher(maxEntries int) *Hasher {
+// bcrypt secrets (0 means 10000) and which runs at most concurrency bcrypt
+// comparisons at once (0 or less means 1).
+func NewHasher(maxEntries, concurrency int) *Hasher {
 	if maxEntries <= 0 {
 		maxEntries = 10000
 	}
-	return &Hasher{cache: make(map[string][sha256.Size]byte), max: maxEntries}
+	return &Hasher{
+		cache:         make(map[string][sha256.Size]byte),
+		max:           maxEntries,
+		slots:         make(chan struct{}, max(concurrency, 1)),
+		bcryptCompare: bcrypt.CompareHashAndPassword,
+	}
 }
 
 // Hash hashes data as a supplied secret (bcrypt). fosite calls it only in
@@ -96,35 +116,87 @@ func (h *Hasher) Hash(_ context.Context, data []byte) ([]byte, error) {
 }
 
 // Compare returns nil if data is the secret hashed in hash, [ErrMismatch]
-// otherwise. The comparison is constant-time in the secret.
-func (h *Hasher) Compare(_ context.Context, hash, data []byte) error {
-	stored := string(hash)
-	if strings.HasPrefix(stored, sha256Prefix) {
-		if subtle.ConstantTimeCompare([]byte(hashFast(string(data))), hash) == 1 {
-			return nil
-		}
-		return ErrMismatch
-	}
+// otherwise. The comparison is constant-time in the secret. A bcrypt
+// comparison that is not answered by the cache waits for one of the
+// Hasher's slots (see [NewHasher]); if ctx ends first, Compare returns
+// ctx's error and runs no bcrypt.
+func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
 	digest := sha256.Sum256(data)
-	h.mu.Lock()
-	cached, ok := h.cache[stored]
-	h.mu.Unlock()
-	if ok && subtle.ConstantTimeCompare(cached[:], digest[:]) == 1 {
+	switch h.cheap(hash, &digest) {
+	case matched:
 		return nil
+	case mismatched:
+		return ErrMismatch
 	}
-	if err := bcrypt.CompareHashAndPassword(hash, data); err != nil {
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	h.runs.Add(1)
+	err := h.bcryptCompare(hash, data)
+	<-h.slots
+	if err != nil {
 		return ErrMismatch
 	}
 	h.mu.Lock()
-	if len(h.cache) >= h.max {
+	if _, ok := h.cache[string(hash)]; !ok && len(h.cache) >= h.max {
 		for k := range h.cache { // evict an arbitrary entry
 			delete(h.cache, k)
 			break
 		}
 	}
-	h.cache[stored] = digest
+	h.cache[string(hash)] = digest
 	h.mu.Unlock()
 	return nil
+}
+
+// MatchesCheaply reports whether data is the secret of one of hashes
+// without running bcrypt: a "sha256$" hash that matches, or a bcrypt hash
+// that this Hasher verified data against before. A false result says
+// nothing: the secret may still match a bcrypt hash. The comparisons are
+// constant-time in the secret; the cost is one SHA-256 of data and one
+// compare per hash.
+func (h *Hasher) MatchesCheaply(data []byte, hashes ...[]byte) bool {
+	digest := sha256.Sum256(data)
+	for _, hash := range hashes {
+		if h.cheap(hash, &digest) == matched {
+			return true
+		}
+	}
+	return false
+}
+
+// BcryptRuns returns how many bcrypt comparisons the Hasher has run.
+func (h *Hasher) BcryptRuns() int64 { return h.runs.Load() }
+
+// verdict is what a check without bcrypt found.
+type verdict int
+
+const (
+	undecided  verdict = iota // a bcrypt hash not answered by the cache
+	matched                   // the secret matches
+	mismatched                // a "sha256$" hash that does not match
+)
+
+// cheap checks the secret whose SHA-256 is digest against hash without
+// running bcrypt.
+func (h *Hasher) cheap(hash []byte, digest *[sha256.Size]byte) verdict {
+	if enc, ok := bytes.CutPrefix(hash, []byte(sha256Prefix)); ok {
+		var want [sha256Encoded]byte
+		base64.RawURLEncoding.Encode(want[:], digest[:])
+		if subtle.ConstantTimeCompare(want[:], enc) == 1 {
+			return matched
+		}
+		return mismatched
+	}
+	h.mu.Lock()
+	cached, ok := h.cache[string(hash)]
+	h.mu.Unlock()
+	if ok && subtle.ConstantTimeCompare(cached[:], digest[:]) == 1 {
+		return matched
+	}
+	return undecided
 }
 
 // Token returns a random URL-safe string of 256 bits, for cookies, flow

@@ -1,0 +1,207 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// clientAuthForget is how long failed client authentications are
+// remembered.
+const clientAuthForget = 12 * time.Hour
+
+// clientLockedError is the cause of the invalid_client answer to a
+// (client ID, address) pair locked by Config.ClientAuthLockout.
+type clientLockedError struct{ until time.Time }
+
+func (e *clientLockedError) Error() string {
+	return "provider: too many failed client authentications from this address"
+}
+
+// errClientLocked is the error for a locked pair: invalid_client, whose
+// cause carries when the lock ends for the Retry-After header.
+func errClientLocked(until time.Time) error {
+	return fosite.ErrInvalidClient.
+		WithHint("Too many failed client authentications from this address; retry after the number of seconds in the Retry-After header.").
+		WithWrap(&clientLockedError{until: until})
+}
+
+// clientAuthKey is the throttle key of a client ID used from addr: a
+// digest, so that an attacker-chosen ID of any length makes a short key.
+// An IPv6 address counts by its /64, which one host usually has whole.
+func clientAuthKey(clientID string, addr netip.Addr) string {
+	addr = addr.Unmap().WithZone("")
+	a := addr.String()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		a = p.String()
+	}
+	h := sha256.New()
+	h.Write([]byte(a))
+	h.Write([]byte{0}) // an address never contains NUL: the split is unambiguous
+	h.Write([]byte(clientID))
+	return "client:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// authenticateClient is fosite's client authentication strategy (set in
+// New), so the token, introspection and revocation endpoints all
+// authenticate clients through it. It puts fosite's own authentication
+// behind Config.ClientAuthLockout, per (client ID, client address):
+//
+//   - A client assertion (private_key_jwt) is not a secret guess: fosite
+//     checks it, and the store's jti check stops replays.
+//   - A request whose secret verifies without bcrypt (a generated secret, or
+//     a host-chosen one this process verified before) goes straight to
+//     fosite, never delayed and without a store round trip; so does a
+//     public client, which has no secret.
+//   - Any other request, an unknown client ID included, is counted before
+//     the secret is checked, in one atomic store update that also refuses
+//     a locked pair, so that concurrent guesses cannot slip past the limit.
+//     A locked pair gets errClientLocked and the secret is not checked; a
+//     success clears the count.
+//
+// Credentials are read as fosite reads them: HTTP Basic, both parts
+// form-url-decoded, else client_id and client_secret in the body.
+func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	authenticate := p.oauth.DefaultClientAuthenticationStrategy
+	if p.cfg.ClientAuthLockout.MaxFailures < 0 || form.Get("client_assertion_type") != "" {
+		return authenticate(ctx, r, form)
+	}
+	id, plain, ok := clientCredentials(r, form)
+	if !ok {
+		return authenticate(ctx, r, form) // fosite describes what is missing or malformed
+	}
+	c, lookupErr := p.adapter.GetClient(ctx, id)
+	known := lookupErr == nil
+	switch {
+	case known && (c.IsPublic() || p.matchesCheaply(c, plain)):
+		return authenticate(ctx, r, form)
+	case !known && !errors.Is(lookupErr, fosite.ErrNotFound):
+		return nil, lookupErr // a backend failure: 503
+	}
+	addr, err := p.clientAddr(r)
+	if err != nil {
+		return nil, err
+	}
+	key := clientAuthKey(id, addr)
+	if err := p.countClientAuth(ctx, key, id, addr); err != nil {
+		return nil, err
+	}
+	if !known {
+		// What fosite answers for an unknown client, without loading it
+		// again.
+		return nil, fosite.ErrInvalidClient.WithWrap(lookupErr)
+	}
+	c, err = authenticate(ctx, r, form)
+	if err != nil {
+		return nil, err // counted above
+	}
+	if err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
+		return storage.Throttle{Key: t.Key}, nil // removes the record
+	}); err != nil {
+		// The client is authenticated and its secret is now cached, so the
+		// count no longer matters to it; leave the record to expire.
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication: clear failure count",
+			slog.String("client_id", id), slog.String("error", err.Error()))
+	}
+	return c, nil
+}
+
+// clientCredentials reads the client ID and secret as fosite does: from
+// HTTP Basic, both parts form-url-decoded (RFC 6749 §2.3.1), else from
+// client_id and client_secret in the body. ok is false when fosite would
+// refuse them as missing or malformed before looking up a client.
+func clientCredentials(r *http.Request, form url.Values) (id, secret string, ok bool) {
+	user, pass, basic := r.BasicAuth()
+	if !basic {
+		id = form.Get("client_id")
+		return id, form.Get("client_secret"), id != ""
+	}
+	id, err := url.QueryUnescape(user)
+	if err != nil {
+		return "", "", false
+	}
+	secret, err = url.QueryUnescape(pass)
+	if err != nil {
+		return "", "", false
+	}
+	return id, secret, true
+}
+
+// matchesCheaply reports whether secret is one of c's secrets by a check
+// that runs no bcrypt (see secret.Hasher.MatchesCheaply).
+func (p *Provider) matchesCheaply(c fosite.Client, secret string) bool {
+	hashes := [][]byte{c.GetHashedSecret()}
+	if rc, ok := c.(fosite.ClientWithSecretRotation); ok {
+		hashes = append(hashes, rc.GetRotatedHashes()...)
+	}
+	return p.hasher.MatchesCheaply([]byte(secret), hashes...)
+}
+
+// countClientAuth counts one client authentication of id from addr that
+// will run the expensive check, or refuses it with errClientLocked if the
+// key is locked. The refusal and the count are one atomic update. The
+// failure that locks the pair is logged (once per lock, however many
+// requests the lock then refuses).
+func (p *Provider) countClientAuth(ctx context.Context, key, id string, addr netip.Addr) error {
+	l, now := p.cfg.ClientAuthLockout, p.cfg.Now().UTC()
+	var locks time.Time
+	var failures int
+	err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
+		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+			// Forgotten, whether or not DeleteExpired has run yet.
+			t = storage.Throttle{Key: t.Key}
+		}
+		if now.Before(t.LockedUntil) {
+			return t, &clientLockedError{until: t.LockedUntil}
+		}
+		t.Failures++
+		if d := l.delay(t.Failures); d > 0 {
+			t.LockedUntil = now.Add(d)
+			locks, failures = t.LockedUntil, t.Failures
+		}
+		t.ExpiresAt = now.Add(clientAuthForget)
+		if t.ExpiresAt.Before(t.LockedUntil) {
+			t.ExpiresAt = t.LockedUntil
+		}
+		return t, nil
+	})
+	var locked *clientLockedError
+	switch {
+	case errors.As(err, &locked):
+		return errClientLocked(locked.until)
+	case err != nil:
+		return fmt.Errorf("%w: client authentication throttle: %w", fositeadapter.ErrUnavailable, err)
+	}
+	if !locks.IsZero() {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication locked after repeated failures",
+			slog.String("client_id", id), slog.String("client_ip", addr.String()),
+			slog.Int("failures", failures), slog.Time("locked_until", locks))
+	}
+	return nil
+}
+
+// setRetryAfter sets the Retry-After header (RFC 9110 §10.2.3: whole
+// seconds, rounded up) when err is the refusal of a locked client.
+func (p *Provider) setRetryAfter(w http.ResponseWriter, err error) {
+	var locked *clientLockedError
+	if !errors.As(err, &locked) {
+		return
+	}
+	wait := locked.until.Sub(p.cfg.Now())
+	secs := max((wait+time.Second-1)/time.Second, 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+}
