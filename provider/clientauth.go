@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,21 +37,11 @@ func errClientLocked(until time.Time) error {
 		WithWrap(&clientLockedError{until: until})
 }
 
-// clientAuthKey is the throttle key of a client ID used from addr: a
-// digest, so that an attacker-chosen ID of any length makes a short key.
-// An IPv6 address counts by its /64, which one host usually has whole.
+// clientAuthKey is the throttle key of a client ID used from addr (see
+// sourceKey): a digest, so that an attacker-chosen ID of any length makes a
+// short key. An address never contains NUL, so the split is unambiguous.
 func clientAuthKey(clientID string, addr netip.Addr) string {
-	addr = addr.Unmap().WithZone("")
-	a := addr.String()
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		a = p.String()
-	}
-	h := sha256.New()
-	h.Write([]byte(a))
-	h.Write([]byte{0}) // an address never contains NUL: the split is unambiguous
-	h.Write([]byte(clientID))
-	return "client:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return "client:" + digest(sourceKey(addr)+"\x00"+clientID)
 }
 
 // authenticateClient is fosite's client authentication strategy (set in

@@ -17,17 +17,9 @@ var errTooManyFlows = errors.New("provider: too many sign-ins started; try again
 // flowsAllKey is the throttle key counting the flows of all addresses.
 const flowsAllKey = "flows:*"
 
-// flowKey is the throttle key counting the flows started from addr: the
-// address itself for IPv4 (IPv4-mapped IPv6 included), its /64 for IPv6,
-// since whoever has one IPv6 address usually has the whole /64.
-func flowKey(addr netip.Addr) string {
-	addr = addr.Unmap()
-	if addr.Is6() {
-		pfx, _ := addr.WithZone("").Prefix(64)
-		return "flows:" + pfx.String()
-	}
-	return "flows:" + addr.String()
-}
+// flowKey is the throttle key counting the flows started from addr (see
+// sourceKey).
+func flowKey(addr netip.Addr) string { return "flows:" + sourceKey(addr) }
 
 // reserveFlow counts a flow about to be stored against Config.FlowLimits:
 // per address first, then the total, each in one atomic store update, so

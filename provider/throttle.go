@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -21,9 +20,19 @@ const passwordForget = 12 * time.Hour
 var errPasswordLocked = errors.New("provider: too many failed sign-ins for this username")
 
 // digest is a base64url SHA-256 of s, so the store holds no usernames.
-func digest(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+func digest(s string) string { return secret.Digest(s) }
+
+// sourceKey names the source of a request in a throttle key: the address
+// for IPv4 (IPv4-mapped IPv6 included), and the /64 for IPv6, the block one
+// host usually has whole, so that a host cannot count afresh from each of
+// its addresses.
+func sourceKey(addr netip.Addr) string {
+	addr = addr.Unmap().WithZone("")
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
 }
 
 // passwordKey is the throttle key of a username at the login page for the
@@ -39,16 +48,9 @@ func deviceKey(nonce []byte) string {
 }
 
 // grantAddrKey is the throttle key of a username at the password grant
-// from one client address. IPv6 addresses count per /64, the block one
-// host usually has, so that the host cannot count afresh from each of its
-// addresses.
+// from one client address (see sourceKey).
 func grantAddrKey(username string, addr netip.Addr) string {
-	a := addr.Unmap()
-	src := a.String()
-	if a.Is6() {
-		src = netip.PrefixFrom(a, 64).Masked().String()
-	}
-	return "password-grant:" + digest(normalUsername(username)+"\x00"+src)
+	return "password-grant:" + digest(normalUsername(username)+"\x00"+sourceKey(addr))
 }
 
 // grantCeilingKey is the throttle key of a username at the password grant

@@ -175,6 +175,11 @@ func TestDemoCodeFlow(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "acme", body["customer_id"])
 	assert.Equal(t, []any{"pwd", "otp"}, body["amr"])
+	assert.NotEmpty(t, body["client_ip"])
+	// Another client asking about demo-web's token learns nothing.
+	status, body = postForm(t, issuer+"/oauth2/introspect", "demo-service", "demo-service-secret", url.Values{"token": {tok.AccessToken}})
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, map[string]any{"active": false}, body)
 }
 
 // bob has no second factor and demo-web requires one; carol lacks the role
