@@ -17,10 +17,6 @@ import (
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-// clientAuthForget is how long failed client authentications are
-// remembered.
-const clientAuthForget = 12 * time.Hour
-
 // clientLockedError is the cause of the invalid_client answer to a
 // (client ID, address) pair locked by Config.ClientAuthLockout.
 type clientLockedError struct{ until time.Time }
@@ -145,39 +141,18 @@ func (p *Provider) matchesCheaply(c fosite.Client, secret string) bool {
 // failure that locks the pair is logged (once per lock, however many
 // requests the lock then refuses).
 func (p *Provider) countClientAuth(ctx context.Context, key, id string, addr netip.Addr) error {
-	l, now := p.cfg.ClientAuthLockout, p.cfg.Now().UTC()
-	var locks time.Time
-	var failures int
-	err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
-		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
-			// Forgotten, whether or not DeleteExpired has run yet.
-			t = storage.Throttle{Key: t.Key}
-		}
-		if now.Before(t.LockedUntil) {
-			return t, &clientLockedError{until: t.LockedUntil}
-		}
-		t.Failures++
-		if d := l.delay(t.Failures); d > 0 {
-			t.LockedUntil = now.Add(d)
-			locks, failures = t.LockedUntil, t.Failures
-		}
-		t.ExpiresAt = now.Add(clientAuthForget)
-		if t.ExpiresAt.Before(t.LockedUntil) {
-			t.ExpiresAt = t.LockedUntil
-		}
-		return t, nil
-	})
-	var locked *clientLockedError
+	now := p.cfg.Now().UTC()
+	rec, err := count{key: key, policy: p.cfg.ClientAuthLockout}.charge(ctx, p.store, now)
 	switch {
-	case errors.As(err, &locked):
-		return errClientLocked(locked.until)
+	case errors.Is(err, errLocked):
+		return errClientLocked(rec.LockedUntil)
 	case err != nil:
 		return fmt.Errorf("%w: client authentication throttle: %w", fositeadapter.ErrUnavailable, err)
 	}
-	if !locks.IsZero() {
+	if now.Before(rec.LockedUntil) { // this failure locks the pair
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication locked after repeated failures",
 			slog.String("client_id", id), slog.String("client_ip", addr.String()),
-			slog.Int("failures", failures), slog.Time("locked_until", locks))
+			slog.Int("failures", rec.Failures), slog.Time("locked_until", rec.LockedUntil))
 	}
 	return nil
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-// passwordForget is how long failures are remembered after the last one.
-const passwordForget = 12 * time.Hour
+// failureMemory is how long failures (of passwords, of client
+// authentication) are remembered after the last one.
+const failureMemory = 12 * time.Hour
 
 // errPasswordLocked marks a password check refused by the lockout.
 var errPasswordLocked = errors.New("provider: too many failed sign-ins for this username")
@@ -93,21 +94,25 @@ func (p *Provider) grantCounts(username string, addr netip.Addr) []count {
 	}
 }
 
-// charge counts an attempt on c, or refuses it with errPasswordLocked and
-// the end of the lock.
-func (c count) charge(ctx context.Context, s storage.ThrottleStore, now time.Time) (time.Time, error) {
-	var until time.Time
+// errLocked is what charge returns for a count that is locked.
+var errLocked = errors.New("provider: too many failed attempts")
+
+// charge counts an attempt on c and returns the record as written, or
+// refuses it with errLocked and the record as it is (its LockedUntil says
+// when the lock ends). The check and the count are one atomic update.
+func (c count) charge(ctx context.Context, s storage.ThrottleStore, now time.Time) (storage.Throttle, error) {
+	var rec storage.Throttle
 	err := s.UpdateThrottle(ctx, c.key, func(t storage.Throttle) (storage.Throttle, error) {
 		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
 			t = storage.Throttle{Key: t.Key} // forgotten
 		}
 		if now.Before(t.LockedUntil) {
-			until = t.LockedUntil
-			return t, errPasswordLocked
+			rec = t
+			return t, errLocked
 		}
 		if c.ceiling && t.Failures > 0 && c.policy.MaxDelay > 0 {
-			// The last failure was passwordForget before ExpiresAt.
-			if quiet := now.Sub(t.ExpiresAt.Add(-passwordForget)); quiet > 0 {
+			// The last failure was failureMemory before ExpiresAt.
+			if quiet := now.Sub(t.ExpiresAt.Add(-failureMemory)); quiet > 0 {
 				t.Failures = max(t.Failures-int(quiet/c.policy.MaxDelay), 0)
 			}
 		}
@@ -115,10 +120,14 @@ func (c count) charge(ctx context.Context, s storage.ThrottleStore, now time.Tim
 		if d := c.policy.delay(t.Failures); d > 0 {
 			t.LockedUntil = now.Add(d)
 		}
-		t.ExpiresAt = now.Add(passwordForget)
+		t.ExpiresAt = now.Add(failureMemory)
+		if t.ExpiresAt.Before(t.LockedUntil) {
+			t.ExpiresAt = t.LockedUntil
+		}
+		rec = t
 		return t, nil
 	})
-	return until, err
+	return rec, err
 }
 
 // takeBack undoes a charge for an attempt that was not the user's failure
@@ -154,12 +163,12 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string,
 		}
 	}
 	for i, c := range counts {
-		until, err := c.charge(ctx, p.store, now)
+		rec, err := c.charge(ctx, p.store, now)
 		if err != nil {
 			takeBack(counts[:i])
 		}
-		if errors.Is(err, errPasswordLocked) {
-			return User{}, until, err
+		if errors.Is(err, errLocked) {
+			return User{}, rec.LockedUntil, errPasswordLocked
 		}
 		if err != nil {
 			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", fositeadapter.ErrUnavailable, err)
