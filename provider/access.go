@@ -10,12 +10,6 @@ import (
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-// claimScopes are the scopes that select claims or token behaviour rather
-// than permissions. They pass by the client's allowed scopes alone; every
-// other scope is a permission and is intersected with the client's
-// permission scope and the user's permissions.
-var claimScopes = []string{"openid", "offline_access", "offline", "profile", "email", "groups", "groupstring", "customer", "clientip"}
-
 // isPermission reports whether s is a permission rather than a claim scope
 // (built in, or registered in Config.Claims).
 func (p *Provider) isPermission(s string) bool {

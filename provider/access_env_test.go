@@ -119,6 +119,7 @@ func newACEnv(t testing.TB, mutate ...func(*provider.Config)) *acEnv {
 	a := &acEnv{db: newACDB(), mfaClock: &clock{}}
 	var err error
 	a.env = newEnv(t, append([]func(*provider.Config){func(c *provider.Config) {
+		c.AllowLegacyGrants = true // the "legacy" client uses the password grant
 		c.Authenticator = a.db
 		c.UserLookup = a.db
 		a.totp, err = mfa.NewTOTP(c.Store, mfa.TOTPOptions{Issuer: "Gatehouse test", Now: a.mfaClock.Now, Key: []byte("0123456789abcdef0123456789abcdef")})

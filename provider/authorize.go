@@ -182,7 +182,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	fl.client, _ = ar.GetClient().(*fositeadapter.Client)
 	fl.ClientID = fl.client.ID
 	fl.prompt = strings.Fields(ar.GetRequestForm().Get("prompt"))
-	if err := precheck(ar, fl.client); err != nil {
+	if err := precheck(ar, fl.client, p.supported); err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return false
 	}
@@ -542,8 +542,14 @@ func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWrite
 
 // precheck refuses, before any page is shown, what fosite would refuse only
 // when the response is built: a user should not sign in for a request that
-// cannot succeed.
-func precheck(ar fosite.AuthorizeRequester, c *fositeadapter.Client) error {
+// cannot succeed. A response type the client is registered for but whose
+// grant is not enabled (a client stored with the implicit grant, when
+// Config.AllowLegacyGrants is off) is such a request: fosite has no
+// handler for it.
+func precheck(ar fosite.AuthorizeRequester, c *fositeadapter.Client, sup supported) error {
+	if rt := strings.Join(ar.GetResponseTypes(), " "); !sup.responseTypeEnabled(rt) {
+		return fosite.ErrUnsupportedResponseType.WithHintf("The response type %q is not enabled on this server.", rt)
+	}
 	form := ar.GetRequestForm()
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
@@ -556,7 +562,7 @@ func precheck(ar fosite.AuthorizeRequester, c *fositeadapter.Client) error {
 	}
 	prompts := strings.Fields(form.Get("prompt"))
 	for _, v := range prompts {
-		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, v) {
+		if !slices.Contains(promptValues, v) {
 			return fosite.ErrInvalidRequest.WithHintf("Unknown prompt value %q.", v)
 		}
 	}

@@ -175,10 +175,13 @@ func TestTokenEndpointRefusals(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, status)
 		assert.Equal(t, "unauthorized_client", body["error"])
 	})
-	t.Run("password grant not allowed", func(t *testing.T) {
+	t.Run("password grant off", func(t *testing.T) {
+		// Config.AllowLegacyGrants is off: the grant is not supported at
+		// all (TestPasswordGrantOnlyWhenAllowed has a client without it on
+		// a server with it).
 		status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-password"}}, e.web.ID, e.webSecret)
 		assert.Equal(t, http.StatusBadRequest, status)
-		assert.Equal(t, "unauthorized_client", body["error"])
+		assert.Equal(t, "unsupported_grant_type", body["error"])
 	})
 	t.Run("malformed form body", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, e.url("/oauth2/token"), strings.NewReader("grant_type=%zz&&=="))
@@ -306,7 +309,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestClientRegistrationValidation(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, allowLegacyGrants) // so that "public with password" is refused for being public
 	ctx := context.Background()
 	for name, c := range map[string]storage.Client{
 		"public with client_credentials":  {Public: true, GrantTypes: []string{"client_credentials"}},

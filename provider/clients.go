@@ -20,22 +20,63 @@ import (
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-// ErrInvalidClient is wrapped by every error that [Provider.CreateClient]
-// and [Provider.CreateClientWithSecret] return for an invalid registration.
+// ErrInvalidClient is wrapped by every error that [Provider.CreateClient],
+// [Provider.CreateClientWithSecret], [Provider.UpdateClient] and
+// [Provider.RotateClientSecret] return for a client that is not valid:
+// each [*ClientError] unwraps to it.
 var ErrInvalidClient = errors.New("provider: invalid client")
 
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", "implicit", "password"}
+// ClientError reports one invalid field of a client. Registration and
+// update report every invalid field at once, as an [errors.Join] of
+// ClientErrors: errors.Is(err, ErrInvalidClient) holds, errors.As finds the
+// first, and the join's Unwrap() []error lists them all (for an admin API
+// that answers field by field).
+type ClientError struct {
+	// ClientID is the client's ID.
+	ClientID string
+	// Field is the [storage.Client] field at fault, such as "GrantTypes"
+	// or "RedirectURIs"; "secret" for the secret given to
+	// [Provider.CreateClientWithSecret].
+	Field string
+	// Reason says what is wrong and what to do about it.
+	Reason string
+}
 
-// CreateClient registers c and returns it as stored, with its secret. If
-// c.ID is empty an ID is generated. A confidential client using a secret
-// gets a new 256-bit secret from crypto/rand, returned here once and stored
-// only as a hash; c.Secrets is ignored. Public and private_key_jwt clients
-// get no secret ("").
+// Error implements error.
+func (e *ClientError) Error() string {
+	return fmt.Sprintf("%v %q: %s: %s", ErrInvalidClient, e.ClientID, e.Field, e.Reason)
+}
+
+// Unwrap returns [ErrInvalidClient].
+func (e *ClientError) Unwrap() error { return ErrInvalidClient }
+
+// clientErrs collects the [ClientError]s of one client.
+type clientErrs struct {
+	id   string
+	errs []error
+}
+
+func (e *clientErrs) add(field, format string, args ...any) {
+	e.errs = append(e.errs, &ClientError{ClientID: e.id, Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// err is the join of the errors, or nil.
+func (e *clientErrs) err() error { return errors.Join(e.errs...) }
+
+// CreateClient registers c and returns it as stored (without secret
+// hashes; see [Provider.GetClient]) and its secret. If c.ID is empty an ID
+// is generated. A confidential client using a secret gets a new 256-bit
+// secret from crypto/rand, returned here once and stored only as a hash;
+// c.Secrets is ignored. Public and private_key_jwt clients get no secret
+// ("").
 //
 // Defaults: GrantTypes ["authorization_code"]; ResponseTypes derived from
 // the grants; TokenEndpointAuthMethod client_secret_basic (none for public
 // clients). The implicit and password grants are granted only when listed
-// explicitly, and never to public clients.
+// explicitly, never to public clients (password), and only when
+// Config.AllowLegacyGrants is set.
+//
+// Every invalid field is reported at once, as a join of [*ClientError]s.
 func (p *Provider) CreateClient(ctx context.Context, c storage.Client) (storage.Client, string, error) {
 	c, err := p.prepareClient(c)
 	if err != nil {
@@ -50,31 +91,164 @@ func (p *Provider) CreateClient(ctx context.Context, c storage.Client) (storage.
 	if err := p.store.CreateClient(ctx, c); err != nil {
 		return storage.Client{}, "", fmt.Errorf("provider: create client %q: %w", c.ID, err)
 	}
-	return c, plain, nil
+	return withoutSecretHashes(c), plain, nil
 }
 
 // CreateClientWithSecret registers a confidential client with a secret the
-// host chose (for example a fixed demo secret). The secret is hashed with
-// bcrypt, because its entropy is unknown; it must be 12 to 72 bytes.
-// Prefer [Provider.CreateClient], whose generated secrets are both stronger
-// and cheaper to verify.
+// host chose (for example a fixed demo secret), and returns it as stored,
+// without the secret's hash. The secret is hashed with bcrypt, because its
+// entropy is unknown; it must be 12 to 72 bytes. Prefer
+// [Provider.CreateClient], whose generated secrets are both stronger and
+// cheaper to verify.
 func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client, plain string) (storage.Client, error) {
 	c, err := p.prepareClient(c)
 	if err != nil {
 		return storage.Client{}, err
 	}
 	if !usesSecret(c) {
-		return storage.Client{}, fmt.Errorf("%w: client %q does not authenticate with a secret", ErrInvalidClient, c.ID)
+		return storage.Client{}, errNoSecret(c.ID)
 	}
 	hash, err := secret.HashSupplied(plain)
 	if err != nil {
-		return storage.Client{}, fmt.Errorf("%w: %w", ErrInvalidClient, err)
+		return storage.Client{}, &ClientError{ClientID: c.ID, Field: "secret", Reason: strings.TrimPrefix(err.Error(), "secret: ")}
 	}
 	c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt}}
 	if err := p.store.CreateClient(ctx, c); err != nil {
 		return storage.Client{}, fmt.Errorf("provider: create client %q: %w", c.ID, err)
 	}
-	return c, nil
+	return withoutSecretHashes(c), nil
+}
+
+// errNoSecret is the error for a secret given to a client that does not
+// authenticate with one.
+func errNoSecret(id string) error {
+	return &ClientError{ClientID: id, Field: "TokenEndpointAuthMethod",
+		Reason: "the client does not authenticate with a secret (it is public or uses private_key_jwt), so it cannot be given one"}
+}
+
+// GetClient returns the client, or an error wrapping [storage.ErrNotFound].
+//
+// Its Secrets carry each secret's CreatedAt and ExpiresAt but never the
+// hash (Hash is ""): enough for an admin page to show when the secrets were
+// made and when rotated ones stop working, and nothing that could be
+// cracked offline (a host-chosen secret's hash is bcrypt, whose strength
+// is the secret's). The hashes stay in the store; change the secrets with
+// [Provider.RotateClientSecret].
+func (p *Provider) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c, err := p.store.GetClient(ctx, id)
+	if err != nil {
+		return storage.Client{}, fmt.Errorf("provider: get client %q: %w", id, err)
+	}
+	return withoutSecretHashes(c), nil
+}
+
+// ListClients returns every client, ordered by ID, with secrets' metadata
+// but not their hashes, as [Provider.GetClient] does.
+func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
+	all, err := p.store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("provider: list clients: %w", err)
+	}
+	for i := range all {
+		all[i] = withoutSecretHashes(all[i])
+	}
+	return all, nil
+}
+
+// UpdateClient changes a client atomically. update receives the client as
+// stored, as [Provider.GetClient] returns it (secrets without their
+// hashes), and returns the new version. That is checked as a registration
+// is ([Provider.CreateClient]), defaults included, and every invalid field
+// is reported at once as a join of [*ClientError]s; nothing is written
+// then. ID, CreatedAt and Secrets cannot be changed (a *ClientError names
+// the field): secrets change only through [Provider.RotateClientSecret].
+// UpdatedAt is set to now, whatever update returns. A client that stops
+// authenticating with a secret (made public, or switched to
+// private_key_jwt) loses its secrets, so that they cannot come back later;
+// one that starts has none until RotateClientSecret gives it one.
+//
+// update may be called more than once, if the store retries a conflicting
+// write, so it must only compute the new version from the one it gets. An
+// error it returns ends the update and is returned wrapped. A stored client
+// that no longer passes the checks (for example one with the implicit
+// grant, once Config.AllowLegacyGrants is off) must be corrected in the
+// same update.
+//
+// It returns the client as stored, without secret hashes; an unknown id is
+// an error wrapping [storage.ErrNotFound].
+//
+// The function form is for an admin API taking JSON merge patches
+// (RFC 7396): the patch is applied inside update to the current version,
+// so two concurrent patches of different fields both take effect, and an
+// If-Match precondition can compare UpdatedAt there.
+func (p *Provider) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	var stored storage.Client
+	var invalid error
+	err := p.store.UpdateClient(ctx, id, func(cur storage.Client) (storage.Client, error) {
+		shown := withoutSecretHashes(cur)
+		next, err := update(shown)
+		if err != nil {
+			invalid = nil
+			return cur, err
+		}
+		next, invalid = p.checkUpdate(shown, next)
+		if invalid != nil {
+			return cur, invalid
+		}
+		next.Secrets = nil
+		if usesSecret(next) {
+			next.Secrets = cur.Secrets
+		}
+		stored = next
+		return next, nil
+	})
+	switch {
+	case err != nil && invalid != nil && errors.Is(err, invalid):
+		return storage.Client{}, invalid
+	case err != nil:
+		return storage.Client{}, fmt.Errorf("provider: update client %q: %w", id, err)
+	}
+	return withoutSecretHashes(stored), nil
+}
+
+// checkUpdate checks next, the new version of the client shown to the
+// update function, and returns it with its defaults and UpdatedAt set.
+func (p *Provider) checkUpdate(shown, next storage.Client) (storage.Client, error) {
+	e := clientErrs{id: shown.ID}
+	if next.ID != shown.ID {
+		e.add("ID", "cannot be changed (got %q); register a new client and delete this one", next.ID)
+	}
+	if !next.CreatedAt.Equal(shown.CreatedAt) {
+		e.add("CreatedAt", "cannot be changed")
+	}
+	if !slices.EqualFunc(next.Secrets, shown.Secrets, func(a, b storage.SecretHash) bool {
+		return a.Hash == b.Hash && a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+	}) {
+		e.add("Secrets", "cannot be changed by an update; use RotateClientSecret")
+	}
+	if err := e.err(); err != nil {
+		return next, err
+	}
+	next, err := p.checkClient(next)
+	if err != nil {
+		return next, err
+	}
+	next.UpdatedAt = p.cfg.Now().UTC()
+	return next, nil
+}
+
+// withoutSecretHashes returns c with a copy of its secrets that keeps their
+// times but not their hashes.
+func withoutSecretHashes(c storage.Client) storage.Client {
+	if c.Secrets == nil {
+		return c
+	}
+	shown := make([]storage.SecretHash, len(c.Secrets))
+	for i, s := range c.Secrets {
+		shown[i] = storage.SecretHash{CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt}
+	}
+	c.Secrets = shown
+	return c
 }
 
 // RotateClientSecret gives a confidential client a new generated secret and
@@ -89,7 +263,7 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 	now := p.cfg.Now().UTC()
 	err := p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(c) {
-			return c, fmt.Errorf("%w: client %q does not authenticate with a secret", ErrInvalidClient, clientID)
+			return c, errNoSecret(clientID)
 		}
 		kept := []storage.SecretHash{{Hash: hash, CreatedAt: now}}
 		if grace > 0 {
@@ -120,11 +294,11 @@ func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
 }
 
 // AuthorizedClients returns the clients the user may sign in to, ordered by
-// ID, for a host's "apps" page: clients with a user-facing grant
-// (authorization_code, implicit or password) whose required role and
-// customer binding the user meets in some tenant. Secrets are left out.
-// It needs Config.UserLookup (or an Authenticator that implements
-// [UserLookup]) to know the user's memberships.
+// ID, for a host's "apps" page: clients with an enabled user-facing grant
+// (authorization_code; implicit or password with Config.AllowLegacyGrants)
+// whose required role and customer binding the user meets in some tenant.
+// Secrets are left out. It needs Config.UserLookup (or an Authenticator
+// that implements [UserLookup]) to know the user's memberships.
 func (p *Provider) AuthorizedClients(ctx context.Context, subject string) ([]storage.Client, error) {
 	if p.lookup == nil {
 		return nil, errors.New("provider: AuthorizedClients needs Config.UserLookup to read the user's roles and tenants")
@@ -139,10 +313,7 @@ func (p *Provider) AuthorizedClients(ctx context.Context, subject string) ([]sto
 	}
 	var out []storage.Client
 	for _, c := range all {
-		userFacing := slices.ContainsFunc(c.GrantTypes, func(g string) bool {
-			return g == "authorization_code" || g == "implicit" || g == "password"
-		})
-		if !userFacing {
+		if !slices.ContainsFunc(c.GrantTypes, p.supported.userFacing) {
 			continue
 		}
 		if _, err := eligibleTenants(&c, u); err != nil {
@@ -158,152 +329,224 @@ func usesSecret(c storage.Client) bool {
 	return !c.Public && c.TokenEndpointAuthMethod != "private_key_jwt"
 }
 
-// prepareClient fills defaults and validates a registration.
+// prepareClient fills the defaults of a registration, checks it, and sets
+// its times; the secrets are the caller's to add.
 func (p *Provider) prepareClient(c storage.Client) (storage.Client, error) {
-	var errs []string
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-
 	if c.ID == "" {
 		c.ID = secret.Token()[:24]
-	} else if len(c.ID) > 128 || strings.ContainsFunc(c.ID, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
-	}) {
-		bad("ID must be 1-128 characters of A-Z a-z 0-9 - . _ ~, got %q", c.ID)
 	}
-	if len(c.GrantTypes) == 0 {
-		c.GrantTypes = []string{"authorization_code"}
-	}
-	for _, g := range c.GrantTypes {
-		if !slices.Contains(knownGrants, g) {
-			bad("unknown grant type %q (want one of %s)", g, strings.Join(knownGrants, ", "))
-		}
-	}
-	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
-
-	switch c.TokenEndpointAuthMethod {
-	case "":
-		if c.Public {
-			c.TokenEndpointAuthMethod = "none"
-		} else {
-			c.TokenEndpointAuthMethod = "client_secret_basic"
-		}
-	case "none":
-		if !c.Public {
-			bad(`TokenEndpointAuthMethod "none" is only for public clients; set Public`)
-		}
-	case "client_secret_basic", "client_secret_post", "private_key_jwt":
-		if c.Public {
-			bad("a public client cannot use %s; use none", c.TokenEndpointAuthMethod)
-		}
-	default:
-		bad("TokenEndpointAuthMethod must be client_secret_basic, client_secret_post, private_key_jwt or none, got %q", c.TokenEndpointAuthMethod)
-	}
-	if c.Public && (has("client_credentials") || has("password")) {
-		bad("a public client cannot use the client_credentials or password grant")
-	}
-	if c.TokenEndpointAuthMethod == "private_key_jwt" {
-		if c.TokenEndpointAuthSigningAlg != "RS256" && c.TokenEndpointAuthSigningAlg != "ES256" {
-			bad(`private_key_jwt needs TokenEndpointAuthSigningAlg "RS256" or "ES256"`)
-		}
-		var set jose.JSONWebKeySet
-		if err := json.Unmarshal(c.JWKS, &set); err != nil || len(set.Keys) == 0 {
-			bad("private_key_jwt needs JWKS, a JSON Web Key Set with at least one key")
-		} else {
-			for _, k := range set.Keys {
-				if !k.IsPublic() {
-					bad("JWKS must hold public keys only (key %q is private)", k.KeyID)
-				}
-			}
-		}
-	}
-
-	if len(c.ResponseTypes) == 0 {
-		if has("authorization_code") {
-			c.ResponseTypes = append(c.ResponseTypes, "code")
-		}
-		if has("implicit") {
-			c.ResponseTypes = append(c.ResponseTypes, "id_token", "token id_token", "token")
-			if has("authorization_code") {
-				c.ResponseTypes = append(c.ResponseTypes, "code id_token", "code token", "code token id_token")
-			}
-		}
-	}
-	for _, rt := range c.ResponseTypes {
-		parts := strings.Fields(rt)
-		for _, part := range parts {
-			switch part {
-			case "code":
-				if !has("authorization_code") {
-					bad("response type %q needs the authorization_code grant", rt)
-				}
-			case "token", "id_token":
-				if !has("implicit") {
-					bad("response type %q needs the implicit grant, which must be allowed explicitly", rt)
-				}
-			default:
-				bad("unknown response type %q", rt)
-			}
-		}
-	}
-	if (has("authorization_code") || has("implicit")) && len(c.RedirectURIs) == 0 {
-		bad("RedirectURIs is required for the authorization_code and implicit grants")
-	}
-	for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
-		if err := checkRedirectURI(u); err != nil {
-			bad("%v", err)
-		}
-	}
-	for _, s := range c.Scopes {
-		if s == "" || strings.ContainsAny(s, " \t\n\"\\") {
-			bad("invalid scope %q", s)
-		}
-	}
-	for _, e := range c.PermissionScope {
-		if err := scope.Check(e); err != nil {
-			bad("PermissionScope: %v", err)
-		}
-	}
-	if _, err := ipfilter.Parse(c.IPRanges); err != nil {
-		bad("IPRanges: %v", err)
-	}
-	if c.Public && len(c.IntrospectAudiences) > 0 {
-		bad("IntrospectAudiences needs a confidential client: a public client cannot introspect")
-	}
-	if len(c.IntrospectAudiences) > 64 {
-		bad("IntrospectAudiences has %d values, at most 64 allowed", len(c.IntrospectAudiences))
-	}
-	for _, a := range c.IntrospectAudiences {
-		if a == "" || len(a) > 1024 || !utf8.ValidString(a) || strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-			bad("IntrospectAudiences: %q must be one audience value of 1-1024 bytes without spaces or control characters", a)
-		}
-	}
-	if strings.ContainsAny(c.RequiredRole, " \t\n") {
-		bad("RequiredRole must be one role name, got %q", c.RequiredRole)
-	}
-	switch c.AccessTokenFormat {
-	case "", "jwt", "opaque":
-	default:
-		bad(`AccessTokenFormat must be "", "jwt" or "opaque", got %q`, c.AccessTokenFormat)
-	}
-	for name, d := range map[string]time.Duration{
-		"AccessTokenLifetime": c.AccessTokenLifetime, "RefreshTokenLifetime": c.RefreshTokenLifetime,
-		"AuthCodeLifetime": c.AuthCodeLifetime, "IDTokenLifetime": c.IDTokenLifetime,
-	} {
-		if d < 0 {
-			bad("%s must not be negative", name)
-		}
-	}
-	if c.AuthCodeLifetime > 10*time.Minute {
-		bad("AuthCodeLifetime must be at most 10 minutes")
-	}
-	if len(errs) > 0 {
-		slices.Sort(errs)
-		return c, fmt.Errorf("%w %q: %s", ErrInvalidClient, c.ID, strings.Join(errs, "; "))
+	c, err := p.checkClient(c)
+	if err != nil {
+		return storage.Client{}, err
 	}
 	now := p.cfg.Now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
 	c.Secrets = nil
 	return c, nil
+}
+
+// checkClient fills the defaults of c and checks every field but the
+// secrets and times, for registration and update alike. Each concern has
+// its own check; all problems are reported at once.
+func (p *Provider) checkClient(c storage.Client) (storage.Client, error) {
+	c = p.clientDefaults(c)
+	e := clientErrs{id: c.ID}
+	checkClientID(&e, c)
+	p.checkGrantTypes(&e, c)
+	checkAuthMethod(&e, c)
+	p.checkResponseTypes(&e, c)
+	checkRedirectURIs(&e, c)
+	checkScopes(&e, c)
+	checkAccess(&e, c)
+	checkTokenSettings(&e, c)
+	return c, e.err()
+}
+
+// clientDefaults fills the grant types, the authentication method and the
+// response types when they are empty.
+func (p *Provider) clientDefaults(c storage.Client) storage.Client {
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = "client_secret_basic"
+		if c.Public {
+			c.TokenEndpointAuthMethod = "none"
+		}
+	}
+	if len(c.ResponseTypes) == 0 {
+		// Every enabled response type whose grants the client has.
+		for _, rt := range responseTypes {
+			if p.supported.responseTypeEnabled(rt) && responseTypeGrantsHeld(rt, c.GrantTypes) {
+				c.ResponseTypes = append(c.ResponseTypes, rt)
+			}
+		}
+	}
+	return c
+}
+
+// responseTypeGrantsHeld reports whether grants has the grant of every
+// part of the response type rt.
+func responseTypeGrantsHeld(rt string, grants []string) bool {
+	for _, part := range strings.Fields(rt) {
+		if !slices.Contains(grants, responseTypePartGrant[part]) {
+			return false
+		}
+	}
+	return true
+}
+
+func checkClientID(e *clientErrs, c storage.Client) {
+	if c.ID == "" || len(c.ID) > 128 || strings.ContainsFunc(c.ID, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
+	}) {
+		e.add("ID", "must be 1-128 characters of A-Z a-z 0-9 - . _ ~, got %q", c.ID)
+	}
+}
+
+// checkGrantTypes checks that each grant is known and enabled, and allowed
+// to the kind of client.
+func (p *Provider) checkGrantTypes(e *clientErrs, c storage.Client) {
+	for _, g := range c.GrantTypes {
+		t, known := lookupGrant(g)
+		switch {
+		case !known:
+			e.add("GrantTypes", "unknown grant type %q (want one of %s)", g, strings.Join(p.supported.grantTypes, ", "))
+		case !p.supported.grantEnabled(g):
+			e.add("GrantTypes", "%q is a legacy grant, off because %s; set Config.AllowLegacyGrants to allow it", g, t.why)
+		}
+	}
+	if c.Public && (slices.Contains(c.GrantTypes, "client_credentials") || slices.Contains(c.GrantTypes, "password")) {
+		e.add("GrantTypes", "a public client cannot use the client_credentials or password grant")
+	}
+}
+
+// checkAuthMethod checks the token endpoint authentication method against
+// the kind of client, and a private_key_jwt client's keys.
+func checkAuthMethod(e *clientErrs, c storage.Client) {
+	i := slices.IndexFunc(authMethods, func(m authMethod) bool { return m.name == c.TokenEndpointAuthMethod })
+	switch {
+	case i < 0:
+		e.add("TokenEndpointAuthMethod", "must be one of %s, got %q", strings.Join(authMethodNames(true), ", "), c.TokenEndpointAuthMethod)
+	case authMethods[i].public && !c.Public:
+		e.add("TokenEndpointAuthMethod", "%q is only for public clients; set Public", c.TokenEndpointAuthMethod)
+	case !authMethods[i].public && c.Public:
+		e.add("TokenEndpointAuthMethod", "a public client cannot use %s; use none", c.TokenEndpointAuthMethod)
+	}
+	if c.TokenEndpointAuthMethod != "private_key_jwt" {
+		return
+	}
+	if !slices.Contains(assertionAlgs, c.TokenEndpointAuthSigningAlg) {
+		e.add("TokenEndpointAuthSigningAlg", "private_key_jwt needs one of %s, got %q", strings.Join(assertionAlgs, ", "), c.TokenEndpointAuthSigningAlg)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(c.JWKS, &set); err != nil || len(set.Keys) == 0 {
+		e.add("JWKS", "private_key_jwt needs a JSON Web Key Set with at least one key")
+		return
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			e.add("JWKS", "must hold public keys only (key %q is private)", k.KeyID)
+		}
+	}
+}
+
+// checkResponseTypes checks that each response type is known, enabled and
+// backed by the client's grants.
+func (p *Provider) checkResponseTypes(e *clientErrs, c storage.Client) {
+	for _, rt := range c.ResponseTypes {
+		for _, part := range strings.Fields(rt) {
+			g, known := responseTypePartGrant[part]
+			if !known {
+				e.add("ResponseTypes", "unknown response type %q (want one of %s)", rt, strings.Join(p.supported.responseTypes, ", "))
+				break
+			}
+			if !p.supported.grantEnabled(g) {
+				e.add("ResponseTypes", "response type %q returns tokens from the authorization endpoint, which needs the legacy %s grant; set Config.AllowLegacyGrants to allow it", rt, g)
+				break
+			}
+			if !slices.Contains(c.GrantTypes, g) {
+				e.add("ResponseTypes", "response type %q needs the %s grant, which must be listed in GrantTypes", rt, g)
+				break
+			}
+		}
+	}
+}
+
+// checkRedirectURIs checks the redirect and post-logout redirect URIs.
+func checkRedirectURIs(e *clientErrs, c storage.Client) {
+	if (slices.Contains(c.GrantTypes, "authorization_code") || slices.Contains(c.GrantTypes, "implicit")) && len(c.RedirectURIs) == 0 {
+		e.add("RedirectURIs", "is required for the authorization_code and implicit grants")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			e.add("RedirectURIs", "%v", err)
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			e.add("PostLogoutRedirectURIs", "%v", err)
+		}
+	}
+}
+
+// checkScopes checks the allowed scopes and the permission scope.
+func checkScopes(e *clientErrs, c storage.Client) {
+	for _, s := range c.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\n\"\\") {
+			e.add("Scopes", "invalid scope %q", s)
+		}
+	}
+	for _, s := range c.PermissionScope {
+		if err := scope.Check(s); err != nil {
+			e.add("PermissionScope", "%v", err)
+		}
+	}
+}
+
+// checkAccess checks who may use the client and from where: IP ranges,
+// introspection audiences and the required role.
+func checkAccess(e *clientErrs, c storage.Client) {
+	if _, err := ipfilter.Parse(c.IPRanges); err != nil {
+		e.add("IPRanges", "%v", err)
+	}
+	if c.Public && len(c.IntrospectAudiences) > 0 {
+		e.add("IntrospectAudiences", "needs a confidential client: a public client cannot introspect")
+	}
+	if len(c.IntrospectAudiences) > 64 {
+		e.add("IntrospectAudiences", "has %d values, at most 64 allowed", len(c.IntrospectAudiences))
+	}
+	for _, a := range c.IntrospectAudiences {
+		if a == "" || len(a) > 1024 || !utf8.ValidString(a) || strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			e.add("IntrospectAudiences", "%q must be one audience value of 1-1024 bytes without spaces or control characters", a)
+		}
+	}
+	if strings.ContainsAny(c.RequiredRole, " \t\n") {
+		e.add("RequiredRole", "must be one role name, got %q", c.RequiredRole)
+	}
+}
+
+// checkTokenSettings checks the access token format and the lifetimes.
+func checkTokenSettings(e *clientErrs, c storage.Client) {
+	switch c.AccessTokenFormat {
+	case "", "jwt", "opaque":
+	default:
+		e.add("AccessTokenFormat", `must be "", "jwt" or "opaque", got %q`, c.AccessTokenFormat)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"AccessTokenLifetime", c.AccessTokenLifetime}, {"RefreshTokenLifetime", c.RefreshTokenLifetime},
+		{"AuthCodeLifetime", c.AuthCodeLifetime}, {"IDTokenLifetime", c.IDTokenLifetime},
+	} {
+		if d.v < 0 {
+			e.add(d.name, "must not be negative, got %v", d.v)
+		}
+	}
+	if c.AuthCodeLifetime > 10*time.Minute {
+		e.add("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)
+	}
 }
 
 // checkRedirectURI accepts absolute https URLs, and http only on a loopback

@@ -133,6 +133,19 @@ type Config struct {
 	// "ES256" (the default when empty) or "RS256".
 	SigningAlgorithm string
 
+	// AllowLegacyGrants enables the two grants the OAuth 2.0 Security BCP
+	// says not to use: the implicit grant, with the response types that
+	// return tokens from the authorization endpoint (token, id_token and
+	// the hybrid ones such as "code id_token"), which puts tokens in
+	// redirect URIs (RFC 9700 §2.1.2); and the resource owner password
+	// credentials grant ("password"), which gives users' passwords to the
+	// client (RFC 9700 §2.4). When false (the default) discovery does not
+	// advertise them, clients cannot be registered or updated with them,
+	// and a stored client that lists them cannot use them: the token
+	// endpoint answers unsupported_grant_type and the authorization
+	// endpoint unsupported_response_type, before any login page.
+	AllowLegacyGrants bool
+
 	// JWTAccessTokens makes access tokens RFC 9068 JWTs (typ at+jwt) for
 	// every client that does not choose a format itself. If false, access
 	// tokens are opaque HMAC tokens, which can be revoked instantly.

@@ -39,10 +39,12 @@ type Discovery struct {
 	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
 }
 
-// Discovery returns the metadata the discovery endpoint serves.
+// Discovery returns the metadata the discovery endpoint serves. It
+// advertises what is enabled: the implicit and password grants, and the
+// response types that return tokens from the authorization endpoint, only
+// with Config.AllowLegacyGrants.
 func (p *Provider) Discovery() Discovery {
 	pp := p.cfg.Paths
-	secretMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	return Discovery{
 		Issuer:                                     p.cfg.Issuer,
 		AuthorizationEndpoint:                      p.url(pp.Authorize),
@@ -53,21 +55,21 @@ func (p *Provider) Discovery() Discovery {
 		IntrospectionEndpoint:                      p.url(pp.Introspect),
 		RevocationEndpoint:                         p.url(pp.Revoke),
 		ScopesSupported:                            p.scopesSupported(),
-		ResponseTypesSupported:                     []string{"code", "id_token", "token id_token", "token", "code id_token", "code token", "code token id_token"},
+		ResponseTypesSupported:                     slices.Clone(p.supported.responseTypes),
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", "implicit", "password"},
+		GrantTypesSupported:                        slices.Clone(p.supported.grantTypes),
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{p.cfg.SigningAlgorithm},
-		TokenEndpointAuthMethodsSupported:          append(secretMethods, "none"),
-		TokenEndpointAuthSigningAlgValuesSupported: []string{"RS256", "ES256"},
-		IntrospectionEndpointAuthMethodsSupported:  secretMethods,
-		RevocationEndpointAuthMethodsSupported:     append(secretMethods, "none"),
+		TokenEndpointAuthMethodsSupported:          authMethodNames(true),
+		TokenEndpointAuthSigningAlgValuesSupported: slices.Clone(assertionAlgs),
+		IntrospectionEndpointAuthMethodsSupported:  authMethodNames(false), // a public client cannot introspect
+		RevocationEndpointAuthMethodsSupported:     authMethodNames(true),
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "at_hash", "c_hash",
 			"name", "given_name", "family_name", "preferred_username", "username", "picture", "email", "email_verified", "groups",
 			"groupstring", "customer_id", "domain_id", "customer_shortname", "customer_name", "client_ip"},
 		ACRValuesSupported:                         []string{"1", "2"},
-		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		PromptValuesSupported:                      slices.Clone(promptValues),
 		AuthorizationResponseISSParameterSupported: true,
 	}
 }
@@ -75,7 +77,7 @@ func (p *Provider) Discovery() Discovery {
 // scopesSupported lists the claim scopes, built in and custom (permission
 // scopes are the host's and are not advertised).
 func (p *Provider) scopesSupported() []string {
-	out := []string{"openid", "offline_access", "profile", "email", "groups", "groupstring", "customer", "clientip"}
+	out := claimScopeNames(func(s claimScope) bool { return s.advertised })
 	custom := slices.Sorted(maps.Keys(p.cfg.Claims))
 	return append(out, custom...)
 }

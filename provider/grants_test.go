@@ -24,7 +24,7 @@ import (
 )
 
 func TestPasswordGrantOnlyWhenAllowed(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, allowLegacyGrants)
 	c, secret, err := e.p.CreateClient(context.Background(), storage.Client{
 		ID: "legacy-cli", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "offline_access", "assets:read"},
 	})
@@ -48,7 +48,7 @@ func TestPasswordGrantOnlyWhenAllowed(t *testing.T) {
 }
 
 func TestImplicitOnlyWhenAllowed(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, allowLegacyGrants)
 	c, _, err := e.p.CreateClient(context.Background(), storage.Client{
 		ID: "legacy-spa", GrantTypes: []string{"implicit"}, RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"openid", "profile"},
 	})
@@ -184,7 +184,7 @@ func TestPerClientLifetimes(t *testing.T) {
 // token whose subject is the user (it was a 500 when the grant's session
 // had no ID-token subject).
 func TestPasswordGrantWithOpenIDRefreshes(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, allowLegacyGrants)
 	c, secret, err := e.p.CreateClient(context.Background(), storage.Client{
 		ID: "legacy-cli", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "offline_access", "assets:read"},
 	})

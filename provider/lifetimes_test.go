@@ -72,6 +72,7 @@ func TestTokenLifetimes(t *testing.T) {
 					c.RefreshTokenLifetime = globalLifetimes.refresh
 					c.IDTokenLifetime = globalLifetimes.id
 					c.AuthCodeLifetime = globalLifetimes.code
+					c.AllowLegacyGrants = true // the password, implicit and hybrid subtests
 				})
 				// The "global" clients use the provider's lifetimes and
 				// default format; the "own" clients their own lifetimes and

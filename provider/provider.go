@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,19 +38,34 @@ type Provider struct {
 	hmac       *oauth2.HMACSHAStrategy
 	hasher     *secret.Hasher
 	lookup     UserLookup
+	supported  supported
 	resolver   ipfilter.Resolver
 	tmpl       *template.Template
 	mux        *http.ServeMux
 }
 
-// New validates cfg and returns a provider. Every invalid field is reported
-// at once, as a join of [*ConfigError]s. New creates a signing key in the
-// store if none may sign yet.
+// newTimeout bounds the store I/O of [New].
+const newTimeout = 30 * time.Second
+
+// New is [NewContext] with a context that ends after 30 seconds: the time
+// New may spend on the store (reading the signing keys, and creating one
+// if none may sign yet) before it gives up.
 func New(cfg Config) (*Provider, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), newTimeout)
+	defer cancel()
+	return NewContext(ctx, cfg)
+}
+
+// NewContext validates cfg and returns a provider. Every invalid field is
+// reported at once, as a join of [*ConfigError]s. NewContext creates a
+// signing key in the store if none may sign yet; ctx bounds that store
+// I/O (and carries its trace), and is not kept: the provider's requests
+// use their own contexts.
+func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0, cfg.SecretHashConcurrency)}
+	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0, cfg.SecretHashConcurrency), supported: newSupported(cfg.AllowLegacyGrants)}
 	u, _ := url.Parse(cfg.Issuer)
 	p.issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
 
@@ -74,8 +90,6 @@ func New(cfg Config) (*Provider, error) {
 		Now:              cfg.Now,
 		MaxTokenLifetime: maxLifetime,
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := p.keys.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("provider: create signing key: %w", err)
 	}
@@ -100,12 +114,12 @@ func New(cfg Config) (*Provider, error) {
 		EnablePKCEPlainChallengeMethod: false,
 		GlobalSecret:                   globalSecret,
 		RotatedGlobalSecrets:           cfg.RotatedGlobalSecrets,
-		RefreshTokenScopes:             []string{"offline_access", "offline"},
+		RefreshTokenScopes:             claimScopeNames(func(s claimScope) bool { return s.refresh }),
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		TokenEntropy:                   32,
 		SendDebugMessagesToClients:     false,
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
-		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
+		AllowedPromptValues:            slices.Clone(promptValues),
 	}
 	p.fc = fc
 	p.hmac = compose.NewOAuth2HMACStrategy(fc)
@@ -121,20 +135,9 @@ func New(cfg Config) (*Provider, error) {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
 		Signer:                     signer,
 	}
-	oauth := compose.Compose(fc, p.adapter, strategy,
-		compose.OAuth2AuthorizeExplicitFactory,
-		compose.OAuth2AuthorizeImplicitFactory,
-		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
-		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
-		compose.OpenIDConnectExplicitFactory,
-		compose.OpenIDConnectImplicitFactory,
-		compose.OpenIDConnectHybridFactory,
-		compose.OpenIDConnectRefreshFactory,
-		compose.OAuth2TokenIntrospectionFactory,
-		compose.OAuth2TokenRevocationFactory,
-		compose.OAuth2PKCEFactory,
-	)
+	// Only the enabled grants' handlers are composed: without
+	// AllowLegacyGrants fosite has no implicit, hybrid or password handler.
+	oauth := compose.Compose(fc, p.adapter, strategy, p.supported.factories...)
 	f, ok := oauth.(*fosite.Fosite)
 	if !ok {
 		return nil, fmt.Errorf("provider: fosite.Compose returned %T, want *fosite.Fosite", oauth)

@@ -84,7 +84,7 @@ func TestPasswordLockoutUnknownUser(t *testing.T) {
 // no burst slips past the limit. The login page counts on its own.
 func TestPasswordLockoutPasswordGrant(t *testing.T) {
 	var wrong atomic.Int64
-	e := newEnv(t, func(c *provider.Config) { c.Authenticator = countingUsers{wrong: &wrong} })
+	e := newEnv(t, allowLegacyGrants, func(c *provider.Config) { c.Authenticator = countingUsers{wrong: &wrong} })
 	ropc, secret, err := e.p.CreateClient(context.Background(), storage.Client{ID: "ropc", GrantTypes: []string{"password"}, Scopes: []string{"assets:read"}})
 	require.NoError(t, err)
 	pw := func(user, pass string) (int, map[string]any) {
@@ -166,7 +166,7 @@ func (e *env) pwLocked(ip, clientID, secret, user, pass string) bool {
 // grant for the username, not the user's own client elsewhere.
 func TestPasswordGrantLockoutPerAddress(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store storage.Store) {
-		e := newEnvOn(t, store)
+		e := newEnvOn(t, store, allowLegacyGrants)
 		id, secret := e.newROPC(t)
 		for i := range 5 {
 			assert.False(t, e.pwLocked("127.0.0.2", id, secret, "alice", "wrong"), "attempt %d", i)
@@ -192,7 +192,7 @@ func TestPasswordGrantLockoutPerAddress(t *testing.T) {
 // Behind a trusted proxy the client's address is what counts, and an IPv6
 // client counts per /64: the block one host usually has.
 func TestPasswordGrantLockoutIPv6Block(t *testing.T) {
-	e := newEnv(t, func(c *provider.Config) { c.TrustedProxies = []string{"127.0.0.3"} })
+	e := newEnv(t, allowLegacyGrants, func(c *provider.Config) { c.TrustedProxies = []string{"127.0.0.3"} })
 	id, secret := e.newROPC(t)
 	for i := range 5 {
 		status, body := e.pwFrom("127.0.0.3", id, secret, "alice", "wrong", fmt.Sprintf("2001:db8::%x", i+1))
@@ -211,7 +211,7 @@ func TestPasswordGrantLockoutIPv6Block(t *testing.T) {
 // grant for every address once they reach PasswordGrantCeiling, with the
 // same growing delays.
 func TestPasswordGrantCeiling(t *testing.T) {
-	e := newEnv(t, func(c *provider.Config) {
+	e := newEnv(t, allowLegacyGrants, func(c *provider.Config) {
 		c.PasswordLockout.MaxFailures = 3
 		c.PasswordGrantCeiling = 6
 	})
@@ -240,7 +240,7 @@ func TestPasswordGrantCeiling(t *testing.T) {
 // ceiling: the ceiling forgets one failure per MaxDelay, the pace an
 // address is held to once locked. The user still gets tokens elsewhere.
 func TestPasswordGrantOneAddressCannotFillCeiling(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, allowLegacyGrants)
 	id, secret := e.newROPC(t)
 	delay := func(failures int) time.Duration { // the default PasswordLockout
 		if failures < 5 {
@@ -261,7 +261,7 @@ func TestPasswordGrantOneAddressCannotFillCeiling(t *testing.T) {
 
 // A host that limits attempts itself turns the lockout off.
 func TestPasswordLockoutOff(t *testing.T) {
-	e := newEnv(t, func(c *provider.Config) { c.PasswordLockout.MaxFailures = -1 })
+	e := newEnv(t, allowLegacyGrants, func(c *provider.Config) { c.PasswordLockout.MaxFailures = -1 })
 	b, page := e.loginPage(t)
 	for range 8 {
 		flowtest.Submit(t, b, page, url.Values{"username": {"alice"}, "password": {"wrong"}})
@@ -286,7 +286,7 @@ func (f flakyUsers) Authenticate(ctx context.Context, username, password string)
 // back, and a lock it would have set is lifted.
 func TestPasswordLockoutBackendFailureNotCounted(t *testing.T) {
 	var down atomic.Bool
-	e := newEnv(t, func(c *provider.Config) { c.Authenticator = flakyUsers{down: &down} })
+	e := newEnv(t, allowLegacyGrants, func(c *provider.Config) { c.Authenticator = flakyUsers{down: &down} })
 	id, secret := e.newROPC(t)
 	for range 4 {
 		require.False(t, e.pwLocked("127.0.0.1", id, secret, "alice", "wrong"))

@@ -35,7 +35,7 @@ func (p *Provider) TokenHandler() http.Handler {
 		case gt == "":
 			writeJSONError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing.")
 			return
-		case !slices.Contains(knownGrants, gt):
+		case !p.supported.grantEnabled(gt):
 			writeJSONError(w, http.StatusBadRequest, "unsupported_grant_type", "The grant type '"+gt+"' is not supported.")
 			return
 		}
