@@ -22,17 +22,20 @@ type grantType struct {
 	// userFacing marks a grant by which a user signs in to the client
 	// (Provider.AuthorizedClients).
 	userFacing bool
+	// token marks a grant_type of the token endpoint; the implicit grant
+	// is used at the authorization endpoint only.
+	token bool
 	// why says, for a legacy grant, why it is off by default.
 	why string
 }
 
 // grantTypes are the grant types, in the order discovery lists them.
 var grantTypes = []grantType{
-	{name: "authorization_code", userFacing: true},
-	{name: "refresh_token"},
-	{name: "client_credentials"},
+	{name: "authorization_code", userFacing: true, token: true},
+	{name: "refresh_token", token: true},
+	{name: "client_credentials", token: true},
 	{name: "implicit", legacy: true, userFacing: true, why: "it returns tokens in the redirect URI (RFC 9700 §2.1.2)"},
-	{name: "password", legacy: true, userFacing: true, why: "it gives the user's password to the client (RFC 9700 §2.4)"},
+	{name: "password", legacy: true, userFacing: true, token: true, why: "it gives the user's password to the client (RFC 9700 §2.4)"},
 }
 
 // responseTypes are the response types, in the order discovery lists them.
@@ -190,6 +193,13 @@ func (s supported) responseTypeEnabled(rt string) bool {
 		}
 	}
 	return len(parts) > 0
+}
+
+// tokenGrantEnabled reports whether g is an enabled grant_type of the
+// token endpoint, which fosite has a handler for.
+func (s supported) tokenGrantEnabled(g string) bool {
+	t, ok := lookupGrant(g)
+	return ok && t.token && s.grantEnabled(g)
 }
 
 // userFacing reports whether g is an enabled grant by which users sign in.

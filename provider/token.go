@@ -35,7 +35,7 @@ func (p *Provider) TokenHandler() http.Handler {
 		case gt == "":
 			writeJSONError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing.")
 			return
-		case !p.supported.grantEnabled(gt):
+		case !p.supported.tokenGrantEnabled(gt):
 			writeJSONError(w, http.StatusBadRequest, "unsupported_grant_type", "The grant type '"+gt+"' is not supported.")
 			return
 		}
