@@ -186,7 +186,7 @@ func (p *Provider) UpdateClient(ctx context.Context, id string, update func(stor
 	var invalid error
 	err := p.store.UpdateClient(ctx, id, func(cur storage.Client) (storage.Client, error) {
 		shown := withoutSecretHashes(cur)
-		next, err := update(shown)
+		next, err := update(withoutSecretHashes(cur)) // its own copy of Secrets, compared with shown
 		if err != nil {
 			invalid = nil
 			return cur, err
@@ -233,9 +233,14 @@ func (p *Provider) checkUpdate(shown, next storage.Client) (storage.Client, erro
 	if err != nil {
 		return next, err
 	}
-	next.UpdatedAt = p.cfg.Now().UTC()
+	next.UpdatedAt = p.clientTime()
 	return next, nil
 }
+
+// clientTime is the time for a client's CreatedAt, UpdatedAt and secret
+// times: now, in UTC, to the microsecond that PostgreSQL keeps, so that the
+// client the provider returns is the one the store holds.
+func (p *Provider) clientTime() time.Time { return p.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // withoutSecretHashes returns c with a copy of its secrets that keeps their
 // times but not their hashes.
@@ -260,7 +265,7 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 		return "", fmt.Errorf("provider: rotate secret of %q: negative grace period", clientID)
 	}
 	plain, hash := secret.Generate()
-	now := p.cfg.Now().UTC()
+	now := p.clientTime()
 	err := p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(c) {
 			return c, errNoSecret(clientID)
@@ -339,7 +344,7 @@ func (p *Provider) prepareClient(c storage.Client) (storage.Client, error) {
 	if err != nil {
 		return storage.Client{}, err
 	}
-	now := p.cfg.Now().UTC()
+	now := p.clientTime()
 	c.CreatedAt, c.UpdatedAt = now, now
 	c.Secrets = nil
 	return c, nil
