@@ -311,23 +311,28 @@ func TestConfigValidation(t *testing.T) {
 func TestClientRegistrationValidation(t *testing.T) {
 	e := newEnv(t, allowLegacyGrants) // so that "public with password" is refused for being public
 	ctx := context.Background()
-	for name, c := range map[string]storage.Client{
-		"public with client_credentials":  {Public: true, GrantTypes: []string{"client_credentials"}},
-		"public with password":            {Public: true, GrantTypes: []string{"authorization_code", "password"}, RedirectURIs: []string{webRedirect}},
-		"code without redirect":           {GrantTypes: []string{"authorization_code"}},
-		"http redirect off loopback":      {RedirectURIs: []string{"http://app.example.com/cb"}},
-		"redirect with fragment":          {RedirectURIs: []string{"https://app.example.com/cb#x"}},
-		"token response without implicit": {RedirectURIs: []string{"https://app.example.com/cb"}, ResponseTypes: []string{"token"}},
-		"unknown grant":                   {GrantTypes: []string{"magic"}},
-		"private_key_jwt without keys":    {GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256"},
+	for name, tc := range map[string]struct {
+		c     storage.Client
+		field string
+	}{
+		"public with client_credentials":  {storage.Client{Public: true, GrantTypes: []string{"client_credentials"}}, "GrantTypes"},
+		"public with password":            {storage.Client{Public: true, GrantTypes: []string{"authorization_code", "password"}, RedirectURIs: []string{webRedirect}}, "GrantTypes"},
+		"code without redirect":           {storage.Client{GrantTypes: []string{"authorization_code"}}, "RedirectURIs"},
+		"http redirect off loopback":      {storage.Client{RedirectURIs: []string{"http://app.example.com/cb"}}, "RedirectURIs"},
+		"redirect with fragment":          {storage.Client{RedirectURIs: []string{"https://app.example.com/cb#x"}}, "RedirectURIs"},
+		"token response without implicit": {storage.Client{RedirectURIs: []string{"https://app.example.com/cb"}, ResponseTypes: []string{"token"}}, "ResponseTypes"},
+		"unknown grant":                   {storage.Client{GrantTypes: []string{"magic"}}, "GrantTypes"},
+		"private_key_jwt without keys":    {storage.Client{GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256"}, "JWKS"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := e.p.CreateClient(ctx, c)
+			_, _, err := e.p.CreateClient(ctx, tc.c)
 			assert.ErrorIs(t, err, provider.ErrInvalidClient)
+			assert.Equal(t, []string{tc.field}, clientErrorFields(err), "%v", err)
 		})
 	}
 	_, err := e.p.CreateClientWithSecret(ctx, storage.Client{GrantTypes: []string{"client_credentials"}}, "short")
 	assert.ErrorIs(t, err, provider.ErrInvalidClient)
+	assert.Equal(t, []string{"secret"}, clientErrorFields(err), "%v", err)
 }
 
 func TestSecretRotation(t *testing.T) {
