@@ -16,14 +16,18 @@
 // It serves discovery, a JWKS with key rotation, the authorization endpoint
 // with built-in login and consent pages (replaceable templates), the token
 // endpoint (authorization code with PKCE, refresh with rotation and reuse
-// detection, client credentials, and for explicitly allowed clients the
-// password grant and implicit/hybrid flows), introspection (RFC 7662),
-// revocation (RFC 7009), userinfo and RP-initiated logout.
+// detection, client credentials, and, with Config.AllowLegacyGrants, for
+// clients that list them, the password grant and implicit/hybrid flows),
+// introspection (RFC 7662), revocation (RFC 7009), userinfo and
+// RP-initiated logout.
 //
 // Clients are registered with [Provider.CreateClient], which generates a
-// 256-bit secret and stores only its hash. A resource server in the same
-// process protects its handlers with [Provider.RequireScopes] and reads the
-// token with [TokenFromContext].
+// 256-bit secret and stores only its hash, and administered with
+// [Provider.GetClient], [Provider.ListClients], [Provider.UpdateClient]
+// (checked as a registration is), [Provider.RotateClientSecret] and
+// [Provider.DeleteClient]. A resource server in the same process protects
+// its handlers with [Provider.RequireScopes] and reads the token with
+// [TokenFromContext].
 //
 // The protocol engine is github.com/ory/fosite v0.49.0, kept behind
 // internal packages: the public API speaks Gatehouse's own types. See
