@@ -59,8 +59,7 @@ func New(cfg Config) (*Provider, error) {
 // NewContext validates cfg and returns a provider. Every invalid field is
 // reported at once, as a join of [*ConfigError]s. NewContext creates a
 // signing key in the store if none may sign yet; ctx bounds that store
-// I/O (and carries its trace), and is not kept: the provider's requests
-// use their own contexts.
+// I/O and is not kept: the provider's requests use their own contexts.
 func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
