@@ -276,7 +276,7 @@ func TestReplicasShareMFAState(t *testing.T) {
 // The password lockout counts failures from every replica together.
 func TestReplicasSharePasswordLockout(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 2)
+	c := newCluster(t, 2, func(cfg *provider.Config) { cfg.AllowLegacyGrants = true })
 	ropc, secret, err := c.replicas[0].CreateClient(context.Background(), storage.Client{ID: "ropc", GrantTypes: []string{"password"}, Scopes: []string{"assets:read"}})
 	require.NoError(t, err)
 	pw := func(replica int, pass string) (int, map[string]any) {
