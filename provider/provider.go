@@ -114,6 +114,8 @@ func New(cfg Config) (*Provider, error) {
 		Now:           cfg.Now,
 		CodeSignature: p.hmac.AuthorizeCodeSignature,
 		Authenticate_: p.authenticateROPC,
+
+		RefreshReuseGrace: cfg.RefreshReuseGrace,
 	}
 	signer := p.keys.Signer()
 	strategy := &compose.CommonStrategy{
