@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -219,6 +220,8 @@ func TestRefreshRaceLateLosers(t *testing.T) {
 				tok := e.codeFlow(e.web, e.webSecret, webRedirect, "alice", "openid", "offline_access", "assets:read")
 
 				gate.hold(raceWidth - 1)
+				release := sync.OnceFunc(func() { close(gate.release) })
+				t.Cleanup(release) // before the server's Close, which waits for held requests
 				type result struct {
 					status int
 					body   map[string]any
@@ -239,7 +242,7 @@ func TestRefreshRaceLateLosers(t *testing.T) {
 				case <-time.After(30 * time.Second):
 					t.Fatalf("only %d of the %d late refreshes reached the store", gate.held.Load(), raceWidth-1)
 				}
-				close(gate.release)
+				release()
 				for i := range raceWidth - 1 {
 					r := <-results
 					assertReuseAnswer(t, r.status, r.body, fmt.Sprintf("late loser %d", i))
