@@ -526,10 +526,7 @@ func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User
 // writeAuthorizeError redirects the error to the client when the redirect
 // URI has been validated, and shows it as a page otherwise.
 func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
-	if c := classify(err); c != nil {
-		err = c
-	}
-	rfc := fosite.ErrorToRFC6749Error(err)
+	rfc := rfcError(err)
 	if rfc.CodeField >= 500 {
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "authorization failed", slog.String("error", errorChain(err)))
 	}

@@ -155,6 +155,21 @@ type Config struct {
 	AccessTokenLifetime time.Duration
 	// RefreshTokenLifetime, if zero, is 30 days.
 	RefreshTokenLifetime time.Duration
+	// RefreshReuseGrace is how long after a refresh token's rotation (a
+	// successful refresh with it) the same token, presented again, is
+	// answered as a lost race rather than as reuse: 400 invalid_grant,
+	// with no tokens issued and nothing revoked. After it, a rotated
+	// refresh token presented again is reuse (RFC 9700 §4.14): the answer
+	// is invalid_grant and every access and refresh token of its grant is
+	// revoked. Hydra calls this a rotation grace period. It helps clients
+	// that refresh from several threads or tabs at once; it also gives a
+	// thief of an old refresh token the same window without tripping reuse
+	// detection. Zero (the default) means no grace; at most 60 seconds.
+	//
+	// Concurrent refreshes that reach the rotation together are never
+	// reuse, whatever this is: exactly one succeeds, the others get
+	// invalid_grant and revoke nothing.
+	RefreshReuseGrace time.Duration
 	// AuthCodeLifetime, if zero, is 5 minutes (RFC 6749 §4.1.2 says at most 10).
 	AuthCodeLifetime time.Duration
 	// IDTokenLifetime, if zero, is 1 hour.
@@ -363,6 +378,9 @@ func (c *Config) validate() error {
 		} else if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > time.Minute {
+		bad("RefreshReuseGrace", "must be between 0 and 60s, got %v", c.RefreshReuseGrace)
 	}
 	c.PasswordLockout = c.PasswordLockout.withDefaults(5, 30*time.Second, 15*time.Minute)
 	if msg := c.PasswordLockout.check(); msg != "" {

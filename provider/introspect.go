@@ -63,7 +63,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		info, err := p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")))
 		if err != nil {
-			if c := classify(err); c != nil && c.CodeField == http.StatusServiceUnavailable {
+			if rfcError(err).CodeField == http.StatusServiceUnavailable {
 				p.writeTokenError(ctx, w, nil, err)
 				return
 			}

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -58,15 +60,18 @@ func TokenFromContext(ctx context.Context) (TokenInfo, bool) {
 }
 
 // Introspect checks an access token locally, as the introspection endpoint
-// would, and returns what it grants. It returns an error for a missing,
-// malformed, expired or revoked token.
+// would, and returns what it grants. Its errors are Gatehouse's, for
+// [errors.Is]: one wrapping [ErrInvalidToken] for a missing, malformed,
+// unknown, expired or revoked token, or one that is not an access token
+// (answer 401 invalid_token); one wrapping [ErrUnavailable] when the token
+// could not be checked (answer 503 and let the client retry).
 func (p *Provider) Introspect(ctx context.Context, token string) (TokenInfo, error) {
 	i, err := p.introspect(ctx, token, fosite.AccessToken)
 	if err != nil {
-		return TokenInfo{}, err
+		return TokenInfo{}, hostError(err)
 	}
 	if i.Type != string(fosite.AccessToken) {
-		return TokenInfo{}, fosite.ErrInactiveToken.WithHint("Not an access token.")
+		return TokenInfo{}, fmt.Errorf("%w: not an access token", ErrInvalidToken)
 	}
 	return i, nil
 }
@@ -106,7 +111,7 @@ func (p *Provider) Require(req Requirement) func(http.Handler) http.Handler {
 			}
 			info, err := p.Introspect(r.Context(), token)
 			if err != nil {
-				if c := classify(err); c != nil && c.CodeField == http.StatusServiceUnavailable {
+				if errors.Is(err, ErrUnavailable) {
 					writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The token could not be checked; retry later.")
 					return
 				}

@@ -127,6 +127,8 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		Now:           cfg.Now,
 		CodeSignature: p.hmac.AuthorizeCodeSignature,
 		Authenticate_: p.authenticateROPC,
+
+		RefreshReuseGrace: cfg.RefreshReuseGrace,
 	}
 	signer := p.keys.Signer()
 	strategy := &compose.CommonStrategy{

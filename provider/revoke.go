@@ -45,7 +45,7 @@ func (p *Provider) RevokeHandler() http.Handler {
 // temporarily_unavailable, where fosite would answer 200 as if the token
 // were revoked.
 func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWriter, err error) {
-	if c := classify(err); c != nil {
+	if c := rfcError(err); c != nil {
 		if c.CodeField == http.StatusServiceUnavailable {
 			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "revocation endpoint: backend unavailable", slog.String("error", errorChain(err)))
 			p.oauth.WriteAccessError(ctx, w, nil, c)

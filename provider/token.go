@@ -52,9 +52,6 @@ func (p *Provider) TokenHandler() http.Handler {
 			ctx = context.WithValue(ctx, ropcUserKey{}, ropc)
 		}
 		ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
-		if errors.Is(err, errPasswordLocked) {
-			err = fosite.ErrInvalidGrant.WithHint("Too many failed sign-ins for this username; try again later.")
-		}
 		if err != nil {
 			err = clientAuthError(err)
 			p.setRetryAfter(w, err)
@@ -108,9 +105,10 @@ func (p *Provider) TokenHandler() http.Handler {
 		}
 		resp, err := p.oauth.NewAccessResponse(ctx, ar)
 		if err != nil {
-			if c := classify(err); c != nil && c.ErrorField == fosite.ErrInvalidGrant.ErrorField {
+			if isCodeReuse(ar, err) {
 				// A lost race for an authorization code is code reuse:
-				// revoke whatever the code's family holds.
+				// revoke whatever the code's family holds. (A lost race
+				// for a refresh token is not reuse, and revokes nothing.)
 				p.revokeFamily(ctx, ar.GetID())
 			}
 			p.writeTokenError(ctx, w, ar, err)
@@ -122,17 +120,6 @@ func (p *Provider) TokenHandler() http.Handler {
 			slog.String("request_id", ar.GetID()))
 		p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 	})
-}
-
-// clientAuthError maps what fosite returns unwrapped from a failed client
-// assertion check (a go-jose validation error) to invalid_client; protocol
-// and backend errors pass through.
-func clientAuthError(err error) error {
-	var rfc *fosite.RFC6749Error
-	if err == nil || errors.As(err, &rfc) || errors.Is(err, fositeadapter.ErrUnavailable) || classify(err) != nil {
-		return err
-	}
-	return fosite.ErrInvalidClient.WithHint("The client assertion could not be verified.").WithWrap(err)
 }
 
 // narrowRefresh applies a refresh request's scope parameter (RFC 6749 §6),

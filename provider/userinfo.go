@@ -39,7 +39,7 @@ func (p *Provider) UserinfoHandler() http.Handler {
 		}
 		info, err := p.Introspect(ctx, token)
 		if err != nil {
-			if c := classify(err); c != nil && c.CodeField == http.StatusServiceUnavailable {
+			if errors.Is(err, ErrUnavailable) {
 				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Retry later.")
 				return
 			}

@@ -112,6 +112,14 @@ type Token struct {
 	// or a token revoked. Inactive tokens are kept (until they expire) so reuse
 	// can be detected.
 	Active bool
+	// RotatedAt is when [TokenStore.RotateRefreshToken] made a refresh token
+	// inactive: the now it was given, set in the same atomic step. It is zero
+	// for a token never rotated (active, or made inactive only by
+	// [TokenStore.RevokeFamily], which leaves it alone). The provider reads
+	// it to tell a refresh token presented moments after its rotation (a
+	// lost race, within the provider's grace period) from reuse. A backend
+	// stores it as given on create.
+	RotatedAt time.Time
 }
 
 // TokenStore keeps codes and tokens. Implementations must be safe for
@@ -132,12 +140,13 @@ type TokenStore interface {
 	// concurrent callers exactly one succeeds. It returns [ErrNotFound] for an
 	// unknown code.
 	ConsumeAuthCode(ctx context.Context, signature string) (Token, error)
-	// RotateRefreshToken marks an active refresh token inactive and deletes
-	// the access token issued with it. If the refresh token is already
-	// inactive it returns [ErrAlreadyUsed]; of any number of concurrent
-	// callers exactly one succeeds. It returns [ErrNotFound] for an unknown
-	// token.
-	RotateRefreshToken(ctx context.Context, signature string) error
+	// RotateRefreshToken marks an active refresh token inactive, sets its
+	// [Token.RotatedAt] to now, and deletes the access token issued with it,
+	// all in one atomic step. If the refresh token is already inactive it
+	// returns [ErrAlreadyUsed] and changes nothing; of any number of
+	// concurrent callers exactly one succeeds. It returns [ErrNotFound] for
+	// an unknown token.
+	RotateRefreshToken(ctx context.Context, signature string, now time.Time) error
 	// RevokeFamily marks every token of kind with the given request ID
 	// inactive. Revoking a family with no tokens is not an error.
 	RevokeFamily(ctx context.Context, kind TokenKind, requestID string) error

@@ -94,7 +94,7 @@ func TestErrorsNameTheRecord(t *testing.T) {
 	s := memory.New()
 	_, err := s.GetClient(ctx, "app-1")
 	assert.EqualError(t, err, `memory: get client "app-1": storage: not found`)
-	err = s.RotateRefreshToken(ctx, "sig")
+	err = s.RotateRefreshToken(ctx, "sig", time.Now())
 	assert.EqualError(t, err, `memory: rotate refresh token "sig": storage: not found`)
 	_, err = s.GetToken(ctx, storage.KindPKCE, "sig")
 	assert.EqualError(t, err, `memory: get pkce "sig": storage: not found`)

@@ -87,7 +87,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 
 // RotateRefreshToken implements [storage.TokenStore]. A linked access token
 // that no longer exists is not an error.
-func (s *Store) RotateRefreshToken(ctx context.Context, signature string) error {
+func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now time.Time) error {
 	return s.tx(ctx, func() error {
 		k := tokenKey{storage.KindRefreshToken, signature}
 		got, ok := s.tokens[k]
@@ -98,6 +98,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string) error 
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrAlreadyUsed)
 		}
 		got.Active = false
+		got.RotatedAt = now.UTC()
 		s.tokens[k] = got
 		if got.AccessSignature != "" {
 			s.deleteToken(tokenKey{storage.KindAccessToken, got.AccessSignature})

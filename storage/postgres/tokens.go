@@ -12,7 +12,7 @@ import (
 
 const tokenColumns = `kind, signature, request_id, requested_at, client_id, subject,
 	requested_scopes, granted_scopes, requested_audience, granted_audience, form, session,
-	access_signature, expires_at, active`
+	access_signature, expires_at, active, rotated_at`
 
 // tokenArgs returns t's column values, in the order of tokenColumns.
 func tokenArgs(t storage.Token) []any {
@@ -20,23 +20,23 @@ func tokenArgs(t storage.Token) []any {
 	return []any{
 		string(t.Kind), t.Signature, r.ID, ts(r.RequestedAt), r.ClientID, r.Subject,
 		r.RequestedScopes, r.GrantedScopes, r.RequestedAudience, r.GrantedAudience, encodeForm(r.Form), r.Session,
-		t.AccessSignature, ts(t.ExpiresAt), t.Active,
+		t.AccessSignature, ts(t.ExpiresAt), t.Active, ts(t.RotatedAt),
 	}
 }
 
 // scanToken reads a row of tokenColumns.
 func scanToken(row pgx.Row) (storage.Token, error) {
 	var (
-		t                      storage.Token
-		kind                   string
-		requestedAt, expiresAt pgtype.Timestamptz
-		form                   *string
+		t                                 storage.Token
+		kind                              string
+		requestedAt, expiresAt, rotatedAt pgtype.Timestamptz
+		form                              *string
 	)
 	r := &t.Request
 	err := row.Scan(
 		&kind, &t.Signature, &r.ID, &requestedAt, &r.ClientID, &r.Subject,
 		&r.RequestedScopes, &r.GrantedScopes, &r.RequestedAudience, &r.GrantedAudience, &form, &r.Session,
-		&t.AccessSignature, &expiresAt, &t.Active,
+		&t.AccessSignature, &expiresAt, &t.Active, &rotatedAt,
 	)
 	if err != nil {
 		return storage.Token{}, err
@@ -45,7 +45,7 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 		return storage.Token{}, err
 	}
 	t.Kind = storage.TokenKind(kind)
-	r.RequestedAt, t.ExpiresAt = fromTS(requestedAt), fromTS(expiresAt)
+	r.RequestedAt, t.ExpiresAt, t.RotatedAt = fromTS(requestedAt), fromTS(expiresAt), fromTS(rotatedAt)
 	return t, nil
 }
 
@@ -53,7 +53,7 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	err := s.run(ctx, func(q querier) error {
 		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}tokens (`+tokenColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 			ON CONFLICT (kind, signature) DO NOTHING`), tokenArgs(t)...)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = storage.ErrAlreadyExists
@@ -128,21 +128,21 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 }
 
 // RotateRefreshToken implements [storage.TokenStore]. One statement marks
-// the refresh token inactive, if it is active, and deletes the access token
-// linked to it, so both happen or neither. A linked access token that no
-// longer exists is not an error.
-func (s *Store) RotateRefreshToken(ctx context.Context, signature string) error {
+// the refresh token inactive, if it is active, records when (rotated_at),
+// and deletes the access token linked to it, so all of it happens or none.
+// A linked access token that no longer exists is not an error.
+func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now time.Time) error {
 	err := s.run(ctx, func(q querier) error {
 		var rotated bool
 		err := q.QueryRow(ctx, s.sql(`WITH rotated AS (
-				UPDATE {p}tokens SET active = false
+				UPDATE {p}tokens SET active = false, rotated_at = $2
 				WHERE kind = 'refresh_token' AND signature = $1 AND active
 				RETURNING access_signature
 			), deleted AS (
 				DELETE FROM {p}tokens
 				WHERE kind = 'access_token' AND signature IN (SELECT access_signature FROM rotated WHERE access_signature <> '')
 			)
-			SELECT EXISTS (SELECT 1 FROM rotated)`), signature).Scan(&rotated)
+			SELECT EXISTS (SELECT 1 FROM rotated)`), signature, ts(now)).Scan(&rotated)
 		if err != nil || rotated {
 			return err
 		}

@@ -153,9 +153,9 @@ func TestTxConcurrentRotateOneWins(t *testing.T) {
 	tx2, err := s.BeginTx(ctx)
 	require.NoError(t, err)
 	defer s.Rollback(tx2)
-	require.NoError(t, s.RotateRefreshToken(tx1, "rt"))
+	require.NoError(t, s.RotateRefreshToken(tx1, "rt", time.Now()))
 	second := make(chan error, 1)
-	go func() { second <- s.RotateRefreshToken(tx2, "rt") }()
+	go func() { second <- s.RotateRefreshToken(tx2, "rt", time.Now()) }()
 	time.Sleep(100 * time.Millisecond)
 	require.NoError(t, s.Commit(tx1))
 	select {

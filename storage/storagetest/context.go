@@ -73,7 +73,7 @@ func everyMethod(s storage.Store) []call {
 		}},
 		{"DeleteToken", func(ctx context.Context) error { return s.DeleteToken(ctx, storage.KindAccessToken, "at-rt") }},
 		{"ConsumeAuthCode", func(ctx context.Context) error { _, err := s.ConsumeAuthCode(ctx, "code"); return err }},
-		{"RotateRefreshToken", func(ctx context.Context) error { return s.RotateRefreshToken(ctx, "rt") }},
+		{"RotateRefreshToken", func(ctx context.Context) error { return s.RotateRefreshToken(ctx, "rt", base) }},
 		{"RevokeFamily", func(ctx context.Context) error { return s.RevokeFamily(ctx, storage.KindAccessToken, "fam") }},
 		{"UseJTI", func(ctx context.Context) error { return s.UseJTI(ctx, "new-jti", at(time.Minute), base) }},
 

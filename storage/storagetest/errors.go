@@ -43,7 +43,7 @@ func testErrorsSentinels(t *testing.T, s storage.Store) {
 		}},
 		{"DeleteClient", func() error { return s.DeleteClient(ctx, "none") }},
 		{"ConsumeAuthCode", func() error { _, err := s.ConsumeAuthCode(ctx, "none"); return err }},
-		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, "none") }},
+		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, "none", base) }},
 		{"GetConsent", func() error { _, err := s.GetConsent(ctx, "alice", "none"); return err }},
 		{"RevokeConsent", func() error { return s.RevokeConsent(ctx, "alice", "none") }},
 		{"GetLoginSession", func() error { _, err := s.GetLoginSession(ctx, "none"); return err }},
@@ -153,8 +153,8 @@ func testErrorsSentinels(t *testing.T, s storage.Store) {
 	assertSentinel(t, storage.ErrAlreadyUsed, err, "ConsumeAuthCode")
 
 	require.NoError(t, s.CreateToken(ctx, newToken(storage.KindRefreshToken, "rt", "r")))
-	require.NoError(t, s.RotateRefreshToken(ctx, "rt"))
-	assertSentinel(t, storage.ErrAlreadyUsed, s.RotateRefreshToken(ctx, "rt"), "RotateRefreshToken")
+	require.NoError(t, s.RotateRefreshToken(ctx, "rt", base))
+	assertSentinel(t, storage.ErrAlreadyUsed, s.RotateRefreshToken(ctx, "rt", base), "RotateRefreshToken")
 
 	require.NoError(t, s.UseJTI(ctx, "jti", at(time.Minute), base))
 	assertSentinel(t, storage.ErrAlreadyUsed, s.UseJTI(ctx, "jti", at(time.Minute), base), "UseJTI")

@@ -229,29 +229,40 @@ func testRefreshRotate(t *testing.T, s storage.Store) {
 	code := newToken(storage.KindAuthCode, "rt", "fam") // same signature, other kind
 	require.NoError(t, s.CreateToken(ctx, code))
 
-	require.NoError(t, s.RotateRefreshToken(ctx, "rt"), "the first rotation wins")
+	rotatedAt := at(5 * time.Minute)
+	require.NoError(t, s.RotateRefreshToken(ctx, "rt", rotatedAt.In(kolkata)), "the first rotation wins")
 	got, err := s.GetToken(ctx, storage.KindRefreshToken, "rt")
 	require.NoError(t, err, "a rotated refresh token is kept so reuse can be detected")
 	want := rt
 	want.Active = false
-	assertSameRecord(t, want, got, "a rotated refresh token is inactive and otherwise unchanged")
+	want.RotatedAt = rotatedAt
+	assertSameRecord(t, want, got, "a rotated refresh token is inactive, RotatedAt is the now given, and it is otherwise unchanged")
+	assert.Equal(t, time.UTC, got.RotatedAt.Location(), "RotatedAt comes back in UTC")
 
-	for range 2 {
-		assert.ErrorIs(t, s.RotateRefreshToken(ctx, "rt"), storage.ErrAlreadyUsed, "a rotated refresh token cannot be rotated again")
+	for i := range 2 {
+		assert.ErrorIs(t, s.RotateRefreshToken(ctx, "rt", at(time.Duration(6+i)*time.Minute)), storage.ErrAlreadyUsed,
+			"a rotated refresh token cannot be rotated again")
 	}
+	got, err = s.GetToken(ctx, storage.KindRefreshToken, "rt")
+	require.NoError(t, err)
+	assertSameRecord(t, want, got, "a failed rotation changes nothing: RotatedAt stays the time of the one that won")
 
 	gotCode, err := s.GetToken(ctx, storage.KindAuthCode, "rt")
 	require.NoError(t, err)
 	assertSameRecord(t, code, gotCode, "rotation touches only the refresh token kind")
 
 	require.NoError(t, s.CreateToken(ctx, newToken(storage.KindAccessToken, "only-access", "fam")))
-	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "only-access"), storage.ErrNotFound,
+	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "only-access", base), storage.ErrNotFound,
 		"RotateRefreshToken looks only at refresh tokens")
 
 	revoked := newToken(storage.KindRefreshToken, "revoked", "fam2")
+	revoked.RotatedAt = time.Time{}
 	require.NoError(t, s.CreateToken(ctx, revoked))
 	require.NoError(t, s.RevokeFamily(ctx, storage.KindRefreshToken, "fam2"))
-	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "revoked"), storage.ErrAlreadyUsed, "a revoked refresh token cannot be rotated")
+	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "revoked", base), storage.ErrAlreadyUsed, "a revoked refresh token cannot be rotated")
+	got, err = s.GetToken(ctx, storage.KindRefreshToken, "revoked")
+	require.NoError(t, err)
+	assert.True(t, got.RotatedAt.IsZero(), "revoking a never-rotated refresh token sets no RotatedAt, and neither does a failed rotation: %v", got.RotatedAt)
 }
 
 func testRefreshRotateRace(t *testing.T, s storage.Store) {
@@ -261,16 +272,26 @@ func testRefreshRotateRace(t *testing.T, s storage.Store) {
 		require.NoError(t, s.CreateToken(ctx, rt))
 		require.NoError(t, s.CreateToken(ctx, newToken(storage.KindAccessToken, rt.AccessSignature, "fam")))
 
-		errs := race(raceWidth, func(int) error { return s.RotateRefreshToken(ctx, rt.Signature) })
+		// Each rotation passes its own now, so the stored RotatedAt shows
+		// which one wrote it.
+		nowOf := func(i int) time.Time { return at(time.Duration(i+1) * time.Second) }
+		errs := race(raceWidth, func(i int) error { return s.RotateRefreshToken(ctx, rt.Signature, nowOf(i)) })
 		ok := assert.Equal(t, 1, wins(errs), "round %d: exactly one of %d concurrent rotations wins", round, raceWidth)
+		winner := -1
 		for i, err := range errs {
 			if err != nil {
 				ok = assert.ErrorIs(t, err, storage.ErrAlreadyUsed, "round %d: rotation %d", round, i) && ok
+			} else {
+				winner = i
 			}
 		}
 		got, err := s.GetToken(ctx, storage.KindRefreshToken, rt.Signature)
 		require.NoError(t, err)
 		ok = assert.False(t, got.Active, "round %d: the refresh token ends inactive", round) && ok
+		if winner >= 0 {
+			ok = assert.True(t, nowOf(winner).Equal(got.RotatedAt), "round %d: RotatedAt is the winner's now (%v), not a loser's: %v",
+				round, nowOf(winner), got.RotatedAt) && ok
+		}
 		_, err = s.GetToken(ctx, storage.KindAccessToken, rt.AccessSignature)
 		ok = assert.ErrorIs(t, err, storage.ErrNotFound, "round %d: the linked access token ends deleted", round) && ok
 		if !ok {
@@ -291,7 +312,7 @@ func testRefreshRotateDeletesLinkedAccessToken(t *testing.T, s storage.Store) {
 		require.NoError(t, s.CreateToken(ctx, tok))
 	}
 
-	require.NoError(t, s.RotateRefreshToken(ctx, "rt"))
+	require.NoError(t, s.RotateRefreshToken(ctx, "rt", base))
 	_, err := s.GetToken(ctx, storage.KindAccessToken, "at-linked")
 	assert.ErrorIs(t, err, storage.ErrNotFound, "the access token issued with the refresh token is deleted")
 	got, err := s.GetToken(ctx, storage.KindAccessToken, "at-sibling")
@@ -308,13 +329,13 @@ func testRefreshRotateDeletesLinkedAccessToken(t *testing.T, s storage.Store) {
 	gone := newToken(storage.KindRefreshToken, "rt-gone", "fam2")
 	gone.AccessSignature = "at-never-stored"
 	require.NoError(t, s.CreateToken(ctx, gone))
-	assert.NoError(t, s.RotateRefreshToken(ctx, "rt-gone"), "a missing linked access token is not an error")
+	assert.NoError(t, s.RotateRefreshToken(ctx, "rt-gone", base), "a missing linked access token is not an error")
 
 	// A refresh token without a linked access token rotates too.
 	unlinked := newToken(storage.KindRefreshToken, "rt-unlinked", "fam3")
 	unlinked.AccessSignature = ""
 	require.NoError(t, s.CreateToken(ctx, unlinked))
-	assert.NoError(t, s.RotateRefreshToken(ctx, "rt-unlinked"))
+	assert.NoError(t, s.RotateRefreshToken(ctx, "rt-unlinked", base))
 	got, err = s.GetToken(ctx, storage.KindAccessToken, "at-sibling")
 	if assert.NoError(t, err, "rotating an unlinked refresh token deletes no access token") {
 		assertSameRecord(t, sibling, got)
@@ -335,13 +356,14 @@ func testRefreshReuseRevokesFamily(t *testing.T, s storage.Store) {
 	} {
 		require.NoError(t, s.CreateToken(ctx, tok))
 	}
-	require.NoError(t, s.RotateRefreshToken(ctx, "rt1"))
+	rotatedAt := at(time.Minute)
+	require.NoError(t, s.RotateRefreshToken(ctx, "rt1", rotatedAt))
 	require.NoError(t, s.CreateToken(ctx, rt2))
 	require.NoError(t, s.CreateToken(ctx, newToken(storage.KindAccessToken, rt2.AccessSignature, "fam")))
 
 	// rt1 is replayed: the store reports reuse, and the provider revokes
 	// the family it finds on the stored token.
-	require.ErrorIs(t, s.RotateRefreshToken(ctx, "rt1"), storage.ErrAlreadyUsed)
+	require.ErrorIs(t, s.RotateRefreshToken(ctx, "rt1", at(2*time.Minute)), storage.ErrAlreadyUsed)
 	used, err := s.GetToken(ctx, storage.KindRefreshToken, "rt1")
 	require.NoError(t, err)
 	require.Equal(t, "fam", used.Request.ID)
@@ -369,8 +391,14 @@ func testRefreshReuseRevokesFamily(t *testing.T, s storage.Store) {
 			assert.Equal(t, tc.active, got.Active, "%s %s active", tc.kind, tc.sig)
 		}
 	}
-	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "rt2"), storage.ErrAlreadyUsed, "a revoked refresh token cannot be rotated")
-	assert.NoError(t, s.RotateRefreshToken(ctx, "rt-other"), "other families are untouched")
+	for sig, want := range map[string]time.Time{"rt1": rotatedAt, "rt2": rt2.RotatedAt} {
+		got, err := s.GetToken(ctx, storage.KindRefreshToken, sig)
+		if assert.NoError(t, err) {
+			assert.True(t, want.Equal(got.RotatedAt), "RevokeFamily leaves RotatedAt of %s as it was (%v): %v", sig, want, got.RotatedAt)
+		}
+	}
+	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "rt2", at(3*time.Minute)), storage.ErrAlreadyUsed, "a revoked refresh token cannot be rotated")
+	assert.NoError(t, s.RotateRefreshToken(ctx, "rt-other", at(3*time.Minute)), "other families are untouched")
 
 	assert.NoError(t, s.RevokeFamily(ctx, storage.KindRefreshToken, "no-such-family"), "revoking an empty family is not an error")
 	assert.NoError(t, s.RevokeFamily(ctx, storage.KindRefreshToken, "fam"), "revoking twice is not an error")

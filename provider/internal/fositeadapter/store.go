@@ -36,6 +36,10 @@ type Store struct {
 	CodeSignature func(ctx context.Context, code string) string
 	// Authenticate backs the resource-owner password grant.
 	Authenticate_ Authenticator
+	// RefreshReuseGrace is how long after its rotation a refresh token
+	// presented again is answered with [ErrRecentlyRotated] (a lost race)
+	// rather than treated as reuse; zero means never.
+	RefreshReuseGrace time.Duration
 }
 
 var (
@@ -312,22 +316,56 @@ func WithRefreshScopes(ctx context.Context, full []string) context.Context {
 	return context.WithValue(ctx, refreshScopesKey{}, full)
 }
 
-// GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A rotated
+// GetRefreshTokenSession implements oauth2.RefreshTokenStorage. An inactive
 // token comes back with fosite.ErrInactiveToken and its request, so fosite
-// revokes the family (RFC 9700 section 4.14).
+// treats it as reuse and revokes the family (RFC 9700 section 4.14),
+// except a token rotated less than RefreshReuseGrace ago: that one gets
+// [ErrRecentlyRotated] and no request, which fosite passes on (wrapped in
+// server_error) without revoking anything, and the provider answers
+// invalid_grant.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindRefreshToken, sig, session, fosite.ErrInactiveToken)
+	t, err := s.S.GetToken(ctx, storage.KindRefreshToken, sig)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	now := s.Now()
+	if !now.Before(t.ExpiresAt) {
+		return nil, fosite.ErrNotFound.WithHint("The token has expired.")
+	}
+	if !t.Active && !t.RotatedAt.IsZero() && now.Before(t.RotatedAt.Add(s.RefreshReuseGrace)) {
+		return nil, fmt.Errorf("%w (at %s, %v ago)", ErrRecentlyRotated, t.RotatedAt.Format(time.RFC3339Nano), now.Sub(t.RotatedAt))
+	}
+	req, err := s.fromRecord(ctx, t.Request, session)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
 }
 
-// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
-func (s *Store) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
-	return s.del(ctx, storage.KindRefreshToken, sig)
+// ErrRecentlyRotated is the error of a refresh token presented again less
+// than [Store.RefreshReuseGrace] after its rotation committed.
+var ErrRecentlyRotated = errors.New("fositeadapter: the refresh token was rotated within the reuse grace period")
+
+// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage. fosite
+// calls it only for a reused refresh token, just before it revokes the
+// token's family; the record is kept (inactive, with its RotatedAt) until
+// it expires, so that every later presentation of the token is again seen
+// as reuse, and so that concurrent reuses do not race to delete it (the
+// loser of that race would get invalid_request instead of invalid_grant).
+func (s *Store) DeleteRefreshTokenSession(context.Context, string) error {
+	return nil
 }
 
-// RotateRefreshToken implements oauth2.RefreshTokenStorage. The loser of a
-// concurrent rotation gets fosite.ErrSerializationFailure.
+// RotateRefreshToken implements oauth2.RefreshTokenStorage: the store marks
+// the token inactive, with Now as its RotatedAt, in one atomic step. The
+// loser of a concurrent rotation gets fosite.ErrSerializationFailure
+// (wrapping storage.ErrAlreadyUsed); fosite rolls its transaction back and
+// the provider answers invalid_grant, revoking nothing.
 func (s *Store) RotateRefreshToken(ctx context.Context, _ string, sig string) error {
-	err := s.S.RotateRefreshToken(ctx, sig)
+	err := s.S.RotateRefreshToken(ctx, sig, s.Now().UTC())
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		return fosite.ErrSerializationFailure.WithWrap(err)
 	}
@@ -401,9 +439,10 @@ func (s *Store) DeletePKCERequestSession(context.Context, string) error {
 }
 
 // ErrUnavailable marks a storage or user-backend failure that is not a
-// protocol outcome (a dropped connection, a timeout). The provider answers
-// it with temporarily_unavailable and 503.
-var ErrUnavailable = errors.New("backend unavailable")
+// protocol outcome (a dropped connection, a timeout). The provider exports
+// it as provider.ErrUnavailable and answers it with temporarily_unavailable
+// and 503.
+var ErrUnavailable = errors.New("provider: backend unavailable")
 
 // BeginTX implements fosite's storage.Transactional, which fosite uses to
 // make the writes of a code exchange and of a refresh atomic. With a

@@ -132,6 +132,55 @@ func TestRefreshRotation(t *testing.T) {
 	assert.ErrorIs(t, err, fosite.ErrNotFound, "rotation deletes the access token issued with the refresh token")
 }
 
+func TestRefreshReuseGrace(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	s.RefreshReuseGrace = 10 * time.Second
+	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt1", "at1", newRequest(c)))
+	rotatedAt := c.now
+	require.NoError(t, s.RotateRefreshToken(ctx, "req-1", "rt1"))
+	rec, err := s.S.GetToken(ctx, storage.KindRefreshToken, "rt1")
+	require.NoError(t, err)
+	assert.True(t, rotatedAt.Equal(rec.RotatedAt), "the rotation records the store's clock: %v", rec.RotatedAt)
+
+	c.now = rotatedAt.Add(10*time.Second - time.Nanosecond)
+	got, err := s.GetRefreshTokenSession(ctx, "rt1", NewSession(""))
+	assert.ErrorIs(t, err, ErrRecentlyRotated, "within the grace")
+	assert.NotErrorIs(t, err, fosite.ErrInactiveToken, "fosite must not see reuse")
+	assert.NotErrorIs(t, err, fosite.ErrNotFound)
+	assert.Nil(t, got, "no request: fosite has nothing to revoke")
+
+	c.now = rotatedAt.Add(10 * time.Second)
+	got, err = s.GetRefreshTokenSession(ctx, "rt1", NewSession(""))
+	assert.ErrorIs(t, err, fosite.ErrInactiveToken, "from the end of the grace on, reuse")
+	require.NotNil(t, got, "fosite needs the request to revoke the family")
+	assert.Equal(t, "req-1", got.GetID())
+
+	// Revoked without rotation: reuse at once, whatever the grace.
+	req := newRequest(c)
+	req.ID = "req-2"
+	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt2", "at2", req))
+	require.NoError(t, s.RevokeRefreshToken(ctx, "req-2"))
+	_, err = s.GetRefreshTokenSession(ctx, "rt2", NewSession(""))
+	assert.ErrorIs(t, err, fosite.ErrInactiveToken, "a revoked, never rotated token is not in any grace")
+
+	// fosite deletes a reused token before revoking its family: the record
+	// stays, so the next presentation is reuse again.
+	require.NoError(t, s.DeleteRefreshTokenSession(ctx, "rt1"))
+	require.NoError(t, s.DeleteRefreshTokenSession(ctx, "rt1"), "twice, as concurrent reuses do")
+	_, err = s.GetRefreshTokenSession(ctx, "rt1", NewSession(""))
+	assert.ErrorIs(t, err, fosite.ErrInactiveToken)
+}
+
+func TestRefreshNoGrace(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt1", "at1", newRequest(c)))
+	require.NoError(t, s.RotateRefreshToken(ctx, "req-1", "rt1"))
+	_, err := s.GetRefreshTokenSession(ctx, "rt1", NewSession(""))
+	assert.ErrorIs(t, err, fosite.ErrInactiveToken, "with no grace a rotated token is reused at once")
+}
+
 func TestJTISingleUse(t *testing.T) {
 	ctx := context.Background()
 	s, c := newStore(t)
