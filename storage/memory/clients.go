@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"strings"
 
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -33,5 +32,5 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // ListClients implements [storage.ClientStore]. The clients are ordered by
 // ID, compared byte by byte.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	return s.clients.list(ctx, s, func(a, b storage.Client) int { return strings.Compare(a.ID, b.ID) })
+	return s.clients.list(ctx, s, nil)
 }

@@ -97,15 +97,28 @@ func (t *table[T]) delete(ctx context.Context, s *Store, key string) error {
 	})
 }
 
-// list returns a copy of every record, ordered by cmp.
+// list returns a copy of every record, ordered by key (compared byte by
+// byte) or, if cmp is not nil, by cmp.
 func (t *table[T]) list(ctx context.Context, s *Store, cmp func(a, b T) int) ([]T, error) {
 	var out []T
 	err := s.tx(ctx, func() error {
 		out = make([]T, 0, len(t.rows))
-		for _, r := range t.rows {
-			out = append(out, t.copy(r))
+		if cmp != nil {
+			for _, r := range t.rows {
+				out = append(out, t.copy(r))
+			}
+			slices.SortFunc(out, cmp)
+			return nil
 		}
-		slices.SortFunc(out, cmp)
+		// Sorting the keys moves strings, not records.
+		keys := make([]string, 0, len(t.rows))
+		for k := range t.rows {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			out = append(out, t.copy(t.rows[k]))
+		}
 		return nil
 	})
 	return out, err
