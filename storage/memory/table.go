@@ -27,12 +27,12 @@ type table[T any] struct {
 	createErr, getErr, updateErr, deleteErr string
 }
 
-// newTable returns an empty table of the records whose key keyOf returns
-// and withKey sets. what names the record in errors, with a %q for the key:
+// newTable returns an empty table of the records deepCopy copies and whose
+// key keyOf returns and withKey sets. what names the record in errors, with a %q for the key:
 // `client %q`.
-func newTable[T any](what string, copy func(T) T, keyOf func(T) string, withKey func(T, string) T) table[T] {
+func newTable[T any](what string, deepCopy func(T) T, keyOf func(T) string, withKey func(T, string) T) table[T] {
 	return table[T]{
-		copy: copy, keyOf: keyOf, withKey: withKey, rows: map[string]T{},
+		copy: deepCopy, keyOf: keyOf, withKey: withKey, rows: map[string]T{},
 		createErr: "memory: create " + what + ": %w",
 		getErr:    "memory: get " + what + ": %w",
 		updateErr: "memory: update " + what + ": %w",
