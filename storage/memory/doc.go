@@ -9,6 +9,13 @@
 // Every method returns ctx.Err() unchanged, without touching the store, if
 // its context is already cancelled or past its deadline.
 //
+// The store is not a [storage.Transactor]: the mutex is held for one call,
+// so the writes of one token response (a code consumed, then the tokens
+// created) are separate steps. A request that loses the race for a code can
+// therefore revoke the code's family before the winner has stored its
+// tokens, which then stay valid; a shared backend that implements
+// Transactor, such as storage/postgres, closes that gap.
+//
 // It is the reference implementation of the storage contract and passes the
-// storagetest conformance suite.
+// storagetest conformance suite (whose Transactions group it skips).
 package memory

@@ -22,15 +22,15 @@ type consentKey struct{ subject, clientID string }
 // use by many goroutines and must not be copied after first use.
 type Store struct {
 	mu        sync.Mutex
-	clients   map[string]storage.Client
+	clients   table[storage.Client]
 	tokens    map[tokenKey]storage.Token
 	families  map[string][]tokenKey // request ID -> keys of its tokens, every kind
 	jtis      map[string]time.Time  // JWT ID -> expiry
 	consents  map[consentKey]storage.Consent
-	logins    map[string]storage.LoginSession
-	flows     map[string]storage.AuthFlow
-	keys      map[string]storage.SigningKey
-	mfa       map[string]storage.MFARecord
+	logins    table[storage.LoginSession]
+	flows     table[storage.AuthFlow]
+	keys      table[storage.SigningKey]
+	mfa       table[storage.MFARecord]
 	throttles map[string]storage.Throttle
 }
 
@@ -43,18 +43,28 @@ func New() *Store {
 	return s
 }
 
-// init makes the maps of a zero Store. The caller holds the lock, or has
-// the only reference.
+// init makes the tables and maps of a zero Store. The caller holds the
+// lock, or has the only reference.
 func (s *Store) init() {
-	s.clients = map[string]storage.Client{}
+	s.clients = newTable("client %q", copyClient,
+		func(c storage.Client) string { return c.ID },
+		func(c storage.Client, id string) storage.Client { c.ID = id; return c })
+	s.logins = newTable("login session %q", copyLoginSession,
+		func(ls storage.LoginSession) string { return ls.ID },
+		func(ls storage.LoginSession, id string) storage.LoginSession { ls.ID = id; return ls })
+	s.flows = newTable("auth flow %q", copyAuthFlow,
+		func(f storage.AuthFlow) string { return f.ID },
+		func(f storage.AuthFlow, id string) storage.AuthFlow { f.ID = id; return f })
+	s.keys = newTable("signing key %q", copySigningKey,
+		func(k storage.SigningKey) string { return k.ID },
+		func(k storage.SigningKey, id string) storage.SigningKey { k.ID = id; return k })
+	s.mfa = newTable("mfa of %q", copyMFA,
+		func(r storage.MFARecord) string { return r.Subject },
+		func(r storage.MFARecord, subject string) storage.MFARecord { r.Subject = subject; return r })
 	s.tokens = map[tokenKey]storage.Token{}
 	s.families = map[string][]tokenKey{}
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
-	s.logins = map[string]storage.LoginSession{}
-	s.flows = map[string]storage.AuthFlow{}
-	s.keys = map[string]storage.SigningKey{}
-	s.mfa = map[string]storage.MFARecord{}
 	s.throttles = map[string]storage.Throttle{}
 }
 
@@ -67,7 +77,7 @@ func (s *Store) tx(ctx context.Context, f func() error) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clients == nil {
+	if s.tokens == nil {
 		s.init()
 	}
 	return f()
@@ -99,30 +109,15 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 				n++
 			}
 		}
-		for id, ls := range s.logins {
-			if ls.ExpiresAt.Before(before) {
-				delete(s.logins, id)
-				n++
-			}
-		}
-		for id, f := range s.flows {
-			if f.ExpiresAt.Before(before) {
-				delete(s.flows, id)
-				n++
-			}
-		}
+		n += s.logins.deleteWhere(func(ls storage.LoginSession) bool { return ls.ExpiresAt.Before(before) })
+		n += s.flows.deleteWhere(func(f storage.AuthFlow) bool { return f.ExpiresAt.Before(before) })
 		for key, th := range s.throttles {
 			if th.ExpiresAt.Before(before) {
 				delete(s.throttles, key)
 				n++
 			}
 		}
-		for id, k := range s.keys {
-			if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(before) {
-				delete(s.keys, id)
-				n++
-			}
-		}
+		n += s.keys.deleteWhere(func(k storage.SigningKey) bool { return !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(before) })
 		return nil
 	})
 	return n, err

@@ -33,13 +33,31 @@
 // [errors.Is] so backends may wrap them; the single-use primitives under 50
 // goroutines released at once, in several rounds (exactly one may win each
 // round); read-modify-write updates under 50 concurrent writers (no update
-// may be lost); expiry with
-// explicit times; cancelled and expired contexts; and isolation (a caller
-// mutating a slice, map or byte slice it passed in or got back must not
-// change what is stored).
+// may be lost); expiry with explicit times; cancelled and expired contexts;
+// and isolation (a caller mutating a slice, map or byte slice it passed in
+// or got back must not change what is stored).
 //
-// There are no opt-outs: atomicity under concurrency is part of the
+// Apart from the Transactions group ([storage.Transactor] is optional),
+// there are no opt-outs: atomicity under concurrency is part of the
 // contract, not an optional feature.
+//
+// # Transactions
+//
+// The Transactions group runs when the store implements
+// [storage.Transactor], and is skipped, saying so, when it does not
+// (docs/storage.md says what the provider cannot guarantee then). It checks
+// that a rollback, or a context cancelled before the commit, leaves nothing
+// of any kind of write made in the transaction, and that a commit keeps all
+// of it; that calls with the transaction's context, or one derived from it,
+// see the transaction's writes; that BeginTx on such a context is an error
+// that leaves the transaction as it was; and, for ConsumeAuthCode and
+// RotateRefreshToken, that of several transactions using one record exactly
+// one wins, every other gets [storage.ErrAlreadyUsed] (with the code), and
+// gets it only once the winner has committed or rolled back (so that the
+// family a loser then revokes includes the winner's new tokens), and that a
+// loser's writes are gone once it rolls back. A transaction that must wait
+// for another is given 100ms to show that it does not: a slow backend may
+// hide one that answers too early, but no correct backend fails for it.
 //
 // # What a backend may do
 //
@@ -60,9 +78,9 @@
 // SigningKey.PrivateKey, MFARecord.TOTPSecret) must come back byte for
 // byte, including bytes that are not valid UTF-8.
 //
-// The suite never sleeps and never reads the clock (its concurrent update
-// functions only yield the processor, to widen race windows): every time it
-// passes is fixed, in 2030 for live records and before 2001 for expired ones, so a
-// backend that wrongly consulted the wall clock is caught rather than made
-// flaky.
+// The suite never sleeps (but for the wait above) and never reads the clock
+// (its concurrent update functions only yield the processor, to widen race
+// windows): every time it passes is fixed, in 2030 for live records and
+// before 2001 for expired ones, so a backend that wrongly consulted the wall
+// clock is caught rather than made flaky.
 package storagetest

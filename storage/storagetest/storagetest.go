@@ -13,7 +13,9 @@ import (
 //
 // newStore is called once at the start of every subtest with that subtest's
 // t and must return an empty store that no other subtest uses; it registers
-// any cleanup with t.Cleanup. Subtests run one after the other.
+// any cleanup with t.Cleanup. Subtests run one after the other. The
+// Transactions subtests run when the store implements [storage.Transactor]
+// and are skipped otherwise.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Helper()
 	for _, g := range groups {
@@ -115,6 +117,19 @@ var groups = []struct {
 	}},
 	{"Errors", []testCase{
 		{"Sentinels", testErrorsSentinels},
+	}},
+	{"Transactions", []testCase{
+		{"RollbackDiscardsEveryWrite", withTx(testTxRollbackDiscardsEveryWrite)},
+		{"ReadsSeeOwnWrites", withTx(testTxReadsSeeOwnWrites)},
+		{"CommitKeepsEveryWrite", withTx(testTxCommitKeepsEveryWrite)},
+		{"NestedBeginTx", withTx(testTxNestedBeginTx)},
+		{"ContextCanceled", withTx(testTxContextCanceled)},
+		{"ConsumeWaitsForCommit", withTx(testTxHeld(consumeCode, true))},
+		{"ConsumeWaitsForRollback", withTx(testTxHeld(consumeCode, false))},
+		{"RotateWaitsForCommit", withTx(testTxHeld(rotateRefresh, true))},
+		{"RotateWaitsForRollback", withTx(testTxHeld(rotateRefresh, false))},
+		{"ConsumeRace", withTx(testTxRace(consumeCode))},
+		{"RotateRace", withTx(testTxRace(rotateRefresh))},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},
