@@ -81,7 +81,7 @@ func assertWritesApplied(t *testing.T, s storage.Store, ctx context.Context) {
 	for _, want := range []storage.Token{
 		newTok,
 		inactive(newToken(storage.KindAuthCode, "code", "fam")),
-		inactive(newToken(storage.KindRefreshToken, "rt", "fam")),
+		rotated(newToken(storage.KindRefreshToken, "rt", "fam"), base),
 	} {
 		got, err := s.GetToken(ctx, want.Kind, want.Signature)
 		if assert.NoError(t, err, "%s %s", want.Kind, want.Signature) {
@@ -123,6 +123,12 @@ func assertWritesApplied(t *testing.T, s storage.Store, ctx context.Context) {
 
 func inactive(tok storage.Token) storage.Token {
 	tok.Active = false
+	return tok
+}
+
+// rotated is tok after RotateRefreshToken at now.
+func rotated(tok storage.Token, now time.Time) storage.Token {
+	tok.Active, tok.RotatedAt = false, now
 	return tok
 }
 
