@@ -13,7 +13,10 @@ import "context"
 // the store called with that context (or one derived from it) runs inside
 // the transaction, including the single-use primitives, which must still
 // let exactly one of several concurrent transactions win (for example by
-// row locks held until commit). Commit and Rollback end the transaction of
+// row locks held until commit), and answer the others only once the
+// winner's transaction has ended: ErrAlreadyUsed if it committed, success
+// if it rolled back. storagetest's Transactions group checks all of this.
+// Commit and Rollback end the transaction of
 // the context; a transaction not ended is rolled back when the context is
 // done. BeginTx on a context that already carries a transaction is an error.
 type Transactor interface {
