@@ -109,7 +109,7 @@ func requestObjectRefusal(form url.Values) error {
 // state, when the client and its redirect URI check out without the
 // request object (RFC 6749 §4.1.2.1), and shown as a page otherwise.
 func (p *Provider) refuseRequestObject(w http.ResponseWriter, r *http.Request, refusal error) {
-	ctx := fositeadapter.WithClientCache(r.Context())
+	ctx := fositeadapter.WithRequest(r.Context(), fositeadapter.NewRequest())
 	ar, _ := p.newAuthorizeRequest(ctx, r, r.Form)
 	p.writeAuthorizeError(ctx, w, ar, refusal)
 }
@@ -171,7 +171,7 @@ func (f *flow) requestedAt() time.Time {
 // login session. It writes the error and returns false on failure.
 func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	// One client lookup serves the redirect URI check and fosite.
-	ctx := fositeadapter.WithClientCache(r.Context())
+	ctx := fositeadapter.WithRequest(r.Context(), fositeadapter.NewRequest())
 	form, _ := url.ParseQuery(fl.Query) // encoded by AuthorizeHandler
 	ar, err := p.newAuthorizeRequest(ctx, r, form)
 	if err != nil {
