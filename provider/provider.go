@@ -61,7 +61,7 @@ func New(cfg Config) (*Provider, error) {
 // signing key in the store if none may sign yet; ctx bounds that store
 // I/O and is not kept: the provider's requests use their own contexts.
 func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
 	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0, cfg.SecretHashConcurrency), supported: newSupported(cfg.AllowLegacyGrants)}
