@@ -224,50 +224,77 @@ func (p *Provider) currentLogin(ctx context.Context, r *http.Request) (*storage.
 }
 
 // advance runs the flow: it shows the first step still needed, or finishes
-// the authorization when none is.
+// the authorization when none is. The guard admitUser runs between the
+// steps that identify the user and the user's steps.
 func (p *Provider) advance(w http.ResponseWriter, r *http.Request, fl *flow) {
 	ctx := r.Context()
 	if fl.ar == nil && !p.load(w, r, fl) {
 		return
 	}
-	for _, st := range p.steps() {
+	if p.runStep(w, r, fl, identifySteps) {
+		return
+	}
+	if err := p.admitUser(ctx, fl); err != nil {
+		p.writeAuthorizeError(ctx, w, fl.ar, err)
+		return
+	}
+	if p.runStep(w, r, fl, userSteps) {
+		return
+	}
+	p.finish(w, r, fl)
+}
+
+// runStep finds the first of steps still needed for fl and shows its page
+// (or redirects to the interaction endpoint, starting the flow record). It
+// reports whether it wrote a response: a page, a redirect or an error.
+func (p *Provider) runStep(w http.ResponseWriter, r *http.Request, fl *flow, steps []step) bool {
+	ctx := r.Context()
+	for _, st := range steps {
 		if fl.done(st.name()) {
 			continue
 		}
 		need, err := st.needed(ctx, p, fl)
 		if err != nil {
 			p.writeAuthorizeError(ctx, w, fl.ar, err)
-			return
+			return true
 		}
 		if !need {
 			continue
 		}
-		if fl.hasPrompt("none") {
-			p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError())
-			return
-		}
-		if fl.ID == "" {
-			err := p.startFlow(w, r, fl)
-			if errors.Is(err, errTooManyFlows) {
-				// Not the client's error, and nothing it could fix: tell
-				// the user, without a redirect.
-				w.Header().Set("Retry-After", strconv.Itoa(int(p.cfg.FlowLifetime.Seconds())))
-				p.renderError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many sign-ins have been started from your network or in total. Try again in a few minutes.")
-				return
-			}
-			if err != nil {
-				p.writeAuthorizeError(ctx, w, fl.ar, err)
-				return
-			}
-		}
-		if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
-			st.show(w, r, p, fl, "")
-			return
-		}
-		http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
+		p.showStep(w, r, fl, st)
+		return true
+	}
+	return false
+}
+
+// showStep shows the page of st, a step needed for fl: an error under
+// prompt=none, and a redirect to the interaction endpoint unless the
+// request is a GET of it.
+func (p *Provider) showStep(w http.ResponseWriter, r *http.Request, fl *flow, st step) {
+	ctx := r.Context()
+	if fl.hasPrompt("none") {
+		p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError())
 		return
 	}
-	p.finish(w, r, fl)
+	if fl.ID == "" {
+		err := p.startFlow(w, r, fl)
+		if errors.Is(err, errTooManyFlows) {
+			// Not the client's error, and nothing it could fix: tell
+			// the user, without a redirect.
+			w.Header().Set("Retry-After", strconv.Itoa(int(p.cfg.FlowLifetime.Seconds())))
+			p.renderError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many sign-ins have been started from your network or in total. Try again in a few minutes.")
+			return
+		}
+		if err != nil {
+			p.writeAuthorizeError(ctx, w, fl.ar, err)
+			return
+		}
+	}
+	if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
+		st.show(w, r, p, fl, "")
+		return
+	}
+	http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
 }
 
 func (p *Provider) interactionURL(fl *flow) string {
@@ -408,7 +435,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 
 // currentStep returns the first step still needed, or nil.
 func (p *Provider) currentStep(ctx context.Context, fl *flow) step {
-	for _, st := range p.steps() {
+	for _, st := range allSteps {
 		if fl.done(st.name()) {
 			continue
 		}
