@@ -52,9 +52,9 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 		}
 		// r.Form: the query, and for POST the body too.
 		fl := &flow{AuthFlow: storage.AuthFlow{Query: knownParams(r.Form).Encode(), Data: map[string]string{}}}
-		fl.Data["rat"] = strconv.FormatInt(p.cfg.Now().Unix(), 10)
+		fl.setRequestedAt(p.cfg.Now())
 		// The address that started the grant: recorded in its session.
-		fl.Data["ip"] = addr.String()
+		fl.setClientIP(addr)
 		p.advance(w, r, fl)
 	})
 }
@@ -160,12 +160,6 @@ func (f *flow) amr() []string {
 }
 
 func (f *flow) hasPrompt(v string) bool { return slices.Contains(f.prompt, v) }
-
-// requestedAt is when the authorization request first arrived.
-func (f *flow) requestedAt() time.Time {
-	n, _ := strconv.ParseInt(f.Data["rat"], 10, 64)
-	return time.Unix(n, 0).UTC()
-}
 
 // load validates the flow's authorization request and finds the browser's
 // login session. It writes the error and returns false on failure.
@@ -323,7 +317,7 @@ func (p *Provider) startFlow(w http.ResponseWriter, r *http.Request, fl *flow) e
 	fl.handle = secret.Token()
 	fl.ID = secret.Digest(fl.handle)
 	fl.CSRF = secret.Token()
-	fl.Data["browser"] = secret.Digest(browser)
+	fl.setBrowserDigest(secret.Digest(browser))
 	fl.ExpiresAt = p.cfg.Now().Add(p.cfg.FlowLifetime).UTC()
 	if err := p.store.CreateAuthFlow(r.Context(), fl.AuthFlow); err != nil {
 		release()
@@ -376,12 +370,12 @@ func (p *Provider) InteractionHandler() http.Handler {
 		}
 		// The flow must continue in the browser that started it: a link to
 		// someone else's flow is useless (session swapping, RFC 9700 §4.7).
+		fl := &flow{AuthFlow: af, handle: handle}
 		bc, cerr := r.Cookie(browserCookie)
-		if cerr != nil || !secret.Equal(secret.Digest(bc.Value), af.Data["browser"]) {
+		if cerr != nil || !secret.Equal(secret.Digest(bc.Value), fl.browserDigest()) {
 			p.renderError(w, http.StatusForbidden, "access_denied", "This sign-in was started in another browser; start again from the application.")
 			return
 		}
-		fl := &flow{AuthFlow: af, handle: handle}
 		if r.Method == http.MethodGet {
 			p.advance(w, r, fl)
 			return
@@ -485,7 +479,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	sess := fositeadapter.NewSession(subject)
 	sess.Username = user.Username
 	sess.Tenant = sessionTenant(m)
-	sess.ClientIP = fl.Data["ip"]
+	sess.ClientIP = fl.clientIP()
 	claims := sess.Claims
 	claims.RequestedAt = fl.requestedAt()
 	claims.AuthTime = authTime.UTC().Truncate(time.Second)
@@ -538,8 +532,8 @@ func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User
 		return u, nil
 	}
 	var raw []byte
-	if fl != nil && fl.Data["user"] != "" {
-		raw = []byte(fl.Data["user"])
+	if fl != nil && len(fl.userJSON()) > 0 {
+		raw = fl.userJSON()
 	} else if fl != nil && fl.login != nil {
 		raw = fl.login.Claims
 	}

@@ -96,7 +96,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	fl.login = &ls
 	fl.user = &u
 	fl.Subject, fl.AuthTime, fl.AMR = u.Subject, now, []string{"pwd"}
-	fl.Data["user"] = string(userJSON)
+	fl.setUserJSON(userJSON)
 	// A new sign-in starts the later steps afresh: whatever was done in
 	// this flow was done for whoever signed in before.
 	fl.Done = nil

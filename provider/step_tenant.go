@@ -23,7 +23,7 @@ func (tenantStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	return len(ms) > 1 && findMembership(ms, fl.Data["tenant"]) == nil, nil
+	return len(ms) > 1 && findMembership(ms, fl.chosenTenant()) == nil, nil
 }
 
 func (s tenantStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
@@ -55,6 +55,6 @@ func (tenantStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl
 	if findMembership(ms, id) == nil {
 		return false, "Choose one of the listed customers.", nil
 	}
-	fl.Data["tenant"] = id
+	fl.chooseTenant(id)
 	return true, "", nil
 }

@@ -102,7 +102,7 @@ func (p *Provider) flowTenant(ctx context.Context, fl *flow) (*Membership, error
 	case len(ms) == 1:
 		return &ms[0], nil
 	}
-	if m := findMembership(ms, fl.Data["tenant"]); m != nil {
+	if m := findMembership(ms, fl.chosenTenant()); m != nil {
 		return m, nil
 	}
 	return nil, fosite.ErrInteractionRequired.WithHint("No customer was chosen.")
