@@ -127,7 +127,11 @@ func (p *Provider) decide(requested []string, c *storage.Client, user *User, m *
 	if user != nil {
 		userSet = p.userPermissions(*user, m)
 	}
-	res := scope.Intersect(scope.MustNew(perms...), p.clientBound(c), userSet)
+	// Every member of perms passed scope.Check, so New cannot fail; were
+	// it to, the nil set grants no permission (fails closed), where
+	// MustNew would panic in the request.
+	requestedSet, _ := scope.New(perms...)
+	res := scope.Intersect(requestedSet, p.clientBound(c), userSet)
 	return grant{Scopes: append(out, res.Granted...), Dropped: res.Dropped}
 }
 

@@ -52,9 +52,9 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 		}
 		// r.Form: the query, and for POST the body too.
 		fl := &flow{AuthFlow: storage.AuthFlow{Query: knownParams(r.Form).Encode(), Data: map[string]string{}}}
-		fl.Data["rat"] = strconv.FormatInt(p.cfg.Now().Unix(), 10)
+		fl.setRequestedAt(p.cfg.Now())
 		// The address that started the grant: recorded in its session.
-		fl.Data["ip"] = addr.String()
+		fl.setClientIP(addr)
 		p.advance(w, r, fl)
 	})
 }
@@ -109,7 +109,7 @@ func requestObjectRefusal(form url.Values) error {
 // state, when the client and its redirect URI check out without the
 // request object (RFC 6749 §4.1.2.1), and shown as a page otherwise.
 func (p *Provider) refuseRequestObject(w http.ResponseWriter, r *http.Request, refusal error) {
-	ctx := fositeadapter.WithClientCache(r.Context())
+	ctx := fositeadapter.WithRequest(r.Context(), fositeadapter.NewRequest())
 	ar, _ := p.newAuthorizeRequest(ctx, r, r.Form)
 	p.writeAuthorizeError(ctx, w, ar, refusal)
 }
@@ -161,17 +161,11 @@ func (f *flow) amr() []string {
 
 func (f *flow) hasPrompt(v string) bool { return slices.Contains(f.prompt, v) }
 
-// requestedAt is when the authorization request first arrived.
-func (f *flow) requestedAt() time.Time {
-	n, _ := strconv.ParseInt(f.Data["rat"], 10, 64)
-	return time.Unix(n, 0).UTC()
-}
-
 // load validates the flow's authorization request and finds the browser's
 // login session. It writes the error and returns false on failure.
 func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	// One client lookup serves the redirect URI check and fosite.
-	ctx := fositeadapter.WithClientCache(r.Context())
+	ctx := fositeadapter.WithRequest(r.Context(), fositeadapter.NewRequest())
 	form, _ := url.ParseQuery(fl.Query) // encoded by AuthorizeHandler
 	ar, err := p.newAuthorizeRequest(ctx, r, form)
 	if err != nil {
@@ -224,50 +218,77 @@ func (p *Provider) currentLogin(ctx context.Context, r *http.Request) (*storage.
 }
 
 // advance runs the flow: it shows the first step still needed, or finishes
-// the authorization when none is.
+// the authorization when none is. The guard admitUser runs between the
+// steps that identify the user and the user's steps.
 func (p *Provider) advance(w http.ResponseWriter, r *http.Request, fl *flow) {
 	ctx := r.Context()
 	if fl.ar == nil && !p.load(w, r, fl) {
 		return
 	}
-	for _, st := range p.steps() {
+	if p.runStep(w, r, fl, identifySteps) {
+		return
+	}
+	if err := p.admitUser(ctx, fl); err != nil {
+		p.writeAuthorizeError(ctx, w, fl.ar, err)
+		return
+	}
+	if p.runStep(w, r, fl, userSteps) {
+		return
+	}
+	p.finish(w, r, fl)
+}
+
+// runStep finds the first of steps still needed for fl and shows its page
+// (or redirects to the interaction endpoint, starting the flow record). It
+// reports whether it wrote a response: a page, a redirect or an error.
+func (p *Provider) runStep(w http.ResponseWriter, r *http.Request, fl *flow, steps []step) bool {
+	ctx := r.Context()
+	for _, st := range steps {
 		if fl.done(st.name()) {
 			continue
 		}
 		need, err := st.needed(ctx, p, fl)
 		if err != nil {
 			p.writeAuthorizeError(ctx, w, fl.ar, err)
-			return
+			return true
 		}
 		if !need {
 			continue
 		}
-		if fl.hasPrompt("none") {
-			p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError())
-			return
-		}
-		if fl.ID == "" {
-			err := p.startFlow(w, r, fl)
-			if errors.Is(err, errTooManyFlows) {
-				// Not the client's error, and nothing it could fix: tell
-				// the user, without a redirect.
-				w.Header().Set("Retry-After", strconv.Itoa(int(p.cfg.FlowLifetime.Seconds())))
-				p.renderError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many sign-ins have been started from your network or in total. Try again in a few minutes.")
-				return
-			}
-			if err != nil {
-				p.writeAuthorizeError(ctx, w, fl.ar, err)
-				return
-			}
-		}
-		if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
-			st.show(w, r, p, fl, "")
-			return
-		}
-		http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
+		p.showStep(w, r, fl, st)
+		return true
+	}
+	return false
+}
+
+// showStep shows the page of st, a step needed for fl: an error under
+// prompt=none, and a redirect to the interaction endpoint unless the
+// request is a GET of it.
+func (p *Provider) showStep(w http.ResponseWriter, r *http.Request, fl *flow, st step) {
+	ctx := r.Context()
+	if fl.hasPrompt("none") {
+		p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError())
 		return
 	}
-	p.finish(w, r, fl)
+	if fl.ID == "" {
+		err := p.startFlow(w, r, fl)
+		if errors.Is(err, errTooManyFlows) {
+			// Not the client's error, and nothing it could fix: tell
+			// the user, without a redirect.
+			w.Header().Set("Retry-After", strconv.Itoa(int(p.cfg.FlowLifetime.Seconds())))
+			p.renderError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many sign-ins have been started from your network or in total. Try again in a few minutes.")
+			return
+		}
+		if err != nil {
+			p.writeAuthorizeError(ctx, w, fl.ar, err)
+			return
+		}
+	}
+	if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
+		st.show(w, r, p, fl, "")
+		return
+	}
+	http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
 }
 
 func (p *Provider) interactionURL(fl *flow) string {
@@ -296,7 +317,7 @@ func (p *Provider) startFlow(w http.ResponseWriter, r *http.Request, fl *flow) e
 	fl.handle = secret.Token()
 	fl.ID = secret.Digest(fl.handle)
 	fl.CSRF = secret.Token()
-	fl.Data["browser"] = secret.Digest(browser)
+	fl.setBrowserDigest(secret.Digest(browser))
 	fl.ExpiresAt = p.cfg.Now().Add(p.cfg.FlowLifetime).UTC()
 	if err := p.store.CreateAuthFlow(r.Context(), fl.AuthFlow); err != nil {
 		release()
@@ -349,12 +370,12 @@ func (p *Provider) InteractionHandler() http.Handler {
 		}
 		// The flow must continue in the browser that started it: a link to
 		// someone else's flow is useless (session swapping, RFC 9700 §4.7).
+		fl := &flow{AuthFlow: af, handle: handle}
 		bc, cerr := r.Cookie(browserCookie)
-		if cerr != nil || !secret.Equal(secret.Digest(bc.Value), af.Data["browser"]) {
+		if cerr != nil || !secret.Equal(secret.Digest(bc.Value), fl.browserDigest()) {
 			p.renderError(w, http.StatusForbidden, "access_denied", "This sign-in was started in another browser; start again from the application.")
 			return
 		}
-		fl := &flow{AuthFlow: af, handle: handle}
 		if r.Method == http.MethodGet {
 			p.advance(w, r, fl)
 			return
@@ -408,7 +429,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 
 // currentStep returns the first step still needed, or nil.
 func (p *Provider) currentStep(ctx context.Context, fl *flow) step {
-	for _, st := range p.steps() {
+	for _, st := range allSteps {
 		if fl.done(st.name()) {
 			continue
 		}
@@ -458,7 +479,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	sess := fositeadapter.NewSession(subject)
 	sess.Username = user.Username
 	sess.Tenant = sessionTenant(m)
-	sess.ClientIP = fl.Data["ip"]
+	sess.ClientIP = fl.clientIP()
 	claims := sess.Claims
 	claims.RequestedAt = fl.requestedAt()
 	claims.AuthTime = authTime.UTC().Truncate(time.Second)
@@ -511,8 +532,8 @@ func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User
 		return u, nil
 	}
 	var raw []byte
-	if fl != nil && fl.Data["user"] != "" {
-		raw = []byte(fl.Data["user"])
+	if fl != nil && len(fl.userJSON()) > 0 {
+		raw = fl.userJSON()
 	} else if fl != nil && fl.login != nil {
 		raw = fl.login.Claims
 	}

@@ -324,45 +324,62 @@ func (e *ConfigError) Error() string {
 	return "provider: Config." + e.Field + ": " + e.Reason
 }
 
-// validate checks c and fills defaults; it reports every problem at once.
-func (c *Config) validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
-	}
-
-	if u, err := url.Parse(c.Issuer); err != nil || c.Issuer == "" || !u.IsAbs() || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		bad("Issuer", "must be an absolute URL without query or fragment, got %q", c.Issuer)
-	} else if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
-		bad("Issuer", "must be an https URL (http only for a loopback host), got %q", c.Issuer)
-	}
+// normalize fills c's defaults (setDefaults), checks the result (check)
+// and trims the issuer's trailing slash. It reports every problem at once.
+func (c *Config) normalize() error {
+	c.setDefaults()
+	err := c.check()
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
-	if c.Store == nil {
-		bad("Store", "is required: use memory.New() for tests or postgres for production")
+	return err
+}
+
+// setDefaults fills the zero fields of c that have a default. A negative
+// value is left for check to report.
+func (c *Config) setDefaults() {
+	if c.SigningAlgorithm == "" {
+		c.SigningAlgorithm = "ES256"
 	}
-	if c.Authenticator == nil {
-		bad("Authenticator", "is required: it checks usernames and passwords on the login page")
-	}
-	if c.GlobalSecret != nil && len(c.GlobalSecret) < 32 {
-		bad("GlobalSecret", "must be at least 32 bytes, got %d", len(c.GlobalSecret))
-	}
-	for i, s := range c.RotatedGlobalSecrets {
-		if len(s) < 32 {
-			bad(fmt.Sprintf("RotatedGlobalSecrets[%d]", i), "must be at least 32 bytes, got %d", len(s))
+	for _, d := range c.lifetimes() {
+		if *d.v == 0 {
+			*d.v = d.def
 		}
 	}
-	switch c.SigningAlgorithm {
-	case "":
-		c.SigningAlgorithm = "ES256"
-	case "ES256", "RS256":
-	default:
-		bad("SigningAlgorithm", `must be "ES256" or "RS256", got %q`, c.SigningAlgorithm)
+	c.PasswordLockout = c.PasswordLockout.withDefaults(5, 30*time.Second, 15*time.Minute)
+	c.ClientAuthLockout = c.ClientAuthLockout.withDefaults(10, time.Second, 5*time.Minute)
+	if c.PasswordGrantCeiling == 0 {
+		c.PasswordGrantCeiling = 10 * max(c.PasswordLockout.MaxFailures, 1)
 	}
-	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
+	if c.SecretHashConcurrency == 0 {
+		c.SecretHashConcurrency = max(runtime.GOMAXPROCS(0)/2, 1)
+	}
+	if c.FlowLimits.PerAddress == 0 {
+		c.FlowLimits.PerAddress = 30
+	}
+	if c.FlowLimits.Total == 0 {
+		c.FlowLimits.Total = 100000
+	}
+	c.Paths = c.Paths.withDefaults()
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// lifetime is a duration field of Config and its default.
+type lifetime struct {
+	name string
+	v    *time.Duration
+	def  time.Duration
+}
+
+// lifetimes lists c's lifetime fields.
+func (c *Config) lifetimes() []lifetime {
+	return []lifetime{
 		{"AccessTokenLifetime", &c.AccessTokenLifetime, time.Hour},
 		{"RefreshTokenLifetime", &c.RefreshTokenLifetime, 30 * 24 * time.Hour},
 		{"AuthCodeLifetime", &c.AuthCodeLifetime, 5 * time.Minute},
@@ -372,54 +389,114 @@ func (c *Config) validate() error {
 		{"FlowLifetime", &c.FlowLifetime, 15 * time.Minute},
 		{"DeviceCookieLifetime", &c.DeviceCookieLifetime, 90 * 24 * time.Hour},
 	}
-	for _, d := range durations {
+}
+
+// configErrors collects the problems check finds.
+type configErrors []error
+
+func (e *configErrors) bad(field, format string, args ...any) {
+	*e = append(*e, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// check reports every problem of c (with its defaults filled), one
+// concern at a time.
+func (c *Config) check() error {
+	var e configErrors
+	for _, check := range []func(*configErrors){
+		c.checkIssuer,
+		c.checkRequired,
+		c.checkSecrets,
+		c.checkLifetimes,
+		c.checkLimits,
+		c.checkExtensions,
+		c.checkHTTP,
+	} {
+		check(&e)
+	}
+	return errors.Join(e...)
+}
+
+// checkIssuer checks that the issuer is an absolute https URL (http only
+// for a loopback host) without query or fragment.
+func (c *Config) checkIssuer(e *configErrors) {
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case err != nil || c.Issuer == "" || !u.IsAbs() || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		e.bad("Issuer", "must be an absolute URL without query or fragment, got %q", c.Issuer)
+	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())):
+		e.bad("Issuer", "must be an https URL (http only for a loopback host), got %q", c.Issuer)
+	}
+}
+
+// checkRequired checks the fields without a default.
+func (c *Config) checkRequired(e *configErrors) {
+	if c.Store == nil {
+		e.bad("Store", "is required: use memory.New() for tests or postgres for production")
+	}
+	if c.Authenticator == nil {
+		e.bad("Authenticator", "is required: it checks usernames and passwords on the login page")
+	}
+}
+
+// checkSecrets checks the token secrets' lengths and the signing algorithm.
+func (c *Config) checkSecrets(e *configErrors) {
+	if c.GlobalSecret != nil && len(c.GlobalSecret) < 32 {
+		e.bad("GlobalSecret", "must be at least 32 bytes, got %d", len(c.GlobalSecret))
+	}
+	for i, s := range c.RotatedGlobalSecrets {
+		if len(s) < 32 {
+			e.bad(fmt.Sprintf("RotatedGlobalSecrets[%d]", i), "must be at least 32 bytes, got %d", len(s))
+		}
+	}
+	if c.SigningAlgorithm != "ES256" && c.SigningAlgorithm != "RS256" {
+		e.bad("SigningAlgorithm", `must be "ES256" or "RS256", got %q`, c.SigningAlgorithm)
+	}
+}
+
+// checkLifetimes checks the lifetimes and the refresh reuse grace.
+func (c *Config) checkLifetimes(e *configErrors) {
+	for _, d := range c.lifetimes() {
 		if *d.v < 0 {
-			bad(d.name, "must not be negative, got %v", *d.v)
-		} else if *d.v == 0 {
-			*d.v = d.def
+			e.bad(d.name, "must not be negative, got %v", *d.v)
 		}
 	}
 	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > time.Minute {
-		bad("RefreshReuseGrace", "must be between 0 and 60s, got %v", c.RefreshReuseGrace)
+		e.bad("RefreshReuseGrace", "must be between 0 and 60s, got %v", c.RefreshReuseGrace)
 	}
-	c.PasswordLockout = c.PasswordLockout.withDefaults(5, 30*time.Second, 15*time.Minute)
+}
+
+// checkLimits checks the lockouts, the password grant's ceiling, the
+// hashing concurrency, the code lifetime's bound and the trusted proxies.
+func (c *Config) checkLimits(e *configErrors) {
 	if msg := c.PasswordLockout.check(); msg != "" {
-		bad("PasswordLockout", "%s", msg)
+		e.bad("PasswordLockout", "%s", msg)
 	}
-	c.ClientAuthLockout = c.ClientAuthLockout.withDefaults(10, time.Second, 5*time.Minute)
 	if msg := c.ClientAuthLockout.check(); msg != "" {
-		bad("ClientAuthLockout", "%s", msg)
+		e.bad("ClientAuthLockout", "%s", msg)
 	}
-	switch {
-	case c.PasswordGrantCeiling < 0:
-		bad("PasswordGrantCeiling", "must not be negative, got %d", c.PasswordGrantCeiling)
-	case c.PasswordGrantCeiling == 0:
-		c.PasswordGrantCeiling = 10 * max(c.PasswordLockout.MaxFailures, 1)
+	if c.PasswordGrantCeiling < 0 {
+		e.bad("PasswordGrantCeiling", "must not be negative, got %d", c.PasswordGrantCeiling)
 	}
 	if c.SecretHashConcurrency < 0 {
-		bad("SecretHashConcurrency", "must not be negative, got %d", c.SecretHashConcurrency)
-	} else if c.SecretHashConcurrency == 0 {
-		c.SecretHashConcurrency = max(runtime.GOMAXPROCS(0)/2, 1)
-	}
-	if c.FlowLimits.PerAddress == 0 {
-		c.FlowLimits.PerAddress = 30
-	}
-	if c.FlowLimits.Total == 0 {
-		c.FlowLimits.Total = 100000
+		e.bad("SecretHashConcurrency", "must not be negative, got %d", c.SecretHashConcurrency)
 	}
 	if c.AuthCodeLifetime > 10*time.Minute {
-		bad("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)
+		e.bad("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)
 	}
 	if _, err := ipfilter.Parse(c.TrustedProxies); err != nil {
-		bad("TrustedProxies", "%v", err)
+		e.bad("TrustedProxies", "%v", err)
 	}
+}
+
+// checkExtensions checks the host's factors, claim scopes and catalog.
+func (c *Config) checkExtensions(e *configErrors) {
 	names := map[string]bool{}
 	for i, f := range c.Factors {
 		switch {
 		case f == nil:
-			bad(fmt.Sprintf("Factors[%d]", i), "is nil")
+			e.bad(fmt.Sprintf("Factors[%d]", i), "is nil")
 		case f.Name() == "" || names[f.Name()]:
-			bad(fmt.Sprintf("Factors[%d]", i), "needs a unique, non-empty Name, got %q", f.Name())
+			e.bad(fmt.Sprintf("Factors[%d]", i), "needs a unique, non-empty Name, got %q", f.Name())
 		default:
 			names[f.Name()] = true
 		}
@@ -427,45 +504,39 @@ func (c *Config) validate() error {
 	for s, f := range c.Claims {
 		switch {
 		case slices.Contains(claimScopes, s):
-			bad("Claims", "scope %q is built in; choose another name", s)
+			e.bad("Claims", "scope %q is built in; choose another name", s)
 		case scope.Check(s) != nil || strings.HasSuffix(s, "*"):
-			bad("Claims", "scope %q is not a valid scope name", s)
+			e.bad("Claims", "scope %q is not a valid scope name", s)
 		case f == nil:
-			bad("Claims", "scope %q has a nil function", s)
+			e.bad("Claims", "scope %q has a nil function", s)
 		}
 	}
 	for name, set := range c.Catalog {
 		if err := scope.Check(name); err != nil {
-			bad("Catalog", "name %q: %v", name, err)
+			e.bad("Catalog", "name %q: %v", name, err)
 		}
 		for _, perm := range set {
 			if err := scope.Check(perm); err != nil {
-				bad("Catalog", "entry %q: %v", name, err)
+				e.bad("Catalog", "entry %q: %v", name, err)
 			}
 		}
 	}
-	c.Paths = c.Paths.withDefaults()
+}
+
+// checkHTTP checks the endpoint paths and the request body limit.
+func (c *Config) checkHTTP(e *configErrors) {
 	for name, p := range map[string]string{
 		"Authorize": c.Paths.Authorize, "Token": c.Paths.Token, "Introspect": c.Paths.Introspect,
 		"Revoke": c.Paths.Revoke, "Userinfo": c.Paths.Userinfo, "Logout": c.Paths.Logout,
 		"Discovery": c.Paths.Discovery, "JWKS": c.Paths.JWKS, "Interaction": c.Paths.Interaction,
 	} {
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#{} ") {
-			bad("Paths."+name, "must be a path starting with / and without query, got %q", p)
+			e.bad("Paths."+name, "must be a path starting with / and without query, got %q", p)
 		}
 	}
 	if c.MaxBodyBytes < 0 {
-		bad("MaxBodyBytes", "must not be negative")
-	} else if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 64 << 10
+		e.bad("MaxBodyBytes", "must not be negative")
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return errors.Join(errs...)
 }
 
 func isLoopbackHost(h string) bool {

@@ -42,13 +42,40 @@ func FuzzTokenEndpoint(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("status %d for body %q: %s", rec.Code, body, rec.Body)
 		}
-		if rec.Code != http.StatusOK {
-			var m map[string]any
-			if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || m["error"] == "" {
-				t.Fatalf("status %d without a JSON error: %q", rec.Code, rec.Body)
-			}
+		if rec.Code != http.StatusOK && !isOAuthErrorBody(rec.Body.Bytes()) {
+			t.Fatalf("status %d without a JSON error: %q", rec.Code, rec.Body)
 		}
 	})
+}
+
+// isOAuthErrorBody reports whether b is a JSON object with a non-empty
+// string "error" (RFC 6749 §5.2). A missing key decodes to nil, not "".
+func isOAuthErrorBody(b []byte) bool {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false
+	}
+	code, ok := m["error"].(string)
+	return ok && code != ""
+}
+
+// The fuzz property must fire on a body without the error key, or with an
+// empty or non-string one.
+func TestIsOAuthErrorBody(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"error":"invalid_request","error_description":"x"}`: true,
+		`{}`:                        false,
+		`{"error_description":"x"}`: false,
+		`{"error":""}`:              false,
+		`{"error":1}`:               false,
+		`{"error":null}`:            false,
+		`not json`:                  false,
+		`["error"]`:                 false,
+	} {
+		if got := isOAuthErrorBody([]byte(body)); got != want {
+			t.Errorf("isOAuthErrorBody(%s) = %v, want %v", body, got, want)
+		}
+	}
 }
 
 // FuzzAuthorize sends arbitrary queries to the authorization endpoint: no

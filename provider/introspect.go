@@ -42,7 +42,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			p.writeTokenError(ctx, w, nil, fosite.ErrInvalidClient.WithHint("Authenticate as a client to introspect tokens."))
 			return
 		}
-		ctx = fositeadapter.WithClientCache(ctx)
+		ctx = fositeadapter.WithRequest(ctx, fositeadapter.NewRequest())
 		client, err := p.oauth.AuthenticateClient(ctx, r, r.PostForm)
 		err = clientAuthError(err)
 		if err == nil && client.IsPublic() {

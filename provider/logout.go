@@ -20,91 +20,129 @@ import (
 // a post_logout_redirect_uri registered for the client named by the hint
 // (or by client_id), with state echoed; otherwise it shows a page.
 func (p *Provider) LogoutHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		if !p.parsePageRequest(w, r) {
+	return http.HandlerFunc(p.serveLogout)
+}
+
+// logoutRequest is what a logout request asks, once checked.
+type logoutRequest struct {
+	hintSub  string   // the subject of a valid id_token_hint, or ""
+	clientID string   // from client_id or the hint's audience
+	target   *url.URL // the checked post_logout_redirect_uri, or nil
+}
+
+// logoutRefusal is a logout request refused with an error page.
+type logoutRefusal struct {
+	status            int
+	code, description string
+}
+
+var errLogoutUnavailable = &logoutRefusal{http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment."}
+
+func badLogout(description string) *logoutRefusal {
+	return &logoutRefusal{http.StatusBadRequest, "invalid_request", description}
+}
+
+// refuseLogout shows the error page of a refused logout.
+func (p *Provider) refuseLogout(w http.ResponseWriter, f *logoutRefusal) {
+	p.renderError(w, f.status, f.code, f.description)
+}
+
+// serveLogout serves the end-session endpoint: it checks the request
+// (checkLogout), asks the user to confirm unless the hint names the
+// session's user (logoutConfirmed), ends the login session and redirects or
+// shows the signed-out page.
+func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !p.parsePageRequest(w, r) {
+		return
+	}
+	lr, refusal := p.checkLogout(ctx, r)
+	if refusal != nil {
+		p.refuseLogout(w, refusal)
+		return
+	}
+	cookie, _ := r.Cookie(sessionCookie)
+	var ls *storage.LoginSession
+	if cookie != nil && cookie.Value != "" {
+		if s, err := p.store.GetLoginSession(ctx, secret.Digest(cookie.Value)); err == nil {
+			ls = &s
+		}
+	}
+	// Confirm unless the hint proves the request comes from the user's
+	// own relying party for this very session.
+	if ls != nil && (lr.hintSub == "" || lr.hintSub != ls.Subject) && !p.logoutConfirmed(w, r, cookie) {
+		return
+	}
+	if ls != nil {
+		if err := p.store.DeleteLoginSession(ctx, ls.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.refuseLogout(w, errLogoutUnavailable)
 			return
 		}
-		hint := r.Form.Get("id_token_hint")
-		clientID := r.Form.Get("client_id")
-		redirect := r.Form.Get("post_logout_redirect_uri")
-		state := r.Form.Get("state")
+	}
+	p.setCookie(w, sessionCookie, "", -1)
+	if lr.target != nil {
+		if state := r.Form.Get("state"); state != "" {
+			q := lr.target.Query()
+			q.Set("state", state)
+			lr.target.RawQuery = q.Encode()
+		}
+		http.Redirect(w, r, lr.target.String(), http.StatusSeeOther)
+		return
+	}
+	p.render(w, http.StatusOK, "logout", pageData{Title: "Signed out", Done: true})
+}
 
-		var hintSub string
-		if hint != "" {
-			claims, err := p.verifyIDTokenHint(ctx, hint)
-			if err != nil {
-				p.renderError(w, http.StatusBadRequest, "invalid_request", "The id_token_hint is not an ID token issued by this provider.")
-				return
-			}
-			hintSub = claims.Subject
-			if clientID != "" && !slices.Contains(claims.Audience, clientID) {
-				p.renderError(w, http.StatusBadRequest, "invalid_request", "The client_id does not match the id_token_hint.")
-				return
-			}
-			if clientID == "" && len(claims.Audience) > 0 {
-				clientID = claims.Audience[0]
-			}
+// checkLogout checks the id_token_hint, the client_id and the
+// post_logout_redirect_uri of a logout request.
+func (p *Provider) checkLogout(ctx context.Context, r *http.Request) (logoutRequest, *logoutRefusal) {
+	lr := logoutRequest{clientID: r.Form.Get("client_id")}
+	if hint := r.Form.Get("id_token_hint"); hint != "" {
+		claims, err := p.verifyIDTokenHint(ctx, hint)
+		if err != nil {
+			return lr, badLogout("The id_token_hint is not an ID token issued by this provider.")
 		}
-		var target *url.URL
-		if redirect != "" {
-			if clientID == "" {
-				p.renderError(w, http.StatusBadRequest, "invalid_request", "A post_logout_redirect_uri needs an id_token_hint or client_id to be checked.")
-				return
-			}
-			c, err := p.store.GetClient(ctx, clientID)
-			if errors.Is(err, storage.ErrNotFound) || (err == nil && !slices.Contains(c.PostLogoutRedirectURIs, redirect)) {
-				p.renderError(w, http.StatusBadRequest, "invalid_request", "The post_logout_redirect_uri is not registered for this client.")
-				return
-			}
-			if err != nil {
-				p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
-				return
-			}
-			target, _ = url.Parse(redirect)
+		lr.hintSub = claims.Subject
+		if lr.clientID != "" && !slices.Contains(claims.Audience, lr.clientID) {
+			return lr, badLogout("The client_id does not match the id_token_hint.")
 		}
+		if lr.clientID == "" && len(claims.Audience) > 0 {
+			lr.clientID = claims.Audience[0]
+		}
+	}
+	redirect := r.Form.Get("post_logout_redirect_uri")
+	if redirect == "" {
+		return lr, nil
+	}
+	if lr.clientID == "" {
+		return lr, badLogout("A post_logout_redirect_uri needs an id_token_hint or client_id to be checked.")
+	}
+	c, err := p.store.GetClient(ctx, lr.clientID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !slices.Contains(c.PostLogoutRedirectURIs, redirect)) {
+		return lr, badLogout("The post_logout_redirect_uri is not registered for this client.")
+	}
+	if err != nil {
+		return lr, errLogoutUnavailable
+	}
+	lr.target, _ = url.Parse(redirect)
+	return lr, nil
+}
 
-		cookie, _ := r.Cookie(sessionCookie)
-		var ls *storage.LoginSession
-		if cookie != nil && cookie.Value != "" {
-			if s, err := p.store.GetLoginSession(ctx, secret.Digest(cookie.Value)); err == nil {
-				ls = &s
-			}
+// logoutConfirmed reports whether r is the user's confirmation of the
+// logout (a POST with the CSRF token bound to the login session cookie);
+// if not, it shows the confirmation page.
+func (p *Provider) logoutConfirmed(w http.ResponseWriter, r *http.Request, cookie *http.Cookie) bool {
+	want := secret.Digest("logout:" + cookie.Value)
+	if r.Method == http.MethodPost && secret.Equal(r.PostForm.Get("csrf_token"), want) {
+		return true
+	}
+	params := map[string]string{}
+	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
+		if v := r.Form.Get(k); v != "" {
+			params[k] = v
 		}
-		// Confirm unless the hint proves the request comes from the user's
-		// own relying party for this very session.
-		confirmed := ls == nil || (hintSub != "" && hintSub == ls.Subject)
-		if !confirmed {
-			want := secret.Digest("logout:" + cookie.Value)
-			if r.Method != http.MethodPost || !secret.Equal(r.PostForm.Get("csrf_token"), want) {
-				params := map[string]string{}
-				for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
-					if v := r.Form.Get(k); v != "" {
-						params[k] = v
-					}
-				}
-				p.render(w, http.StatusOK, "logout", pageData{Title: "Sign out", Action: p.issuerPath + p.cfg.Paths.Logout, CSRF: want, Params: params})
-				return
-			}
-		}
-		if ls != nil {
-			if err := p.store.DeleteLoginSession(ctx, ls.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
-				return
-			}
-		}
-		p.setCookie(w, sessionCookie, "", -1)
-		if target != nil {
-			if state != "" {
-				q := target.Query()
-				q.Set("state", state)
-				target.RawQuery = q.Encode()
-			}
-			http.Redirect(w, r, target.String(), http.StatusSeeOther)
-			return
-		}
-		p.render(w, http.StatusOK, "logout", pageData{Title: "Signed out", Done: true})
-	})
+	}
+	p.render(w, http.StatusOK, "logout", pageData{Title: "Sign out", Action: p.issuerPath + p.cfg.Paths.Logout, CSRF: want, Params: params})
+	return false
 }
 
 // idTokenClaims are the ID token claims logout checks.

@@ -61,7 +61,7 @@ func New(cfg Config) (*Provider, error) {
 // signing key in the store if none may sign yet; ctx bounds that store
 // I/O and is not kept: the provider's requests use their own contexts.
 func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
 	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0, cfg.SecretHashConcurrency), supported: newSupported(cfg.AllowLegacyGrants)}
@@ -123,11 +123,9 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	p.fc = fc
 	p.hmac = compose.NewOAuth2HMACStrategy(fc)
 	p.adapter = &fositeadapter.Store{
-		S:             cfg.Store,
-		Now:           cfg.Now,
-		CodeSignature: p.hmac.AuthorizeCodeSignature,
-		Authenticate_: p.authenticateROPC,
-
+		S:                 cfg.Store,
+		Now:               cfg.Now,
+		CodeSignature:     p.hmac.AuthorizeCodeSignature,
 		RefreshReuseGrace: cfg.RefreshReuseGrace,
 	}
 	signer := p.keys.Signer()
@@ -217,31 +215,23 @@ func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Durat
 	return p.keys.Rotate(ctx, publishAhead)
 }
 
-// authenticateROPC backs the password grant. Its failures are counted per
-// (username, client address) and per username over all addresses
-// (grantCounts); the token handler passes the address in the ropcUser.
-func (p *Provider) authenticateROPC(ctx context.Context, username, password string) (string, error) {
-	h, _ := ctx.Value(ropcUserKey{}).(*ropcUser)
-	var addr netip.Addr // the zero address if the handler set none: one count for all such requests
-	if h != nil {
-		addr = h.addr
-	}
+// authenticateROPC checks the password of a password grant from the client
+// at addr. Its failures are counted per (username, addr) and per username
+// over all addresses (grantCounts).
+func (p *Provider) authenticateROPC(ctx context.Context, addr netip.Addr, username, password string) (User, error) {
 	u, _, err := p.checkPassword(ctx, username, password, p.grantCounts(username, addr)...)
 	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errPasswordLocked) {
 		// fosite answers invalid_grant; the token handler says why for a
 		// lock.
-		return "", fosite.ErrNotFound.WithWrap(err)
+		return User{}, fosite.ErrNotFound.WithWrap(err)
 	}
 	if err != nil {
-		return "", err
+		return User{}, err
 	}
 	if u.Subject == "" {
-		return "", errors.New("provider: the authenticator returned a user without a Subject")
+		return User{}, errors.New("provider: the authenticator returned a user without a Subject")
 	}
-	if h != nil {
-		h.user = u
-	}
-	return u.Subject, nil
+	return u, nil
 }
 
 // noJWKSFetch refuses remote JWKS URIs: a client's keys must be registered

@@ -29,7 +29,7 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if !p.parseForm(w, r) {
 			return
 		}
-		ctx = fositeadapter.WithClientCache(ctx)
+		ctx = fositeadapter.WithRequest(ctx, fositeadapter.NewRequest())
 		err := p.checkClaimedClientAddr(r.WithContext(ctx))
 		if err == nil {
 			err = p.oauth.NewRevocationRequest(ctx, r)

@@ -12,19 +12,20 @@ import (
 // Session is the provider's fosite session: the OpenID Connect session
 // (ID token claims and headers, expiry per token type, subject) plus what
 // Gatehouse records about the grant. It is serialised as JSON into
-// storage.Request.Session.
+// storage.Request.Session by its MarshalJSON and UnmarshalJSON (a compact
+// wire form, session_wire.go), so its fields carry no JSON tags.
 type Session struct {
 	*openid.DefaultSession
 	// Extra holds claims returned by introspection beside the standard ones.
-	Extra map[string]any `json:"extra,omitempty"`
+	Extra map[string]any
 	// User is the user's data (JSON) as known when the grant was made,
 	// used for userinfo when the host gives no user lookup.
-	User json.RawMessage `json:"user,omitempty"`
+	User json.RawMessage
 	// Tenant is the tenant (customer) the user chose for the grant; nil
 	// when the grant is not for a tenant.
-	Tenant *Tenant `json:"tenant,omitempty"`
+	Tenant *Tenant
 	// ClientIP is the client address that started the grant.
-	ClientIP string `json:"client_ip,omitempty"`
+	ClientIP string
 }
 
 // Tenant is the tenant of a grant, as recorded in its session.

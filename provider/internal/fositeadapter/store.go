@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -22,7 +21,8 @@ import (
 )
 
 // Authenticator checks a resource owner's password for the password grant
-// and returns the subject.
+// and returns the subject. An unknown user or a wrong password is
+// fosite.ErrNotFound (invalid_grant).
 type Authenticator func(ctx context.Context, username, password string) (subject string, err error)
 
 // Store implements the fosite storage interfaces on a storage.Store.
@@ -34,8 +34,6 @@ type Store struct {
 	// keys OpenID Connect sessions by the whole code, and the store must
 	// never hold a usable code.
 	CodeSignature func(ctx context.Context, code string) string
-	// Authenticate backs the resource-owner password grant.
-	Authenticate_ Authenticator
 	// RefreshReuseGrace is how long after its rotation a refresh token
 	// presented again is answered with [ErrRecentlyRotated] (a lost race)
 	// rather than treated as reuse; zero means never.
@@ -188,15 +186,11 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return c, nil
 }
 
-// client loads a client, at most once per request in a context made by
-// WithClientCache.
+// client loads a client, at most once per [Request].
 func (s *Store) client(ctx context.Context, id string) (*Client, error) {
-	cache, _ := ctx.Value(clientCacheKey{}).(*clientCache)
-	if cache != nil {
-		cache.mu.Lock()
-		c, ok := cache.m[id]
-		cache.mu.Unlock()
-		if ok {
+	req := requestOf(ctx)
+	if req != nil {
+		if c, ok := req.cachedClient(id); ok {
 			return c, nil
 		}
 	}
@@ -205,29 +199,10 @@ func (s *Store) client(ctx context.Context, id string) (*Client, error) {
 		return nil, s.mapErr(err)
 	}
 	c := NewClient(rec, s.Now())
-	if cache != nil {
-		cache.mu.Lock()
-		cache.m[id] = c
-		cache.mu.Unlock()
+	if req != nil {
+		req.cacheClient(id, c)
 	}
 	return c, nil
-}
-
-type clientCacheKey struct{}
-
-type clientCache struct {
-	mu sync.Mutex
-	m  map[string]*Client
-}
-
-// WithClientCache returns a context in which the store loads each client
-// at most once. A token request reads its client to authenticate it and
-// again with every record it loads (code, PKCE, OpenID Connect session);
-// within one request these are the same record, and on a database each
-// read is a round trip. Use it for the length of one request only, so that
-// a changed or deleted client takes effect at the next.
-func WithClientCache(ctx context.Context) context.Context {
-	return context.WithValue(ctx, clientCacheKey{}, &clientCache{m: map[string]*Client{}})
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager: the check is
@@ -295,10 +270,11 @@ func (s *Store) DeleteAccessTokenSession(ctx context.Context, sig string) error 
 
 // CreateRefreshTokenSession implements oauth2.RefreshTokenStorage. When the
 // refresh that issues the token narrowed the access token's scope (see
-// [WithRefreshScopes]), the refresh token keeps the grant's full scope
-// (RFC 6749 §6).
+// [Request.KeepRefreshScopes]), the refresh token keeps the grant's full
+// scope (RFC 6749 §6).
 func (s *Store) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
-	if full, ok := ctx.Value(refreshScopesKey{}).([]string); ok {
+	if req := requestOf(ctx); req != nil && req.refreshScopes != nil {
+		full := req.refreshScopes
 		if req, ok := r.(*fosite.Request); ok {
 			c := *req
 			c.GrantedScope = full
@@ -306,14 +282,6 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, sig, accessSig st
 		}
 	}
 	return s.create(ctx, storage.KindRefreshToken, sig, accessSig, r, fosite.RefreshToken)
-}
-
-type refreshScopesKey struct{}
-
-// WithRefreshScopes returns a context in which a refresh token created by
-// the store keeps the given granted scopes rather than the request's.
-func WithRefreshScopes(ctx context.Context, full []string) context.Context {
-	return context.WithValue(ctx, refreshScopesKey{}, full)
 }
 
 // GetRefreshTokenSession implements oauth2.RefreshTokenStorage. An inactive
@@ -384,12 +352,14 @@ func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 	return s.mapErr(s.S.RevokeFamily(ctx, storage.KindAccessToken, requestID))
 }
 
-// Authenticate implements oauth2.ResourceOwnerPasswordCredentialsGrantStorage.
+// Authenticate implements oauth2.ResourceOwnerPasswordCredentialsGrantStorage
+// with the [Request]'s Password authenticator.
 func (s *Store) Authenticate(ctx context.Context, name, secret string) (string, error) {
-	if s.Authenticate_ == nil {
+	req := requestOf(ctx)
+	if req == nil || req.Password == nil {
 		return "", fosite.ErrNotFound
 	}
-	return s.Authenticate_(ctx, name, secret)
+	return req.Password(ctx, name, secret)
 }
 
 // CreateOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.

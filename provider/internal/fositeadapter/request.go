@@ -1,0 +1,71 @@
+package fositeadapter
+
+import (
+	"context"
+	"sync"
+)
+
+// Request is the state of one request to an endpoint that calls fosite:
+// the endpoint creates it with [NewRequest], sets what its request needs,
+// and hands it to fosite with [WithRequest]. fosite's storage interfaces
+// receive only a context, so the context is how the value reaches the
+// [Store]; [WithRequest] and the Store's unexported accessor are the only
+// code that puts it there or reads it back. A Request serves one HTTP
+// request only, so that a changed or deleted client takes effect at the
+// next.
+type Request struct {
+	mu      sync.Mutex
+	clients map[string]*Client
+
+	refreshScopes []string
+
+	// Password backs the resource-owner password grant of this request;
+	// nil refuses every password (the store answers fosite.ErrNotFound,
+	// which fosite turns into invalid_grant).
+	Password Authenticator
+}
+
+// NewRequest returns the state of a new request. The store loads each
+// client at most once per Request: a token request reads its client to
+// authenticate it and again with every record it loads (code, PKCE, OpenID
+// Connect session); within one request these are the same record, and on a
+// database each read is a round trip.
+func NewRequest() *Request {
+	return &Request{clients: map[string]*Client{}}
+}
+
+// KeepRefreshScopes makes a refresh token the store creates for this
+// request keep the given granted scopes rather than the request's: a
+// refresh that narrows the new access token's scope leaves the grant's full
+// scope on the new refresh token (RFC 6749 §6).
+func (r *Request) KeepRefreshScopes(full []string) {
+	r.refreshScopes = full
+}
+
+func (r *Request) cachedClient(id string) (*Client, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.clients[id]
+	return c, ok
+}
+
+func (r *Request) cacheClient(id string, c *Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.clients[id] = c
+}
+
+type requestKey struct{}
+
+// WithRequest returns a context carrying r, for the fosite calls of r's
+// request.
+func WithRequest(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// requestOf returns the Request ctx carries, or nil (a context from
+// outside an endpoint, such as a test's or a background job's).
+func requestOf(ctx context.Context) *Request {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
+}

@@ -1,0 +1,105 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/secret"
+	"github.com/gatehouse/gatehouse/storage"
+	"github.com/ory/fosite"
+)
+
+// loginStep asks for username and password.
+type loginStep struct{}
+
+func (loginStep) name() string { return "login" }
+
+func (loginStep) promptNoneError() error {
+	return fosite.ErrLoginRequired.WithHint("The user is not signed in and prompt=none forbids asking.")
+}
+
+func (loginStep) needed(_ context.Context, p *Provider, fl *flow) (bool, error) {
+	if fl.login == nil || fl.hasPrompt("login") {
+		return true, nil
+	}
+	if ma := fl.ar.GetRequestForm().Get("max_age"); ma != "" {
+		sec, err := strconv.ParseInt(ma, 10, 64)
+		if err != nil || sec < 0 {
+			return false, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer.")
+		}
+		if fl.login.AuthTime.Add(time.Duration(sec) * time.Second).Before(p.cfg.Now()) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s loginStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+	status := http.StatusOK
+	if msg != "" {
+		status = http.StatusUnauthorized
+	}
+	pd := p.stepPage(fl, s, "Sign in", msg)
+	pd.Username = r.PostFormValue("username")
+	p.render(w, status, "login", pd)
+}
+
+func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+	ctx := r.Context()
+	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	if username == "" || password == "" {
+		return false, "Enter your username and password.", nil
+	}
+	u, until, err := p.checkPassword(ctx, username, password, p.loginCounts(r, username)...)
+	switch {
+	case errors.Is(err, errPasswordLocked):
+		return false, p.lockMessage(until), nil
+	case errors.Is(err, ErrInvalidCredentials):
+		return false, "The username or password is wrong.", nil
+	case err != nil:
+		return false, "", err
+	}
+	if u.Subject == "" {
+		return false, "", fosite.ErrServerError.WithDebug("the authenticator returned a user without a Subject")
+	}
+	now := p.cfg.Now().UTC()
+	userJSON, _ := json.Marshal(u)
+	// A fresh session value at every login (no session fixation); an old
+	// session of this browser ends.
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		_ = p.store.DeleteLoginSession(ctx, secret.Digest(old.Value))
+	}
+	token := secret.Token()
+	ls := storage.LoginSession{
+		ID:        secret.Digest(token),
+		Subject:   u.Subject,
+		AuthTime:  now,
+		AMR:       []string{"pwd"},
+		Claims:    userJSON,
+		ExpiresAt: now.Add(p.cfg.LoginSessionLifetime),
+	}
+	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
+		return false, "", fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+	}
+	p.setCookie(w, sessionCookie, token, 0)
+	if p.cfg.PasswordLockout.MaxFailures >= 0 {
+		// This browser is now trusted for this username: guessing
+		// elsewhere does not lock it out (loginCounts).
+		p.setDeviceCookie(w, username)
+	}
+	fl.login = &ls
+	fl.user = &u
+	fl.Subject, fl.AuthTime, fl.AMR = u.Subject, now, []string{"pwd"}
+	fl.setUserJSON(userJSON)
+	// A new sign-in starts the later steps afresh: whatever was done in
+	// this flow was done for whoever signed in before.
+	fl.Done = nil
+	delete(fl.Data, "tenant")
+	return true, "", nil
+}

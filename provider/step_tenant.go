@@ -1,0 +1,60 @@
+package provider
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ory/fosite"
+)
+
+// tenantStep lets a user who may use the client through several tenants
+// choose one. It is skipped for a client bound to a customer and for users
+// with one eligible tenant or none.
+type tenantStep struct{}
+
+func (tenantStep) name() string { return "tenant" }
+
+func (tenantStep) promptNoneError() error {
+	return fosite.ErrInteractionRequired.WithHint("The user must choose a customer and prompt=none forbids asking.")
+}
+
+func (tenantStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) {
+	ms, err := p.flowTenants(ctx, fl)
+	if err != nil {
+		return false, err
+	}
+	return len(ms) > 1 && findMembership(ms, fl.chosenTenant()) == nil, nil
+}
+
+func (s tenantStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+	ms, err := p.flowTenants(r.Context(), fl)
+	if err != nil {
+		p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+		return
+	}
+	var ts []Tenant
+	for _, m := range ms {
+		ts = append(ts, m.Tenant)
+	}
+	status := http.StatusOK
+	if msg != "" {
+		status = http.StatusBadRequest
+	}
+	pd := p.stepPage(fl, s, "Choose a customer", msg)
+	pd.Subject = fl.subject()
+	pd.Tenants = ts
+	p.render(w, status, "tenant", pd)
+}
+
+func (tenantStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+	ms, err := p.flowTenants(r.Context(), fl)
+	if err != nil {
+		return false, "", err
+	}
+	id := r.PostForm.Get("tenant")
+	if findMembership(ms, id) == nil {
+		return false, "Choose one of the listed customers.", nil
+	}
+	fl.chooseTenant(id)
+	return true, "", nil
+}
