@@ -30,35 +30,17 @@ const (
 	caBase = 30 * time.Second
 )
 
-// frozenClock moves only when told, so that Retry-After values are exact.
-type frozenClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *frozenClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *frozenClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // caEnv is an env with a frozen clock and the lockout above.
 type caEnv struct {
 	*env
-	now     *frozenClock
+	now     *clock
 	mu      sync.Mutex
 	clients map[string]*http.Client
 }
 
 func newCAEnv(t *testing.T, store storage.Store, mutate ...func(*provider.Config)) *caEnv {
 	t.Helper()
-	c := &caEnv{now: &frozenClock{t: time.Now()}, clients: map[string]*http.Client{}}
+	c := &caEnv{now: stoppedClock(), clients: map[string]*http.Client{}}
 	c.env = newEnvOn(t, store, append([]func(*provider.Config){func(cfg *provider.Config) {
 		cfg.Now = c.now.Now
 		cfg.ClientAuthLockout = provider.Lockout{MaxFailures: caMax, BaseDelay: caBase, MaxDelay: 10 * time.Minute}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,11 +26,46 @@ import (
 	"github.com/gatehouse/gatehouse/storage/memory"
 )
 
-// clock is a test clock: real time plus an offset tests can move forward.
-type clock struct{ offset atomic.Int64 }
+// clock is a test clock: real time plus an offset tests can move forward,
+// or, once Set, a time that stands still (so that "one second after" and
+// Retry-After values are exact whatever the machine's speed) until Advance
+// moves it or Reset returns to real time. fosite computes expiry times from
+// the real time.Now(); the provider checks them against Config.Now.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+	at     *time.Time
+}
 
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+// stoppedClock returns a clock standing at the current time.
+func stoppedClock() *clock {
+	c := &clock{}
+	c.Set(time.Now())
+	return c
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at != nil {
+		return *c.at
+	}
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at != nil {
+		t := c.at.Add(d)
+		c.at = &t
+		return
+	}
+	c.offset += d
+}
+
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.at = &t; c.mu.Unlock() }
+func (c *clock) Reset()          { c.mu.Lock(); c.at = nil; c.mu.Unlock() }
 
 // testUsers are the users of every test.
 var testUsers = map[string]struct {

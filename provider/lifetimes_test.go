@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,22 +19,6 @@ import (
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 )
-
-// standClock is real time until Set, then stands still at the time set,
-// so that "one second before" and "one second after" an expiry are exact
-// whatever the machine's speed. fosite computes expiry times from the real
-// time.Now(); the provider checks them against Config.Now, which this is.
-type standClock struct{ at atomic.Pointer[time.Time] }
-
-func (c *standClock) Now() time.Time {
-	if p := c.at.Load(); p != nil {
-		return *p
-	}
-	return time.Now()
-}
-
-func (c *standClock) Set(t time.Time) { c.at.Store(&t) }
-func (c *standClock) Reset()          { c.at.Store(nil) }
 
 // lifetimeSet is the four configured lifetimes of one client.
 type lifetimeSet struct{ access, refresh, id, code time.Duration }
@@ -64,7 +47,7 @@ func TestTokenLifetimes(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			forEachStore(t, func(t *testing.T, store storage.Store) {
-				clk := &standClock{}
+				clk := &clock{}
 				e := newEnvOn(t, store, func(c *provider.Config) {
 					c.Now = clk.Now
 					c.JWTAccessTokens = jwtDefault
@@ -107,7 +90,7 @@ func TestTokenLifetimes(t *testing.T) {
 // lifetimeEnv is one set of clients sharing lifetimes and token format.
 type lifetimeEnv struct {
 	e      *env
-	clk    *standClock
+	clk    *clock
 	lt     lifetimeSet
 	cc     time.Duration
 	jwt    bool
@@ -119,7 +102,7 @@ type lifetimeEnv struct {
 	cliSec string
 }
 
-func newLifetimeEnv(t *testing.T, e *env, clk *standClock, prefix string, lt lifetimeSet, cc time.Duration, format string, jwtDefault bool) *lifetimeEnv {
+func newLifetimeEnv(t *testing.T, e *env, clk *clock, prefix string, lt lifetimeSet, cc time.Duration, format string, jwtDefault bool) *lifetimeEnv {
 	x := &lifetimeEnv{e: e, clk: clk, lt: lt, cc: cc, jwt: format == "jwt" || (format == "" && jwtDefault)}
 	own := func(c storage.Client) storage.Client {
 		c.AccessTokenFormat = format

@@ -212,7 +212,7 @@ func TestRefreshRaceLateLosers(t *testing.T) {
 		t.Run(grace.String(), func(t *testing.T) {
 			forEachStore(t, func(t *testing.T, store storage.Store) {
 				gate := &gateStore{Store: store}
-				clock := &frozenClock{t: time.Now()}
+				clock := stoppedClock()
 				e := newEnvOn(t, gate, func(c *provider.Config) {
 					c.RefreshReuseGrace = grace
 					c.Now = clock.Now
@@ -266,9 +266,9 @@ func TestRefreshRaceLateLosers(t *testing.T) {
 // revokes nothing; after the grace it is reuse and revokes the family.
 func TestRefreshRaceWithinGrace(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store storage.Store) {
-		// A frozen clock (clientauth_test.go), so that "within the grace"
+		// A stopped clock (env_test.go), so that "within the grace"
 		// does not depend on how fast the machine runs the test.
-		clock := &frozenClock{t: time.Now()}
+		clock := stoppedClock()
 		e := newEnvOn(t, store, func(c *provider.Config) {
 			c.RefreshReuseGrace = 10 * time.Second
 			c.Now = clock.Now
