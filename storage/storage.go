@@ -324,7 +324,23 @@ type AuthFlow struct {
 	AMR []string
 	// Done lists the steps completed, by name.
 	Done []string
-	// Data holds step-specific values (for example the chosen tenant).
+	// RequestedAt is when the authorization request first arrived (whole
+	// seconds); it becomes the tokens' requested_at.
+	RequestedAt time.Time
+	// ClientIP is the address of the client that started the grant, as
+	// netip.Addr.String gives it; "" if unknown.
+	ClientIP string
+	// Browser is the digest of the browser cookie of the browser that
+	// started the flow: only that browser may continue it.
+	Browser string
+	// Tenant is the ID of the tenant the user chose, or "".
+	Tenant string
+	// User is the user (JSON) who signed in during the flow, or nil if the
+	// flow reuses a login session.
+	User []byte
+	// Data holds step-specific extras of custom steps, by key. The
+	// provider's own values have the fields above; it reads Data only for
+	// flows stored before those fields existed.
 	Data map[string]string
 	// CSRF is the anti-forgery token every form of this flow must carry.
 	CSRF      string

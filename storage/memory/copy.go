@@ -68,6 +68,7 @@ func copyLoginSession(ls storage.LoginSession) storage.LoginSession {
 func copyAuthFlow(f storage.AuthFlow) storage.AuthFlow {
 	f.AMR = slices.Clone(f.AMR)
 	f.Done = slices.Clone(f.Done)
+	f.User = slices.Clone(f.User)
 	f.Data = maps.Clone(f.Data)
 	return f
 }

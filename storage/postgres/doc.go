@@ -41,7 +41,8 @@
 //	jtis            used JWT IDs of client assertions; jti primary key
 //	consents        primary key (subject, client_id)
 //	login_sessions  id primary key; index on subject
-//	auth_flows      id primary key
+//	auth_flows      id primary key; requested_at, client_ip, browser, tenant, user_json added by
+//	                migration 0005 (empty for flows stored before)
 //	signing_keys    id (kid) primary key
 //	mfa             subject primary key
 //	throttles       key primary key; index on expires_at (migration 0002)

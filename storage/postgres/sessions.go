@@ -63,26 +63,31 @@ func (s *Store) DeleteLoginSessionsBySubject(ctx context.Context, subject string
 	return n, nil
 }
 
-const authFlowColumns = `id, query, client_id, subject, auth_time, amr, done, data, csrf, expires_at`
+const authFlowColumns = `id, query, client_id, subject, auth_time, amr, done, data, csrf, expires_at,
+	requested_at, client_ip, browser, tenant, user_json`
 
 func authFlowArgs(f storage.AuthFlow) []any {
-	return []any{f.ID, f.Query, f.ClientID, f.Subject, ts(f.AuthTime), f.AMR, f.Done, encodeData(f.Data), f.CSRF, ts(f.ExpiresAt)}
+	return []any{
+		f.ID, f.Query, f.ClientID, f.Subject, ts(f.AuthTime), f.AMR, f.Done, encodeData(f.Data), f.CSRF, ts(f.ExpiresAt),
+		ts(f.RequestedAt), f.ClientIP, f.Browser, f.Tenant, f.User,
+	}
 }
 
 func scanAuthFlow(row pgx.Row) (storage.AuthFlow, error) {
 	var (
-		f                   storage.AuthFlow
-		authTime, expiresAt pgtype.Timestamptz
-		data                *string
+		f                                storage.AuthFlow
+		authTime, expiresAt, requestedAt pgtype.Timestamptz
+		data                             *string
 	)
-	err := row.Scan(&f.ID, &f.Query, &f.ClientID, &f.Subject, &authTime, &f.AMR, &f.Done, &data, &f.CSRF, &expiresAt)
+	err := row.Scan(&f.ID, &f.Query, &f.ClientID, &f.Subject, &authTime, &f.AMR, &f.Done, &data, &f.CSRF, &expiresAt,
+		&requestedAt, &f.ClientIP, &f.Browser, &f.Tenant, &f.User)
 	if err != nil {
 		return storage.AuthFlow{}, err
 	}
 	if f.Data, err = decodeData(data); err != nil {
 		return storage.AuthFlow{}, err
 	}
-	f.AuthTime, f.ExpiresAt = fromTS(authTime), fromTS(expiresAt)
+	f.AuthTime, f.ExpiresAt, f.RequestedAt = fromTS(authTime), fromTS(expiresAt), fromTS(requestedAt)
 	return f, nil
 }
 

@@ -149,16 +149,21 @@ func newLoginSession(id, subject string) storage.LoginSession {
 // newFlow returns an authorization flow part way through.
 func newFlow(id string) storage.AuthFlow {
 	return storage.AuthFlow{
-		ID:        id,
-		Query:     "response_type=code&client_id=client-1&scope=openid&state=xyz",
-		ClientID:  "client-1",
-		Subject:   "alice",
-		AuthTime:  base,
-		AMR:       []string{"pwd"},
-		Done:      []string{"login"},
-		Data:      map[string]string{"tenant": "acme", "browser": "b-1"},
-		CSRF:      "csrf-" + id,
-		ExpiresAt: at(10 * time.Minute),
+		ID:          id,
+		Query:       "response_type=code&client_id=client-1&scope=openid&state=xyz",
+		ClientID:    "client-1",
+		Subject:     "alice",
+		AuthTime:    base,
+		AMR:         []string{"pwd"},
+		Done:        []string{"login"},
+		RequestedAt: at(-time.Minute),
+		ClientIP:    "2001:db8::7",
+		Browser:     "browser-digest-" + id,
+		Tenant:      "acme",
+		User:        []byte(`{"subject":"alice","username":"alice@example.com"}`),
+		Data:        map[string]string{"color": "blue", "answer": "42"}, // a custom step's extras
+		CSRF:        "csrf-" + id,
+		ExpiresAt:   at(10 * time.Minute),
 	}
 }
 

@@ -61,11 +61,14 @@ func testSessionsDeleteBySubject(t *testing.T, s storage.Store) {
 func testAuthFlowsCreateGetDelete(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	started := storage.AuthFlow{ // before login: most fields empty
-		ID:        "flow-new",
-		Query:     "response_type=code&client_id=c&state=%F0%9F%94%91",
-		ClientID:  "c",
-		CSRF:      "csrf",
-		ExpiresAt: at(10 * time.Minute),
+		ID:          "flow-new",
+		Query:       "response_type=code&client_id=c&state=%F0%9F%94%91",
+		ClientID:    "c",
+		RequestedAt: base,
+		ClientIP:    "127.0.0.1",
+		Browser:     "b",
+		CSRF:        "csrf",
+		ExpiresAt:   at(10 * time.Minute),
 	}
 	midway := newFlow("flow-midway")
 	for _, f := range []storage.AuthFlow{started, midway} {
@@ -95,8 +98,13 @@ func testAuthFlowsUpdate(t *testing.T, s storage.Store) {
 		f.AuthTime = at(time.Minute)
 		f.AMR = append(f.AMR, "otp")
 		f.Done = append(f.Done, "mfa")
-		f.Data["tenant"] = "globex"
-		delete(f.Data, "browser")
+		f.RequestedAt = at(2 * time.Minute)
+		f.ClientIP = "192.0.2.9"
+		f.Browser = "other-browser"
+		f.Tenant = "globex"
+		f.User = []byte(`{"subject":"bob"}`)
+		f.Data["color"] = "green"
+		delete(f.Data, "answer")
 		f.CSRF = "rotated"
 		return f, nil
 	}))
@@ -105,7 +113,9 @@ func testAuthFlowsUpdate(t *testing.T, s storage.Store) {
 	want.Subject, want.AuthTime, want.CSRF = "bob", at(time.Minute), "rotated"
 	want.AMR = []string{"pwd", "otp"}
 	want.Done = []string{"login", "mfa"}
-	want.Data = map[string]string{"tenant": "globex"}
+	want.RequestedAt, want.ClientIP, want.Browser = at(2*time.Minute), "192.0.2.9", "other-browser"
+	want.Tenant, want.User = "globex", []byte(`{"subject":"bob"}`)
+	want.Data = map[string]string{"color": "green"}
 	got, err := s.GetAuthFlow(ctx, "flow")
 	require.NoError(t, err)
 	assertSameRecord(t, want, got, "the record update returned is stored")
@@ -113,7 +123,9 @@ func testAuthFlowsUpdate(t *testing.T, s storage.Store) {
 	boom := errors.New("update refused")
 	err = s.UpdateAuthFlow(ctx, "flow", func(f storage.AuthFlow) (storage.AuthFlow, error) {
 		f.Done[0] = "not written"
-		f.Data["tenant"] = "not written"
+		f.User[0] = 'X'
+		f.Tenant = "not written"
+		f.Data["color"] = "not written"
 		f.Data["extra"] = "not written"
 		return f, boom
 	})

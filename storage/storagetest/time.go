@@ -72,9 +72,10 @@ func testTimeUTCRoundTrip(t *testing.T, s storage.Store) {
 		require.NoError(t, s.CreateAuthFlow(ctx, flow))
 		require.NoError(t, s.UpdateAuthFlow(ctx, flow.ID, func(f storage.AuthFlow) (storage.AuthFlow, error) {
 			f.AuthTime = at(time.Minute).In(loc)
+			f.RequestedAt = at(2 * time.Minute).In(loc)
 			return f, nil
 		}))
-		flow.AuthTime = at(time.Minute)
+		flow.AuthTime, flow.RequestedAt = at(time.Minute), at(2*time.Minute)
 		gotFlow, err := s.GetAuthFlow(ctx, flow.ID)
 		require.NoError(t, err)
 		assertSameRecord(t, flow, gotFlow, "flow times given in %s, by create and by update", name)
