@@ -414,6 +414,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 		}
 		err = p.store.UpdateAuthFlow(ctx, fl.ID, func(cur storage.AuthFlow) (storage.AuthFlow, error) {
 			cur.Done, cur.Subject, cur.AuthTime, cur.AMR, cur.Data = fl.Done, fl.Subject, fl.AuthTime, fl.AMR, fl.Data
+			cur.Tenant, cur.User = fl.Tenant, fl.User // the steps set them (flow_data.go)
 			return cur, nil
 		})
 		if err != nil {

@@ -100,6 +100,6 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	// A new sign-in starts the later steps afresh: whatever was done in
 	// this flow was done for whoever signed in before.
 	fl.Done = nil
-	delete(fl.Data, "tenant")
+	fl.chooseTenant("")
 	return true, "", nil
 }
