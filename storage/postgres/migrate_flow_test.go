@@ -24,17 +24,11 @@ func TestMigrationAddsAuthFlowFields(t *testing.T) {
 	prefix := pgtest.Prefix(t, pool)
 	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
 
-	// Undo the migration: the schema as a binary without it left it.
-	var version int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT version FROM `+prefix+`schema_migrations WHERE name = 'auth_flow_fields'`).Scan(&version))
-	_, err := pool.Exec(ctx, `ALTER TABLE `+prefix+`auth_flows DROP COLUMN requested_at, DROP COLUMN client_ip,
-		DROP COLUMN browser, DROP COLUMN tenant, DROP COLUMN user_json`)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version = $1`, version)
-	require.NoError(t, err)
+	version := undoMigration(t, pool, prefix, "auth_flow_fields", `ALTER TABLE `+prefix+`auth_flows DROP COLUMN requested_at,
+		DROP COLUMN client_ip, DROP COLUMN browser, DROP COLUMN tenant, DROP COLUMN user_json`)
 	// The row such a binary wrote (data in URL query form, keys in order).
 	expires := time.Now().Add(10 * time.Minute).UTC().Truncate(time.Microsecond)
-	_, err = pool.Exec(ctx, `INSERT INTO `+prefix+`auth_flows (id, query, client_id, subject, done, data, csrf, expires_at)
+	_, err := pool.Exec(ctx, `INSERT INTO `+prefix+`auth_flows (id, query, client_id, subject, done, data, csrf, expires_at)
 		VALUES ('f', 'client_id=c', 'c', 'alice', '{login}', $1, 'csrf', $2)`,
 		"browser=b-digest&ip=192.0.2.1&rat=1700000000&tenant=acme&user=%7B%22sub%22%3A%22alice%22%7D", expires)
 	require.NoError(t, err)

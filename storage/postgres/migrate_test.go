@@ -209,13 +209,7 @@ func TestMigrationAddsIntrospectAudiences(t *testing.T) {
 	old := storage.Client{ID: "rs", Name: "Resource server", Scopes: []string{"assets:read"}, Audience: []string{"https://api.example"}}
 	require.NoError(t, s.CreateClient(ctx, old))
 
-	// Undo the migration: the schema as a binary without it left it.
-	var version int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT version FROM `+prefix+`schema_migrations WHERE name = 'client_introspect_audiences'`).Scan(&version))
-	_, err = pool.Exec(ctx, `ALTER TABLE `+prefix+`clients DROP COLUMN introspect_audiences`)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version = $1`, version)
-	require.NoError(t, err)
+	version := undoMigration(t, pool, prefix, "client_introspect_audiences", `ALTER TABLE `+prefix+`clients DROP COLUMN introspect_audiences`)
 	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
 	require.Error(t, err, "a schema without the migration is behind")
 	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version), "the error names the missing version")
@@ -236,4 +230,20 @@ func TestMigrationAddsIntrospectAudiences(t *testing.T) {
 	got, err = s.GetClient(ctx, "rs")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"https://api.example", "urn:example:rs"}, got.IntrospectAudiences)
+}
+
+// undoMigration returns the schema of prefix to what a binary without the
+// migration called name left: it runs undo (SQL that reverts the
+// migration) and forgets the migration's version, which it returns. The
+// migration is found by name, so a test holds whatever its number.
+func undoMigration(t *testing.T, pool *pgxpool.Pool, prefix, name, undo string) int {
+	t.Helper()
+	ctx := t.Context()
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT version FROM `+prefix+`schema_migrations WHERE name = $1`, name).Scan(&version))
+	_, err := pool.Exec(ctx, undo)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `DELETE FROM `+prefix+`schema_migrations WHERE version = $1`, version)
+	require.NoError(t, err)
+	return version
 }
