@@ -3,9 +3,7 @@ package provider
 import (
 	"slices"
 
-	"github.com/ory/fosite"
-
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/scope"
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -41,7 +39,7 @@ func eligibleTenants(c *storage.Client, u User) ([]Membership, error) {
 			}
 		}
 		if len(ms) == 0 {
-			return nil, fosite.ErrAccessDenied.WithHint("This application is reserved for a customer organisation you are not a member of.")
+			return nil, oauth.AccessDenied.Hint("This application is reserved for a customer organisation you are not a member of.")
 		}
 	}
 	if c.RequiredRole == "" || slices.Contains(u.Roles, c.RequiredRole) {
@@ -54,7 +52,7 @@ func eligibleTenants(c *storage.Client, u User) ([]Membership, error) {
 		}
 	}
 	if len(withRole) == 0 {
-		return nil, fosite.ErrAccessDenied.WithHintf("This application requires the role '%s', which your account does not hold.", c.RequiredRole)
+		return nil, oauth.AccessDenied.Hintf("This application requires the role '%s', which your account does not hold.", c.RequiredRole)
 	}
 	return withRole, nil
 }
@@ -139,10 +137,10 @@ func (p *Provider) decide(requested []string, c *storage.Client, user *User, m *
 // user as they are now: the user must still be allowed the client (role,
 // customer binding, tenant membership) and still hold every permission
 // granted. A refresh can never widen a grant, so nothing is added.
-func (p *Provider) recheck(c *storage.Client, u User, sess *fositeadapter.Session, granted []string) error {
+func (p *Provider) recheck(c *storage.Client, u User, sess *oauth.Session, granted []string) error {
 	ms, err := eligibleTenants(c, u)
 	if err != nil {
-		return fosite.ErrInvalidGrant.WithHint("The user may no longer use this application: " + fosite.ErrorToRFC6749Error(err).HintField)
+		return oauth.InvalidGrant.Hint("The user may no longer use this application: " + oauth.HintOf(err))
 	}
 	var m *Membership
 	tenant := ""
@@ -151,13 +149,13 @@ func (p *Provider) recheck(c *storage.Client, u User, sess *fositeadapter.Sessio
 	}
 	switch {
 	case c.Customer != "" && tenant != c.Customer:
-		return fosite.ErrInvalidGrant.WithHint("The grant is not for the customer this application is bound to.")
+		return oauth.InvalidGrant.Hint("The grant is not for the customer this application is bound to.")
 	case tenant != "":
 		if m = findMembership(ms, tenant); m == nil {
-			return fosite.ErrInvalidGrant.WithHint("The user is no longer a member of the grant's customer, or no longer holds the required role there.")
+			return oauth.InvalidGrant.Hint("The user is no longer a member of the grant's customer, or no longer holds the required role there.")
 		}
 	case len(ms) > 0 && c.RequiredRole != "" && !slices.Contains(u.Roles, c.RequiredRole):
-		return fosite.ErrInvalidGrant.WithHint("The grant was made without a customer, but the application's role is now held only in customers.")
+		return oauth.InvalidGrant.Hint("The grant was made without a customer, but the application's role is now held only in customers.")
 	}
 	bound := p.userPermissions(u, m)
 	if cb := p.clientBound(c); cb != nil {
@@ -165,11 +163,11 @@ func (p *Provider) recheck(c *storage.Client, u User, sess *fositeadapter.Sessio
 	}
 	for _, s := range granted {
 		if p.isPermission(s) && !bound.Covers(s) {
-			return fosite.ErrInvalidGrant.WithHintf("The permission '%s' is no longer held; authorize again.", s)
+			return oauth.InvalidGrant.Hintf("The permission '%s' is no longer held; authorize again.", s)
 		}
 	}
-	if c.RequireMFA && !hasSecondFactor(sess.Claims.AuthenticationMethodsReferences) {
-		return fosite.ErrInvalidGrant.WithHint("This application now requires multi-factor authentication; authorize again.")
+	if c.RequireMFA && !hasSecondFactor(sess.AMR()) {
+		return oauth.InvalidGrant.Hint("This application now requires multi-factor authentication; authorize again.")
 	}
 	return nil
 }
@@ -194,16 +192,16 @@ func acrFor(amr []string) string {
 }
 
 // sessionTenant converts a membership's tenant for the session.
-func sessionTenant(m *Membership) *fositeadapter.Tenant {
+func sessionTenant(m *Membership) *oauth.Tenant {
 	if m == nil {
 		return nil
 	}
 	t := m.Tenant
-	return &fositeadapter.Tenant{ID: t.ID, DomainID: t.DomainID, ShortName: t.ShortName, Name: t.Name}
+	return &oauth.Tenant{ID: t.ID, DomainID: t.DomainID, ShortName: t.ShortName, Name: t.Name}
 }
 
 // tenantOf converts a session's tenant back.
-func tenantOf(t *fositeadapter.Tenant) *Tenant {
+func tenantOf(t *oauth.Tenant) *Tenant {
 	if t == nil {
 		return nil
 	}

@@ -11,11 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/ory/fosite"
-
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -97,9 +94,9 @@ func knownParams(form url.Values) url.Values {
 func requestObjectRefusal(form url.Values) error {
 	switch {
 	case form.Get("request") != "":
-		return fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the authorization request's parameters in the query.")
+		return oauth.RequestNotSupported.Hint("Request objects are not supported; send the authorization request's parameters in the query.")
 	case form.Get("request_uri") != "":
-		return fosite.ErrRequestURINotSupported.WithHint("request_uri is not supported; send the authorization request's parameters in the query.")
+		return oauth.RequestURINotSupported.Hint("request_uri is not supported; send the authorization request's parameters in the query.")
 	}
 	return nil
 }
@@ -109,24 +106,24 @@ func requestObjectRefusal(form url.Values) error {
 // state, when the client and its redirect URI check out without the
 // request object (RFC 6749 §4.1.2.1), and shown as a page otherwise.
 func (p *Provider) refuseRequestObject(w http.ResponseWriter, r *http.Request, refusal error) {
-	ctx := fositeadapter.WithRequest(r.Context(), fositeadapter.NewRequest())
+	ctx := oauth.WithRequest(r.Context(), oauth.NewRequest())
 	ar, _ := p.newAuthorizeRequest(ctx, r, r.Form)
 	p.writeAuthorizeError(ctx, w, ar, refusal)
 }
 
-// newAuthorizeRequest has fosite validate the authorization request made
+// newAuthorizeRequest has the engine validate the authorization request made
 // of the authorizeParams in form, after checking its redirect_uri exactly
 // (redirectURIRegistered): fosite's own check lets variants of a loopback
 // URI through, such as an added userinfo, an upper-case scheme or a
 // percent-encoded path. A redirect_uri that is not registered returns a nil
 // request, so that its error is shown and never redirected (RFC 9700
 // §4.1).
-func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, form url.Values) (fosite.AuthorizeRequester, error) {
+func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, form url.Values) (*oauth.AuthorizeRequest, error) {
 	q := knownParams(form)
 	if got := q.Get("redirect_uri"); got != "" {
-		// An unknown client, or a store failure, is fosite's to report.
-		if c, err := p.adapter.GetClient(ctx, q.Get("client_id")); err == nil && !redirectURIRegistered(c.GetRedirectURIs(), got) {
-			return nil, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not registered for this client. It must equal a registered one exactly; only the port of an http://127.0.0.1 or http://[::1] redirect URI may differ.")
+		// An unknown client, or a store failure, is the engine's to report.
+		if c, err := p.engine.Client(ctx, q.Get("client_id")); err == nil && !redirectURIRegistered(c.RedirectURIs, got) {
+			return nil, oauth.InvalidRequest.Hint("The redirect_uri is not registered for this client. It must equal a registered one exactly; only the port of an http://127.0.0.1 or http://[::1] redirect URI may differ.")
 		}
 	}
 	req := r.Clone(ctx)
@@ -134,15 +131,15 @@ func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, for
 	req.URL.RawQuery = q.Encode()
 	req.Body = http.NoBody
 	req.Form, req.PostForm = nil, nil
-	return p.oauth.NewAuthorizeRequest(ctx, req)
+	return p.engine.NewAuthorizeRequest(ctx, req)
 }
 
 // flow is an authorization request in progress.
 type flow struct {
 	storage.AuthFlow
 	handle string // the value in the URL; AuthFlow.ID is its digest
-	ar     fosite.AuthorizeRequester
-	client *fositeadapter.Client
+	ar     *oauth.AuthorizeRequest
+	client *oauth.Client
 	login  *storage.LoginSession
 	user   *User
 	prompt []string
@@ -164,8 +161,8 @@ func (f *flow) hasPrompt(v string) bool { return slices.Contains(f.prompt, v) }
 // load validates the flow's authorization request and finds the browser's
 // login session. It writes the error and returns false on failure.
 func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
-	// One client lookup serves the redirect URI check and fosite.
-	ctx := fositeadapter.WithRequest(r.Context(), fositeadapter.NewRequest())
+	// One client lookup serves the redirect URI check and the engine.
+	ctx := oauth.WithRequest(r.Context(), oauth.NewRequest())
 	form, _ := url.ParseQuery(fl.Query) // encoded by AuthorizeHandler
 	ar, err := p.newAuthorizeRequest(ctx, r, form)
 	if err != nil {
@@ -173,9 +170,9 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 		return false
 	}
 	fl.ar = ar
-	fl.client, _ = ar.GetClient().(*fositeadapter.Client)
+	fl.client = ar.Client()
 	fl.ClientID = fl.client.ID
-	fl.prompt = strings.Fields(ar.GetRequestForm().Get("prompt"))
+	fl.prompt = strings.Fields(ar.Form().Get("prompt"))
 	if err := precheck(ar, fl.client, p.supported); err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return false
@@ -183,7 +180,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	// Every request of the flow must come from the client's networks.
 	addr, err := p.clientAddr(r)
 	if err == nil && !fl.client.AllowedFrom(addr) {
-		err = errIPRefused(fosite.ErrAccessDenied)
+		err = errIPRefused(oauth.AccessDenied)
 	}
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
@@ -209,7 +206,7 @@ func (p *Provider) currentLogin(ctx context.Context, r *http.Request) (*storage.
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	if !p.cfg.Now().Before(ls.ExpiresAt) {
 		return nil, nil
@@ -321,7 +318,7 @@ func (p *Provider) startFlow(w http.ResponseWriter, r *http.Request, fl *flow) e
 	fl.ExpiresAt = p.cfg.Now().Add(p.cfg.FlowLifetime).UTC()
 	if err := p.store.CreateAuthFlow(r.Context(), fl.AuthFlow); err != nil {
 		release()
-		return fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	return nil
 }
@@ -418,7 +415,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 			return cur, nil
 		})
 		if err != nil {
-			p.writeAuthorizeError(ctx, w, fl.ar, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err))
+			p.writeAuthorizeError(ctx, w, fl.ar, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err))
 			return
 		}
 		// Post/Redirect/Get: the next step's page is a 303 away (RFC 9700
@@ -459,7 +456,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 		subject, authTime = fl.login.Subject, fl.login.AuthTime
 	}
 	if subject == "" {
-		p.writeAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithDebug("flow finished without a subject"))
+		p.writeAuthorizeError(ctx, w, ar, oauth.ServerError.Debug("flow finished without a subject"))
 		return
 	}
 	g, user, m, err := p.flowGrant(ctx, fl)
@@ -467,45 +464,34 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	for _, s := range g.Scopes {
-		ar.GrantScope(s)
-	}
-	for _, a := range ar.GetRequestedAudience() {
-		ar.GrantAudience(a)
-	}
+	ar.Grant(g.Scopes)
 	if len(g.Dropped) > 0 {
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "authorization narrowed",
 			slog.String("client_id", fl.client.ID), slog.Any("dropped", g.Dropped))
 	}
-	sess := fositeadapter.NewSession(subject)
+	sess := oauth.NewSession(subject)
 	sess.Username = user.Username
 	sess.Tenant = sessionTenant(m)
 	sess.ClientIP = fl.clientIP()
-	claims := sess.Claims
-	claims.RequestedAt = fl.requestedAt()
-	claims.AuthTime = authTime.UTC().Truncate(time.Second)
-	claims.AuthenticationMethodsReferences = amr
-	claims.AuthenticationContextClassReference = acrFor(amr)
-	extra, err := p.claims(ctx, ClaimRequest{User: user, Tenant: tenantOf(sess.Tenant), ClientID: fl.client.ID, ClientIP: sess.ClientIP, Scopes: ar.GetGrantedScopes()})
+	sess.SetRequestedAt(fl.requestedAt())
+	sess.SetAuthentication(authTime, amr, acrFor(amr))
+	extra, err := p.claims(ctx, ClaimRequest{User: user, Tenant: tenantOf(sess.Tenant), ClientID: fl.client.ID, ClientIP: sess.ClientIP, Scopes: ar.GrantedScopes()})
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	for k, v := range extra {
-		claims.Extra[k] = v
-	}
+	sess.AddIDTokenClaims(extra)
 	if userJSON, err := json.Marshal(user); err == nil {
 		sess.User = userJSON
 	}
-	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	// The response names the issuer (RFC 9207: mix-up defence).
+	resp, err := p.engine.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	// RFC 9207: tell the client which issuer answered (mix-up defence).
-	resp.AddParameter("iss", p.cfg.Issuer)
 	p.deleteFlow(ctx, fl)
-	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+	p.engine.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // userFor returns the user's current data: from the host's lookup, or from
@@ -525,10 +511,10 @@ func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User
 	if p.lookup != nil {
 		u, err := p.lookup.LookupUser(ctx, subject)
 		if errors.Is(err, ErrUserNotFound) {
-			return User{}, fosite.ErrAccessDenied.WithHint("The user no longer exists.")
+			return User{}, oauth.AccessDenied.Hint("The user no longer exists.")
 		}
 		if err != nil {
-			return User{}, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+			return User{}, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 		}
 		return u, nil
 	}
@@ -547,46 +533,46 @@ func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User
 
 // writeAuthorizeError redirects the error to the client when the redirect
 // URI has been validated, and shows it as a page otherwise.
-func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
-	rfc := rfcError(err)
-	if rfc.CodeField >= 500 {
-		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "authorization failed", slog.String("error", errorChain(err)))
+func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar *oauth.AuthorizeRequest, err error) {
+	a := oauth.Translate(err)
+	if a.Status >= 500 {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "authorization failed", slog.String("error", oauth.Chain(err)))
 	}
-	if ar == nil || !ar.IsRedirectURIValid() {
-		p.renderError(w, rfc.CodeField, rfc.ErrorField, rfc.GetDescription())
+	if !ar.RedirectURIValid() {
+		p.renderError(w, a.Status, a.Code, a.Description)
 		return
 	}
-	p.oauth.WriteAuthorizeError(ctx, w, ar, rfc)
+	p.engine.WriteAuthorizeError(ctx, w, ar, err)
 }
 
-// precheck refuses, before any page is shown, what fosite would refuse only
-// when the response is built: a user should not sign in for a request that
-// cannot succeed. A response type the client is registered for but whose
-// grant is not enabled (a client stored with the implicit grant, when
-// Config.AllowLegacyGrants is off) is such a request: fosite has no
+// precheck refuses, before any page is shown, what the engine would refuse
+// only when the response is built: a user should not sign in for a request
+// that cannot succeed. A response type the client is registered for but
+// whose grant is not enabled (a client stored with the implicit grant, when
+// Config.AllowLegacyGrants is off) is such a request: the engine has no
 // handler for it.
-func precheck(ar fosite.AuthorizeRequester, c *fositeadapter.Client, sup supported) error {
-	if rt := strings.Join(ar.GetResponseTypes(), " "); !sup.responseTypeEnabled(rt) {
-		return fosite.ErrUnsupportedResponseType.WithHintf("The response type %q is not enabled on this server.", rt)
+func precheck(ar *oauth.AuthorizeRequest, c *oauth.Client, sup supported) error {
+	if rt := strings.Join(ar.ResponseTypes(), " "); !sup.responseTypeEnabled(rt) {
+		return oauth.UnsupportedResponseType.Hintf("The response type %q is not enabled on this server.", rt)
 	}
-	form := ar.GetRequestForm()
+	form := ar.Form()
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
 	case challenge != "" && method != "S256":
-		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not supported.")
+		return oauth.InvalidRequest.Hint("code_challenge_method must be S256; plain is not supported.")
 	case challenge == "" && method != "":
-		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
-	case challenge == "" && ar.GetResponseTypes().Has("code") && (c.Public || c.RequirePKCE):
-		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE: send code_challenge with code_challenge_method S256.")
+		return oauth.InvalidRequest.Hint("code_challenge_method was sent without code_challenge.")
+	case challenge == "" && slices.Contains(ar.ResponseTypes(), "code") && (c.Public || c.RequirePKCE):
+		return oauth.InvalidRequest.Hint("This client must use PKCE: send code_challenge with code_challenge_method S256.")
 	}
 	prompts := strings.Fields(form.Get("prompt"))
 	for _, v := range prompts {
 		if !slices.Contains(promptValues, v) {
-			return fosite.ErrInvalidRequest.WithHintf("Unknown prompt value %q.", v)
+			return oauth.InvalidRequest.Hintf("Unknown prompt value %q.", v)
 		}
 	}
 	if slices.Contains(prompts, "none") && len(prompts) > 1 {
-		return fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values.")
+		return oauth.InvalidRequest.Hint("prompt=none cannot be combined with other values.")
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
 // ClaimRequest is what a [ClaimFunc] is given: the user and grant the
@@ -82,7 +82,7 @@ func (p *Provider) claims(ctx context.Context, r ClaimRequest) (map[string]any, 
 			}
 			extra, err := f(ctx, r)
 			if err != nil {
-				return nil, fmt.Errorf("%w: claims of scope %q: %w", fositeadapter.ErrUnavailable, s, err)
+				return nil, fmt.Errorf("%w: claims of scope %q: %w", oauth.ErrUnavailable, s, err)
 			}
 			for k, v := range extra {
 				if slices.Contains(reservedClaims, k) {

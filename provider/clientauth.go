@@ -11,9 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ory/fosite"
-
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -28,9 +26,8 @@ func (e *clientLockedError) Error() string {
 // errClientLocked is the error for a locked pair: invalid_client, whose
 // cause carries when the lock ends for the Retry-After header.
 func errClientLocked(until time.Time) error {
-	return fosite.ErrInvalidClient.
-		WithHint("Too many failed client authentications from this address; retry after the number of seconds in the Retry-After header.").
-		WithWrap(&clientLockedError{until: until})
+	return oauth.InvalidClient.Wrap("Too many failed client authentications from this address; retry after the number of seconds in the Retry-After header.",
+		&clientLockedError{until: until})
 }
 
 // clientAuthKey is the throttle key of a client ID used from addr (see
@@ -40,16 +37,17 @@ func clientAuthKey(clientID string, addr netip.Addr) string {
 	return "client:" + digest(sourceKey(addr)+"\x00"+clientID)
 }
 
-// authenticateClient is fosite's client authentication strategy (set in
-// New), so the token, introspection and revocation endpoints all
-// authenticate clients through it. It puts fosite's own authentication
-// behind Config.ClientAuthLockout, per (client ID, client address):
+// authenticateClient is the engine's client authentication (set in New),
+// so the token, introspection and revocation endpoints all authenticate
+// clients through it. It puts the protocol's own check
+// (Engine.AuthenticateClientDirectly) behind Config.ClientAuthLockout, per
+// (client ID, client address):
 //
-//   - A client assertion (private_key_jwt) is not a secret guess: fosite
-//     checks it, and the store's jti check stops replays.
+//   - A client assertion (private_key_jwt) is not a secret guess: the
+//     engine checks it, and the store's jti check stops replays.
 //   - A request whose secret verifies without bcrypt (a generated secret, or
 //     a host-chosen one this process verified before) goes straight to
-//     fosite, never delayed and without a store round trip; so does a
+//     the check, never delayed and without a store round trip; so does a
 //     public client, which has no secret.
 //   - Any other request, an unknown client ID included, is counted before
 //     the secret is checked, in one atomic store update that also refuses
@@ -57,23 +55,23 @@ func clientAuthKey(clientID string, addr netip.Addr) string {
 //     A locked pair gets errClientLocked and the secret is not checked; a
 //     success clears the count.
 //
-// Credentials are read as fosite reads them: HTTP Basic, both parts
+// Credentials are read as the engine reads them: HTTP Basic, both parts
 // form-url-decoded, else client_id and client_secret in the body.
-func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
-	authenticate := p.oauth.DefaultClientAuthenticationStrategy
+func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*oauth.Client, error) {
+	authenticate := p.engine.AuthenticateClientDirectly
 	if p.cfg.ClientAuthLockout.MaxFailures < 0 || form.Get("client_assertion_type") != "" {
 		return authenticate(ctx, r, form)
 	}
 	id, plain, ok := clientCredentials(r, form)
 	if !ok {
-		return authenticate(ctx, r, form) // fosite describes what is missing or malformed
+		return authenticate(ctx, r, form) // the engine describes what is missing or malformed
 	}
-	c, lookupErr := p.adapter.GetClient(ctx, id)
+	c, lookupErr := p.engine.Client(ctx, id)
 	known := lookupErr == nil
 	switch {
-	case known && (c.IsPublic() || p.matchesCheaply(c, plain)):
+	case known && (c.Public || p.matchesCheaply(c, plain)):
 		return authenticate(ctx, r, form)
-	case !known && !errors.Is(lookupErr, fosite.ErrNotFound):
+	case !known && !errors.Is(lookupErr, storage.ErrNotFound):
 		return nil, lookupErr // a backend failure: 503
 	}
 	addr, err := p.clientAddr(r)
@@ -85,9 +83,9 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, err
 	}
 	if !known {
-		// What fosite answers for an unknown client, without loading it
-		// again.
-		return nil, fosite.ErrInvalidClient.WithWrap(lookupErr)
+		// What the engine answers for an unknown client, without loading
+		// it again.
+		return nil, oauth.InvalidClient.Wrap("", lookupErr)
 	}
 	c, err = authenticate(ctx, r, form)
 	if err != nil {
@@ -104,7 +102,7 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 	return c, nil
 }
 
-// clientCredentials reads the client ID and secret as fosite does: from
+// clientCredentials reads the client ID and secret as the engine does: from
 // HTTP Basic, both parts form-url-decoded (RFC 6749 §2.3.1), else from
 // client_id and client_secret in the body. ok is false when fosite would
 // refuse them as missing or malformed before looking up a client.
@@ -127,11 +125,8 @@ func clientCredentials(r *http.Request, form url.Values) (id, secret string, ok 
 
 // matchesCheaply reports whether secret is one of c's secrets by a check
 // that runs no bcrypt (see secret.Hasher.MatchesCheaply).
-func (p *Provider) matchesCheaply(c fosite.Client, secret string) bool {
-	hashes := [][]byte{c.GetHashedSecret()}
-	if rc, ok := c.(fosite.ClientWithSecretRotation); ok {
-		hashes = append(hashes, rc.GetRotatedHashes()...)
-	}
+func (p *Provider) matchesCheaply(c *oauth.Client, secret string) bool {
+	hashes := append([][]byte{c.GetHashedSecret()}, c.GetRotatedHashes()...)
 	return p.hasher.MatchesCheaply([]byte(secret), hashes...)
 }
 
@@ -147,7 +142,7 @@ func (p *Provider) countClientAuth(ctx context.Context, key, id string, addr net
 	case errors.Is(err, errLocked):
 		return errClientLocked(rec.LockedUntil)
 	case err != nil:
-		return fmt.Errorf("%w: client authentication throttle: %w", fositeadapter.ErrUnavailable, err)
+		return fmt.Errorf("%w: client authentication throttle: %w", oauth.ErrUnavailable, err)
 	}
 	if now.Before(rec.LockedUntil) { // this failure locks the pair
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication locked after repeated failures",

@@ -46,7 +46,7 @@ const (
 // and then the rotated ones: a cookie issued before a rotation stays valid.
 // The derivation is domain-separated, so the keys are not those of tokens.
 func (p *Provider) deviceCookieKeys() [][]byte {
-	secrets := append([][]byte{p.fc.GlobalSecret}, p.fc.RotatedGlobalSecrets...)
+	secrets := p.globalSecrets
 	keys := make([][]byte, 0, len(secrets))
 	for _, s := range secrets {
 		k, err := hkdf.Key(sha256.New, s, nil, deviceKeyInfo, sha256.Size)

@@ -29,8 +29,10 @@
 // its handlers with [Provider.RequireScopes] and reads the token with
 // [TokenFromContext].
 //
-// The protocol engine is github.com/ory/fosite v0.49.0, kept behind
-// internal packages: the public API speaks Gatehouse's own types. See
+// The protocol engine is github.com/ory/fosite v0.49.0, kept behind one
+// internal package (provider/internal/oauth, the only code that imports
+// fosite or go-jose v3): the public API and the handlers speak Gatehouse's
+// own types. See
 // docs/architecture.md, docs/tokens-and-hashing.md and docs/security.md in
 // the repository.
 package provider

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -81,7 +81,7 @@ func (p *Provider) countFlow(ctx context.Context, key string, limit int) (flowCo
 	case errors.Is(err, errTooManyFlows):
 		return flowCount{}, err
 	case err != nil:
-		return flowCount{}, fmt.Errorf("%w: flow limit: %w", fositeadapter.ErrUnavailable, err)
+		return flowCount{}, fmt.Errorf("%w: flow limit: %w", oauth.ErrUnavailable, err)
 	}
 	return flowCount{key: key, window: window}, nil
 }

@@ -2,15 +2,12 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/ory/fosite"
-
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
 // IntrospectHandler returns the introspection endpoint (RFC 7662). The
@@ -39,14 +36,13 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			return
 		}
 		if !hasClientCredentials(r) {
-			p.writeTokenError(ctx, w, nil, fosite.ErrInvalidClient.WithHint("Authenticate as a client to introspect tokens."))
+			p.writeTokenError(ctx, w, nil, oauth.InvalidClient.Hint("Authenticate as a client to introspect tokens."))
 			return
 		}
-		ctx = fositeadapter.WithRequest(ctx, fositeadapter.NewRequest())
-		client, err := p.oauth.AuthenticateClient(ctx, r, r.PostForm)
-		err = clientAuthError(err)
-		if err == nil && client.IsPublic() {
-			err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
+		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
+		client, err := p.engine.AuthenticateClient(ctx, r, r.PostForm)
+		if err == nil && client.Public {
+			err = oauth.InvalidClient.Hint("Public clients cannot introspect tokens.")
 		}
 		if err == nil {
 			err = p.checkClientAddr(r, client)
@@ -61,9 +57,9 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			writeJSONError(w, http.StatusBadRequest, "invalid_request", "The token parameter is missing.")
 			return
 		}
-		info, err := p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")))
+		info, err := p.introspect(ctx, token, oauth.TokenUse(r.PostForm.Get("token_type_hint")))
 		if err != nil {
-			if rfcError(err).CodeField == http.StatusServiceUnavailable {
+			if oauth.Translate(err).Status == http.StatusServiceUnavailable {
 				p.writeTokenError(ctx, w, nil, err)
 				return
 			}
@@ -88,59 +84,42 @@ func writeInactive(w http.ResponseWriter) {
 // the token that info describes: its own token, or an access token whose
 // granted audience includes one of caller's IntrospectAudiences. Refresh
 // tokens concern their client alone.
-func mayIntrospect(caller fosite.Client, info TokenInfo) bool {
-	if info.ClientID != "" && info.ClientID == caller.GetID() {
+func mayIntrospect(caller *oauth.Client, info TokenInfo) bool {
+	if info.ClientID != "" && info.ClientID == caller.ID {
 		return true
 	}
-	if info.Type != string(fosite.AccessToken) {
-		return false
-	}
-	fc, ok := caller.(*fositeadapter.Client)
-	if !ok {
+	if info.Type != string(oauth.AccessToken) {
 		return false
 	}
 	return slices.ContainsFunc(info.Audience, func(a string) bool {
-		return slices.Contains(fc.IntrospectAudiences, a)
+		return slices.Contains(caller.IntrospectAudiences, a)
 	})
 }
 
 // introspect validates token (opaque or JWT, access or refresh) against
 // storage, so revocation takes effect at once.
-func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse) (TokenInfo, error) {
-	if hint == "" {
-		hint = fosite.AccessToken
-	}
-	sess := fositeadapter.NewSession("")
-	use, ar, err := p.oauth.IntrospectToken(ctx, token, hint, sess)
+func (p *Provider) introspect(ctx context.Context, token string, hint oauth.TokenUse) (TokenInfo, error) {
+	t, err := p.engine.Introspect(ctx, token, hint)
 	if err != nil {
 		return TokenInfo{}, err
 	}
-	s, _ := ar.GetSession().(*fositeadapter.Session)
-	if s == nil {
-		return TokenInfo{}, errors.New("provider: unexpected session type")
-	}
-	tt := fosite.AccessToken
-	if use == fosite.RefreshToken {
-		tt = fosite.RefreshToken
-	}
+	s := t.Session
 	info := TokenInfo{
-		Type:      string(tt),
+		Type:      string(t.Use),
 		Subject:   s.GetSubject(),
 		Username:  s.GetUsername(),
-		ClientID:  ar.GetClient().GetID(),
-		Scopes:    append([]string(nil), ar.GetGrantedScopes()...),
-		Audience:  append([]string(nil), ar.GetGrantedAudience()...),
-		IssuedAt:  ar.GetRequestedAt(),
-		ExpiresAt: s.GetExpiresAt(tt),
+		ClientID:  t.ClientID,
+		Scopes:    t.Scopes,
+		Audience:  t.Audience,
+		IssuedAt:  t.IssuedAt,
+		ExpiresAt: s.Expiry(t.Use),
 		Issuer:    p.cfg.Issuer,
-		JWT:       isJWT(token),
-		requestID: ar.GetID(),
+		JWT:       oauth.IsJWT(token),
+		requestID: t.RequestID,
 		session:   s,
-	}
-	if s.Claims != nil {
-		info.AuthTime = s.Claims.AuthTime
-		info.AMR = s.Claims.AuthenticationMethodsReferences
-		info.ACR = s.Claims.AuthenticationContextClassReference
+		AuthTime:  s.AuthTime(),
+		AMR:       s.AMR(),
+		ACR:       s.ACR(),
 	}
 	info.Tenant = tenantOf(s.Tenant)
 	info.ClientIP = s.ClientIP
@@ -193,7 +172,7 @@ func (i TokenInfo) introspection() introspectionResponse {
 	if i.Tenant != nil {
 		r.Customer = i.Tenant.ID
 	}
-	if i.Type == string(fosite.RefreshToken) {
+	if i.Type == string(oauth.RefreshToken) {
 		r.TokenType = "refresh_token"
 	}
 	return r
@@ -210,13 +189,13 @@ func hasClientCredentials(r *http.Request) bool {
 
 // checkClientAddr refuses a client used from outside its IP ranges
 // (invalid_client), and a request whose address cannot be determined.
-func (p *Provider) checkClientAddr(r *http.Request, c fosite.Client) error {
+func (p *Provider) checkClientAddr(r *http.Request, c *oauth.Client) error {
 	addr, err := p.clientAddr(r)
 	if err != nil {
 		return err
 	}
-	if fc, ok := c.(*fositeadapter.Client); !ok || !fc.AllowedFrom(addr) {
-		return errIPRefused(fosite.ErrInvalidClient)
+	if !c.AllowedFrom(addr) {
+		return errIPRefused(oauth.InvalidClient)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -147,9 +148,9 @@ func (p *Provider) logoutConfirmed(w http.ResponseWriter, r *http.Request, cooki
 
 // idTokenClaims are the ID token claims logout checks.
 type idTokenClaims struct {
-	Issuer   string   `json:"iss"`
-	Subject  string   `json:"sub"`
-	Audience audience `json:"aud"`
+	Issuer   string         `json:"iss"`
+	Subject  string         `json:"sub"`
+	Audience oauth.Audience `json:"aud"`
 }
 
 // verifyIDTokenHint checks that hint is an ID token this provider signed

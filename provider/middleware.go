@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ory/fosite"
-
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
 // TokenInfo describes a valid token, as introspection sees it.
@@ -44,7 +42,7 @@ type TokenInfo struct {
 	JWT bool
 
 	requestID string
-	session   *fositeadapter.Session
+	session   *oauth.Session
 }
 
 // HasScope reports whether s was granted.
@@ -66,11 +64,11 @@ func TokenFromContext(ctx context.Context) (TokenInfo, bool) {
 // (answer 401 invalid_token); one wrapping [ErrUnavailable] when the token
 // could not be checked (answer 503 and let the client retry).
 func (p *Provider) Introspect(ctx context.Context, token string) (TokenInfo, error) {
-	i, err := p.introspect(ctx, token, fosite.AccessToken)
+	i, err := p.introspect(ctx, token, oauth.AccessToken)
 	if err != nil {
-		return TokenInfo{}, hostError(err)
+		return TokenInfo{}, oauth.ForHost(err)
 	}
-	if i.Type != string(fosite.AccessToken) {
+	if i.Type != string(oauth.AccessToken) {
 		return TokenInfo{}, fmt.Errorf("%w: not an access token", ErrInvalidToken)
 	}
 	return i, nil

@@ -9,18 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/ory/fosite"
-	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/handler/oauth2"
-	"github.com/ory/fosite/handler/openid"
-
 	"github.com/gatehouse/gatehouse/ipfilter"
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
 	"github.com/gatehouse/gatehouse/provider/internal/keys"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -31,17 +25,17 @@ type Provider struct {
 	cfg        Config
 	issuerPath string
 	store      storage.Store
-	fc         *fosite.Config
-	oauth      *fosite.Fosite
-	adapter    *fositeadapter.Store
+	engine     *oauth.Engine
 	keys       *keys.Manager
-	hmac       *oauth2.HMACSHAStrategy
-	hasher     *secret.Hasher
-	lookup     UserLookup
-	supported  supported
-	resolver   ipfilter.Resolver
-	tmpl       *template.Template
-	mux        *http.ServeMux
+	// globalSecrets are Config.GlobalSecret (or the random one New made)
+	// and Config.RotatedGlobalSecrets.
+	globalSecrets [][]byte
+	hasher        *secret.Hasher
+	lookup        UserLookup
+	supported     supported
+	resolver      ipfilter.Resolver
+	tmpl          *template.Template
+	mux           *http.ServeMux
 }
 
 // newTimeout bounds the store I/O of [New].
@@ -93,56 +87,35 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("provider: create signing key: %w", err)
 	}
 
-	// Every fosite getter that writes a default on first use is set here,
-	// before serving: fosite v0.49.0 writes those defaults into the Config
-	// inside its getters, which races when the first requests run at once.
-	fc := &fosite.Config{
-		AccessTokenLifespan:            cfg.AccessTokenLifetime,
-		RefreshTokenLifespan:           cfg.RefreshTokenLifetime,
-		AuthorizeCodeLifespan:          cfg.AuthCodeLifetime,
-		IDTokenLifespan:                cfg.IDTokenLifetime,
-		IDTokenIssuer:                  cfg.Issuer,
-		AccessTokenIssuer:              cfg.Issuer,
-		TokenURL:                       cfg.Issuer + cfg.Paths.Token,
-		ScopeStrategy:                  clientScopeStrategy,
-		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
-		ClientSecretsHasher:            p.hasher,
-		ClientAuthenticationStrategy:   p.authenticateClient,
-		JWKSFetcherStrategy:            noJWKSFetch{},
-		EnforcePKCEForPublicClients:    true,
-		EnablePKCEPlainChallengeMethod: false,
-		GlobalSecret:                   globalSecret,
-		RotatedGlobalSecrets:           cfg.RotatedGlobalSecrets,
-		RefreshTokenScopes:             claimScopeNames(func(s claimScope) bool { return s.refresh }),
-		MinParameterEntropy:            fosite.MinParameterEntropy,
-		TokenEntropy:                   32,
-		SendDebugMessagesToClients:     false,
-		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
-		AllowedPromptValues:            slices.Clone(promptValues),
+	p.globalSecrets = append([][]byte{globalSecret}, cfg.RotatedGlobalSecrets...)
+	engine, err := oauth.New(oauth.Config{
+		Issuer:               cfg.Issuer,
+		TokenURL:             cfg.Issuer + cfg.Paths.Token,
+		Store:                cfg.Store,
+		Now:                  cfg.Now,
+		Keys:                 p.keys,
+		AccessTokenLifetime:  cfg.AccessTokenLifetime,
+		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
+		AuthCodeLifetime:     cfg.AuthCodeLifetime,
+		IDTokenLifetime:      cfg.IDTokenLifetime,
+		RefreshReuseGrace:    cfg.RefreshReuseGrace,
+		JWTAccessTokens:      cfg.JWTAccessTokens,
+		GlobalSecret:         globalSecret,
+		RotatedGlobalSecrets: cfg.RotatedGlobalSecrets,
+		ScopeStrategy:        clientScopeStrategy,
+		SecretHasher:         p.hasher,
+		AuthenticateClient:   p.authenticateClient,
+		RefreshTokenScopes:   claimScopeNames(func(s claimScope) bool { return s.refresh }),
+		PromptValues:         promptValues,
+		// Only the enabled grants' handlers are composed: without
+		// AllowLegacyGrants there is no implicit, hybrid or password
+		// handler.
+		Grants: p.supported.grantTypes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
 	}
-	p.fc = fc
-	p.hmac = compose.NewOAuth2HMACStrategy(fc)
-	p.adapter = &fositeadapter.Store{
-		S:                 cfg.Store,
-		Now:               cfg.Now,
-		CodeSignature:     p.hmac.AuthorizeCodeSignature,
-		RefreshReuseGrace: cfg.RefreshReuseGrace,
-	}
-	signer := p.keys.Signer()
-	strategy := &compose.CommonStrategy{
-		CoreStrategy:               &accessTokenStrategy{HMACSHAStrategy: p.hmac, p: p},
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
-		Signer:                     signer,
-	}
-	// Only the enabled grants' handlers are composed: without
-	// AllowLegacyGrants fosite has no implicit, hybrid or password handler.
-	oauth := compose.Compose(fc, p.adapter, strategy, p.supported.factories...)
-	f, ok := oauth.(*fosite.Fosite)
-	if !ok {
-		return nil, fmt.Errorf("provider: fosite.Compose returned %T, want *fosite.Fosite", oauth)
-	}
-	p.oauth = f
-	fc.TokenEndpointHandlers = fositeadapter.FilterTokenHandlers(fc.TokenEndpointHandlers)
+	p.engine = engine
 
 	tmpl, err := p.templates()
 	if err != nil {
@@ -194,14 +167,14 @@ func (p *Provider) routes() *http.ServeMux {
 func (p *Provider) clientAddr(r *http.Request) (netip.Addr, error) {
 	a, err := p.resolver.ClientAddr(r)
 	if err != nil {
-		return netip.Addr{}, fosite.ErrInvalidRequest.WithHint("The client address cannot be determined: the X-Forwarded-For header from the proxy is malformed or repeated.").WithWrap(err)
+		return netip.Addr{}, oauth.InvalidRequest.Wrap("The client address cannot be determined: the X-Forwarded-For header from the proxy is malformed or repeated.", err)
 	}
 	return a, nil
 }
 
 // errIPRefused is the error for a client used from outside its IP ranges.
-func errIPRefused(code *fosite.RFC6749Error) error {
-	return code.WithHint("This client may not be used from this network address.")
+func errIPRefused(kind oauth.Kind) error {
+	return kind.Hint("This client may not be used from this network address.")
 }
 
 // url returns the absolute URL of an endpoint path.
@@ -221,9 +194,8 @@ func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Durat
 func (p *Provider) authenticateROPC(ctx context.Context, addr netip.Addr, username, password string) (User, error) {
 	u, _, err := p.checkPassword(ctx, username, password, p.grantCounts(username, addr)...)
 	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errPasswordLocked) {
-		// fosite answers invalid_grant; the token handler says why for a
-		// lock.
-		return User{}, fosite.ErrNotFound.WithWrap(err)
+		// invalid_grant; the answer says why for a lock.
+		return User{}, fmt.Errorf("%w: %w", oauth.ErrPasswordRefused, err)
 	}
 	if err != nil {
 		return User{}, err
@@ -232,12 +204,4 @@ func (p *Provider) authenticateROPC(ctx context.Context, addr netip.Addr, userna
 		return User{}, errors.New("provider: the authenticator returned a user without a Subject")
 	}
 	return u, nil
-}
-
-// noJWKSFetch refuses remote JWKS URIs: a client's keys must be registered
-// inline, so the token endpoint never makes requests to client-chosen URLs.
-type noJWKSFetch struct{}
-
-func (noJWKSFetch) Resolve(context.Context, string, bool) (*josev3JSONWebKeySet, error) {
-	return nil, fosite.ErrInvalidClient.WithHint("Remote JSON Web Key Sets are not supported; register the client's keys inline.")
 }

@@ -2,14 +2,11 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 
-	"github.com/ory/fosite"
-
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -29,35 +26,33 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if !p.parseForm(w, r) {
 			return
 		}
-		ctx = fositeadapter.WithRequest(ctx, fositeadapter.NewRequest())
+		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
 		err := p.checkClaimedClientAddr(r.WithContext(ctx))
 		if err == nil {
-			err = p.oauth.NewRevocationRequest(ctx, r)
+			err = p.engine.Revoke(ctx, r)
 		}
 		p.writeRevocationError(ctx, w, err)
 	})
 }
 
 // writeRevocationError writes the revocation answer for err (nil: 200)
-// through fosite, adding what fosite leaves out: an invalid_client answer
+// through the engine, adding what it leaves out: an invalid_client answer
 // carries WWW-Authenticate (RFC 6749 §5.2), and Retry-After when the client
 // is locked (Config.ClientAuthLockout); a backend failure is 503
 // temporarily_unavailable, where fosite would answer 200 as if the token
 // were revoked.
 func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWriter, err error) {
-	if c := rfcError(err); c != nil {
-		if c.CodeField == http.StatusServiceUnavailable {
-			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "revocation endpoint: backend unavailable", slog.String("error", errorChain(err)))
-			p.oauth.WriteAccessError(ctx, w, nil, c)
-			return
-		}
-		err = c
+	a := oauth.Translate(err)
+	if a.Status == http.StatusServiceUnavailable {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "revocation endpoint: backend unavailable", slog.String("error", oauth.Chain(err)))
+		p.engine.WriteAccessError(ctx, w, nil, err)
+		return
 	}
-	if errors.Is(err, fosite.ErrInvalidClient) {
+	if a.Code == "invalid_client" {
 		p.setRetryAfter(w, err)
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.cfg.Issuer+`"`)
 	}
-	p.oauth.WriteRevocationResponse(ctx, w, err)
+	p.engine.WriteRevocationResponse(ctx, w, err)
 }
 
 // revokeFamily revokes every access and refresh token of a grant.
@@ -73,8 +68,8 @@ func (p *Provider) revokeFamily(ctx context.Context, requestID string) {
 }
 
 // checkClaimedClientAddr applies the IP ranges of the client a request
-// names (Basic user or client_id) before fosite authenticates it, for
-// endpoints where fosite does both in one call.
+// names (Basic user or client_id) before the engine authenticates it, for
+// endpoints where the engine does both in one call.
 func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
 	id := r.PostForm.Get("client_id")
 	if u, _, ok := r.BasicAuth(); ok {
@@ -85,7 +80,7 @@ func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
 	if id == "" {
 		return nil
 	}
-	c, err := p.adapter.GetClient(r.Context(), id)
+	c, err := p.engine.Client(r.Context(), id)
 	if err != nil {
 		return nil // unknown clients are refused by authentication itself
 	}

@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
-	"github.com/ory/fosite"
 )
 
 // consentStep asks the user to allow the client the scopes it requested,
@@ -19,7 +18,7 @@ type consentStep struct{}
 func (consentStep) name() string { return "consent" }
 
 func (consentStep) promptNoneError() error {
-	return fosite.ErrConsentRequired.WithHint("The user has not consented to these scopes and prompt=none forbids asking.")
+	return oauth.ConsentRequired.Hint("The user has not consented to these scopes and prompt=none forbids asking.")
 }
 
 func (consentStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) {
@@ -31,7 +30,7 @@ func (consentStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, err
 		return true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return false, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	if !c.ExpiresAt.IsZero() && !p.cfg.Now().Before(c.ExpiresAt) {
 		return true, nil
@@ -70,7 +69,7 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 	switch r.PostForm.Get("decision") {
 	case "allow":
 	case "deny":
-		return false, "", fosite.ErrAccessDenied.WithHint("The user denied the request.")
+		return false, "", oauth.AccessDenied.Hint("The user denied the request.")
 	default:
 		return false, "Choose Allow or Deny.", nil
 	}
@@ -97,7 +96,7 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 		ExpiresAt: now.Add(p.cfg.ConsentLifetime),
 	})
 	if err != nil {
-		return false, "", fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return false, "", fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	return true, "", nil
 }

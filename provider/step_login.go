@@ -9,10 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/storage"
-	"github.com/ory/fosite"
 )
 
 // loginStep asks for username and password.
@@ -21,17 +20,17 @@ type loginStep struct{}
 func (loginStep) name() string { return "login" }
 
 func (loginStep) promptNoneError() error {
-	return fosite.ErrLoginRequired.WithHint("The user is not signed in and prompt=none forbids asking.")
+	return oauth.LoginRequired.Hint("The user is not signed in and prompt=none forbids asking.")
 }
 
 func (loginStep) needed(_ context.Context, p *Provider, fl *flow) (bool, error) {
 	if fl.login == nil || fl.hasPrompt("login") {
 		return true, nil
 	}
-	if ma := fl.ar.GetRequestForm().Get("max_age"); ma != "" {
+	if ma := fl.ar.Form().Get("max_age"); ma != "" {
 		sec, err := strconv.ParseInt(ma, 10, 64)
 		if err != nil || sec < 0 {
-			return false, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer.")
+			return false, oauth.InvalidRequest.Hint("max_age must be a non-negative integer.")
 		}
 		if fl.login.AuthTime.Add(time.Duration(sec) * time.Second).Before(p.cfg.Now()) {
 			return true, nil
@@ -66,7 +65,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 		return false, "", err
 	}
 	if u.Subject == "" {
-		return false, "", fosite.ErrServerError.WithDebug("the authenticator returned a user without a Subject")
+		return false, "", oauth.ServerError.Debug("the authenticator returned a user without a Subject")
 	}
 	now := p.cfg.Now().UTC()
 	userJSON, _ := json.Marshal(u)
@@ -85,7 +84,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 		ExpiresAt: now.Add(p.cfg.LoginSessionLifetime),
 	}
 	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
-		return false, "", fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return false, "", fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	p.setCookie(w, sessionCookie, token, 0)
 	if p.cfg.PasswordLockout.MaxFailures >= 0 {

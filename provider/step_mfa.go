@@ -8,17 +8,15 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ory/fosite"
-
 	"github.com/gatehouse/gatehouse/mfa"
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
 // errMFARequired ends a flow whose client requires a second factor the user
 // has not enrolled.
-var errMFARequired = fosite.ErrAccessDenied.WithHint("multi-factor authentication required: this application requires a second factor, and your account has none enrolled.")
+var errMFARequired = oauth.AccessDenied.Hint("multi-factor authentication required: this application requires a second factor, and your account has none enrolled.")
 
 // mfaStep asks for a second factor when the user has one enrolled or the
 // client requires one, unless this sign-in already used it.
@@ -27,7 +25,7 @@ type mfaStep struct{}
 func (mfaStep) name() string { return "mfa" }
 
 func (mfaStep) promptNoneError() error {
-	return fosite.ErrInteractionRequired.WithHint("A second factor is required and prompt=none forbids asking.")
+	return oauth.InteractionRequired.Hint("A second factor is required and prompt=none forbids asking.")
 }
 
 // enrolledFactors returns the factors the user has set up, in the
@@ -37,7 +35,7 @@ func (p *Provider) enrolledFactors(ctx context.Context, subject string) ([]mfa.F
 	for _, f := range p.cfg.Factors {
 		ok, err := f.Enrolled(ctx, subject)
 		if err != nil {
-			return nil, fmt.Errorf("%w: factor %s: %w", fositeadapter.ErrUnavailable, f.Name(), err)
+			return nil, fmt.Errorf("%w: factor %s: %w", oauth.ErrUnavailable, f.Name(), err)
 		}
 		if ok {
 			out = append(out, f)
@@ -122,7 +120,7 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
 		return false, "The code is wrong or was already used.", nil
 	default:
-		return false, "", fmt.Errorf("%w: verify %s: %w", fositeadapter.ErrUnavailable, f.Name(), err)
+		return false, "", fmt.Errorf("%w: verify %s: %w", oauth.ErrUnavailable, f.Name(), err)
 	}
 	amr := slices.Clone(fl.amr())
 	if !slices.Contains(amr, f.Method()) {
@@ -152,10 +150,10 @@ func (p *Provider) elevateLogin(w http.ResponseWriter, r *http.Request, fl *flow
 	ls.ID = secret.Digest(token)
 	ls.AMR = slices.Clone(amr)
 	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
-		return fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	if err := p.store.DeleteLoginSession(ctx, fl.login.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	p.setCookie(w, sessionCookie, token, 0)
 	fl.login = &ls

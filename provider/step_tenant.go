@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/ory/fosite"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
 // tenantStep lets a user who may use the client through several tenants
@@ -15,7 +15,7 @@ type tenantStep struct{}
 func (tenantStep) name() string { return "tenant" }
 
 func (tenantStep) promptNoneError() error {
-	return fosite.ErrInteractionRequired.WithHint("The user must choose a customer and prompt=none forbids asking.")
+	return oauth.InteractionRequired.Hint("The user must choose a customer and prompt=none forbids asking.")
 }
 
 func (tenantStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/ory/fosite"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
 // step is one stage of the interaction between the authorization request
@@ -105,7 +105,7 @@ func (p *Provider) flowTenant(ctx context.Context, fl *flow) (*Membership, error
 	if m := findMembership(ms, fl.chosenTenant()); m != nil {
 		return m, nil
 	}
-	return nil, fosite.ErrInteractionRequired.WithHint("No customer was chosen.")
+	return nil, oauth.InteractionRequired.Hint("No customer was chosen.")
 }
 
 // flowGrant is the grant the flow would make now, for its user and
@@ -119,5 +119,5 @@ func (p *Provider) flowGrant(ctx context.Context, fl *flow) (grant, User, *Membe
 	if err != nil {
 		return grant{}, User{}, nil, err
 	}
-	return p.decide(fl.ar.GetRequestedScopes(), &fl.client.Client, &u, m), u, m, nil
+	return p.decide(fl.ar.RequestedScopes(), &fl.client.Client, &u, m), u, m, nil
 }

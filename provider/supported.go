@@ -3,12 +3,10 @@ package provider
 import (
 	"slices"
 	"strings"
-
-	"github.com/ory/fosite/compose"
 )
 
 // The protocol values the provider supports are listed here once. Client
-// registration (prepareClient) checks against these tables, the fosite
+// registration (prepareClient) checks against these tables, the engine
 // configuration and its handlers are built from them (New), the
 // authorization endpoint's precheck reads them, and discovery advertises
 // them, so that what discovery advertises is exactly what is enabled.
@@ -47,28 +45,6 @@ var responseTypePartGrant = map[string]string{
 	"code":     "authorization_code",
 	"token":    "implicit",
 	"id_token": "implicit",
-}
-
-// fositeFactories are fosite's handlers in the order they are composed
-// (the order matters: the OpenID Connect and PKCE handlers read the code
-// the explicit handler issued), each with the grant it serves; "" is
-// always composed.
-var fositeFactories = []struct {
-	grant   string
-	factory compose.Factory
-}{
-	{"authorization_code", compose.OAuth2AuthorizeExplicitFactory},
-	{"implicit", compose.OAuth2AuthorizeImplicitFactory},
-	{"client_credentials", compose.OAuth2ClientCredentialsGrantFactory},
-	{"refresh_token", compose.OAuth2RefreshTokenGrantFactory},
-	{"password", compose.OAuth2ResourceOwnerPasswordCredentialsFactory},
-	{"authorization_code", compose.OpenIDConnectExplicitFactory},
-	{"implicit", compose.OpenIDConnectImplicitFactory},
-	{"implicit", compose.OpenIDConnectHybridFactory}, // code id_token, code token: tokens from the authorization endpoint
-	{"refresh_token", compose.OpenIDConnectRefreshFactory},
-	{"", compose.OAuth2TokenIntrospectionFactory},
-	{"", compose.OAuth2TokenRevocationFactory},
-	{"authorization_code", compose.OAuth2PKCEFactory},
 }
 
 // promptValues are the prompt values of OpenID Connect Core §3.1.2.1 the
@@ -153,7 +129,6 @@ type supported struct {
 	legacy        bool
 	grantTypes    []string
 	responseTypes []string
-	factories     []compose.Factory
 }
 
 // newSupported returns what is enabled: everything, less the legacy
@@ -169,11 +144,6 @@ func newSupported(allowLegacy bool) supported {
 	for _, rt := range responseTypes {
 		if s.responseTypeEnabled(rt) {
 			s.responseTypes = append(s.responseTypes, rt)
-		}
-	}
-	for _, f := range fositeFactories {
-		if f.grant == "" || s.grantEnabled(f.grant) {
-			s.factories = append(s.factories, f.factory)
 		}
 	}
 	return s

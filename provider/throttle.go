@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -17,8 +17,9 @@ import (
 // authentication) are remembered after the last one.
 const failureMemory = 12 * time.Hour
 
-// errPasswordLocked marks a password check refused by the lockout.
-var errPasswordLocked = errors.New("provider: too many failed sign-ins for this username")
+// errPasswordLocked marks a password check refused by the lockout; the
+// token endpoint answers it with invalid_grant, saying so.
+var errPasswordLocked = oauth.ErrPasswordLocked
 
 // digest is a base64url SHA-256 of s, so the store holds no usernames.
 func digest(s string) string { return secret.Digest(s) }
@@ -171,7 +172,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string,
 			return User{}, rec.LockedUntil, errPasswordLocked
 		}
 		if err != nil {
-			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", fositeadapter.ErrUnavailable, err)
+			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", oauth.ErrUnavailable, err)
 		}
 	}
 	u, _, err := p.authenticate(ctx, username, password)
@@ -190,7 +191,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string,
 		if err := p.store.UpdateThrottle(ctx, c.key, func(t storage.Throttle) (storage.Throttle, error) {
 			return storage.Throttle{Key: t.Key}, nil // removes the record
 		}); err != nil {
-			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", fositeadapter.ErrUnavailable, err)
+			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", oauth.ErrUnavailable, err)
 		}
 	}
 	return u, time.Time{}, nil
@@ -204,7 +205,7 @@ func (p *Provider) authenticate(ctx context.Context, username, password string) 
 	case errors.Is(err, ErrInvalidCredentials):
 		return User{}, time.Time{}, err
 	case err != nil:
-		return User{}, time.Time{}, fmt.Errorf("%w: authenticate: %w", fositeadapter.ErrUnavailable, err)
+		return User{}, time.Time{}, fmt.Errorf("%w: authenticate: %w", oauth.ErrUnavailable, err)
 	}
 	return u, time.Time{}, nil
 }

@@ -10,11 +10,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/ory/fosite"
-
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -31,20 +28,20 @@ type tokenRequest struct {
 	r     *http.Request
 	grant string     // the grant_type parameter, an enabled token grant
 	addr  netip.Addr // the client's address
-	// state is the request's state in the fosite storage adapter: its
+	// state is the request's state in the engine's store adapter: its
 	// client cache, the refresh scopes and the password authenticator.
-	state *fositeadapter.Request
-	sess  *fositeadapter.Session
-	// ar and client are set once fosite has accepted the request.
-	ar     fosite.AccessRequester
-	client *fositeadapter.Client
+	state *oauth.Request
+	sess  *oauth.Session
+	// ar and client are set once the engine has accepted the request.
+	ar     *oauth.AccessRequest
+	client *oauth.Client
 	// user is the password grant's user, set when the password checks out.
 	user *User
 }
 
-// serveToken serves the token endpoint: fosite validates the request,
-// each grant's extra checks and scope decisions run (tokenGrant), and
-// fosite issues the tokens.
+// serveToken serves the token endpoint: the engine validates the request,
+// each grant's extra checks and scope decisions run (tokenGrant), and the
+// engine issues the tokens.
 func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	grant, ok := p.acceptTokenRequest(w, r)
@@ -56,20 +53,20 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, nil, err)
 		return
 	}
-	tr := &tokenRequest{r: r, grant: grant, addr: addr, state: fositeadapter.NewRequest(), sess: fositeadapter.NewSession("")}
+	tr := &tokenRequest{r: r, grant: grant, addr: addr, state: oauth.NewRequest(), sess: oauth.NewSession("")}
 	if grant == "password" {
 		tr.state.Password = p.passwordAuthenticator(tr)
 	}
-	ctx = fositeadapter.WithRequest(ctx, tr.state)
-	ar, err := p.oauth.NewAccessRequest(ctx, r, tr.sess)
+	ctx = oauth.WithRequest(ctx, tr.state)
+	ar, err := p.engine.NewAccessRequest(ctx, r, tr.sess)
 	if err != nil {
 		p.writeAccessRequestError(ctx, w, ar, err)
 		return
 	}
 	tr.ar = ar
-	tr.client, _ = ar.GetClient().(*fositeadapter.Client)
+	tr.client = ar.Client()
 	if tr.client == nil || !tr.client.AllowedFrom(addr) {
-		p.writeTokenError(ctx, w, ar, errIPRefused(fosite.ErrInvalidClient))
+		p.writeTokenError(ctx, w, ar, errIPRefused(oauth.InvalidClient))
 		return
 	}
 	if err := p.tokenGrant(ctx, tr); err != nil {
@@ -103,25 +100,24 @@ func (p *Provider) acceptTokenRequest(w http.ResponseWriter, r *http.Request) (s
 	}
 }
 
-// writeAccessRequestError answers a token request fosite refused.
-func (p *Provider) writeAccessRequestError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
-	err = clientAuthError(err)
+// writeAccessRequestError answers a token request the engine refused.
+func (p *Provider) writeAccessRequestError(ctx context.Context, w http.ResponseWriter, ar *oauth.AccessRequest, err error) {
 	p.setRetryAfter(w, err)
-	if c := ar.GetClient(); c != nil && c.IsPublic() && ar.GetGrantTypes().ExactOne("client_credentials") {
+	if c := ar.Client(); c != nil && c.Public && ar.GrantType() == "client_credentials" {
 		// RFC 6749 §5.2; fosite says invalid_grant.
-		err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant.")
+		err = oauth.UnauthorizedClient.Hint("A public client cannot use the client_credentials grant.")
 	}
 	p.writeTokenError(ctx, w, ar, err)
 }
 
-// tokenGrant does a grant's work beyond fosite's: the authorization code
+// tokenGrant does a grant's work beyond the engine's: the authorization code
 // grant has none.
 func (p *Provider) tokenGrant(ctx context.Context, tr *tokenRequest) error {
 	switch tr.grant {
 	case "refresh_token":
 		return p.refreshGrant(ctx, tr)
 	case "client_credentials":
-		p.grantScopes(tr, p.decide(tr.ar.GetRequestedScopes(), &tr.client.Client, nil, nil))
+		p.grantScopes(tr, p.decide(tr.ar.RequestedScopes(), &tr.client.Client, nil, nil))
 		return nil
 	case "password":
 		return p.passwordGrant(ctx, tr)
@@ -134,10 +130,10 @@ func (p *Provider) tokenGrant(ctx context.Context, tr *tokenRequest) error {
 // are now, and applies its scope parameter.
 func (p *Provider) refreshGrant(ctx context.Context, tr *tokenRequest) error {
 	if err := p.recheckRefresh(ctx, tr.ar, tr.client); err != nil {
-		if !errors.Is(err, fositeadapter.ErrUnavailable) {
+		if !errors.Is(err, oauth.ErrUnavailable) {
 			// The user lost what the grant needs: it ends. A backend
 			// failure ends nothing; the client retries.
-			p.revokeFamily(ctx, tr.ar.GetID())
+			p.revokeFamily(ctx, tr.ar.ID())
 		}
 		return err
 	}
@@ -145,69 +141,59 @@ func (p *Provider) refreshGrant(ctx context.Context, tr *tokenRequest) error {
 }
 
 // grantScopes grants a client_credentials or password request its scopes
-// and audiences: fosite has checked each scope and audience against the
-// client; the host grants them here: requested ∩ the client's permission
-// scope (∩ the user's permissions).
+// and audiences: the engine has checked each scope and audience against the
+// client; the provider grants them here: requested ∩ the client's
+// permission scope (∩ the user's permissions).
 func (p *Provider) grantScopes(tr *tokenRequest, g grant) {
-	for _, s := range g.Scopes {
-		tr.ar.GrantScope(s)
-	}
-	for _, a := range tr.ar.GetRequestedAudience() {
-		tr.ar.GrantAudience(a)
-	}
+	tr.ar.Grant(g.Scopes)
 	tr.sess.ClientIP = tr.addr.String()
 }
 
-// issueTokens has fosite issue the tokens of an accepted request and writes
-// the response.
-func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester) {
-	resp, err := p.oauth.NewAccessResponse(ctx, ar)
-	if err != nil {
-		if isCodeReuse(ar, err) {
+// issueTokens has the engine issue the tokens of an accepted request and
+// write the response.
+func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, ar *oauth.AccessRequest) {
+	if err := p.engine.IssueTokens(ctx, w, ar); err != nil {
+		if oauth.IsCodeReuse(ar, err) {
 			// A lost race for an authorization code is code reuse:
 			// revoke whatever the code's family holds. (A lost race
 			// for a refresh token is not reuse, and revokes nothing.)
-			p.revokeFamily(ctx, ar.GetID())
+			p.revokeFamily(ctx, ar.ID())
 		}
 		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
 	p.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "token issued",
-		slog.String("client_id", ar.GetClient().GetID()),
-		slog.String("grant_type", ar.GetGrantTypes()[0]),
-		slog.String("request_id", ar.GetID()))
-	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+		slog.String("client_id", ar.Client().ID),
+		slog.String("grant_type", ar.GrantType()),
+		slog.String("request_id", ar.ID()))
 }
 
 // narrowRefresh applies a refresh request's scope parameter (RFC 6749 §6),
 // which fosite v0.49.0 ignores: asking for a scope the grant does not have is
 // invalid_scope; asking for fewer narrows the new access token while the new
 // refresh token keeps the grant's full scope.
-func narrowRefresh(ar fosite.AccessRequester, state *fositeadapter.Request) error {
-	raw, ok := ar.GetRequestForm()["scope"]
+func narrowRefresh(ar *oauth.AccessRequest, state *oauth.Request) error {
+	raw, ok := ar.Form()["scope"]
 	if !ok {
 		return nil
 	}
 	requested := strings.Fields(strings.Join(raw, " "))
-	granted := ar.GetGrantedScopes()
+	granted := ar.GrantedScopes()
 	for _, s := range requested {
-		if !granted.Has(s) {
-			return fosite.ErrInvalidScope.WithHintf("The scope '%s' was not granted originally; a refresh can only keep or narrow the grant.", s)
+		if !slices.Contains(granted, s) {
+			return oauth.InvalidScope.Hintf("The scope '%s' was not granted originally; a refresh can only keep or narrow the grant.", s)
 		}
 	}
-	req, ok := ar.(*fosite.AccessRequest)
-	if !ok || len(requested) == 0 {
+	if len(requested) == 0 {
 		return nil
 	}
-	state.KeepRefreshScopes(slices.Clone([]string(granted)))
-	req.GrantedScope = fosite.Arguments(requested)
-	return nil
+	return ar.Narrow(requested, state)
 }
 
 // passwordAuthenticator returns the password check of tr's password grant:
 // its failures count per (username, tr.addr), and the user it
 // authenticates is kept in tr.user.
-func (p *Provider) passwordAuthenticator(tr *tokenRequest) fositeadapter.Authenticator {
+func (p *Provider) passwordAuthenticator(tr *tokenRequest) oauth.Authenticator {
 	return func(ctx context.Context, username, password string) (string, error) {
 		u, err := p.authenticateROPC(ctx, tr.addr, username, password)
 		if err != nil {
@@ -224,7 +210,7 @@ func (p *Provider) passwordAuthenticator(tr *tokenRequest) fositeadapter.Authent
 // name one in the tenant parameter. It grants the request its scopes.
 func (p *Provider) passwordGrant(ctx context.Context, tr *tokenRequest) error {
 	if tr.user == nil {
-		return fosite.ErrServerError.WithDebug("the password grant has no authenticated user")
+		return oauth.ServerError.Debug("the password grant has no authenticated user")
 	}
 	u, c, sess := *tr.user, tr.client, tr.sess
 	fs, err := p.enrolledFactors(ctx, u.Subject)
@@ -232,7 +218,7 @@ func (p *Provider) passwordGrant(ctx context.Context, tr *tokenRequest) error {
 		return err
 	}
 	if c.RequireMFA || len(fs) > 0 {
-		return fosite.ErrInvalidGrant.WithHint("multi-factor authentication required: the password grant cannot ask for a second factor; use the authorization code flow.")
+		return oauth.InvalidGrant.Hint("multi-factor authentication required: the password grant cannot ask for a second factor; use the authorization code flow.")
 	}
 	m, err := passwordTenant(&c.Client, u, tr.r.PostForm.Get("tenant"))
 	if err != nil {
@@ -241,15 +227,13 @@ func (p *Provider) passwordGrant(ctx context.Context, tr *tokenRequest) error {
 	sess.Username = u.Username
 	// The ID token a later refresh issues (openid granted) needs its
 	// subject; fosite sets only the session's.
-	sess.Claims.Subject = u.Subject
+	sess.SetIDTokenSubject(u.Subject)
 	sess.Tenant = sessionTenant(m)
-	sess.Claims.AuthenticationMethodsReferences = []string{"pwd"}
-	sess.Claims.AuthenticationContextClassReference = acrFor(nil)
-	sess.Claims.AuthTime = p.cfg.Now().UTC().Truncate(time.Second)
+	sess.SetAuthentication(p.cfg.Now(), []string{"pwd"}, acrFor(nil))
 	if b, err := json.Marshal(u); err == nil {
 		sess.User = b
 	}
-	p.grantScopes(tr, p.decide(tr.ar.GetRequestedScopes(), &c.Client, &u, m))
+	p.grantScopes(tr, p.decide(tr.ar.RequestedScopes(), &c.Client, &u, m))
 	return nil
 }
 
@@ -258,19 +242,19 @@ func (p *Provider) passwordGrant(ctx context.Context, tr *tokenRequest) error {
 func passwordTenant(c *storage.Client, u User, want string) (*Membership, error) {
 	ms, err := eligibleTenants(c, u)
 	if err != nil {
-		return nil, fosite.ErrInvalidGrant.WithHint(fosite.ErrorToRFC6749Error(err).HintField)
+		return nil, oauth.InvalidGrant.Hint(oauth.HintOf(err))
 	}
 	switch {
 	case want != "":
 		m := findMembership(ms, want)
 		if m == nil {
-			return nil, fosite.ErrInvalidGrant.WithHint("The user may not use this client for the tenant named.")
+			return nil, oauth.InvalidGrant.Hint("The user may not use this client for the tenant named.")
 		}
 		return m, nil
 	case len(ms) == 1:
 		return &ms[0], nil
 	case len(ms) > 1:
-		return nil, fosite.ErrInvalidRequest.WithHint("The user belongs to several tenants: send the tenant parameter with the ID of one.")
+		return nil, oauth.InvalidRequest.Hint("The user belongs to several tenants: send the tenant parameter with the ID of one.")
 	default:
 		return nil, nil
 	}
@@ -278,10 +262,10 @@ func passwordTenant(c *storage.Client, u User, want string) (*Membership, error)
 
 // recheckRefresh checks a refresh against the client and the user as they
 // are now (fosite re-checks only the client's scopes).
-func (p *Provider) recheckRefresh(ctx context.Context, ar fosite.AccessRequester, c *fositeadapter.Client) error {
-	sess, _ := ar.GetSession().(*fositeadapter.Session)
+func (p *Provider) recheckRefresh(ctx context.Context, ar *oauth.AccessRequest, c *oauth.Client) error {
+	sess := ar.Session()
 	if sess == nil {
-		return fosite.ErrServerError.WithDebug("unexpected session type")
+		return oauth.ServerError.Debug("unexpected session type")
 	}
 	subject := sess.GetSubject()
 	if subject == "" {
@@ -294,10 +278,10 @@ func (p *Provider) recheckRefresh(ctx context.Context, ar fosite.AccessRequester
 		var err error
 		u, err = p.lookup.LookupUser(ctx, subject)
 		if errors.Is(err, ErrUserNotFound) {
-			return fosite.ErrInvalidGrant.WithHint("The user no longer exists.")
+			return oauth.InvalidGrant.Hint("The user no longer exists.")
 		}
 		if err != nil {
-			return fmt.Errorf("%w: lookup user: %w", fositeadapter.ErrUnavailable, err)
+			return fmt.Errorf("%w: lookup user: %w", oauth.ErrUnavailable, err)
 		}
 	} else {
 		// Without a lookup the user is as they were at the grant.
@@ -306,5 +290,5 @@ func (p *Provider) recheckRefresh(ctx context.Context, ar fosite.AccessRequester
 			_ = json.Unmarshal(sess.User, &u)
 		}
 	}
-	return p.recheck(&c.Client, u, sess, ar.GetGrantedScopes())
+	return p.recheck(&c.Client, u, sess, ar.GrantedScopes())
 }

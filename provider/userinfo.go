@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/ory/fosite"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
 // UserinfoHandler returns the userinfo endpoint (OpenID Connect Core §5.3),
@@ -58,7 +58,7 @@ func (p *Provider) UserinfoHandler() http.Handler {
 				return
 			}
 			if err != nil {
-				p.writeTokenError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithHint("Retry later."))
+				p.writeTokenError(ctx, w, nil, oauth.TemporarilyUnavailable.Hint("Retry later."))
 				return
 			}
 		} else if info.session != nil && len(info.session.User) > 0 {

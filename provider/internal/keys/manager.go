@@ -1,6 +1,7 @@
 // Package keys manages the provider's signing keys: creation, rotation with
-// publish-ahead and retire-after, the public JWKS, and a kid-aware signer
-// for fosite.
+// publish-ahead and retire-after, the public JWKS, JWS verification by kid,
+// and the current signing key (which the oauth package signs fosite's
+// tokens with).
 //
 // Keys live in a storage.KeyStore so that every replica signs with the same
 // key and publishes the same set. A Manager caches the parsed keys and
@@ -15,17 +16,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	jose3 "github.com/go-jose/go-jose/v3"
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/ory/fosite/token/jwt"
 
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -355,76 +352,29 @@ func (m *Manager) Verify(ctx context.Context, token string) ([]byte, jose.Header
 	return payload, hdr, nil
 }
 
-// Signer returns a fosite jwt.Signer that signs with the current key (kid
-// in the header) and validates by kid against every published key.
-func (m *Manager) Signer() jwt.Signer { return signer{m} }
+// SigningKey is a key that signs: its ID (the JWS kid), its algorithm
+// ("ES256" or "RS256") and the private key.
+type SigningKey struct {
+	ID        string
+	Algorithm string
+	Key       crypto.Signer
+}
 
-// signer is the fosite boundary: fosite's token/jwt speaks go-jose v3.
-type signer struct{ m *Manager }
-
-// Generate signs claims with the current key.
-func (s signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
-	if claims == nil || header == nil {
-		return "", "", errors.New("keys: claims and header are required")
-	}
-	k, err := s.m.current(ctx)
+// Current returns the key that signs now.
+func (m *Manager) Current(ctx context.Context) (SigningKey, error) {
+	k, err := m.current(ctx)
 	if err != nil {
-		return "", "", err
+		return SigningKey{}, err
 	}
-	tok := jwt.NewWithClaims(jose3.SignatureAlgorithm(k.rec.Algorithm), claims)
-	for name, v := range header.ToMap() {
-		if name == "alg" || name == "kid" {
-			continue
-		}
-		tok.Header[name] = v
-	}
-	raw, err := tok.SignedString(&jose3.JSONWebKey{Key: k.signer, KeyID: k.rec.ID, Algorithm: k.rec.Algorithm, Use: "sig"})
+	return SigningKey{ID: k.rec.ID, Algorithm: k.rec.Algorithm, Key: k.signer}, nil
+}
+
+// Lookup returns the published key with ID kid, reloading the store (rate
+// limited) when kid is unknown. Only its public half is for verifying.
+func (m *Manager) Lookup(ctx context.Context, kid string) (SigningKey, error) {
+	k, err := m.lookup(ctx, kid)
 	if err != nil {
-		return "", "", fmt.Errorf("keys: sign: %w", err)
+		return SigningKey{}, err
 	}
-	sig, err := s.GetSignature(ctx, raw)
-	return raw, sig, err
+	return SigningKey{ID: k.rec.ID, Algorithm: k.rec.Algorithm, Key: k.signer}, nil
 }
-
-// Decode parses and verifies a token by its kid and returns it with its
-// claims; an expired token comes back with a *jwt.ValidationError that has
-// ValidationErrorExpired, as fosite expects.
-func (s signer) Decode(ctx context.Context, token string) (*jwt.Token, error) {
-	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k, err := s.m.lookup(ctx, kid)
-		if err != nil {
-			return nil, err
-		}
-		if string(t.Method) != k.rec.Algorithm {
-			return nil, fmt.Errorf("keys: token alg %q does not match key %q", t.Method, kid)
-		}
-		return k.signer.Public(), nil
-	})
-}
-
-// Validate verifies a token and returns its signature.
-func (s signer) Validate(ctx context.Context, token string) (string, error) {
-	if _, err := s.Decode(ctx, token); err != nil {
-		return "", err
-	}
-	return s.GetSignature(ctx, token)
-}
-
-// Hash is SHA-256, the hash of ES256 and RS256 (for at_hash and c_hash).
-func (signer) Hash(_ context.Context, in []byte) ([]byte, error) {
-	sum := sha256.Sum256(in)
-	return sum[:], nil
-}
-
-// GetSignature returns the third part of a compact JWS.
-func (signer) GetSignature(_ context.Context, token string) (string, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return "", errors.New("keys: a JWT has three parts")
-	}
-	return parts[2], nil
-}
-
-// GetSigningMethodLength is the SHA-256 size.
-func (signer) GetSigningMethodLength(context.Context) int { return sha256.Size }

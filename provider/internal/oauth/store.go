@@ -1,7 +1,4 @@
-// Package fositeadapter connects fosite v0.49.0 to Gatehouse's storage
-// contract. It is the only place that maps fosite.Requester values onto
-// storage records and storage errors onto the errors fosite expects.
-package fositeadapter
+package oauth
 
 import (
 	"context"
@@ -21,8 +18,9 @@ import (
 )
 
 // Authenticator checks a resource owner's password for the password grant
-// and returns the subject. An unknown user or a wrong password is
-// fosite.ErrNotFound (invalid_grant).
+// and returns the subject. An unknown user or a wrong password is an error
+// wrapping [ErrPasswordRefused] (invalid_grant); any other error fails the
+// request as it says.
 type Authenticator func(ctx context.Context, username, password string) (subject string, err error)
 
 // Store implements the fosite storage interfaces on a storage.Store.
@@ -57,7 +55,7 @@ var sensitiveForm = []string{"password", "client_secret", "client_assertion", "c
 func ToRecord(r fosite.Requester) (storage.Request, error) {
 	sess, err := json.Marshal(r.GetSession())
 	if err != nil {
-		return storage.Request{}, fmt.Errorf("fositeadapter: encode session: %w", err)
+		return storage.Request{}, fmt.Errorf("oauth: encode session: %w", err)
 	}
 	form := url.Values{}
 	for k, v := range r.GetRequestForm() {
@@ -92,7 +90,7 @@ func (s *Store) fromRecord(ctx context.Context, rec storage.Request, session fos
 	}
 	if session != nil {
 		if err := unmarshalSession(rec.Session, session); err != nil {
-			return nil, fmt.Errorf("fositeadapter: decode session: %w", err)
+			return nil, fmt.Errorf("oauth: decode session: %w", err)
 		}
 	}
 	return &fosite.Request{
@@ -124,7 +122,7 @@ func (s *Store) mapErr(err error) error {
 }
 
 // errNoExpiry is the error of a record whose session gives no expiry.
-var errNoExpiry = errors.New("fositeadapter: the session sets no expiry time for the token; refusing to store a token without one")
+var errNoExpiry = errors.New("oauth: the session sets no expiry time for the token; refusing to store a token without one")
 
 // create stores r as a record of kind, expiring when r's session says token
 // type tt expires. Every fosite handler sets that time (from the global or
@@ -313,10 +311,6 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 	return req, nil
 }
 
-// ErrRecentlyRotated is the error of a refresh token presented again less
-// than [Store.RefreshReuseGrace] after its rotation committed.
-var ErrRecentlyRotated = errors.New("fositeadapter: the refresh token was rotated within the reuse grace period")
-
 // DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage. fosite
 // calls it only for a reused refresh token, just before it revokes the
 // token's family; the record is kept (inactive, with its RotatedAt) until
@@ -359,7 +353,12 @@ func (s *Store) Authenticate(ctx context.Context, name, secret string) (string, 
 	if req == nil || req.Password == nil {
 		return "", fosite.ErrNotFound
 	}
-	return req.Password(ctx, name, secret)
+	subject, err := req.Password(ctx, name, secret)
+	if errors.Is(err, ErrPasswordRefused) {
+		// fosite answers ErrNotFound with invalid_grant.
+		return "", fosite.ErrNotFound.WithWrap(err)
+	}
+	return subject, err
 }
 
 // CreateOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
@@ -407,12 +406,6 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, sig string, session f
 func (s *Store) DeletePKCERequestSession(context.Context, string) error {
 	return nil
 }
-
-// ErrUnavailable marks a storage or user-backend failure that is not a
-// protocol outcome (a dropped connection, a timeout). The provider exports
-// it as provider.ErrUnavailable and answers it with temporarily_unavailable
-// and 503.
-var ErrUnavailable = errors.New("provider: backend unavailable")
 
 // BeginTX implements fosite's storage.Transactional, which fosite uses to
 // make the writes of a code exchange and of a refresh atomic. With a

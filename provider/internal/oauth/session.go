@@ -1,4 +1,4 @@
-package fositeadapter
+package oauth
 
 import (
 	"encoding/json"
@@ -98,4 +98,57 @@ func unmarshalSession(b []byte, into fosite.Session) error {
 		return s.UnmarshalJSON(b)
 	}
 	return json.Unmarshal(b, into)
+}
+
+// Expiry returns when the session's token of kind use expires (zero when
+// not set).
+func (s *Session) Expiry(use TokenUse) time.Time { return s.GetExpiresAt(fosite.TokenType(use)) }
+
+// SetAuthentication records when and how the user authenticated, for the
+// ID token and the JWT access token: auth_time (truncated to the second),
+// amr and acr.
+func (s *Session) SetAuthentication(authTime time.Time, amr []string, acr string) {
+	s.Claims.AuthTime = authTime.UTC().Truncate(time.Second)
+	s.Claims.AuthenticationMethodsReferences = amr
+	s.Claims.AuthenticationContextClassReference = acr
+}
+
+// AuthTime returns when the user authenticated (zero for a client's own
+// grant).
+func (s *Session) AuthTime() time.Time {
+	if s.Claims == nil {
+		return time.Time{}
+	}
+	return s.Claims.AuthTime
+}
+
+// AMR returns how the user authenticated (RFC 8176 values).
+func (s *Session) AMR() []string {
+	if s.Claims == nil {
+		return nil
+	}
+	return s.Claims.AuthenticationMethodsReferences
+}
+
+// ACR returns the authentication context class of the user's sign-in.
+func (s *Session) ACR() string {
+	if s.Claims == nil {
+		return ""
+	}
+	return s.Claims.AuthenticationContextClassReference
+}
+
+// SetRequestedAt records when the authorization was requested.
+func (s *Session) SetRequestedAt(t time.Time) { s.Claims.RequestedAt = t }
+
+// SetIDTokenSubject sets the subject of the ID tokens the grant issues
+// (the session's own subject is set by the engine where the protocol
+// names it).
+func (s *Session) SetIDTokenSubject(subject string) { s.Claims.Subject = subject }
+
+// AddIDTokenClaims adds claims to the ID tokens the grant issues.
+func (s *Session) AddIDTokenClaims(claims map[string]any) {
+	for k, v := range claims {
+		s.Claims.Extra[k] = v
+	}
 }

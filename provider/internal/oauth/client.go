@@ -1,4 +1,4 @@
-package fositeadapter
+package oauth
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package provider
+package oauth
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/token/jwt"
 
-	"github.com/gatehouse/gatehouse/provider/internal/fositeadapter"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 )
 
@@ -20,21 +19,23 @@ import (
 // tokens and codes are always opaque.
 type accessTokenStrategy struct {
 	*oauth2.HMACSHAStrategy
-	p *Provider
+	cfg *Config
 }
 
-func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+// IsJWT reports whether token has the form of a JWT (three parts) rather
+// than of an opaque token.
+func IsJWT(token string) bool { return strings.Count(token, ".") == 2 }
 
 // AccessTokenSignature returns the storage key of an access token.
 func (s *accessTokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
-	if isJWT(token) {
+	if IsJWT(token) {
 		return token[strings.LastIndexByte(token, '.')+1:]
 	}
 	return s.HMACSHAStrategy.AccessTokenSignature(ctx, token)
 }
 
 func (s *accessTokenStrategy) wantsJWT(c fosite.Client) bool {
-	if fc, ok := c.(*fositeadapter.Client); ok {
+	if fc, ok := c.(*Client); ok {
 		switch fc.AccessTokenFormat {
 		case "jwt":
 			return true
@@ -42,7 +43,7 @@ func (s *accessTokenStrategy) wantsJWT(c fosite.Client) bool {
 			return false
 		}
 	}
-	return s.p.cfg.JWTAccessTokens
+	return s.cfg.JWTAccessTokens
 }
 
 // GenerateAccessToken issues an access token for r.
@@ -50,10 +51,10 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 	if !s.wantsJWT(r.GetClient()) {
 		return s.HMACSHAStrategy.GenerateAccessToken(ctx, r)
 	}
-	now := s.p.cfg.Now().UTC()
+	now := s.cfg.Now().UTC()
 	exp := r.GetSession().GetExpiresAt(fosite.AccessToken)
 	if exp.IsZero() {
-		exp = now.Add(s.p.cfg.AccessTokenLifetime)
+		exp = now.Add(s.cfg.AccessTokenLifetime)
 	}
 	clientID := r.GetClient().GetID()
 	sub := r.GetSession().GetSubject()
@@ -65,7 +66,7 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 		aud = []string{clientID}
 	}
 	claims := jwt.MapClaims{
-		"iss":       s.p.cfg.Issuer,
+		"iss":       s.cfg.Issuer,
 		"sub":       sub,
 		"aud":       aud,
 		"exp":       exp.Unix(),
@@ -74,10 +75,10 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 		"client_id": clientID,
 		"scope":     strings.Join(r.GetGrantedScopes(), " "),
 	}
-	if sess, ok := r.GetSession().(*fositeadapter.Session); ok && sess.Tenant != nil {
+	if sess, ok := r.GetSession().(*Session); ok && sess.Tenant != nil {
 		claims["customer_id"] = sess.Tenant.ID
 	}
-	if sess, ok := r.GetSession().(*fositeadapter.Session); ok && sess.Claims != nil {
+	if sess, ok := r.GetSession().(*Session); ok && sess.Claims != nil {
 		if !sess.Claims.AuthTime.IsZero() {
 			claims["auth_time"] = sess.Claims.AuthTime.Unix()
 		}
@@ -88,7 +89,7 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 			claims["acr"] = sess.Claims.AuthenticationContextClassReference
 		}
 	}
-	token, sig, err := s.p.keys.Signer().Generate(ctx, claims, &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}})
+	token, sig, err := signer{s.cfg.Keys}.Generate(ctx, claims, &jwt.Headers{Extra: map[string]any{"typ": "at+jwt"}})
 	if err != nil {
 		return "", "", err
 	}
@@ -97,10 +98,10 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 
 // ValidateAccessToken checks an access token's integrity and expiry.
 func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
-	if !isJWT(token) {
+	if !IsJWT(token) {
 		return s.HMACSHAStrategy.ValidateAccessToken(ctx, r, token)
 	}
-	_, err := s.p.verifyJWTAccessToken(ctx, token)
+	_, err := s.verifyJWT(ctx, token)
 	return err
 }
 
@@ -108,17 +109,17 @@ func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.
 type jwtAccessClaims struct {
 	Issuer   string   `json:"iss"`
 	Subject  string   `json:"sub"`
-	Audience audience `json:"aud"`
+	Audience Audience `json:"aud"`
 	Expiry   int64    `json:"exp"`
 	IssuedAt int64    `json:"iat"`
 	ClientID string   `json:"client_id"`
 	Scope    string   `json:"scope"`
 }
 
-// audience accepts both a string and an array.
-type audience []string
+// Audience is a JWT aud claim: it accepts both a string and an array.
+type Audience []string
 
-func (a *audience) UnmarshalJSON(b []byte) error {
+func (a *Audience) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		*a = []string{s}
@@ -130,10 +131,10 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// verifyJWTAccessToken checks a JWT access token's signature (by kid),
-// typ, issuer and expiry. It does not consult storage.
-func (p *Provider) verifyJWTAccessToken(ctx context.Context, token string) (jwtAccessClaims, error) {
-	payload, hdr, err := p.keys.Verify(ctx, token)
+// verifyJWT checks a JWT access token's signature (by kid), typ, issuer
+// and expiry. It does not consult storage.
+func (s *accessTokenStrategy) verifyJWT(ctx context.Context, token string) (jwtAccessClaims, error) {
+	payload, hdr, err := s.cfg.Keys.Verify(ctx, token)
 	if err != nil {
 		return jwtAccessClaims{}, fosite.ErrTokenSignatureMismatch.WithWrap(err)
 	}
@@ -144,10 +145,10 @@ func (p *Provider) verifyJWTAccessToken(ctx context.Context, token string) (jwtA
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return jwtAccessClaims{}, fosite.ErrInvalidTokenFormat.WithWrap(err)
 	}
-	if c.Issuer != p.cfg.Issuer {
+	if c.Issuer != s.cfg.Issuer {
 		return jwtAccessClaims{}, fosite.ErrTokenClaim.WithHint("The token was issued by another issuer.")
 	}
-	if !p.cfg.Now().Before(time.Unix(c.Expiry, 0)) {
+	if !s.cfg.Now().Before(time.Unix(c.Expiry, 0)) {
 		return jwtAccessClaims{}, fosite.ErrTokenExpired.WithWrap(errors.New("expired"))
 	}
 	return c, nil
