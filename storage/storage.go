@@ -148,7 +148,10 @@ type TokenStore interface {
 	// an unknown token.
 	RotateRefreshToken(ctx context.Context, signature string, now time.Time) error
 	// RevokeFamily marks every token of kind with the given request ID
-	// inactive. Revoking a family with no tokens is not an error.
+	// inactive, however many are active, and changes nothing else: no
+	// other field of them, and no token of another kind or another request
+	// ID (IDs compare byte for byte: "fam" is neither "FAM" nor "fam2").
+	// Revoking a family with no tokens is not an error.
 	RevokeFamily(ctx context.Context, kind TokenKind, requestID string) error
 	// UseJTI records a JWT ID (of a client assertion) as used until
 	// expiresAt. It returns [ErrAlreadyUsed] if the ID is recorded and not yet
@@ -416,7 +419,9 @@ type Store interface {
 	ThrottleStore
 	// DeleteExpired removes what expired before the given time: tokens,
 	// login sessions, flows, consents with an expiry, used JWT IDs,
-	// throttles and signing keys whose ExpiresAt has passed. It returns how
-	// many records it removed.
+	// throttles and signing keys whose ExpiresAt has passed. The cut-off is
+	// strict: a record goes when its expiry is before before, and one whose
+	// expiry equals before is kept (a later call removes it). It returns
+	// how many records it removed.
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
 }

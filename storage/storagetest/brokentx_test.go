@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
@@ -110,20 +108,14 @@ func TestTransactionsCatchBrokenTransactors(t *testing.T) {
 			if tc.variant == "nested" {
 				pattern += "^(RollbackDiscardsEveryWrite|ReadsSeeOwnWrites|CommitKeepsEveryWrite|NestedBeginTx)$"
 			}
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(), brokenTxEnv+"="+tc.variant)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			require.ErrorAs(t, err, &exit, "the suite must fail on the broken store:\n%s", out)
-
-			var failing []string
-			for _, m := range regexp.MustCompile(`--- FAIL: TestBrokenTransactor/Transactions/(\w+)`).FindAllSubmatch(out, -1) {
-				failing = append(failing, string(m[1]))
+			out, failing, passing := runSuiteChild(t, pattern, brokenTxEnv, tc.variant)
+			var want []string
+			for _, c := range tc.failing {
+				want = append(want, "Transactions/"+c)
 			}
-			assert.Equal(t, tc.failing, failing, "the cases that fail:\n%s", out)
-			passing := regexp.MustCompile(`--- PASS: TestBrokenTransactor/Transactions/(\w+)`).FindAllSubmatch(out, -1)
-			for _, m := range passing {
-				assert.False(t, slices.Contains(tc.failing, string(m[1])), "%s passed", m[1])
+			assert.Equal(t, want, failing, "the cases that fail:\n%s", out)
+			for _, c := range passing {
+				assert.False(t, slices.Contains(want, c), "%s passed", c)
 			}
 			for _, msg := range tc.messages {
 				assert.True(t, regexp.MustCompile(msg).Match(out), "the output matches %q", msg)

@@ -26,16 +26,21 @@
 //
 // Every subtest has a stable two-level name, group then case (for example
 // Clients/UpdateAtomic, AuthCodes/Consume50Concurrent, Refresh/RotateRace,
-// Expiry/DeleteExpired), so a failure can be reproduced with -run. The groups
+// RevokeFamily/RefreshTokens, Expiry/Boundary), so a failure can be reproduced with -run. The groups
 // cover create, get, list, update and delete of every record; the sentinel
 // errors ([storage.ErrNotFound], [storage.ErrAlreadyExists],
 // [storage.ErrAlreadyUsed]) on every method that documents them, tested with
 // [errors.Is] so backends may wrap them; the single-use primitives under 50
 // goroutines released at once, in several rounds (exactly one may win each
 // round); read-modify-write updates under 50 concurrent writers (no update
-// may be lost); expiry with explicit times; cancelled and expired contexts;
-// and isolation (a caller mutating a slice, map or byte slice it passed in
-// or got back must not change what is stored).
+// may be lost); expiry with explicit times, down to the cut-off (records of
+// every kind DeleteExpired sweeps, expiring one microsecond before it,
+// exactly at it and one microsecond after: only the first goes); family
+// revocation (RevokeFamily of access and refresh tokens must reach every
+// active member of a family, created among tokens of other families and
+// kinds, and nothing else); cancelled and expired contexts; and isolation
+// (a caller mutating a slice, map or byte slice it passed in or got back
+// must not change what is stored).
 //
 // Apart from the Transactions group ([storage.Transactor] is optional),
 // there are no opt-outs: atomicity under concurrency is part of the

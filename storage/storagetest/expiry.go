@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -128,4 +129,148 @@ func testExpiryDeleteExpired(t *testing.T, s storage.Store) {
 	n, err = s.DeleteExpired(ctx, cut)
 	require.NoError(t, err)
 	assert.EqualValues(t, 0, n, "a second pass finds nothing more")
+}
+
+// testExpiryBoundary pins the cut-off of DeleteExpired(before) for every
+// kind of record it sweeps: a record whose expiry is before before goes, one
+// whose expiry equals before stays (it has not expired before that
+// instant), and so does a later one. The records expire one microsecond
+// before the cut-off, exactly at it and one microsecond after (a
+// microsecond is the finest precision a backend must keep); three sweeps, a
+// microsecond apart, must each remove exactly the records that expired one
+// microsecond before their cut-off. A backend comparing with <= instead of
+// <, or against a cut-off it rounded, fails.
+func testExpiryBoundary(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	cut := at(time.Hour)
+	edges := []string{"before", "at", "after"}
+	expiry := func(i int) time.Time { return cut.Add(time.Duration(i-1) * time.Microsecond) }
+	// where says how expiry(i) lies to a sweep's cut-off.
+	where := func(i int, sweep time.Time) string {
+		switch d := expiry(i).Sub(sweep); {
+		case d < 0:
+			return fmt.Sprintf("%v before", -d)
+		case d > 0:
+			return fmt.Sprintf("%v after", d)
+		}
+		return "exactly at"
+	}
+
+	tokens := func(i int) []storage.Token {
+		var toks []storage.Token
+		for _, kind := range storage.Kinds {
+			tok := newToken(kind, edges[i], "req-"+edges[i])
+			tok.ExpiresAt = expiry(i)
+			toks = append(toks, tok)
+		}
+		return toks
+	}
+	consent := func(i int) storage.Consent {
+		c := newConsent("alice", edges[i])
+		c.ExpiresAt = expiry(i)
+		return c
+	}
+	session := func(i int) storage.LoginSession {
+		ls := newLoginSession(edges[i], "alice")
+		ls.ExpiresAt = expiry(i)
+		return ls
+	}
+	flow := func(i int) storage.AuthFlow {
+		f := newFlow(edges[i])
+		f.ExpiresAt = expiry(i)
+		return f
+	}
+	key := func(i int) storage.SigningKey {
+		k := newKey("key-"+edges[i], at(time.Duration(i)*time.Minute-72*time.Hour))
+		k.RetiredAt, k.ExpiresAt = at(-48*time.Hour), expiry(i)
+		return k
+	}
+	throttle := func(i int) storage.Throttle {
+		th := newThrottle("password:" + edges[i])
+		th.ExpiresAt = expiry(i)
+		return th
+	}
+	jti := func(i int) string { return "jti-" + edges[i] }
+
+	perEdge := int64(len(storage.Kinds)) + 6 // tokens, and one JWT ID, consent, session, flow, key and throttle
+	for i := range edges {
+		for _, tok := range tokens(i) {
+			require.NoError(t, s.CreateToken(ctx, tok))
+		}
+		require.NoError(t, s.UseJTI(ctx, jti(i), expiry(i), base))
+		require.NoError(t, s.SaveConsent(ctx, consent(i)))
+		require.NoError(t, s.CreateLoginSession(ctx, session(i)))
+		require.NoError(t, s.CreateAuthFlow(ctx, flow(i)))
+		require.NoError(t, s.CreateSigningKey(ctx, key(i)))
+		putThrottle(t, s, throttle(i))
+	}
+
+	// check asserts that the records of edge i are stored unchanged (keep)
+	// or gone (!keep) after the sweep with cut-off sweep, and reports
+	// whether they are. A JWT ID is checked by using it at base, before
+	// every expiry: that fails with ErrAlreadyUsed while it is recorded, and
+	// records a removed one again, until long after every cut-off.
+	check := func(i int, sweep time.Time, keep bool) bool {
+		t.Helper()
+		verb := "removes"
+		if keep {
+			verb = "keeps"
+		}
+		msg := func(what string) string {
+			return fmt.Sprintf("DeleteExpired(%s) %s the %s expiring %s its cut-off", sweep.Format(time.RFC3339Nano), verb, what, where(i, sweep))
+		}
+		ok := true
+		found := func(what string, want, got any, err error) {
+			t.Helper()
+			if keep {
+				ok = assert.NoError(t, err, msg(what)) && assertSameRecord(t, want, got, msg(what)) && ok
+			} else {
+				ok = assert.ErrorIs(t, err, storage.ErrNotFound, msg(what)) && ok
+			}
+		}
+		for _, want := range tokens(i) {
+			got, err := s.GetToken(ctx, want.Kind, want.Signature)
+			found(string(want.Kind), want, got, err)
+		}
+		if err := s.UseJTI(ctx, jti(i), at(1000*time.Hour), base); keep {
+			ok = assert.ErrorIs(t, err, storage.ErrAlreadyUsed, msg("JWT ID")) && ok
+		} else {
+			ok = assert.NoError(t, err, msg("JWT ID")) && ok
+		}
+		gotConsent, err := s.GetConsent(ctx, "alice", edges[i])
+		found("consent", consent(i), gotConsent, err)
+		gotSession, err := s.GetLoginSession(ctx, edges[i])
+		found("login session", session(i), gotSession, err)
+		gotFlow, err := s.GetAuthFlow(ctx, edges[i])
+		found("flow", flow(i), gotFlow, err)
+		keys, err := s.ListSigningKeys(ctx)
+		require.NoError(t, err)
+		gotKey, err := storage.SigningKey{}, storage.ErrNotFound
+		for _, k := range keys {
+			if k.ID == key(i).ID {
+				gotKey, err = k, nil
+			}
+		}
+		found("signing key", key(i), gotKey, err)
+		gotThrottle, err := s.GetThrottle(ctx, throttle(i).Key)
+		found("throttle", throttle(i), gotThrottle, err)
+		return ok
+	}
+
+	// The sweep at cut removes what expired a microsecond before it; the
+	// next, a microsecond later, what expired at cut; the last the rest.
+	for step := range edges {
+		sweep := cut.Add(time.Duration(step) * time.Microsecond)
+		n, err := s.DeleteExpired(ctx, sweep)
+		require.NoError(t, err)
+		ok := assert.Equal(t, perEdge, n, "DeleteExpired(%s) removes the %d records expiring %s it, and nothing else",
+			sweep.Format(time.RFC3339Nano), perEdge, where(step, sweep))
+		ok = check(step, sweep, false) && ok
+		for i := step + 1; i < len(edges); i++ {
+			ok = check(i, sweep, true) && ok
+		}
+		if !ok {
+			return // the later sweeps would count what this one got wrong
+		}
+	}
 }

@@ -68,6 +68,10 @@ var groups = []struct {
 		{"RotateDeletesLinkedAccessToken", testRefreshRotateDeletesLinkedAccessToken},
 		{"ReuseRevokesFamily", testRefreshReuseRevokesFamily},
 	}},
+	{"RevokeFamily", []testCase{
+		{"AccessTokens", testRevokeFamily(storage.KindAccessToken)},
+		{"RefreshTokens", testRevokeFamily(storage.KindRefreshToken)},
+	}},
 	{"JTI", []testCase{
 		{"SingleUse", testJTISingleUse},
 		{"SingleUse50Concurrent", testJTISingleUse50Concurrent},
@@ -106,6 +110,7 @@ var groups = []struct {
 	}},
 	{"Expiry", []testCase{
 		{"DeleteExpired", testExpiryDeleteExpired},
+		{"Boundary", testExpiryBoundary},
 	}},
 	{"Time", []testCase{
 		{"UTCRoundTrip", testTimeUTCRoundTrip},

@@ -1,0 +1,228 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse/gatehouse/storage"
+	"github.com/gatehouse/gatehouse/storage/memory"
+)
+
+// These check that the suite catches a backend that revokes only part of
+// a token family, or more than the family, or whose DeleteExpired is off by
+// one at its cut-off: bugs that cases with one active token per family, or
+// with records a millisecond or more from the cut-off, miss. As in
+// brokentx_test.go, the suite runs against each broken store in a child
+// process (this test binary, with brokenStoreEnv set), and the parent reads
+// which cases failed.
+
+const brokenStoreEnv = "GATEHOUSE_STORAGETEST_BROKEN_STORE"
+
+// badRevoke is the memory store with a RevokeFamily that a backend could
+// get wrong: it revokes the tokens of the kind whose family matches the
+// request ID, and with firstOnly only the first active one, in creation
+// order (as a backend that updates one row instead of all would).
+type badRevoke struct {
+	*memory.Store
+	matches   func(family, requestID string) bool
+	firstOnly bool
+
+	mu      sync.Mutex
+	created []badRevokeKey // every token created, in order
+}
+
+type badRevokeKey struct {
+	kind storage.TokenKind
+	sig  string
+}
+
+func (s *badRevoke) CreateToken(ctx context.Context, t storage.Token) error {
+	if err := s.Store.CreateToken(ctx, t); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.created = append(s.created, badRevokeKey{t.Kind, t.Signature})
+	return nil
+}
+
+func (s *badRevoke) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	created := slices.Clone(s.created)
+	s.mu.Unlock()
+	seen := map[badRevokeKey]bool{} // a signature deleted and created again is listed twice
+	for _, k := range created {
+		if k.kind != kind || seen[k] {
+			continue
+		}
+		seen[k] = true
+		tok, err := s.GetToken(ctx, k.kind, k.sig)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !tok.Active || !s.matches(tok.Request.ID, requestID) {
+			continue
+		}
+		tok.Active = false
+		if err := s.DeleteToken(ctx, k.kind, k.sig); err != nil {
+			return err
+		}
+		if err := s.Store.CreateToken(ctx, tok); err != nil {
+			return err
+		}
+		if s.firstOnly {
+			return nil
+		}
+	}
+	return nil
+}
+
+// shiftedExpiry is the memory store with a DeleteExpired that compares
+// expiries with the cut-off moved by shift: one nanosecond later removes
+// a record expiring exactly at the cut-off (<= instead of <), one
+// microsecond earlier keeps a record that expired a microsecond before it.
+type shiftedExpiry struct {
+	*memory.Store
+	shift time.Duration
+}
+
+func (s *shiftedExpiry) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
+	return s.Store.DeleteExpired(ctx, before.Add(s.shift))
+}
+
+// TestBrokenStore is the child: it runs the suite on the broken store
+// brokenStoreEnv names, and nothing without it.
+func TestBrokenStore(t *testing.T) {
+	var newStore func() storage.Store
+	switch variant := os.Getenv(brokenStoreEnv); variant {
+	case "":
+		t.Skip("run by TestSuiteCatchesBrokenStores")
+	case "revoke-first":
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), matches: func(f, id string) bool { return f == id }, firstOnly: true}
+		}
+	case "revoke-prefix":
+		newStore = func() storage.Store { return &badRevoke{Store: memory.New(), matches: strings.HasPrefix} }
+	case "revoke-fold":
+		newStore = func() storage.Store { return &badRevoke{Store: memory.New(), matches: strings.EqualFold} }
+	case "expiry-inclusive":
+		newStore = func() storage.Store { return &shiftedExpiry{Store: memory.New(), shift: time.Nanosecond} }
+	case "expiry-late":
+		newStore = func() storage.Store { return &shiftedExpiry{Store: memory.New(), shift: -time.Microsecond} }
+	default:
+		t.Fatalf("unknown %s=%q", brokenStoreEnv, variant)
+	}
+	Run(t, func(t *testing.T) storage.Store { return newStore() })
+}
+
+func TestSuiteCatchesBrokenStores(t *testing.T) {
+	for _, tc := range []struct {
+		variant  string
+		failing  []string // the cases of the whole suite that must fail, in suite order
+		messages []string // regular expressions, each must match the output
+	}{
+		{
+			variant: "revoke-first",
+			failing: []string{"RevokeFamily/AccessTokens", "RevokeFamily/RefreshTokens"},
+			messages: []string{
+				`after revoking: RevokeFamily\(access_token, fam\) makes member fam-5 inactive`,
+				`after revoking: RevokeFamily\(refresh_token, fam\) makes member fam-5 inactive`,
+				`after revoking twice: RevokeFamily\(refresh_token, fam\) makes member fam-5 inactive`,
+			},
+		},
+		{
+			variant: "revoke-prefix",
+			failing: []string{"RevokeFamily/AccessTokens", "RevokeFamily/RefreshTokens"},
+			messages: []string{
+				`after revoking: RevokeFamily\(access_token, fam\) leaves access_token prefix of family "fam2" unchanged`,
+				`after revoking: RevokeFamily\(refresh_token, fam\) leaves refresh_token prefix of family "fam2" unchanged`,
+			},
+		},
+		{
+			variant: "revoke-fold",
+			failing: []string{"RevokeFamily/AccessTokens", "RevokeFamily/RefreshTokens"},
+			messages: []string{
+				`after revoking: RevokeFamily\(access_token, fam\) leaves access_token upper of family "FAM" unchanged`,
+				`after revoking: RevokeFamily\(refresh_token, fam\) leaves refresh_token upper of family "FAM" unchanged`,
+			},
+		},
+		{
+			variant: "expiry-inclusive",
+			failing: []string{"Expiry/Boundary"},
+			messages: []string{
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the access_token expiring exactly at its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the JWT ID expiring exactly at its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the consent expiring exactly at its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the login session expiring exactly at its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the flow expiring exactly at its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the signing key expiring exactly at its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the throttle expiring exactly at its cut-off`,
+			},
+		},
+		{
+			variant: "expiry-late",
+			failing: []string{"Expiry/Boundary"},
+			messages: []string{
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the refresh_token expiring 1µs before its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the JWT ID expiring 1µs before its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the consent expiring 1µs before its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the login session expiring 1µs before its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the flow expiring 1µs before its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the signing key expiring 1µs before its cut-off`,
+				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the throttle expiring 1µs before its cut-off`,
+			},
+		},
+	} {
+		t.Run(tc.variant, func(t *testing.T) {
+			out, failing, passing := runSuiteChild(t, "^TestBrokenStore$", brokenStoreEnv, tc.variant)
+			assert.Equal(t, tc.failing, failing, "the cases that fail:\n%s", out)
+			for _, c := range passing {
+				assert.False(t, slices.Contains(tc.failing, c), "%s passed", c)
+			}
+			assert.NotEmpty(t, passing, "the rest of the suite ran and passed:\n%s", out)
+			for _, msg := range tc.messages {
+				assert.True(t, regexp.MustCompile(msg).Match(out), "the output matches %q", msg)
+			}
+		})
+	}
+}
+
+// runSuiteChild runs the tests of this binary that pattern selects, with
+// env set to variant, requires them to fail, and returns their output and
+// the cases of the suite (group/case, in the order they ran) that failed
+// and that passed.
+func runSuiteChild(t *testing.T, pattern, env, variant string) (out []byte, failing, passing []string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+variant)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the suite must fail on the broken store:\n%s", out)
+	cases := func(verdict string) []string {
+		var names []string
+		for _, m := range regexp.MustCompile(`--- `+verdict+`: Test\w+/(\w+/\w+)`).FindAllSubmatch(out, -1) {
+			names = append(names, string(m[1]))
+		}
+		return names
+	}
+	return out, cases("FAIL"), cases("PASS")
+}
