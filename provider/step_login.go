@@ -20,7 +20,7 @@ type loginStep struct{}
 
 func (loginStep) name() string { return "login" }
 
-func (loginStep) promptNoneError() error {
+func (loginStep) promptNoneError(*flow) error {
 	return fosite.ErrLoginRequired.WithHint("The user is not signed in and prompt=none forbids asking.")
 }
 

@@ -26,7 +26,7 @@ type mfaStep struct{}
 
 func (mfaStep) name() string { return "mfa" }
 
-func (mfaStep) promptNoneError() error {
+func (mfaStep) promptNoneError(*flow) error {
 	return fosite.ErrInteractionRequired.WithHint("A second factor is required and prompt=none forbids asking.")
 }
 
