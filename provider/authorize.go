@@ -264,7 +264,7 @@ func (p *Provider) runStep(w http.ResponseWriter, r *http.Request, fl *flow, ste
 func (p *Provider) showStep(w http.ResponseWriter, r *http.Request, fl *flow, st step) {
 	ctx := r.Context()
 	if fl.hasPrompt("none") {
-		p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError())
+		p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError(fl))
 		return
 	}
 	if fl.ID == "" {

@@ -178,6 +178,8 @@ type Config struct {
 	// provider (the session cookie); if zero, 12 hours.
 	LoginSessionLifetime time.Duration
 	// ConsentLifetime is how long a remembered consent lasts; if zero, 90 days.
+	// A remembered consent is never applied to a public client's request
+	// whose redirect URI is not https (docs/access-control.md, "Consent").
 	ConsentLifetime time.Duration
 	// FlowLifetime is how long a user has to finish login and consent; if
 	// zero, 15 minutes.

@@ -19,7 +19,7 @@ type loginStep struct{}
 
 func (loginStep) name() string { return "login" }
 
-func (loginStep) promptNoneError() error {
+func (loginStep) promptNoneError(*flow) error {
 	return oauth.LoginRequired.Hint("The user is not signed in and prompt=none forbids asking.")
 }
 

@@ -24,7 +24,7 @@ type mfaStep struct{}
 
 func (mfaStep) name() string { return "mfa" }
 
-func (mfaStep) promptNoneError() error {
+func (mfaStep) promptNoneError(*flow) error {
 	return oauth.InteractionRequired.Hint("A second factor is required and prompt=none forbids asking.")
 }
 

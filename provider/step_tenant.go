@@ -14,7 +14,7 @@ type tenantStep struct{}
 
 func (tenantStep) name() string { return "tenant" }
 
-func (tenantStep) promptNoneError() error {
+func (tenantStep) promptNoneError(*flow) error {
 	return oauth.InteractionRequired.Hint("The user must choose a customer and prompt=none forbids asking.")
 }
 

@@ -19,9 +19,9 @@ type step interface {
 	name() string
 	// needed reports whether the step must run for fl.
 	needed(ctx context.Context, p *Provider, fl *flow) (bool, error)
-	// promptNoneError is the error when the step is needed but the client
-	// sent prompt=none.
-	promptNoneError() error
+	// promptNoneError is the error when the step is needed for fl but the
+	// client sent prompt=none.
+	promptNoneError(fl *flow) error
 	// show writes the step's page, with msg as an error to show.
 	show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string)
 	// submit handles the step's form. It returns ok when the step is done,
