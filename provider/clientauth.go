@@ -58,6 +58,9 @@ func clientAuthKey(clientID string, addr netip.Addr) string {
 // Credentials are read as the engine reads them: HTTP Basic, both parts
 // form-url-decoded, else client_id and client_secret in the body.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*oauth.Client, error) {
+	if err := oneAuthMethod(r, form); err != nil {
+		return nil, err
+	}
 	authenticate := p.engine.AuthenticateClientDirectly
 	if p.cfg.ClientAuthLockout.MaxFailures < 0 || form.Get("client_assertion_type") != "" {
 		return authenticate(ctx, r, form)
@@ -100,6 +103,31 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 			slog.String("client_id", id), slog.String("error", err.Error()))
 	}
 	return c, nil
+}
+
+// oneAuthMethod refuses a request that authenticates its client by more than
+// one method at once (RFC 6749 §2.3: "MUST NOT use more than one"): HTTP
+// Basic together with a client_secret or a client assertion in the body, or
+// a secret together with an assertion. A body client_id beside Basic
+// credentials is allowed (some clients send both) but must name the same
+// client. Any of these is a malformed request: 400 invalid_request.
+func oneAuthMethod(r *http.Request, form url.Values) error {
+	user, _, basic := r.BasicAuth()
+	secret := form.Get("client_secret") != ""
+	assertion := form.Get("client_assertion") != "" || form.Get("client_assertion_type") != ""
+	switch {
+	case basic && secret:
+		return oauth.InvalidRequest.Hint("The client authenticated twice, with HTTP Basic and with client_secret in the body; use exactly one method.")
+	case basic && assertion:
+		return oauth.InvalidRequest.Hint("The client authenticated twice, with HTTP Basic and with a client assertion; use exactly one method.")
+	case secret && assertion:
+		return oauth.InvalidRequest.Hint("The client authenticated twice, with client_secret and with a client assertion; use exactly one method.")
+	case basic && form.Get("client_id") != "":
+		if id, err := url.QueryUnescape(user); err == nil && id != form.Get("client_id") {
+			return oauth.InvalidRequest.Hint("The client_id in the body is not the client of the HTTP Basic credentials.")
+		}
+	}
+	return nil
 }
 
 // clientCredentials reads the client ID and secret as the engine does: from

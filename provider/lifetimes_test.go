@@ -206,6 +206,7 @@ func (x *lifetimeEnv) checkAccess(t *testing.T, token string, expiresIn any, lif
 	info := x.e.introspect(token)
 	require.Equal(t, true, info["active"], "%v", info)
 	assert.Equal(t, float64(exp.Unix()), info["exp"], "introspection's exp is the stored expiry")
+	x.checkIntrospection(t, info, "Bearer", token, w)
 	scopes := strings.Fields(info["scope"].(string))
 
 	for _, at := range []struct {
@@ -247,6 +248,7 @@ func (x *lifetimeEnv) checkRefresh(t *testing.T, token string, w issueWindow) ti
 	info := x.e.introspect(token)
 	require.Equal(t, true, info["active"], "%v", info)
 	assert.Equal(t, float64(exp.Unix()), info["exp"], "introspection's exp is the stored expiry")
+	x.checkIntrospection(t, info, "refresh_token", token, w)
 	for _, at := range []struct {
 		d  time.Duration
 		ok bool
@@ -256,6 +258,33 @@ func (x *lifetimeEnv) checkRefresh(t *testing.T, token string, w issueWindow) ti
 	}
 	x.clk.Reset()
 	return exp
+}
+
+// checkIntrospection checks that an active token's introspection carries
+// every field RFC 7662 §2.2 names that the token has (resource servers cache
+// on exp): exp (checked by the caller), iat within the issuing request w,
+// scope, client_id, token_type, iss, and sub for a user's grant (a client's
+// own grant has no user). aud is checked where an audience is granted
+// (TestIntrospectionAudience).
+func (x *lifetimeEnv) checkIntrospection(t *testing.T, info map[string]any, tokenType, token string, w issueWindow) {
+	t.Helper()
+	for _, f := range []string{"exp", "iat", "scope", "client_id", "token_type", "iss"} {
+		assert.Contains(t, info, f, "introspection of a %s", tokenType)
+	}
+	owner := x.e.tokenOwner(token)
+	assert.Equal(t, owner, info["client_id"])
+	assert.Equal(t, tokenType, info["token_type"])
+	assert.Equal(t, x.e.issuer, info["iss"])
+	assert.NotEmpty(t, info["scope"])
+	if iat, ok := info["iat"].(float64); assert.True(t, ok, "iat is a number: %v", info["iat"]) {
+		assert.GreaterOrEqual(t, int64(iat), w.from.Unix()-1, "iat is when the token was issued")
+		assert.LessOrEqual(t, int64(iat), w.to.Unix()+1, "iat is when the token was issued")
+	}
+	if owner == x.svc.ID {
+		assert.NotContains(t, info, "sub", "a client's own grant has no user")
+	} else {
+		assert.Equal(t, "sub-alice", info["sub"])
+	}
 }
 
 // refreshAtBoundary presents token at the token endpoint one second after

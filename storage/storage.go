@@ -199,7 +199,9 @@ type Client struct {
 	// Audience values the client may ask for.
 	Audience []string
 	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post,
-	// private_key_jwt or none.
+	// private_key_jwt or none. The first two are interchangeable at the
+	// endpoints (the secret is accepted by HTTP Basic and in the body,
+	// whichever is registered); private_key_jwt and none are exclusive.
 	TokenEndpointAuthMethod string
 	// TokenEndpointAuthSigningAlg is the JWS alg of private_key_jwt
 	// assertions (RS256 or ES256).

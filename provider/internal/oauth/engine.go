@@ -177,10 +177,68 @@ func (e *Engine) authenticateClient(auth func(context.Context, *http.Request, ur
 
 // AuthenticateClientDirectly authenticates a request's client by the
 // protocol alone (its secret, or its private_key_jwt assertion), bypassing
-// Config.AuthenticateClient, which calls it.
+// Config.AuthenticateClient, which calls it. For a client that
+// authenticates with a secret, client_secret_basic and client_secret_post
+// are interchangeable (see secretMethodAsRegistered); private_key_jwt and
+// none stay exclusive.
 func (e *Engine) AuthenticateClientDirectly(ctx context.Context, r *http.Request, form url.Values) (*Client, error) {
+	r, form = e.secretMethodAsRegistered(ctx, r, form)
 	c, err := e.f.DefaultClientAuthenticationStrategy(ctx, r, form)
 	return asClient(c), clientAuthError(err)
+}
+
+// secretMethodAsRegistered returns the request as the client's registered
+// secret method would send it, when it sends its secret by the other one:
+// HTTP Basic for a client registered with client_secret_post, or the body
+// for one registered with client_secret_basic. RFC 6749 §2.3.1 makes Basic
+// mandatory for servers and the body optional, and many client libraries
+// use the body by default; the secret is the same secret either way, so
+// accepting both costs nothing. fosite v0.49.0 checks the method against
+// the registration, so the request it sees is rewritten (a copy: r and
+// form are not changed). Anything else (an assertion, a public client, an
+// unknown client, malformed Basic credentials) is returned as it is, for
+// fosite to judge.
+func (e *Engine) secretMethodAsRegistered(ctx context.Context, r *http.Request, form url.Values) (*http.Request, url.Values) {
+	if form.Get("client_assertion_type") != "" || form.Get("client_assertion") != "" {
+		return r, form
+	}
+	user, pass, basic := r.BasicAuth()
+	switch {
+	case basic:
+		id, err1 := url.QueryUnescape(user)
+		secret, err2 := url.QueryUnescape(pass)
+		if err1 != nil || err2 != nil || secret == "" || form.Get("client_secret") != "" {
+			return r, form
+		}
+		if c, err := e.store.client(ctx, id); err != nil || c.GetTokenEndpointAuthMethod() != "client_secret_post" {
+			return r, form
+		}
+		f := cloneValues(form)
+		f.Set("client_id", id)
+		f.Set("client_secret", secret)
+		r2 := r.Clone(ctx)
+		r2.Header.Del("Authorization")
+		return r2, f
+	case form.Get("client_secret") != "":
+		id, secret := form.Get("client_id"), form.Get("client_secret")
+		if c, err := e.store.client(ctx, id); err != nil || c.GetTokenEndpointAuthMethod() != "client_secret_basic" {
+			return r, form
+		}
+		f := cloneValues(form)
+		f.Del("client_secret")
+		r2 := r.Clone(ctx)
+		r2.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		return r2, f
+	}
+	return r, form
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = slices.Clone(vs)
+	}
+	return c
 }
 
 // AuthenticateClient authenticates a request's client as the token
@@ -439,13 +497,23 @@ func (e *Engine) Revoke(ctx context.Context, r *http.Request) error {
 	return clientAuthError(e.f.NewRevocationRequest(ctx, r))
 }
 
-// WriteRevocationResponse writes the revocation answer for err, translated
-// (nil: 200).
+// WriteRevocationResponse writes the revocation answer for err (nil: 200).
+// A malformed request (invalid_request), a failed client authentication
+// (invalid_client) and a failure of ours (5xx) are written as errors with
+// their descriptions, as the token endpoint writes them; any other error
+// concerns the token (unknown, or another client's) and is answered 200,
+// which RFC 7009 §2.2 requires so that a client learns nothing of tokens
+// that are not its own. (fosite's own writer drops the descriptions and
+// answers a server error 200, as if the token were revoked.)
 func (e *Engine) WriteRevocationResponse(ctx context.Context, w http.ResponseWriter, err error) {
-	if err != nil {
-		err = translate(err)
+	rfc := translate(err)
+	if rfc == nil || (rfc.CodeField < 500 && rfc.ErrorField != "invalid_request" && rfc.ErrorField != "invalid_client") {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		return
 	}
-	e.f.WriteRevocationResponse(ctx, w, err)
+	e.f.WriteAccessError(ctx, w, nil, rfc)
 }
 
 // AuthorizeRequestForTest returns an authorization request for client that
