@@ -117,7 +117,7 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		TokenEntropy:                   32,
 		SendDebugMessagesToClients:     false,
-		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
+		RedirectSecureChecker:          redirectURISecure,
 		AllowedPromptValues:            slices.Clone(promptValues),
 	}
 	p.fc = fc

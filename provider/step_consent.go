@@ -13,7 +13,8 @@ import (
 )
 
 // consentStep asks the user to allow the client the scopes it requested,
-// unless a remembered consent covers them.
+// unless a remembered consent covers them and the redirect goes to a web
+// or loopback address (see nativeRedirect).
 type consentStep struct{}
 
 func (consentStep) name() string { return "consent" }
@@ -23,7 +24,7 @@ func (consentStep) promptNoneError() error {
 }
 
 func (consentStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) {
-	if fl.hasPrompt("consent") {
+	if fl.hasPrompt("consent") || nativeRedirect(fl) {
 		return true, nil
 	}
 	c, err := p.store.GetConsent(ctx, fl.subject(), fl.client.ID)
@@ -100,4 +101,14 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 		return false, "", fmt.Errorf("%w: %w", fositeadapter.ErrUnavailable, err)
 	}
 	return true, "", nil
+}
+
+// nativeRedirect reports whether the flow's code goes to a public client's
+// private-use scheme redirect URI (com.example.app:/callback). Any app on
+// the device can claim such a scheme, so the client's identity is not
+// assured, and the request is never answered without the user (RFC 8252
+// §8.6): the consent page is shown even when a remembered consent covers
+// the scopes, and prompt=none is answered consent_required.
+func nativeRedirect(fl *flow) bool {
+	return fl.client.Public && isPrivateUseRedirect(fl.ar.GetRedirectURI())
 }
