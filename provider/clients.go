@@ -74,7 +74,18 @@ func (e *clientErrs) err() error { return errors.Join(e.errs...) }
 // the grants; TokenEndpointAuthMethod client_secret_basic (none for public
 // clients). The implicit and password grants are granted only when listed
 // explicitly, never to public clients (password), and only when
-// Config.AllowLegacyGrants is set.
+// Config.AllowLegacyGrants is set. refresh_token needs a grant that issues
+// refresh tokens (authorization_code, or password).
+//
+// Redirect URIs and post-logout redirect URIs are matched exactly and must
+// be absolute https URLs, http only on a loopback host (RFC 8252 §7.3), in
+// normal form, without fragment or wildcard host. A public client (a
+// native app) may also register a private-use scheme named after a reverse
+// domain name, as "com.example.app:/oauth2redirect" (RFC 8252 §7.1); a
+// request whose code goes to such a URI always shows the consent page and
+// is never answered under prompt=none, since any app on the device could
+// claim the scheme (RFC 8252 §8.6). Schemes such as javascript:, data: or
+// file: are refused for every client.
 //
 // Every invalid field is reported at once, as a join of [*ClientError]s.
 func (p *Provider) CreateClient(ctx context.Context, c storage.Client) (storage.Client, string, error) {
@@ -424,6 +435,23 @@ func (p *Provider) checkGrantTypes(e *clientErrs, c storage.Client) {
 	if c.Public && (slices.Contains(c.GrantTypes, "client_credentials") || slices.Contains(c.GrantTypes, "password")) {
 		e.add("GrantTypes", "a public client cannot use the client_credentials or password grant")
 	}
+	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.ContainsFunc(c.GrantTypes, func(g string) bool {
+		t, _ := lookupGrant(g)
+		return t.refreshes
+	}) {
+		e.add("GrantTypes", "refresh_token only renews the refresh tokens another grant issues, and none of the client's grants issues them; add %s, or remove refresh_token", p.refreshingGrants())
+	}
+}
+
+// refreshingGrants names the enabled grants that issue refresh tokens.
+func (p *Provider) refreshingGrants() string {
+	var names []string
+	for _, t := range grantTypes {
+		if t.refreshes && p.supported.grantEnabled(t.name) {
+			names = append(names, t.name)
+		}
+	}
+	return strings.Join(names, " or ")
 }
 
 // checkAuthMethod checks the token endpoint authentication method against
@@ -484,12 +512,12 @@ func checkRedirectURIs(e *clientErrs, c storage.Client) {
 		e.add("RedirectURIs", "is required for the authorization_code and implicit grants")
 	}
 	for _, u := range c.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := checkRedirectURI(u, c.Public); err != nil {
 			e.add("RedirectURIs", "%v", err)
 		}
 	}
 	for _, u := range c.PostLogoutRedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := checkRedirectURI(u, c.Public); err != nil {
 			e.add("PostLogoutRedirectURIs", "%v", err)
 		}
 	}
@@ -554,18 +582,107 @@ func checkTokenSettings(e *clientErrs, c storage.Client) {
 	}
 }
 
-// checkRedirectURI accepts absolute https URLs, and http only on a loopback
-// host (RFC 8252 §7.3), without fragments (RFC 6749 §3.1.2).
-func checkRedirectURI(raw string) error {
+// checkRedirectURI checks a redirect or post-logout redirect URI of a
+// client; public says whether the client is public. It accepts an absolute
+// https URL with a host; http only on a loopback host (RFC 8252 §7.3); and,
+// for a public client only, a native app's private-use scheme named after a
+// reverse domain name, in the form "com.example.app:/path" (RFC 8252
+// §7.1). None may have a fragment (RFC 6749 §3.1.2) or a wildcard host
+// (redirect URIs are compared exactly, so a wildcard would match only
+// itself); schemes that run or embed content, such as javascript: or
+// data:, are refused for every client.
+func checkRedirectURI(raw string, public bool) error {
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return fmt.Errorf("redirect URI %q must be an absolute URL", raw)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("redirect URI %q must be an absolute URL, such as https://app.example.com/callback", raw)
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return fmt.Errorf("redirect URI %q must not have a fragment", raw)
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+	switch {
+	case slices.Contains(unsafeRedirectSchemes, u.Scheme):
+		return fmt.Errorf("redirect URI %q: the %s: scheme is never a redirect target; use an https URL", raw, u.Scheme)
+	case u.Scheme == "https" || u.Scheme == "http":
+		err = checkWebRedirectURI(raw, u, public)
+	case strings.Contains(u.Scheme, "."):
+		err = checkPrivateUseRedirectURI(raw, u, public)
+	case public:
+		err = fmt.Errorf("redirect URI %q must use https (http only on a loopback host), or, for a native app, a private-use scheme named after a domain the app's owner controls, such as com.example.app:/callback (RFC 8252 §7.1)", raw)
+	default:
+		err = fmt.Errorf("redirect URI %q must use https (http only on a loopback host)", raw)
+	}
+	if err == nil && u.String() != raw {
+		// The authorization endpoint matches the registered string but
+		// redirects to the parsed URL: they must be the same.
+		err = fmt.Errorf("redirect URI %q must be written in normal form (lower-case scheme, percent-encoded path), as %q", raw, u.String())
+	}
+	return err
+}
+
+// unsafeRedirectSchemes are schemes that run, embed or read content in the
+// browser rather than deliver the response to a client; no client may
+// register them.
+var unsafeRedirectSchemes = []string{"javascript", "vbscript", "data", "blob", "file", "filesystem", "about", "view-source"}
+
+// checkWebRedirectURI checks an http or https redirect URI.
+func checkWebRedirectURI(raw string, u *url.URL, public bool) error {
+	switch {
+	case u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("redirect URI %q must be an absolute URL with a host, such as https://app.example.com/callback", raw)
+	case strings.Contains(u.Host, "*"):
+		return fmt.Errorf("redirect URI %q has a wildcard host; redirect URIs are compared exactly, so register the full URI of each host", raw)
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		if public {
+			return fmt.Errorf("redirect URI %q must use https (http only on a loopback host, such as http://127.0.0.1/callback for a native app)", raw)
+		}
 		return fmt.Errorf("redirect URI %q must use https (http only on a loopback host)", raw)
 	}
 	return nil
+}
+
+// checkPrivateUseRedirectURI checks a redirect URI whose scheme has a dot:
+// a native app's private-use scheme (RFC 8252 §7.1).
+func checkPrivateUseRedirectURI(raw string, u *url.URL, public bool) error {
+	switch {
+	case !public:
+		return fmt.Errorf("redirect URI %q uses a private-use scheme, which is for native apps; a native app is a public client (RFC 8252 §8.4), so set Public (with TokenEndpointAuthMethod none), or use an https redirect URI", raw)
+	case !reverseDomainScheme(u.Scheme) || !strings.HasPrefix(raw, u.Scheme+":"):
+		return fmt.Errorf("redirect URI %q: a private-use scheme must be a reverse domain name in lower case, such as com.example.app (RFC 8252 §7.1)", raw)
+	case !isPrivateUseRedirect(u):
+		return fmt.Errorf("redirect URI %q: a private-use scheme is followed by a single \"/\" and a path, as in %s:/callback (RFC 8252 §7.1)", raw, u.Scheme)
+	}
+	return nil
+}
+
+// reverseDomainScheme reports whether scheme is a domain name of at least
+// two labels of lower-case letters, digits and hyphens, such as
+// "com.example.app".
+func reverseDomainScheme(scheme string) bool {
+	labels := strings.Split(scheme, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || strings.ContainsFunc(l, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') }) {
+			return false
+		}
+	}
+	return true
+}
+
+// isPrivateUseRedirect reports whether u is a native app's private-use
+// scheme redirect URI in the form of RFC 8252 §7.1: a reverse domain name
+// scheme, ":", and a path starting with a single "/" (no authority).
+func isPrivateUseRedirect(u *url.URL) bool {
+	return reverseDomainScheme(u.Scheme) && u.OmitHost && u.Host == "" && u.User == nil && u.Opaque == "" && strings.HasPrefix(u.Path, "/")
+}
+
+// redirectURISecure is fosite's RedirectSecureChecker: it accepts the kinds
+// of redirect URI that registration accepts (checkRedirectURI): https, http
+// on a loopback host, and a private-use scheme (registered for public
+// clients only). fosite calls it for the redirect URI it matched against
+// the registered ones, and, for a public client asking prompt=none, to
+// decide whether the client may be answered without the user.
+func redirectURISecure(_ context.Context, u *url.URL) bool {
+	return u.Scheme == "https" || u.Scheme == "http" && isLoopbackHost(u.Hostname()) || isPrivateUseRedirect(u)
 }

@@ -6,7 +6,9 @@ import (
 	"html/template"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -285,7 +287,11 @@ type FlowLimits struct {
 	Total int
 }
 
-// Paths are the endpoint paths, relative to the issuer's path.
+// Paths are the endpoint paths, relative to the issuer's path. Each must be
+// a clean absolute path ("/oauth2/token": no "//", "." or ".." segment, no
+// trailing "/") of letters, digits and -._~!$&'()*+,;=:@, and no two
+// endpoints may share one; [New] reports any other value as a
+// [*ConfigError] naming the field.
 type Paths struct {
 	Authorize   string // default "/oauth2/authorize"
 	Token       string // default "/oauth2/token"
@@ -298,21 +304,37 @@ type Paths struct {
 	Interaction string // default "/oauth2/interaction": the login and consent pages
 }
 
+// endpoint is one endpoint the provider mounts: its field of [Paths], the
+// field's default, and its handler.
+type endpoint struct {
+	field   string
+	def     string
+	path    func(*Paths) *string
+	handler func(*Provider) http.Handler
+}
+
+// endpoints are every endpoint the provider mounts, in the order Handler's
+// doc lists them. The defaults (Paths.withDefaults), the checks
+// (checkPaths) and the routes ([Provider.Handler]) are all made from this
+// list, so an endpoint added here is defaulted, checked and served.
+var endpoints = []endpoint{
+	{"Discovery", "/.well-known/openid-configuration", func(p *Paths) *string { return &p.Discovery }, (*Provider).DiscoveryHandler},
+	{"JWKS", "/.well-known/jwks.json", func(p *Paths) *string { return &p.JWKS }, (*Provider).JWKSHandler},
+	{"Authorize", "/oauth2/authorize", func(p *Paths) *string { return &p.Authorize }, (*Provider).AuthorizeHandler},
+	{"Interaction", "/oauth2/interaction", func(p *Paths) *string { return &p.Interaction }, (*Provider).InteractionHandler},
+	{"Token", "/oauth2/token", func(p *Paths) *string { return &p.Token }, (*Provider).TokenHandler},
+	{"Introspect", "/oauth2/introspect", func(p *Paths) *string { return &p.Introspect }, (*Provider).IntrospectHandler},
+	{"Revoke", "/oauth2/revoke", func(p *Paths) *string { return &p.Revoke }, (*Provider).RevokeHandler},
+	{"Userinfo", "/userinfo", func(p *Paths) *string { return &p.Userinfo }, (*Provider).UserinfoHandler},
+	{"Logout", "/oauth2/logout", func(p *Paths) *string { return &p.Logout }, (*Provider).LogoutHandler},
+}
+
 func (p Paths) withDefaults() Paths {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
+	for _, ep := range endpoints {
+		if v := ep.path(&p); *v == "" {
+			*v = ep.def
 		}
 	}
-	def(&p.Authorize, "/oauth2/authorize")
-	def(&p.Token, "/oauth2/token")
-	def(&p.Introspect, "/oauth2/introspect")
-	def(&p.Revoke, "/oauth2/revoke")
-	def(&p.Userinfo, "/userinfo")
-	def(&p.Logout, "/oauth2/logout")
-	def(&p.Discovery, "/.well-known/openid-configuration")
-	def(&p.JWKS, "/.well-known/jwks.json")
-	def(&p.Interaction, "/oauth2/interaction")
 	return p
 }
 
@@ -427,7 +449,16 @@ func (c *Config) checkIssuer(e *configErrors) {
 		e.bad("Issuer", "must be an absolute URL without query or fragment, got %q", c.Issuer)
 	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())):
 		e.bad("Issuer", "must be an https URL (http only for a loopback host), got %q", c.Issuer)
+	case !cleanIssuerPath(u):
+		e.bad("Issuer", `must have a clean path, without "//", "." or ".." segments (the endpoints are served below it, and requests are cleaned before they are routed), got %q`, c.Issuer)
 	}
+}
+
+// cleanIssuerPath reports whether the issuer's path, less a trailing "/",
+// is a clean prefix for the endpoints' routes.
+func cleanIssuerPath(u *url.URL) bool {
+	route := strings.TrimSuffix(u.EscapedPath(), "/") + "/x"
+	return path.Clean(route) == route
 }
 
 // checkRequired checks the fields without a default.
@@ -527,18 +558,52 @@ func (c *Config) checkExtensions(e *configErrors) {
 
 // checkHTTP checks the endpoint paths and the request body limit.
 func (c *Config) checkHTTP(e *configErrors) {
-	for name, p := range map[string]string{
-		"Authorize": c.Paths.Authorize, "Token": c.Paths.Token, "Introspect": c.Paths.Introspect,
-		"Revoke": c.Paths.Revoke, "Userinfo": c.Paths.Userinfo, "Logout": c.Paths.Logout,
-		"Discovery": c.Paths.Discovery, "JWKS": c.Paths.JWKS, "Interaction": c.Paths.Interaction,
-	} {
-		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#{} ") {
-			e.bad("Paths."+name, "must be a path starting with / and without query, got %q", p)
-		}
-	}
+	c.checkPaths(e)
 	if c.MaxBodyBytes < 0 {
 		e.bad("MaxBodyBytes", "must not be negative")
 	}
+}
+
+// checkPaths checks the path of every mounted endpoint: each must be a path
+// that net/http's ServeMux takes as one literal path (not a pattern with a
+// method, host or wildcard, nor a subtree), that a cleaned request path can
+// reach, and that no other endpoint has, so that mounting them all (routes)
+// cannot panic.
+func (c *Config) checkPaths(e *configErrors) {
+	owner := map[string]string{} // path -> the first field that has it
+	for _, ep := range endpoints {
+		field, p := "Paths."+ep.field, *ep.path(&c.Paths)
+		if msg := checkPath(p); msg != "" {
+			e.bad(field, "%s, got %q", msg, p)
+			continue
+		}
+		if first, ok := owner[p]; ok {
+			e.bad(field, "is %q, the path of Paths.%s too; give each endpoint its own path", p, first)
+			continue
+		}
+		owner[p] = ep.field
+	}
+}
+
+// checkPath reports what is wrong with an endpoint path, or "".
+func checkPath(p string) string {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return `must be an absolute path starting with "/", such as "/oauth2/token"`
+	case strings.HasSuffix(p, "/"):
+		return `must not end with "/": net/http would serve every path below it there`
+	case strings.ContainsFunc(p, func(r rune) bool { return !isPathChar(r) }):
+		return "may hold only letters, digits, / and -._~!$&'()*+,;=:@ (no spaces, %, ?, #, { or })"
+	case path.Clean(p) != p:
+		return `must be a clean path, without "//", "." or ".." segments (requests are cleaned before they are routed)`
+	}
+	return ""
+}
+
+// isPathChar reports whether r may appear in an endpoint path as it is:
+// "/" and RFC 3986's pchar without percent-encoding.
+func isPathChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-._~!$&'()*+,;=:@", r)
 }
 
 func isLoopbackHost(h string) bool {

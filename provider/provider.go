@@ -107,6 +107,7 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		AuthenticateClient:   p.authenticateClient,
 		RefreshTokenScopes:   claimScopeNames(func(s claimScope) bool { return s.refresh }),
 		PromptValues:         promptValues,
+		RedirectSecure:       redirectURISecure,
 		// Only the enabled grants' handlers are composed: without
 		// AllowLegacyGrants there is no implicit, hybrid or password
 		// handler.
@@ -144,19 +145,14 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 // own router.
 func (p *Provider) Handler() http.Handler { return p.mux }
 
+// routes mounts every endpoint, each at the issuer's path plus its path.
+// checkPaths has made sure that no two collide and that none is a pattern
+// net/http would refuse, so Handle cannot panic.
 func (p *Provider) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	pp := p.cfg.Paths
-	handle := func(path string, h http.Handler) { mux.Handle(p.issuerPath+path, h) }
-	handle(pp.Discovery, p.DiscoveryHandler())
-	handle(pp.JWKS, p.JWKSHandler())
-	handle(pp.Authorize, p.AuthorizeHandler())
-	handle(pp.Interaction, p.InteractionHandler())
-	handle(pp.Token, p.TokenHandler())
-	handle(pp.Introspect, p.IntrospectHandler())
-	handle(pp.Revoke, p.RevokeHandler())
-	handle(pp.Userinfo, p.UserinfoHandler())
-	handle(pp.Logout, p.LogoutHandler())
+	for _, ep := range endpoints {
+		mux.Handle(p.issuerPath+*ep.path(&p.cfg.Paths), ep.handler(p))
+	}
 	return mux
 }
 

@@ -25,15 +25,18 @@ type grantType struct {
 	token bool
 	// why says, for a legacy grant, why it is off by default.
 	why string
+	// refreshes marks a grant that issues refresh tokens, which the
+	// refresh_token grant then renews.
+	refreshes bool
 }
 
 // grantTypes are the grant types, in the order discovery lists them.
 var grantTypes = []grantType{
-	{name: "authorization_code", userFacing: true, token: true},
+	{name: "authorization_code", userFacing: true, token: true, refreshes: true},
 	{name: "refresh_token", token: true},
 	{name: "client_credentials", token: true},
 	{name: "implicit", legacy: true, userFacing: true, why: "it returns tokens in the redirect URI (RFC 9700 §2.1.2)"},
-	{name: "password", legacy: true, userFacing: true, token: true, why: "it gives the user's password to the client (RFC 9700 §2.4)"},
+	{name: "password", legacy: true, userFacing: true, token: true, refreshes: true, why: "it gives the user's password to the client (RFC 9700 §2.4)"},
 }
 
 // responseTypes are the response types, in the order discovery lists them.

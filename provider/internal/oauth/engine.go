@@ -55,6 +55,10 @@ type Config struct {
 	// PromptValues are the prompt values the authorization endpoint
 	// accepts.
 	PromptValues []string
+	// RedirectSecure reports whether a redirect URI may receive a code or
+	// tokens; nil means fosite's strict check (https, or http on a
+	// loopback host).
+	RedirectSecure func(context.Context, *url.URL) bool
 	// Grants are the enabled grant types: each one's protocol handlers
 	// are composed, and no other's.
 	Grants []string
@@ -128,6 +132,9 @@ func New(cfg Config) (*Engine, error) {
 		SendDebugMessagesToClients:     false,
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
 		AllowedPromptValues:            slices.Clone(cfg.PromptValues),
+	}
+	if cfg.RedirectSecure != nil {
+		fc.RedirectSecureChecker = cfg.RedirectSecure
 	}
 	hmac := compose.NewOAuth2HMACStrategy(fc)
 	e.fc = fc
@@ -527,3 +534,8 @@ func AuthorizeRequestForTest(client *Client, scopes []string, redirect *url.URL)
 	ar.RedirectURI = redirect
 	return &AuthorizeRequest{ar: ar}
 }
+
+// ValidRedirectURI reports whether the engine accepts u's form as a
+// redirect URI at all (absolute, no fragment), before any registration
+// or security check.
+func ValidRedirectURI(u *url.URL) bool { return fosite.IsValidRedirectURI(u) }
