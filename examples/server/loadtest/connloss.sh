@@ -20,6 +20,7 @@
 #   DURATION    load time (default 120s)
 #   KILL_EVERY  interval of the terminations, 0 for none (default 5s)
 #   KEEP_DB     1 to keep the database afterwards
+#   SERVER_LOG  a file to copy the demo's log to
 #
 # Exit status: 0 if every answer was 200 or 503 and the server recovered, 1 if not, 2 on a
 # setup error.
@@ -33,6 +34,7 @@ WORKERS=${WORKERS:-32}
 DURATION=${DURATION:-120s}
 KILL_EVERY=${KILL_EVERY:-5s}
 KEEP_DB=${KEEP_DB:-0}
+SERVER_LOG=${SERVER_LOG:-}
 
 case $ADDR in
 127.*) ;;
@@ -49,6 +51,9 @@ cleanup() {
 	fi
 	if [ "$KEEP_DB" != 1 ] && [ -x "$tmp/loadtest" ]; then
 		"$tmp/loadtest" dropdb -admin-dsn "$ADMIN_DSN" -db "$DB" || true
+	fi
+	if [ -n "$SERVER_LOG" ] && [ -f "$tmp/server.log" ]; then
+		cp "$tmp/server.log" "$SERVER_LOG"
 	fi
 	rm -rf "$tmp"
 }
