@@ -167,7 +167,7 @@ func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 			return nil, err
 		}
 	}
-	return nil, fmt.Errorf("every connection taken from the pool was broken (the server closes them at once?): %w", lastErr)
+	return nil, fmt.Errorf("every connection taken from the pool was broken; check that the database server keeps new connections open: %w", lastErr)
 }
 
 // discard takes a connection out of the pool and closes it.
