@@ -79,11 +79,23 @@
 // Transactions are READ COMMITTED. A transaction whose context ends before
 // Commit or Rollback is rolled back.
 //
-// Outside a transaction, a call that failed without touching the database
-// (a connection found broken before anything was sent, or a prepared
-// statement made stale by a migration that another replica ran) is retried
-// a few times on another connection; any other failure is returned, with
-// the context's error wrapped in it if the context ended.
+// # Lost connections
+//
+// A connection whose backend went away while it sat idle in the pool
+// (pg_terminate_backend, a server restart, idle_session_timeout) is found
+// broken before anything is sent on it, and another is taken: the store
+// looks at the socket before each use and pings the connection if the
+// server sent anything. A statement that fails anyway is sent again, once
+// and on another connection, only if it provably never reached the server
+// (pgconn.SafeToRetry) and was the call's first statement; a transaction
+// is begun again if its BEGIN failed that way, but nothing after a
+// successful BEGIN is retried. A statement that may have reached the
+// server (its answer lost, the backend terminated while it ran) is never
+// sent again: the call fails (503 at the endpoints), so that a committed
+// write such as a code's consumption is never replayed. A prepared
+// statement made stale by a migration that another replica ran is
+// prepared again on the same connection. Any other failure is returned,
+// with the context's error wrapped in it if the context ended.
 //
 // # Cleanup
 //

@@ -22,10 +22,11 @@ import (
 // processes, may share one database and prefix: every single-use primitive
 // and every update is decided by the database.
 type Store struct {
-	pool    *pgxpool.Pool
-	owned   bool // Open made pool; Close closes it
-	prefix  string
-	queries sync.Map // query template -> query with the prefix
+	pool     *pgxpool.Pool
+	maxConns int32 // the pool's MaxConns
+	owned    bool  // Open made pool; Close closes it
+	prefix   string
+	queries  sync.Map // query template -> query with the prefix
 }
 
 var (
@@ -93,7 +94,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err := checkVersion(ctx, pool, o.prefix); err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, prefix: o.prefix}, nil
+	return &Store{pool: pool, maxConns: pool.Config().MaxConns, prefix: o.prefix}, nil
 }
 
 // Open creates a pool from dsn (a PostgreSQL URL or keyword/value string,
@@ -141,14 +142,11 @@ func (s *Store) sql(query string) string {
 	return q
 }
 
-// maxRetries bounds the retries of a call that failed without touching the
-// database (see run).
-const maxRetries = 3
-
 // rollbackTimeout bounds a rollback that runs after its context is done.
 const rollbackTimeout = 5 * time.Second
 
-// querier is what a pool, a transaction and a savepoint have in common.
+// querier is what a connection, a transaction and a savepoint have in
+// common.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -156,16 +154,10 @@ type querier interface {
 }
 
 // run calls f with the context's transaction if it carries one of this
-// store's pool, and with the pool otherwise. The transaction is held for
-// the whole of f: pgx transactions are not safe for concurrent use.
-//
-// With the pool, f is called again (up to maxRetries times) after a
-// failure that left the database untouched: pgx had not sent anything yet
-// (pgconn.SafeToRetry, for example a connection found broken), or a
-// connection's cached prepared statement no longer fitted its table (a
-// migration changed the table while this process ran; pgx has then
-// dropped the statement). f must be safe to call again after such a
-// failure. Inside a transaction nothing is retried: the transaction is
+// store's pool, and with a connection of the pool otherwise (see onConn,
+// which also says when f is called again). The transaction is held for
+// the whole of f: pgx transactions are not safe for concurrent use. Inside
+// a transaction nothing is retried: after a failure the transaction is
 // broken and the caller must roll it back.
 func (s *Store) run(ctx context.Context, f func(q querier) error) error {
 	if err := ctx.Err(); err != nil {
@@ -173,11 +165,7 @@ func (s *Store) run(ctx context.Context, f func(q querier) error) error {
 	}
 	st := txFrom(ctx, s.pool)
 	if st == nil {
-		err := f(s.pool)
-		for i := 0; i < maxRetries && retryable(ctx, err); i++ {
-			err = f(s.pool)
-		}
-		return err
+		return s.onConn(ctx, func(c *conn) error { return f(c) })
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -190,17 +178,22 @@ func (s *Store) run(ctx context.Context, f func(q querier) error) error {
 // inTx calls f inside a transaction: a savepoint of the context's
 // transaction if it carries one, else a new READ COMMITTED transaction. f's
 // writes are committed if it returns nil and rolled back otherwise; f's
-// error is returned as it is.
+// error is returned as it is. A new transaction whose BEGIN failed before
+// reaching the server is begun again on another connection; nothing after
+// a successful BEGIN is retried (see onConn).
 func (s *Store) inTx(ctx context.Context, f func(q querier) error) error {
 	return s.run(ctx, func(q querier) error {
 		var (
 			tx  pgx.Tx
 			err error
 		)
-		if outer, ok := q.(pgx.Tx); ok {
-			tx, err = outer.Begin(ctx) // a savepoint
-		} else {
-			tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		switch q := q.(type) {
+		case pgx.Tx:
+			tx, err = q.Begin(ctx) // a savepoint
+		case *conn:
+			tx, err = q.begin(ctx)
+		default:
+			return fmt.Errorf("postgres: internal error: a transaction on a %T (please report it)", q)
 		}
 		if err != nil {
 			return err
@@ -237,12 +230,6 @@ func (s *Store) fail(ctx context.Context, err error, format string, args ...any)
 		return fmt.Errorf("postgres: %s: %w (%w)", op, cerr, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
-}
-
-// retryable reports whether a call that failed with err may be made again
-// (see run).
-func retryable(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() == nil && (pgconn.SafeToRetry(err) || isStalePlan(err))
 }
 
 // isStalePlan reports whether err says that a cached prepared statement's

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -19,8 +20,15 @@ type txKey struct{}
 type txState struct {
 	mu   sync.Mutex
 	pool *pgxpool.Pool
+	conn *pgxpool.Conn // tx's connection, released when tx ends
 	tx   pgx.Tx
 	stop func() bool // stops the rollback when the context is done
+}
+
+// end releases the connection of the ended transaction. st.mu is held.
+func (st *txState) end() {
+	st.tx = nil
+	st.conn.Release()
 }
 
 var (
@@ -65,18 +73,24 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 			return ctx, errors.New("postgres: begin transaction: the context already carries a transaction")
 		}
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	st := &txState{pool: s.pool}
+	err := s.onConn(ctx, func(c *conn) error {
+		tx, err := c.begin(ctx) // retried on another connection if it never reached the server
+		if err == nil {
+			st.conn, st.tx, c.keep = c.c, tx, true
+		}
+		return err
+	})
 	if err != nil {
 		return ctx, s.fail(ctx, err, "begin transaction")
 	}
-	st := &txState{pool: s.pool, tx: tx}
 	st.stop = context.AfterFunc(ctx, func() {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		if st.tx != nil {
 			// ctx is done: pgx closes the connection, which rolls back.
 			_ = st.tx.Rollback(ctx)
-			st.tx = nil
+			st.end()
 		}
 	})
 	return context.WithValue(ctx, txKey{}, st), nil
@@ -99,7 +113,7 @@ func (s *Store) Commit(ctx context.Context) error {
 		return fmt.Errorf("postgres: commit: %w", errTxEnded)
 	}
 	tx := st.tx
-	st.tx = nil
+	defer st.end()
 	st.stop()
 	if err := ctx.Err(); err != nil {
 		_ = tx.Rollback(ctx)
@@ -113,8 +127,9 @@ func (s *Store) Commit(ctx context.Context) error {
 
 // Rollback implements [storage.Transactor]: it rolls back the context's
 // transaction. Rolling back a transaction that has already ended (committed,
-// rolled back, or ended with its context) does nothing and returns nil, so
-// a deferred Rollback is always safe.
+// rolled back, ended with its context, or ended with its connection, which
+// PostgreSQL rolls back) does nothing and returns nil, so a deferred
+// Rollback is always safe.
 func (s *Store) Rollback(ctx context.Context) error {
 	st, _ := ctx.Value(txKey{}).(*txState)
 	if st == nil {
@@ -126,11 +141,11 @@ func (s *Store) Rollback(ctx context.Context) error {
 		return nil
 	}
 	tx := st.tx
-	st.tx = nil
+	defer st.end()
 	st.stop()
 	// With a done ctx pgx closes the connection instead, which rolls back
-	// as well.
-	if err := tx.Rollback(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, pgx.ErrTxClosed) {
+	// as well; so does a connection that broke.
+	if err := tx.Rollback(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, pgx.ErrTxClosed) && !errors.Is(err, pgconn.ErrConnClosed) {
 		return s.fail(ctx, err, "rollback")
 	}
 	return nil
