@@ -562,7 +562,8 @@ func checkAccess(e *clientErrs, c storage.Client) {
 	}
 }
 
-// checkTokenSettings checks the access token format and the lifetimes.
+// checkTokenSettings checks the access token format and the lifetimes:
+// each zero (the provider's default) or positive and at most its bound.
 func checkTokenSettings(e *clientErrs, c storage.Client) {
 	switch c.AccessTokenFormat {
 	case "", "jwt", "opaque":
@@ -570,18 +571,21 @@ func checkTokenSettings(e *clientErrs, c storage.Client) {
 		e.add("AccessTokenFormat", `must be "", "jwt" or "opaque", got %q`, c.AccessTokenFormat)
 	}
 	for _, d := range []struct {
-		name string
-		v    time.Duration
+		name     string
+		v, limit time.Duration
+		why      string
 	}{
-		{"AccessTokenLifetime", c.AccessTokenLifetime}, {"RefreshTokenLifetime", c.RefreshTokenLifetime},
-		{"AuthCodeLifetime", c.AuthCodeLifetime}, {"IDTokenLifetime", c.IDTokenLifetime},
+		{"AccessTokenLifetime", c.AccessTokenLifetime, 24 * time.Hour, "24 hours (an access token, a JWT above all, should be short-lived)"},
+		{"RefreshTokenLifetime", c.RefreshTokenLifetime, 365 * 24 * time.Hour, "365 days"},
+		{"AuthCodeLifetime", c.AuthCodeLifetime, 10 * time.Minute, "10 minutes (RFC 6749 §4.1.2)"},
+		{"IDTokenLifetime", c.IDTokenLifetime, 24 * time.Hour, "24 hours"},
 	} {
-		if d.v < 0 {
-			e.add(d.name, "must not be negative, got %v", d.v)
+		switch {
+		case d.v < 0:
+			e.add(d.name, "must not be negative (zero: the provider's default), got %v", d.v)
+		case d.v > d.limit:
+			e.add(d.name, "must be at most %s, got %v", d.why, d.v)
 		}
-	}
-	if c.AuthCodeLifetime > 10*time.Minute {
-		e.add("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)
 	}
 }
 
