@@ -561,6 +561,14 @@ func TestAdminPatchNarrowsGrants(t *testing.T) {
 	status, body := a.postFrom(http.DefaultClient, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, a.portal.ID, a.portalSecret, nil)
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	assert.ElementsMatch(t, []string{"openid", "offline_access", "assets:read"}, strings.Fields(body["scope"].(string)))
+
+	// Taking a scope the grant holds out of the client's scope ends the
+	// grant at its next refresh instead: invalid_scope, authorize again.
+	ad.call(http.MethodPatch, "/clients/portal", map[string]any{"scope": "openid offline_access profile email"}).requireStatus(t, http.StatusOK)
+	status, body = a.postFrom(http.DefaultClient, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}}, a.portal.ID, a.portalSecret, nil)
+	assert.Equal(t, http.StatusBadRequest, status, "%v", body)
+	assert.Equal(t, "invalid_scope", body["error"])
+	assert.Contains(t, body["error_description"], "assets:read")
 }
 
 // POST /clients/{id}/secret rotates the secret: without a grace period the
