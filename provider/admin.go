@@ -252,7 +252,7 @@ func (a *admin) readObject(w http.ResponseWriter, r *http.Request, optional bool
 	}
 	members, err := decodeObject(body)
 	if err != nil {
-		writeAdminError(w, http.StatusBadRequest, "invalid_request", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".", nil)
+		writeAdminError(w, http.StatusBadRequest, "invalid_request", "Invalid body: "+err.Error()+".", nil)
 		return nil, false
 	}
 	return members, true
@@ -415,8 +415,8 @@ func parseListQuery(v url.Values) (storage.ClientQuery, int, fieldErrors) {
 			q.Customer = val
 		case "secret_expires_before":
 			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil || n <= 0 || n > maxAdminSeconds*20 {
-				bad.add(name, "must be a time in seconds since the epoch")
+			if err != nil || n <= 0 || n > maxEpochSeconds {
+				bad.add(name, "must be a time in whole seconds since the epoch")
 				continue
 			}
 			q.SecretExpiresBefore = time.Unix(n, 0)

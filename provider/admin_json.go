@@ -107,6 +107,31 @@ func newestSecretExpiry(c storage.Client) time.Time {
 // seconds, so that none overflows a time.Duration: 100 years.
 const maxAdminSeconds = 100 * 365 * 24 * 60 * 60
 
+// maxEpochSeconds is the last second of the year 9999, the latest time the
+// admin API accepts.
+const maxEpochSeconds = 253402300799
+
+// epochSeconds reads a time in whole seconds since the epoch; 0 and null
+// are the zero time (never).
+func epochSeconds(v json.RawMessage) (time.Time, error) {
+	var n *json.Number
+	bad := errors.New("must be a time in whole seconds since the epoch (0: never)")
+	if json.Unmarshal(v, &n) != nil {
+		return time.Time{}, bad
+	}
+	if n == nil {
+		return time.Time{}, nil
+	}
+	i, err := n.Int64()
+	switch {
+	case err != nil || i < 0 || i > maxEpochSeconds:
+		return time.Time{}, bad
+	case i == 0:
+		return time.Time{}, nil
+	}
+	return time.Unix(i, 0), nil
+}
+
 // docField is one member of a client document: how a value given for it
 // sets a storage.Client. set is nil for the members a caller cannot set.
 type docField struct {
@@ -196,7 +221,9 @@ var docFields = []docField{
 	{name: "client_id", goName: "ID", set: setString(func(c *storage.Client) *string { return &c.ID })},
 	{name: "client_secret", goName: "secret",
 		readOnly: "is made by the server, and shown only in the answer that made it; rotate it with POST /clients/{id}/secret"},
-	{name: "client_secret_expires_at", goName: "SecretExpiresAt"}, // read by createOptions; see decodeCreate
+	// Given at registration only (decodeRegistration reads it as the
+	// SecretExpiresAt option); applyPatch refuses a change.
+	{name: "client_secret_expires_at", goName: "SecretExpiresAt"},
 	{name: "client_name", goName: "Name", set: setString(func(c *storage.Client) *string { return &c.Name })},
 	{name: "description", goName: "Description", set: setString(func(c *storage.Client) *string { return &c.Description })},
 	{name: "customer", goName: "Customer", set: setString(func(c *storage.Client) *string { return &c.Customer })},
@@ -393,14 +420,10 @@ func decodeRegistration(members map[string]json.RawMessage) (storage.Client, []S
 		case !known:
 			bad.add(name, "unknown field")
 		case name == "client_secret_expires_at":
-			n, err := seconds(v)
+			at, err := epochSeconds(v)
 			if err != nil {
-				bad.add(name, "must be a time in seconds since the epoch (0: never expires)")
+				bad.add(name, err.Error())
 				continue
-			}
-			var at time.Time
-			if n > 0 {
-				at = time.Unix(n, 0)
 			}
 			opts = append(opts, SecretExpiresAt(at))
 		case f.set == nil:

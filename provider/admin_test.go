@@ -297,6 +297,9 @@ func TestAdminCreate(t *testing.T) {
 		assert.Equal(t, "", a.body["scope"])
 		assert.Equal(t, []any{}, a.body["redirect_uris"], "lists are [] when empty")
 
+		a = ad.call(http.MethodPost, "/clients", map[string]any{"client_id": "far", "grant_types": []string{"client_credentials"}, "client_secret_expires_at": 4102444800}).requireStatus(t, http.StatusCreated)
+		assert.Equal(t, float64(4102444800), a.body["client_secret_expires_at"], "2100-01-01: any time up to the year 9999")
+
 		// A public client has no secret.
 		a = ad.call(http.MethodPost, "/clients", map[string]any{"client_id": "mobile", "token_endpoint_auth_method": "none",
 			"redirect_uris": []string{"http://127.0.0.1/cb"}, "scope": "openid"}).requireStatus(t, http.StatusCreated)
