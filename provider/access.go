@@ -136,7 +136,9 @@ func (p *Provider) decide(requested []string, c *storage.Client, user *User, m *
 // recheck is the refresh-time check of a grant against the client and
 // user as they are now: the user must still be allowed the client (role,
 // customer binding, tenant membership) and still hold every permission
-// granted. A refresh can never widen a grant, so nothing is added.
+// granted. A refresh can never widen a grant, so nothing is added. The
+// client's permission scope is not checked here: a grant it no longer
+// covers is narrowed instead (see narrowToClient).
 func (p *Provider) recheck(c *storage.Client, u User, sess *oauth.Session, granted []string) error {
 	ms, err := eligibleTenants(c, u)
 	if err != nil {
@@ -158,9 +160,6 @@ func (p *Provider) recheck(c *storage.Client, u User, sess *oauth.Session, grant
 		return oauth.InvalidGrant.Hint("The grant was made without a customer, but the application's role is now held only in customers.")
 	}
 	bound := p.userPermissions(u, m)
-	if cb := p.clientBound(c); cb != nil {
-		bound = bound.Intersect(cb)
-	}
 	for _, s := range granted {
 		if p.isPermission(s) && !bound.Covers(s) {
 			return oauth.InvalidGrant.Hintf("The permission '%s' is no longer held; authorize again.", s)
@@ -170,6 +169,28 @@ func (p *Provider) recheck(c *storage.Client, u User, sess *oauth.Session, grant
 		return oauth.InvalidGrant.Hint("This application now requires multi-factor authentication; authorize again.")
 	}
 	return nil
+}
+
+// narrowToClient returns the scopes of granted that the client's
+// permission scope, as it is now, still covers: claim scopes and covered
+// permissions, in order. dropped is true if it left any out. A refresh
+// narrows its grant to these, so that an administrator's narrowing of a
+// client's permission scope reaches existing grants at their next refresh
+// without ending them.
+func (p *Provider) narrowToClient(c *storage.Client, granted []string) (kept []string, dropped bool) {
+	cb := p.clientBound(c)
+	if cb == nil {
+		return granted, false
+	}
+	kept = make([]string, 0, len(granted))
+	for _, s := range granted {
+		if p.isPermission(s) && !cb.Covers(s) {
+			dropped = true
+			continue
+		}
+		kept = append(kept, s)
+	}
+	return kept, dropped
 }
 
 // hasSecondFactor reports whether amr names a method beyond the password.

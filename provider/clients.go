@@ -87,9 +87,12 @@ func (e *clientErrs) err() error { return errors.Join(e.errs...) }
 // claim the scheme (RFC 8252 §8.6). Schemes such as javascript:, data: or
 // file: are refused for every client.
 //
+// The secret expires after Config.ClientSecretLifetime, or when
+// [SecretExpiresAt] says.
+//
 // Every invalid field is reported at once, as a join of [*ClientError]s.
-func (p *Provider) CreateClient(ctx context.Context, c storage.Client) (storage.Client, string, error) {
-	c, err := p.prepareClient(c)
+func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...SecretOption) (storage.Client, string, error) {
+	c, expires, err := p.prepareClientWithSecret(c, opts)
 	if err != nil {
 		return storage.Client{}, "", err
 	}
@@ -97,7 +100,7 @@ func (p *Provider) CreateClient(ctx context.Context, c storage.Client) (storage.
 	if usesSecret(c) {
 		var hash string
 		plain, hash = secret.Generate()
-		c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt}}
+		c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt, ExpiresAt: expires}}
 	}
 	if err := p.store.CreateClient(ctx, c); err != nil {
 		return storage.Client{}, "", fmt.Errorf("provider: create client %q: %w", c.ID, err)
@@ -110,9 +113,9 @@ func (p *Provider) CreateClient(ctx context.Context, c storage.Client) (storage.
 // without the secret's hash. The secret is hashed with bcrypt, because its
 // entropy is unknown; it must be 12 to 72 bytes. Prefer
 // [Provider.CreateClient], whose generated secrets are both stronger and
-// cheaper to verify.
-func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client, plain string) (storage.Client, error) {
-	c, err := p.prepareClient(c)
+// cheaper to verify. The secret expires as [Provider.CreateClient]'s does.
+func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client, plain string, opts ...SecretOption) (storage.Client, error) {
+	c, expires, err := p.prepareClientWithSecret(c, opts)
 	if err != nil {
 		return storage.Client{}, err
 	}
@@ -123,7 +126,7 @@ func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client,
 	if err != nil {
 		return storage.Client{}, &ClientError{ClientID: c.ID, Field: "secret", Reason: strings.TrimPrefix(err.Error(), "secret: ")}
 	}
-	c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt}}
+	c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt, ExpiresAt: expires}}
 	if err := p.store.CreateClient(ctx, c); err != nil {
 		return storage.Client{}, fmt.Errorf("provider: create client %q: %w", c.ID, err)
 	}
@@ -151,6 +154,21 @@ func (p *Provider) GetClient(ctx context.Context, id string) (storage.Client, er
 		return storage.Client{}, fmt.Errorf("provider: get client %q: %w", id, err)
 	}
 	return withoutSecretHashes(c), nil
+}
+
+// FindClients returns the clients q selects (by customer, by the expiry of
+// their newest secret, a page at a time; see [storage.ClientQuery]),
+// ordered by ID, with secrets' metadata but not their hashes, as
+// [Provider.GetClient] does.
+func (p *Provider) FindClients(ctx context.Context, q storage.ClientQuery) ([]storage.Client, error) {
+	found, err := p.store.FindClients(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("provider: find clients: %w", err)
+	}
+	for i := range found {
+		found[i] = withoutSecretHashes(found[i])
+	}
+	return found, nil
 }
 
 // ListClients returns every client, ordered by ID, with secrets' metadata
@@ -269,19 +287,26 @@ func withoutSecretHashes(c storage.Client) storage.Client {
 
 // RotateClientSecret gives a confidential client a new generated secret and
 // returns it. The previous secrets stay valid for grace (expiring at
-// now+grace), so deployed clients can switch over; a zero grace ends them at
-// once.
-func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grace time.Duration) (string, error) {
+// now+grace, or earlier if they expire earlier), so deployed clients can
+// switch over; a zero grace ends them at once. The new secret expires after
+// Config.ClientSecretLifetime, or when [SecretExpiresAt] says. An unknown
+// client is an error wrapping [storage.ErrNotFound]; a client without a
+// secret (public, or private_key_jwt) a [*ClientError].
+func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grace time.Duration, opts ...SecretOption) (string, error) {
 	if grace < 0 {
 		return "", fmt.Errorf("provider: rotate secret of %q: negative grace period", clientID)
 	}
 	plain, hash := secret.Generate()
 	now := p.clientTime()
-	err := p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
+	expires, err := p.secretExpiry(clientID, now, newSecretOptions(opts))
+	if err != nil {
+		return "", err
+	}
+	err = p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(c) {
 			return c, errNoSecret(clientID)
 		}
-		kept := []storage.SecretHash{{Hash: hash, CreatedAt: now}}
+		kept := []storage.SecretHash{{Hash: hash, CreatedAt: now, ExpiresAt: expires}}
 		if grace > 0 {
 			for _, s := range c.Secrets {
 				if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
@@ -303,10 +328,16 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 	return plain, nil
 }
 
-// DeleteClient removes a client. Its tokens stop working at once, since
-// every token check loads the client.
+// DeleteClient removes a client and, in the same atomic step, every token,
+// remembered consent and pending authorization flow of it
+// ([storage.ClientStore.DeleteClient]): its tokens stop working at once,
+// and a client registered later under the same ID starts with nothing. An
+// unknown client is an error wrapping [storage.ErrNotFound].
 func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
-	return p.store.DeleteClient(ctx, clientID)
+	if err := p.store.DeleteClient(ctx, clientID); err != nil {
+		return fmt.Errorf("provider: delete client %q: %w", clientID, err)
+	}
+	return nil
 }
 
 // AuthorizedClients returns the clients the user may sign in to, ordered by
@@ -559,7 +590,8 @@ func checkAccess(e *clientErrs, c storage.Client) {
 	}
 }
 
-// checkTokenSettings checks the access token format and the lifetimes.
+// checkTokenSettings checks the access token format and the lifetimes:
+// each zero (the provider's default) or positive and at most its bound.
 func checkTokenSettings(e *clientErrs, c storage.Client) {
 	switch c.AccessTokenFormat {
 	case "", "jwt", "opaque":
@@ -567,18 +599,21 @@ func checkTokenSettings(e *clientErrs, c storage.Client) {
 		e.add("AccessTokenFormat", `must be "", "jwt" or "opaque", got %q`, c.AccessTokenFormat)
 	}
 	for _, d := range []struct {
-		name string
-		v    time.Duration
+		name     string
+		v, limit time.Duration
+		why      string
 	}{
-		{"AccessTokenLifetime", c.AccessTokenLifetime}, {"RefreshTokenLifetime", c.RefreshTokenLifetime},
-		{"AuthCodeLifetime", c.AuthCodeLifetime}, {"IDTokenLifetime", c.IDTokenLifetime},
+		{"AccessTokenLifetime", c.AccessTokenLifetime, 24 * time.Hour, "24 hours (an access token, a JWT above all, should be short-lived)"},
+		{"RefreshTokenLifetime", c.RefreshTokenLifetime, 365 * 24 * time.Hour, "365 days"},
+		{"AuthCodeLifetime", c.AuthCodeLifetime, 10 * time.Minute, "10 minutes (RFC 6749 §4.1.2)"},
+		{"IDTokenLifetime", c.IDTokenLifetime, 24 * time.Hour, "24 hours"},
 	} {
-		if d.v < 0 {
-			e.add(d.name, "must not be negative, got %v", d.v)
+		switch {
+		case d.v < 0:
+			e.add(d.name, "must not be negative (zero: the provider's default), got %v", d.v)
+		case d.v > d.limit:
+			e.add(d.name, "must be at most %s, got %v", d.why, d.v)
 		}
-	}
-	if c.AuthCodeLifetime > 10*time.Minute {
-		e.add("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)
 	}
 }
 

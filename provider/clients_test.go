@@ -242,7 +242,7 @@ func TestClientsReturnedWithoutHashes(t *testing.T) {
 		assert.Empty(t, s.Hash)
 		assert.False(t, s.CreatedAt.IsZero())
 	}
-	assert.True(t, svc.Secrets[0].ExpiresAt.IsZero(), "the new secret does not expire")
+	assert.WithinDuration(t, e.clock.Now().Add(365*24*time.Hour), svc.Secrets[0].ExpiresAt, time.Minute, "the new secret expires after the default ClientSecretLifetime")
 	assert.WithinDuration(t, e.clock.Now().Add(time.Hour), svc.Secrets[1].ExpiresAt, time.Minute, "the old one ends with the grace")
 
 	all, err := e.p.ListClients(ctx)

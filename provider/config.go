@@ -106,6 +106,17 @@ type Config struct {
 	// MaxFailures turns the lockout off.
 	ClientAuthLockout Lockout
 
+	// ClientSecretLifetime is how long a client secret is accepted: a
+	// secret made by [Provider.CreateClient], [Provider.CreateClientWithSecret]
+	// or [Provider.RotateClientSecret] expires this long after it is made
+	// (RFC 7591 client_secret_expires_at), unless the call gives its own
+	// expiry ([SecretExpiresAt]). Zero means 365 days; a negative value
+	// means secrets never expire. Changing it affects only secrets made
+	// afterwards. A client presenting an expired secret is refused, at the
+	// token, introspection and revocation endpoints, with 401
+	// invalid_client saying that the secret expired and must be rotated.
+	ClientSecretLifetime time.Duration
+
 	// SecretHashConcurrency caps how many bcrypt comparisons of
 	// host-chosen client secrets run at once, so that guessing cannot take
 	// every core; if zero, half of GOMAXPROCS (at least 1).
@@ -372,6 +383,9 @@ func (c *Config) setDefaults() {
 	c.ClientAuthLockout = c.ClientAuthLockout.withDefaults(10, time.Second, 5*time.Minute)
 	if c.PasswordGrantCeiling == 0 {
 		c.PasswordGrantCeiling = 10 * max(c.PasswordLockout.MaxFailures, 1)
+	}
+	if c.ClientSecretLifetime == 0 {
+		c.ClientSecretLifetime = 365 * 24 * time.Hour
 	}
 	if c.SecretHashConcurrency == 0 {
 		c.SecretHashConcurrency = max(runtime.GOMAXPROCS(0)/2, 1)

@@ -104,7 +104,7 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		RotatedGlobalSecrets: cfg.RotatedGlobalSecrets,
 		ScopeStrategy:        clientScopeStrategy,
 		SecretHasher:         p.hasher,
-		AuthenticateClient:   p.authenticateClient,
+		AuthenticateClient:   p.authenticateClientExplained,
 		RefreshTokenScopes:   claimScopeNames(func(s claimScope) bool { return s.refresh }),
 		PromptValues:         promptValues,
 		RedirectSecure:       redirectURISecure,

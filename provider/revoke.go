@@ -37,8 +37,9 @@ func (p *Provider) RevokeHandler() http.Handler {
 
 // writeRevocationError writes the revocation answer for err (nil: 200)
 // through the engine, adding what it leaves out: an invalid_client answer
-// carries WWW-Authenticate (RFC 6749 §5.2), and Retry-After when the client
-// is locked (Config.ClientAuthLockout); a backend failure is 503
+// carries WWW-Authenticate (RFC 6749 §5.2), its description with the hint
+// (why: an expired secret, a lock), and Retry-After when the client is
+// locked (Config.ClientAuthLockout); a backend failure is 503
 // temporarily_unavailable, where fosite would answer 200 as if the token
 // were revoked.
 func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWriter, err error) {
@@ -51,6 +52,11 @@ func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWrit
 	if a.Code == "invalid_client" {
 		p.setRetryAfter(w, err)
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.cfg.Issuer+`"`)
+		// As the token endpoint writes it, description and hint included
+		// (an expired secret, a locked client); fosite's revocation writer
+		// would drop the hint.
+		p.engine.WriteAccessError(ctx, w, nil, err)
+		return
 	}
 	p.engine.WriteRevocationResponse(ctx, w, err)
 }

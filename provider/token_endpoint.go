@@ -127,7 +127,8 @@ func (p *Provider) tokenGrant(ctx context.Context, tr *tokenRequest) error {
 }
 
 // refreshGrant re-checks a refresh against the client and the user as they
-// are now, and applies its scope parameter.
+// are now, narrows the grant to the client's current permission scope, and
+// applies its scope parameter.
 func (p *Provider) refreshGrant(ctx context.Context, tr *tokenRequest) error {
 	if err := p.recheckRefresh(ctx, tr.ar, tr.client); err != nil {
 		if !errors.Is(err, oauth.ErrUnavailable) {
@@ -136,6 +137,11 @@ func (p *Provider) refreshGrant(ctx context.Context, tr *tokenRequest) error {
 			p.revokeFamily(ctx, tr.ar.ID())
 		}
 		return err
+	}
+	if kept, dropped := p.narrowToClient(&tr.client.Client, tr.ar.GrantedScopes()); dropped {
+		if err := tr.ar.Restrict(kept); err != nil {
+			return err
+		}
 	}
 	return narrowRefresh(tr.ar, tr.state)
 }

@@ -177,6 +177,9 @@ type Client struct {
 	ID string
 	// Name is shown to users on the consent page.
 	Name string
+	// Description is a note for administrators (what the client is, who
+	// runs it); it is never shown to users.
+	Description string
 	// Secrets are the client's hashed secrets, newest first. Empty for a
 	// public client and for private_key_jwt clients.
 	Secrets []SecretHash
@@ -268,10 +271,40 @@ type ClientStore interface {
 	// a backend retries. An error from update is returned as it is and
 	// nothing is written. [ErrNotFound] if there is no such client.
 	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) error
-	// DeleteClient removes the client or returns [ErrNotFound].
+	// DeleteClient removes the client and, in the same atomic step,
+	// everything made for it: every token of every kind whose
+	// Request.ClientID is id, every consent whose ClientID is id, and every
+	// authorization flow whose ClientID is id (IDs compare byte for byte).
+	// A client registered later under the same ID therefore starts with
+	// nothing. It returns [ErrNotFound], and removes nothing, if there is
+	// no such client.
 	DeleteClient(ctx context.Context, id string) error
 	// ListClients returns every client, ordered by ID.
 	ListClients(ctx context.Context) ([]Client, error)
+	// FindClients returns the clients q selects, ordered by ID (byte
+	// order), at most q.Limit of them when it is positive: a page of an
+	// admin listing. No client is an empty result, not an error.
+	FindClients(ctx context.Context, q ClientQuery) ([]Client, error)
+}
+
+// ClientQuery selects clients for [ClientStore.FindClients]. Its zero value
+// selects every client. The conditions combine: a client is selected when
+// it meets all of them.
+type ClientQuery struct {
+	// Customer, if not empty, selects the clients whose Customer is
+	// exactly this (byte for byte).
+	Customer string
+	// SecretExpiresBefore, if not zero, selects the clients whose newest
+	// secret (Secrets[0]) has a non-zero ExpiresAt before it (strictly).
+	// Clients without secrets, and those whose newest secret never
+	// expires, are not selected.
+	SecretExpiresBefore time.Time
+	// After, if not empty, selects the clients whose ID sorts after it,
+	// byte by byte: the last ID of the previous page.
+	After string
+	// Limit, if positive, is the most clients returned (the first ones by
+	// ID); zero or negative means no limit.
+	Limit int
 }
 
 // Consent is a user's remembered approval of scopes for a client.

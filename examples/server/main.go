@@ -3,7 +3,14 @@
 //
 //	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens]
 //	    [-trusted-proxies 10.0.0.1,10.0.0.2] [-dsn postgres://...] [-global-secret ...]
+//	    [-admin-addr 127.0.0.1:8082] [-admin-token ...]
 //	    [-read-timeout 10s] [-write-timeout 30s] [-idle-timeout 2m]
+//
+// The client administration API (provider.AdminHandler) is served on its
+// own listener, -admin-addr, behind the bearer token -admin-token (by
+// default one generated at start and printed as "admin token: <t>"). The
+// admin listener serves nothing else, and the OAuth listener never serves
+// the admin API.
 //
 // Without -dsn everything is lost when it stops. With -dsn it keeps its
 // state in PostgreSQL (migrating the schema and seeding the demo data only
@@ -16,6 +23,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -59,6 +67,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	prefix := fs.String("table-prefix", "gatehouse_", "with -dsn: the prefix of the store's table names")
 	globalSecret := fs.String("global-secret", os.Getenv("GATEHOUSE_GLOBAL_SECRET"), "HMAC key of opaque tokens, 32+ bytes, the same on every replica (default $GATEHOUSE_GLOBAL_SECRET; with -dsn and neither, a fixed demo key)")
 	cleanupEvery := fs.Duration("cleanup-every", time.Minute, "how often expired tokens, sessions and flows are deleted")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:8082", "listen address of the client administration API (its own listener; empty: no admin API)")
+	adminToken := fs.String("admin-token", os.Getenv("GATEHOUSE_ADMIN_TOKEN"), "bearer token of the admin API, 16+ characters of A-Z a-z 0-9 - . _ ~ + / (default $GATEHOUSE_ADMIN_TOKEN, else one generated at start and printed)")
 	var limits serverLimits
 	fs.DurationVar(&limits.read, "read-timeout", defaultLimits.read, "longest time to read a whole request, body included (slow clients are cut)")
 	fs.DurationVar(&limits.write, "write-timeout", defaultLimits.write, "longest time from the end of a request's headers to the end of its response")
@@ -74,6 +84,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 	if *issuer == "" {
 		*issuer = "http://" + ln.Addr().String()
+	}
+	var adminLn net.Listener
+	if *adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", *adminAddr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		defer adminLn.Close()
 	}
 
 	level := slog.LevelInfo
@@ -145,21 +162,62 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	mux.Handle("GET /api/v1/widgets/top-vulnerable-clusters", p.RequireScopes("assets:read")(widget(topClusters)))
 	mux.Handle("GET /api/v1/widgets/registry-insights", p.RequireScopes("registry:read")(widget(registryInsights)))
 
+	servers := []*http.Server{newHTTPServer(mux, limits)}
+	listeners := []net.Listener{ln}
+	if adminLn != nil {
+		admin, generated, err := adminHandler(p, *adminToken)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, newHTTPServer(admin, limits))
+		listeners = append(listeners, adminLn)
+		fmt.Fprintf(stdout, "admin: http://%s\n", adminLn.Addr())
+		if generated != "" {
+			fmt.Fprintf(stdout, "admin token: %s\n", generated)
+		}
+	}
+
 	fmt.Fprintf(stdout, "issuer: %s\n", *issuer)
 	fmt.Fprintf(stdout, "discovery: %s/.well-known/openid-configuration\n", *issuer)
 	fmt.Fprint(stdout, demoDataText)
 
-	srv := newHTTPServer(mux, limits)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil && serveErr == nil {
+			serveErr = err
+		}
+	}
+	return serveErr
+}
+
+// adminHandler returns the client administration API, for the admin
+// listener alone, with its routes at the root (/clients, ...), behind
+// token, or, if token is empty, behind a token it generates and returns.
+func adminHandler(p *provider.Provider, token string) (http.Handler, string, error) {
+	generated := ""
+	if token == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, "", err
+		}
+		token = base64.RawURLEncoding.EncodeToString(b)
+		generated = token
+	}
+	auth, err := provider.BearerAuthorizer(map[string]string{"admin": token})
+	if err != nil {
+		return nil, "", fmt.Errorf("-admin-token: %w", err)
+	}
+	return p.AdminHandler(auth), generated, nil
 }
 
 // serverLimits are the timeouts of the demo's HTTP server.

@@ -35,10 +35,36 @@ func startDemo(t *testing.T, args ...string) string {
 // does nothing).
 func startDemoStoppable(t *testing.T, args ...string) (string, func()) {
 	t.Helper()
+	d, stop := launchDemo(t, args...)
+	return d.issuer, stop
+}
+
+// demo is a running demo server: what it printed at start.
+type demo struct {
+	issuer     string
+	admin      string // the admin API's URL, "http://127.0.0.1:port"
+	adminToken string // the token it generated, if it did
+}
+
+// startDemoAdmin runs the demo server and returns what it printed; it
+// stops when the test ends.
+func startDemoAdmin(t *testing.T, args ...string) demo {
+	t.Helper()
+	d, stop := launchDemo(t, args...)
+	t.Cleanup(stop)
+	return d
+}
+
+// launchDemo runs the demo server on free ports (the OAuth and the admin
+// listener) and returns what it printed and a function that stops it.
+func launchDemo(t *testing.T, args ...string) (demo, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), pw) }()
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, args...), pw)
+	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -53,19 +79,26 @@ func startDemoStoppable(t *testing.T, args ...string) (string, func()) {
 		})
 	}
 	lines := bufio.NewScanner(pr)
-	issuer := ""
+	var d demo
 	for lines.Scan() {
-		if v, ok := strings.CutPrefix(lines.Text(), "issuer: "); ok {
-			issuer = v
+		line := lines.Text()
+		if v, ok := strings.CutPrefix(line, "admin: "); ok {
+			d.admin = v
+		}
+		if v, ok := strings.CutPrefix(line, "admin token: "); ok {
+			d.adminToken = v
+		}
+		if v, ok := strings.CutPrefix(line, "issuer: "); ok {
+			d.issuer = v
 			break
 		}
 	}
-	if issuer == "" {
+	if d.issuer == "" {
 		stop()
 		t.Fatal("the demo did not print its issuer")
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	return issuer, stop
+	return d, stop
 }
 
 func postForm(t *testing.T, u, user, pass string, vals url.Values) (int, map[string]any) {

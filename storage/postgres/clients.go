@@ -16,7 +16,7 @@ const clientColumns = `id, name, secret_hashes, secret_created_at, secret_expire
 	token_endpoint_auth_method, token_endpoint_auth_signing_alg, jwks, require_pkce,
 	access_token_format, required_role, customer, permission_scope, ip_ranges, require_mfa,
 	access_token_lifetime, refresh_token_lifetime, auth_code_lifetime, id_token_lifetime,
-	created_at, updated_at, introspect_audiences`
+	created_at, updated_at, introspect_audiences, description`
 
 // clientArgs returns c's column values, in the order of clientColumns.
 func clientArgs(c storage.Client) []any {
@@ -36,7 +36,7 @@ func clientArgs(c storage.Client) []any {
 		c.TokenEndpointAuthMethod, c.TokenEndpointAuthSigningAlg, c.JWKS, c.RequirePKCE,
 		c.AccessTokenFormat, c.RequiredRole, c.Customer, c.PermissionScope, c.IPRanges, c.RequireMFA,
 		int64(c.AccessTokenLifetime), int64(c.RefreshTokenLifetime), int64(c.AuthCodeLifetime), int64(c.IDTokenLifetime),
-		ts(c.CreatedAt), ts(c.UpdatedAt), c.IntrospectAudiences,
+		ts(c.CreatedAt), ts(c.UpdatedAt), c.IntrospectAudiences, c.Description,
 	}
 }
 
@@ -55,7 +55,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 		&c.TokenEndpointAuthMethod, &c.TokenEndpointAuthSigningAlg, &c.JWKS, &c.RequirePKCE,
 		&c.AccessTokenFormat, &c.RequiredRole, &c.Customer, &c.PermissionScope, &c.IPRanges, &c.RequireMFA,
 		&atl, &rtl, &acl, &itl,
-		&createdAt, &updatedAt, &c.IntrospectAudiences,
+		&createdAt, &updatedAt, &c.IntrospectAudiences, &c.Description,
 	)
 	if err != nil {
 		return storage.Client{}, err
@@ -100,10 +100,41 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 	return clients.update(ctx, s, id, update)
 }
 
-// DeleteClient implements [storage.ClientStore].
+// DeleteClient implements [storage.ClientStore]: one transaction deletes
+// the client's row, then its tokens, consents and authorization flows
+// (found by client_id, which has no index of its own in those tables:
+// deleting a client scans them, which suits an administrative action).
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return clients.delete(ctx, s, id)
+	err := s.inTx(ctx, func(q querier) error {
+		if err := execOne(ctx, q, s.sql(clients.deleteSQL), id); err != nil {
+			return err
+		}
+		for _, del := range []string{
+			`DELETE FROM {p}tokens WHERE client_id = $1 COLLATE "C"`,
+			`DELETE FROM {p}consents WHERE client_id = $1`,
+			`DELETE FROM {p}auth_flows WHERE client_id = $1 COLLATE "C"`,
+		} {
+			if _, err := q.Exec(ctx, s.sql(del), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.fail(ctx, err, "delete client %q", id)
+	}
+	return nil
 }
+
+// findClientsSQL is FindClients' query: $1 the customer or ”, $2 the
+// secret expiry bound or NULL, $3 the ID to start after or ”, $4 the limit
+// or NULL (no limit). secret_expires_at[1] is the newest secret's expiry,
+// NULL when it never expires or there is no secret.
+const findClientsSQL = `SELECT ` + clientColumns + ` FROM {p}clients
+	WHERE ($1 = '' OR customer = $1 COLLATE "C")
+	AND ($2::timestamptz IS NULL OR secret_expires_at[1] < $2::timestamptz)
+	AND ($3 = '' OR id > $3)
+	ORDER BY id COLLATE "C" LIMIT $4`
 
 // ListClients implements [storage.ClientStore]. The clients are ordered by
 // ID, compared byte by byte.
@@ -111,6 +142,24 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	out, err := queryAll(ctx, s, scanClient, `SELECT `+clientColumns+` FROM {p}clients ORDER BY id COLLATE "C"`)
 	if err != nil {
 		return nil, s.fail(ctx, err, "list clients")
+	}
+	return out, nil
+}
+
+// FindClients implements [storage.ClientStore]. The clients are ordered by
+// ID, compared byte by byte.
+func (s *Store) FindClients(ctx context.Context, q storage.ClientQuery) ([]storage.Client, error) {
+	var limit *int64
+	if q.Limit > 0 {
+		n := int64(q.Limit)
+		limit = &n
+	}
+	out, err := queryAll(ctx, s, scanClient, findClientsSQL, q.Customer, ts(q.SecretExpiresBefore), q.After, limit)
+	if err != nil {
+		return nil, s.fail(ctx, err, "find clients")
+	}
+	if out == nil {
+		out = []storage.Client{}
 	}
 	return out, nil
 }

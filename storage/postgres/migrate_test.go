@@ -232,6 +232,41 @@ func TestMigrationAddsIntrospectAudiences(t *testing.T) {
 	assert.Equal(t, []string{"https://api.example", "urn:example:rs"}, got.IntrospectAudiences)
 }
 
+// TestMigrationAddsClientDescription upgrades a database that lacks the
+// migration adding clients.description and holds a client: New refuses it
+// until Migrate has run, the client comes back unchanged with an empty
+// Description, and the new column then keeps what is written.
+func TestMigrationAddsClientDescription(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
+	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.NoError(t, err)
+	old := storage.Client{ID: "svc", Name: "Service", Scopes: []string{"assets:read"}, Customer: "acme"}
+	require.NoError(t, s.CreateClient(ctx, old))
+
+	version := undoMigration(t, pool, prefix, "client_description", `ALTER TABLE `+prefix+`clients DROP COLUMN description`)
+	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err, "a schema without the migration is behind")
+	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version))
+
+	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	require.NoError(t, err)
+	got, err := s.GetClient(ctx, "svc")
+	require.NoError(t, err)
+	assert.Equal(t, old, got, "the client is kept, with an empty Description")
+
+	require.NoError(t, s.UpdateClient(ctx, "svc", func(c storage.Client) (storage.Client, error) {
+		c.Description = "Nightly export; owner ops@example.com"
+		return c, nil
+	}))
+	got, err = s.GetClient(ctx, "svc")
+	require.NoError(t, err)
+	assert.Equal(t, "Nightly export; owner ops@example.com", got.Description)
+}
+
 // undoMigration returns the schema of prefix to what a binary without the
 // migration called name left: it runs undo (SQL that reverts the
 // migration) and forgets the migration's version, which it returns. The

@@ -116,3 +116,182 @@ func testClientsList(t *testing.T, s storage.Store) {
 	require.NoError(t, err)
 	assertSameRecord(t, []storage.Client{a, c}, list, "a deleted client is not listed")
 }
+
+// withSecretExpiring returns c whose newest secret expires at newest (zero:
+// never) and whose older one expires at older.
+func withSecretExpiring(c storage.Client, newest, older time.Time) storage.Client {
+	c.Secrets = []storage.SecretHash{
+		{Hash: "sha256$new-" + c.ID, CreatedAt: at(2 * time.Hour), ExpiresAt: newest},
+		{Hash: "sha256$old-" + c.ID, CreatedAt: at(time.Hour), ExpiresAt: older},
+	}
+	return c
+}
+
+func testClientsFind(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	find := func(q storage.ClientQuery) []string {
+		t.Helper()
+		got, err := s.FindClients(ctx, q)
+		require.NoError(t, err, "FindClients(%+v)", q)
+		ids := []string{}
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	assert.Equal(t, []string{}, find(storage.ClientQuery{}), "an empty store finds nothing")
+
+	bound := at(24 * time.Hour)
+	acme := func(id string) storage.Client { c := newClient(id); c.Customer = "acme"; return c }
+	clients := []storage.Client{
+		withSecretExpiring(acme("expires-before"), bound.Add(-time.Microsecond), time.Time{}),
+		withSecretExpiring(acme("expires-at-bound"), bound, time.Time{}),
+		withSecretExpiring(acme("expires-after"), bound.Add(time.Microsecond), time.Time{}),
+		withSecretExpiring(acme("never-expires"), time.Time{}, bound.Add(-time.Hour)), // only its older secret expires
+		withSecretExpiring(acme("expired-long-ago"), longAgo, time.Time{}),
+		newPublicClient("public"), // no secrets
+	}
+	other := withSecretExpiring(newClient("other-customer"), longAgo, time.Time{})
+	other.Customer = "acme2"
+	upper := withSecretExpiring(newClient("upper-customer"), longAgo, time.Time{})
+	upper.Customer = "ACME"
+	clients = append(clients, other, upper)
+	for _, c := range clients {
+		require.NoError(t, s.CreateClient(ctx, c))
+	}
+
+	all := []string{"expired-long-ago", "expires-after", "expires-at-bound", "expires-before", "never-expires", "other-customer", "public", "upper-customer"}
+	assert.Equal(t, all, find(storage.ClientQuery{}), "the zero query finds every client, ordered by ID")
+	assert.Equal(t, []string{"expired-long-ago", "expires-after", "expires-at-bound", "expires-before", "never-expires"},
+		find(storage.ClientQuery{Customer: "acme"}), "Customer matches exactly: not acme2, not ACME, not unbound clients")
+	assert.Equal(t, []string{}, find(storage.ClientQuery{Customer: "acm"}), "not by prefix")
+	assert.Equal(t, []string{"expired-long-ago", "expires-before", "other-customer", "upper-customer"},
+		find(storage.ClientQuery{SecretExpiresBefore: bound}),
+		"the newest secret expires strictly before the bound: not at it, not after, not never, and not an older secret's expiry")
+	assert.Equal(t, []string{"expired-long-ago", "expires-before"},
+		find(storage.ClientQuery{Customer: "acme", SecretExpiresBefore: bound}), "the conditions combine")
+	assert.Equal(t, []string{"expires-before"},
+		find(storage.ClientQuery{Customer: "acme", SecretExpiresBefore: bound, After: "expired-long-ago"}), "After combines too")
+
+	// The records come back whole.
+	got, err := s.FindClients(ctx, storage.ClientQuery{Customer: "acme", SecretExpiresBefore: bound, Limit: 1})
+	require.NoError(t, err)
+	assertSameRecord(t, []storage.Client{clients[4]}, got, "FindClients returns every field")
+}
+
+func testClientsFindPages(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	// IDs whose byte order differs from a case-folding or natural order.
+	ids := []string{"B", "a", "a-1", "a.2", "a_3", "a~4", "a10", "a9", "z"}
+	for _, id := range ids {
+		require.NoError(t, s.CreateClient(ctx, newPublicClient(id)))
+	}
+	sorted := []string{"B", "a", "a-1", "a.2", "a10", "a9", "a_3", "a~4", "z"}
+
+	var pages [][]string
+	after := ""
+	for range len(ids) + 1 {
+		got, err := s.FindClients(ctx, storage.ClientQuery{After: after, Limit: 4})
+		require.NoError(t, err)
+		if len(got) == 0 {
+			break
+		}
+		page := []string{}
+		for _, c := range got {
+			page = append(page, c.ID)
+		}
+		pages = append(pages, page)
+		after = page[len(page)-1]
+	}
+	assert.Equal(t, [][]string{sorted[:4], sorted[4:8], sorted[8:]}, pages, "pages of 4 by After and Limit, in byte order, none skipped or repeated")
+
+	got, err := s.FindClients(ctx, storage.ClientQuery{After: "a0"})
+	require.NoError(t, err)
+	require.Len(t, got, 5, "After need not be an existing ID")
+	assert.Equal(t, "a10", got[0].ID)
+	got, err = s.FindClients(ctx, storage.ClientQuery{Limit: -1})
+	require.NoError(t, err)
+	assert.Len(t, got, len(ids), "a negative limit is no limit")
+}
+
+func testClientsDeleteRemovesGrants(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	// c1 is deleted; c10 (its ID has c1 as a prefix), C1 (case) and c2 keep
+	// everything. ghost has tokens, a consent and a flow but no record.
+	owners := []string{"c1", "c10", "C1", "c2", "ghost"}
+	for _, id := range owners[:4] {
+		require.NoError(t, s.CreateClient(ctx, newClient(id)))
+	}
+	type kept struct {
+		tokens   []storage.Token
+		consents []storage.Consent
+		flows    []storage.AuthFlow
+	}
+	made := map[string]*kept{}
+	for _, id := range owners {
+		k := &kept{}
+		for i, kind := range storage.Kinds {
+			for j := range 2 {
+				tok := newToken(kind, fmt.Sprintf("%s-%s-%d", id, kind, j), fmt.Sprintf("fam-%s-%d", id, i))
+				tok.Request.ClientID = id
+				require.NoError(t, s.CreateToken(ctx, tok))
+				k.tokens = append(k.tokens, tok)
+			}
+		}
+		for _, sub := range []string{"alice", "bob"} {
+			c := newConsent(sub, id)
+			require.NoError(t, s.SaveConsent(ctx, c))
+			k.consents = append(k.consents, c)
+		}
+		f := newFlow("flow-" + id)
+		f.ClientID = id
+		require.NoError(t, s.CreateAuthFlow(ctx, f))
+		k.flows = append(k.flows, f)
+		made[id] = k
+	}
+	// The token of c1 rotated, so its row is inactive: it goes too.
+	require.NoError(t, s.RotateRefreshToken(ctx, "c1-refresh_token-0", base))
+
+	require.ErrorIs(t, s.DeleteClient(ctx, "ghost"), storage.ErrNotFound, "no client record: ErrNotFound")
+	require.NoError(t, s.DeleteClient(ctx, "c1"))
+	require.ErrorIs(t, s.DeleteClient(ctx, "c1"), storage.ErrNotFound, "deleted once")
+
+	for _, id := range owners {
+		k, gone := made[id], id == "c1"
+		for _, want := range k.tokens {
+			got, err := s.GetToken(ctx, want.Kind, want.Signature)
+			switch {
+			case gone:
+				assert.ErrorIs(t, err, storage.ErrNotFound, "the deleted client's %s %s is gone", want.Kind, want.Signature)
+			case assert.NoError(t, err, "%s %s of %s is kept", want.Kind, want.Signature, id):
+				assertSameRecord(t, want, got, "%s %s of %s is unchanged", want.Kind, want.Signature, id)
+			}
+		}
+		for _, want := range k.consents {
+			got, err := s.GetConsent(ctx, want.Subject, want.ClientID)
+			switch {
+			case gone:
+				assert.ErrorIs(t, err, storage.ErrNotFound, "the deleted client's consent of %s is gone", want.Subject)
+			case assert.NoError(t, err, "consent of %s for %s is kept", want.Subject, id):
+				assertSameRecord(t, want, got)
+			}
+		}
+		for _, want := range k.flows {
+			got, err := s.GetAuthFlow(ctx, want.ID)
+			switch {
+			case gone:
+				assert.ErrorIs(t, err, storage.ErrNotFound, "the deleted client's flow is gone")
+			case assert.NoError(t, err, "flow of %s is kept", id):
+				assertSameRecord(t, want, got)
+			}
+		}
+	}
+	list, err := s.ListClients(ctx)
+	require.NoError(t, err)
+	assertSameRecord(t, []storage.Client{newClient("C1"), newClient("c10"), newClient("c2")}, list, "the other clients are kept")
+
+	// A client registered again under the ID starts with nothing.
+	require.NoError(t, s.CreateClient(ctx, newClient("c1")))
+	_, err = s.GetToken(ctx, storage.KindAccessToken, "c1-access_token-0")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "the old client's tokens do not come back")
+}

@@ -61,8 +61,11 @@ func everyMethod(s storage.Store) []call {
 				return c, nil
 			})
 		}},
-		{"DeleteClient", func(ctx context.Context) error { return s.DeleteClient(ctx, "client") }},
 		{"ListClients", func(ctx context.Context) error { _, err := s.ListClients(ctx); return err }},
+		{"FindClients", func(ctx context.Context) error {
+			_, err := s.FindClients(ctx, storage.ClientQuery{Customer: "acme", SecretExpiresBefore: at(time.Hour), Limit: 1})
+			return err
+		}},
 
 		{"CreateToken", func(ctx context.Context) error {
 			return s.CreateToken(ctx, newToken(storage.KindAccessToken, "new-token", "fam"))
@@ -81,6 +84,8 @@ func everyMethod(s storage.Store) []call {
 		{"GetConsent", func(ctx context.Context) error { _, err := s.GetConsent(ctx, "alice", "client"); return err }},
 		{"ListConsents", func(ctx context.Context) error { _, err := s.ListConsents(ctx, "alice"); return err }},
 		{"RevokeConsent", func(ctx context.Context) error { return s.RevokeConsent(ctx, "alice", "client") }},
+		// After the consent calls: it deletes the client's consents too.
+		{"DeleteClient", func(ctx context.Context) error { return s.DeleteClient(ctx, "client") }},
 
 		{"CreateLoginSession", func(ctx context.Context) error {
 			return s.CreateLoginSession(ctx, newLoginSession("new-session", "alice"))

@@ -75,6 +75,9 @@ func testIsolationReturnedValuesAreCopies(t *testing.T, s storage.Store) {
 	clients, err := s.ListClients(ctx)
 	require.NoError(t, err)
 	scribble(&clients)
+	found, err := s.FindClients(ctx, storage.ClientQuery{})
+	require.NoError(t, err)
+	scribble(&found)
 
 	for _, want := range seededTokens() {
 		tok, err := s.GetToken(ctx, want.Kind, want.Signature)

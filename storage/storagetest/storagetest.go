@@ -48,6 +48,9 @@ var groups = []struct {
 		{"CreateGetDelete", testClientsCreateGetDelete},
 		{"UpdateAtomic", testClientsUpdateAtomic},
 		{"List", testClientsList},
+		{"Find", testClientsFind},
+		{"FindPages", testClientsFindPages},
+		{"DeleteRemovesGrants", testClientsDeleteRemovesGrants},
 	}},
 	{"Tokens", []testCase{
 		{"CreateGetDelete", testTokensCreateGetDelete},

@@ -418,6 +418,18 @@ func (r *AccessRequest) Grant(scopes []string) {
 	}
 }
 
+// Restrict makes the grant of this refresh scopes, a subset of the grant's
+// scopes: the access token it issues and the new refresh token (and so
+// every later refresh) carry scopes only.
+func (r *AccessRequest) Restrict(scopes []string) error {
+	req, ok := r.ar.(*fosite.AccessRequest)
+	if !ok {
+		return errors.New("oauth: unexpected access request type")
+	}
+	req.GrantedScope = fosite.Arguments(slices.Clone(scopes))
+	return nil
+}
+
 // Narrow makes the access token this refresh issues carry scopes only, a
 // subset of the grant's, while the new refresh token keeps the grant's
 // full scope (RFC 6749 §6) through state, the request's [Request].
