@@ -40,8 +40,10 @@ func binary(n int, seed byte) []byte {
 // newClient returns a confidential client with every field set.
 func newClient(id string) storage.Client {
 	return storage.Client{
-		ID:   id,
-		Name: "Client " + id,
+		ID:        id,
+		Name:      "Client " + id,
+		LogoURI:   "https://app.example.com/logo.png?v=2",
+		ClientURI: "https://app.example.com/",
 		Secrets: []storage.SecretHash{
 			{Hash: "sha256$new-" + id, CreatedAt: at(2 * time.Hour)},
 			{Hash: "sha256$old-" + id, CreatedAt: at(time.Hour), ExpiresAt: at(3 * time.Hour)},
