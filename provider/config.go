@@ -195,6 +195,24 @@ type Config struct {
 	// receives.
 	Templates *template.Template
 
+	// CORSOrigins are web origins (scheme://host[:port], such as
+	// https://app.example.com) whose pages may call the token, revocation
+	// and userinfo endpoints from a browser (cross-origin resource
+	// sharing), besides the origins of the clients' redirect URIs, which
+	// need no listing. An entry must be https (http only on a loopback
+	// host); "*" is refused. A listed origin passes every preflight, and
+	// may read the answers for every client (still only to requests that
+	// authenticated a client, or bore its token): list only origins the
+	// host trusts as much as its own. Empty (the default): only redirect-URI
+	// origins, each for its own client's answers (docs/pages.md, "CORS").
+	CORSOrigins []string
+
+	// CORSIntrospection lets browsers call the introspection endpoint
+	// cross-origin under the same rules as the token endpoint. False (the
+	// default): introspection answers no preflight and sends no CORS
+	// headers, since its callers are resource servers, not pages.
+	CORSIntrospection bool
+
 	// MaxBodyBytes caps request bodies; if zero, 64 KiB. Larger bodies are
 	// refused with 413 and an invalid_request error.
 	MaxBodyBytes int64
@@ -525,7 +543,8 @@ func (c *Config) checkExtensions(e *configErrors) {
 	}
 }
 
-// checkHTTP checks the endpoint paths and the request body limit.
+// checkHTTP checks the endpoint paths, the request body limit and the
+// CORS origins.
 func (c *Config) checkHTTP(e *configErrors) {
 	for name, p := range map[string]string{
 		"Authorize": c.Paths.Authorize, "Token": c.Paths.Token, "Introspect": c.Paths.Introspect,
@@ -538,6 +557,11 @@ func (c *Config) checkHTTP(e *configErrors) {
 	}
 	if c.MaxBodyBytes < 0 {
 		e.bad("MaxBodyBytes", "must not be negative")
+	}
+	for i, o := range c.CORSOrigins {
+		if msg := checkCORSOrigin(o); msg != "" {
+			e.bad(fmt.Sprintf("CORSOrigins[%d]", i), "%s", msg)
+		}
 	}
 }
 

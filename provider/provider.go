@@ -35,6 +35,7 @@ type Provider struct {
 	supported     supported
 	resolver      ipfilter.Resolver
 	tmpl          *template.Template
+	cors          corsPolicy
 	mux           *http.ServeMux
 }
 
@@ -116,6 +117,15 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	p.engine = engine
+
+	p.cors = corsPolicy{
+		extra:      map[string]bool{},
+		registered: &originCache{store: cfg.Store, now: cfg.Now, ttl: corsOriginsTTL, logger: cfg.Logger},
+	}
+	for _, o := range cfg.CORSOrigins {
+		n, _ := normalizeOrigin(strings.TrimSuffix(o, "/")) // validated above
+		p.cors.extra[n] = true
+	}
 
 	tmpl, err := p.templates()
 	if err != nil {
