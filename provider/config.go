@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"runtime"
 	"slices"
@@ -190,10 +191,37 @@ type Config struct {
 	Paths Paths
 
 	// Templates, if non-nil, replace the built-in pages. It must define the
-	// templates "login", "consent", "logout", "error", "mfa" and "tenant";
-	// provider/templates holds the built-in ones, which show the data each
-	// receives.
+	// templates "login", "consent", "logout", "error", "mfa" and "tenant",
+	// each executed with a [PageData]. Start from [BuiltinTemplates] and
+	// redefine what should look different (docs/pages.md).
 	Templates *template.Template
+
+	// PageSources are the origins the pages may load images, stylesheets
+	// and fonts from (a host's logo, stylesheet or fonts), added to their
+	// Content-Security-Policy. Empty (the default): nothing but the pages'
+	// inline styles, and the client's logo on the consent page. Scripts are
+	// never allowed.
+	PageSources PageSources
+
+	// Messages add to and override the text of the pages, by language (a
+	// BCP 47 tag: "en", "de", "pt-BR"): the built-in English and German
+	// catalogues ([BuiltinMessages]) with the host's over them. A language
+	// of its own ("fr") starts from English, so that a message it lacks
+	// shows in English; a regional one ("de-CH") from its base language.
+	// This is also where a host describes its permission scopes for the
+	// consent page ("scope.assets:read": "Read your assets"). Every ID must
+	// be known and every text take the arguments of its message: New
+	// reports those that do not.
+	Messages map[string]Messages
+
+	// Language chooses a page's language: it gets the request and the
+	// languages the user prefers, most preferred first (the authorization
+	// or logout request's ui_locales, then Accept-Language), and returns a
+	// language tag of Messages or the built-in catalogues ("de-AT" falls
+	// back to "de", an unknown one to English), or "" to let the provider
+	// choose. Nil (the default): the first preferred language with a
+	// catalogue, else English.
+	Language func(r *http.Request, preferred []string) string
 
 	// CORSOrigins are web origins (scheme://host[:port], such as
 	// https://app.example.com) whose pages may call the token, revocation
@@ -430,6 +458,8 @@ func (c *Config) check() error {
 		c.checkLimits,
 		c.checkExtensions,
 		c.checkHTTP,
+		c.checkPageSources,
+		c.checkMessages,
 	} {
 		check(&e)
 	}

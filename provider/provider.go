@@ -36,6 +36,8 @@ type Provider struct {
 	resolver      ipfilter.Resolver
 	tmpl          *template.Template
 	cors          corsPolicy
+	catalogues    *catalogues
+	csp           pagePolicy
 	mux           *http.ServeMux
 }
 
@@ -127,6 +129,8 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		p.cors.extra[n] = true
 	}
 
+	p.catalogues = newCatalogues(cfg.Messages, cfg.Language)
+	p.csp = newPagePolicy(cfg.PageSources)
 	tmpl, err := p.templates()
 	if err != nil {
 		return nil, err
