@@ -25,6 +25,8 @@ type clientDoc struct {
 	ClientSecretExpiresAt       int64           `json:"client_secret_expires_at"`
 	ClientName                  string          `json:"client_name"`
 	Description                 string          `json:"description"`
+	LogoURI                     string          `json:"logo_uri"`
+	ClientURI                   string          `json:"client_uri"`
 	Customer                    string          `json:"customer"`
 	RedirectURIs                []string        `json:"redirect_uris"`
 	PostLogoutRedirectURIs      []string        `json:"post_logout_redirect_uris"`
@@ -68,6 +70,8 @@ func docOf(c storage.Client) clientDoc {
 		ClientSecretExpiresAt:       unixOrZero(newestSecretExpiry(c)),
 		ClientName:                  c.Name,
 		Description:                 c.Description,
+		LogoURI:                     c.LogoURI,
+		ClientURI:                   c.ClientURI,
 		Customer:                    c.Customer,
 		RedirectURIs:                list(c.RedirectURIs),
 		PostLogoutRedirectURIs:      list(c.PostLogoutRedirectURIs),
@@ -226,6 +230,8 @@ var docFields = []docField{
 	{name: "client_secret_expires_at", goName: "SecretExpiresAt"},
 	{name: "client_name", goName: "Name", set: setString(func(c *storage.Client) *string { return &c.Name })},
 	{name: "description", goName: "Description", set: setString(func(c *storage.Client) *string { return &c.Description })},
+	{name: "logo_uri", goName: "LogoURI", set: setString(func(c *storage.Client) *string { return &c.LogoURI })},
+	{name: "client_uri", goName: "ClientURI", set: setString(func(c *storage.Client) *string { return &c.ClientURI })},
 	{name: "customer", goName: "Customer", set: setString(func(c *storage.Client) *string { return &c.Customer })},
 	{name: "redirect_uris", goName: "RedirectURIs", set: setStrings(func(c *storage.Client) *[]string { return &c.RedirectURIs })},
 	{name: "post_logout_redirect_uris", goName: "PostLogoutRedirectURIs", set: setStrings(func(c *storage.Client) *[]string { return &c.PostLogoutRedirectURIs })},

@@ -40,7 +40,7 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 		}
 		addr, err := p.clientAddr(r)
 		if err != nil {
-			p.writeAuthorizeError(r.Context(), w, nil, err)
+			p.writeAuthorizeError(r.Context(), w, r, nil, err)
 			return
 		}
 		if refusal := requestObjectRefusal(r.Form); refusal != nil {
@@ -108,7 +108,7 @@ func requestObjectRefusal(form url.Values) error {
 func (p *Provider) refuseRequestObject(w http.ResponseWriter, r *http.Request, refusal error) {
 	ctx := oauth.WithRequest(r.Context(), oauth.NewRequest())
 	ar, _ := p.newAuthorizeRequest(ctx, r, r.Form)
-	p.writeAuthorizeError(ctx, w, ar, refusal)
+	p.writeAuthorizeError(ctx, w, r, ar, refusal)
 }
 
 // newAuthorizeRequest has the engine validate the authorization request made
@@ -166,7 +166,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	form, _ := url.ParseQuery(fl.Query) // encoded by AuthorizeHandler
 	ar, err := p.newAuthorizeRequest(ctx, r, form)
 	if err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return false
 	}
 	fl.ar = ar
@@ -174,7 +174,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	fl.ClientID = fl.client.ID
 	fl.prompt = strings.Fields(ar.Form().Get("prompt"))
 	if err := precheck(ar, fl.client, p.supported); err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return false
 	}
 	// Every request of the flow must come from the client's networks.
@@ -183,11 +183,11 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 		err = errIPRefused(oauth.AccessDenied)
 	}
 	if err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return false
 	}
 	if ls, err := p.currentLogin(ctx, r); err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return false
 	} else if ls != nil {
 		fl.login = ls
@@ -226,7 +226,7 @@ func (p *Provider) advance(w http.ResponseWriter, r *http.Request, fl *flow) {
 		return
 	}
 	if err := p.admitUser(ctx, fl); err != nil {
-		p.writeAuthorizeError(ctx, w, fl.ar, err)
+		p.writeAuthorizeError(ctx, w, r, fl.ar, err)
 		return
 	}
 	if p.runStep(w, r, fl, userSteps) {
@@ -246,7 +246,7 @@ func (p *Provider) runStep(w http.ResponseWriter, r *http.Request, fl *flow, ste
 		}
 		need, err := st.needed(ctx, p, fl)
 		if err != nil {
-			p.writeAuthorizeError(ctx, w, fl.ar, err)
+			p.writeAuthorizeError(ctx, w, r, fl.ar, err)
 			return true
 		}
 		if !need {
@@ -264,7 +264,7 @@ func (p *Provider) runStep(w http.ResponseWriter, r *http.Request, fl *flow, ste
 func (p *Provider) showStep(w http.ResponseWriter, r *http.Request, fl *flow, st step) {
 	ctx := r.Context()
 	if fl.hasPrompt("none") {
-		p.writeAuthorizeError(ctx, w, fl.ar, st.promptNoneError(fl))
+		p.writeAuthorizeError(ctx, w, r, fl.ar, st.promptNoneError(fl))
 		return
 	}
 	if fl.ID == "" {
@@ -273,16 +273,16 @@ func (p *Provider) showStep(w http.ResponseWriter, r *http.Request, fl *flow, st
 			// Not the client's error, and nothing it could fix: tell
 			// the user, without a redirect.
 			w.Header().Set("Retry-After", strconv.Itoa(int(p.cfg.FlowLifetime.Seconds())))
-			p.renderError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many sign-ins have been started from your network or in total. Try again in a few minutes.")
+			p.renderError(w, r, http.StatusTooManyRequests, "temporarily_unavailable", msg(msgErrorTooManyFlows))
 			return
 		}
 		if err != nil {
-			p.writeAuthorizeError(ctx, w, fl.ar, err)
+			p.writeAuthorizeError(ctx, w, r, fl.ar, err)
 			return
 		}
 	}
 	if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
-		st.show(w, r, p, fl, "")
+		st.show(w, r, p, fl, message{})
 		return
 	}
 	http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
@@ -353,16 +353,16 @@ func (p *Provider) InteractionHandler() http.Handler {
 		}
 		handle := r.URL.Query().Get("flow")
 		if handle == "" {
-			p.renderError(w, http.StatusBadRequest, "invalid_request", "The sign-in link is incomplete; start again from the application.")
+			p.renderError(w, r, http.StatusBadRequest, "invalid_request", msg(msgErrorFlowMissing))
 			return
 		}
 		af, err := p.store.GetAuthFlow(ctx, secret.Digest(handle))
 		if errors.Is(err, storage.ErrNotFound) || (err == nil && !p.cfg.Now().Before(af.ExpiresAt)) {
-			p.renderError(w, http.StatusBadRequest, "invalid_request", "This sign-in has expired or was already completed; start again from the application.")
+			p.renderError(w, r, http.StatusBadRequest, "invalid_request", msg(msgErrorFlowExpired))
 			return
 		}
 		if err != nil {
-			p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+			p.renderError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", msg(msgErrorUnavailable))
 			return
 		}
 		// The flow must continue in the browser that started it: a link to
@@ -370,7 +370,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 		fl := &flow{AuthFlow: af, handle: handle}
 		bc, cerr := r.Cookie(browserCookie)
 		if cerr != nil || !secret.Equal(secret.Digest(bc.Value), fl.browserDigest()) {
-			p.renderError(w, http.StatusForbidden, "access_denied", "This sign-in was started in another browser; start again from the application.")
+			p.renderError(w, r, http.StatusForbidden, "access_denied", msg(msgErrorOtherBrowser))
 			return
 		}
 		if r.Method == http.MethodGet {
@@ -378,7 +378,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 			return
 		}
 		if !secret.Equal(r.PostForm.Get("csrf_token"), af.CSRF) {
-			p.renderError(w, http.StatusForbidden, "invalid_request", "The form is missing its security token or it does not match; reload the page and try again.")
+			p.renderError(w, r, http.StatusForbidden, "invalid_request", msg(msgErrorCSRF))
 			return
 		}
 		if !p.load(w, r, fl) {
@@ -390,14 +390,14 @@ func (p *Provider) InteractionHandler() http.Handler {
 			http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
 			return
 		}
-		ok, msg, err := st.submit(w, r, p, fl)
+		ok, m, err := st.submit(w, r, p, fl)
 		if err != nil {
 			p.deleteFlow(ctx, fl)
-			p.writeAuthorizeError(ctx, w, fl.ar, err)
+			p.writeAuthorizeError(ctx, w, r, fl.ar, err)
 			return
 		}
 		if !ok {
-			st.show(w, r, p, fl, msg)
+			st.show(w, r, p, fl, m)
 			return
 		}
 		if fl.Subject == "" && fl.login != nil {
@@ -415,7 +415,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 			return cur, nil
 		})
 		if err != nil {
-			p.writeAuthorizeError(ctx, w, fl.ar, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err))
+			p.writeAuthorizeError(ctx, w, r, fl.ar, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err))
 			return
 		}
 		// Post/Redirect/Get: the next step's page is a 303 away (RFC 9700
@@ -456,12 +456,12 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 		subject, authTime = fl.login.Subject, fl.login.AuthTime
 	}
 	if subject == "" {
-		p.writeAuthorizeError(ctx, w, ar, oauth.ServerError.Debug("flow finished without a subject"))
+		p.writeAuthorizeError(ctx, w, r, ar, oauth.ServerError.Debug("flow finished without a subject"))
 		return
 	}
 	g, user, m, err := p.flowGrant(ctx, fl)
 	if err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return
 	}
 	ar.Grant(g.Scopes)
@@ -477,7 +477,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	sess.SetAuthentication(authTime, amr, acrFor(amr))
 	extra, err := p.claims(ctx, ClaimRequest{User: user, Tenant: tenantOf(sess.Tenant), ClientID: fl.client.ID, ClientIP: sess.ClientIP, Scopes: ar.GrantedScopes()})
 	if err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return
 	}
 	sess.AddIDTokenClaims(extra)
@@ -487,7 +487,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	// The response names the issuer (RFC 9207: mix-up defence).
 	resp, err := p.engine.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		p.writeAuthorizeError(ctx, w, ar, err)
+		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return
 	}
 	p.deleteFlow(ctx, fl)
@@ -533,13 +533,17 @@ func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User
 
 // writeAuthorizeError redirects the error to the client when the redirect
 // URI has been validated, and shows it as a page otherwise.
-func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, ar *oauth.AuthorizeRequest, err error) {
+func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar *oauth.AuthorizeRequest, err error) {
 	a := oauth.Translate(err)
 	if a.Status >= 500 {
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "authorization failed", slog.String("error", oauth.Chain(err)))
 	}
 	if !ar.RedirectURIValid() {
-		p.renderError(w, a.Status, a.Code, a.Description)
+		uiLocales := uiLocalesOf(ar)
+		if uiLocales == "" && r.Form != nil {
+			uiLocales = r.Form.Get("ui_locales") // the authorization request's own
+		}
+		p.renderProtocolError(w, r, uiLocales, a)
 		return
 	}
 	p.engine.WriteAuthorizeError(ctx, w, ar, err)

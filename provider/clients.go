@@ -406,6 +406,7 @@ func (p *Provider) checkClient(c storage.Client) (storage.Client, error) {
 	checkScopes(&e, c)
 	checkAccess(&e, c)
 	checkTokenSettings(&e, c)
+	checkClientDisplay(&e, c)
 	return c, e.err()
 }
 

@@ -203,10 +203,55 @@ type Config struct {
 	Paths Paths
 
 	// Templates, if non-nil, replace the built-in pages. It must define the
-	// templates "login", "consent", "logout", "error", "mfa" and "tenant";
-	// provider/templates holds the built-in ones, which show the data each
-	// receives.
+	// templates "login", "consent", "logout", "error", "mfa" and "tenant",
+	// each executed with a [PageData]. Start from [BuiltinTemplates] and
+	// redefine what should look different (docs/pages.md).
 	Templates *template.Template
+
+	// PageSources are the origins the pages may load images, stylesheets
+	// and fonts from (a host's logo, stylesheet or fonts), added to their
+	// Content-Security-Policy. Empty (the default): nothing but the pages'
+	// inline styles, and the client's logo on the consent page. Scripts are
+	// never allowed.
+	PageSources PageSources
+
+	// Messages add to and override the text of the pages, by language (a
+	// BCP 47 tag: "en", "de", "pt-BR"): the built-in English and German
+	// catalogues ([BuiltinMessages]) with the host's over them. A language
+	// of its own ("fr") starts from English, so that a message it lacks
+	// shows in English; a regional one ("de-CH") from its base language.
+	// This is also where a host describes its permission scopes for the
+	// consent page ("scope.assets:read": "Read your assets"). Every ID must
+	// be known and every text take the arguments of its message: New
+	// reports those that do not.
+	Messages map[string]Messages
+
+	// Language chooses a page's language: it gets the request and the
+	// languages the user prefers, most preferred first (the authorization
+	// or logout request's ui_locales, then Accept-Language), and returns a
+	// language tag of Messages or the built-in catalogues ("de-AT" falls
+	// back to "de", an unknown one to English), or "" to let the provider
+	// choose. Nil (the default): the first preferred language with a
+	// catalogue, else English.
+	Language func(r *http.Request, preferred []string) string
+
+	// CORSOrigins are web origins (scheme://host[:port], such as
+	// https://app.example.com) whose pages may call the token, revocation
+	// and userinfo endpoints from a browser (cross-origin resource
+	// sharing), besides the origins of the clients' redirect URIs, which
+	// need no listing. An entry must be https (http only on a loopback
+	// host); "*" is refused. A listed origin passes every preflight, and
+	// may read the answers for every client (still only to requests that
+	// authenticated a client, or bore its token): list only origins the
+	// host trusts as much as its own. Empty (the default): only redirect-URI
+	// origins, each for its own client's answers (docs/pages.md, "CORS").
+	CORSOrigins []string
+
+	// CORSIntrospection lets browsers call the introspection endpoint
+	// cross-origin under the same rules as the token endpoint. False (the
+	// default): introspection answers no preflight and sends no CORS
+	// headers, since its callers are resource servers, not pages.
+	CORSIntrospection bool
 
 	// MaxBodyBytes caps request bodies; if zero, 64 KiB. Larger bodies are
 	// refused with 413 and an invalid_request error.
@@ -448,6 +493,8 @@ func (c *Config) check() error {
 		c.checkLimits,
 		c.checkExtensions,
 		c.checkHTTP,
+		c.checkPageSources,
+		c.checkMessages,
 	} {
 		check(&e)
 	}
@@ -570,11 +617,17 @@ func (c *Config) checkExtensions(e *configErrors) {
 	}
 }
 
-// checkHTTP checks the endpoint paths and the request body limit.
+// checkHTTP checks the endpoint paths, the request body limit and the
+// CORS origins.
 func (c *Config) checkHTTP(e *configErrors) {
 	c.checkPaths(e)
 	if c.MaxBodyBytes < 0 {
 		e.bad("MaxBodyBytes", "must not be negative")
+	}
+	for i, o := range c.CORSOrigins {
+		if msg := checkCORSOrigin(o); msg != "" {
+			e.bad(fmt.Sprintf("CORSOrigins[%d]", i), "%s", msg)
+		}
 	}
 }
 

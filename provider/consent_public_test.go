@@ -118,7 +118,7 @@ func TestRememberedConsentByRedirectURI(t *testing.T) {
 						name = tc.client.ID
 					}
 					assert.Contains(t, page.Body, name)
-					assert.Contains(t, page.Body, "<code>profile</code>")
+					assert.Contains(t, page.Body, `<li data-scope="profile">`)
 					exchange(flowtest.Submit(t, browser, page, url.Values{"decision": {"allow"}}).Location(t), "state-second")
 				}
 			})

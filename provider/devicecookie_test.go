@@ -168,7 +168,7 @@ func TestDeviceCookieOwnCount(t *testing.T) {
 		}
 		p := try("alice-password")
 		requireLocked(t, p, "the laptop is locked on its own count")
-		assert.Contains(t, p.Body, "Try again in 30s.")
+		assert.Contains(t, p.Body, "Try again in 30 seconds.")
 		th, err := e.store.GetThrottle(ctx, provider.DeviceKey(cookie))
 		require.NoError(t, err)
 		assert.Equal(t, 5, th.Failures)
@@ -180,7 +180,7 @@ func TestDeviceCookieOwnCount(t *testing.T) {
 
 		e.clock.Advance(31 * time.Second)
 		assert.Contains(t, try("wrong").Body, "The username or password is wrong.", "the lock ended; the sixth failure locks again, longer")
-		assert.Contains(t, try("alice-password").Body, "Try again in 1m0s.")
+		assert.Contains(t, try("alice-password").Body, "Try again in 60 seconds.")
 
 		e.clock.Advance(61 * time.Second)
 		requireSignedIn(t, try("alice-password"), "trusted again after the lock")

@@ -14,12 +14,15 @@
 //	http.Handle("/", p.Handler())
 //
 // It serves discovery, a JWKS with key rotation, the authorization endpoint
-// with built-in login and consent pages (replaceable templates), the token
+// with built-in login, MFA, tenant and consent pages (in English and
+// German, with a host's own text, templates and sources: [BuiltinTemplates],
+// [PageData], [Messages], [PageSources]), the token
 // endpoint (authorization code with PKCE, refresh with rotation and reuse
 // detection, client credentials, and, with Config.AllowLegacyGrants, for
 // clients that list them, the password grant and implicit/hybrid flows),
 // introspection (RFC 7662), revocation (RFC 7009), userinfo and
-// RP-initiated logout.
+// RP-initiated logout. The token, revocation and userinfo endpoints answer
+// single-page apps at their clients' origins (CORS; Config.CORSOrigins).
 //
 // Clients are registered with [Provider.CreateClient], which generates a
 // 256-bit secret and stores only its hash, and administered with
@@ -33,6 +36,6 @@
 // internal package (provider/internal/oauth, the only code that imports
 // fosite or go-jose v3): the public API and the handlers speak Gatehouse's
 // own types. See
-// docs/architecture.md, docs/tokens-and-hashing.md and docs/security.md in
-// the repository.
+// docs/architecture.md, docs/tokens-and-hashing.md, docs/security.md and
+// docs/pages.md in the repository.
 package provider

@@ -3,6 +3,7 @@ package provider
 import (
 	"encoding/base64"
 	"net/netip"
+	"testing"
 )
 
 // PasswordKey exposes the throttle key of a username to the tests.
@@ -38,3 +39,9 @@ var ClientAuthKey = clientAuthKey
 // BcryptRuns returns how many bcrypt comparisons of client secrets p has
 // run.
 func BcryptRuns(p *Provider) int64 { return p.hasher.BcryptRuns() }
+
+// ShownMessageIDs returns the IDs of every message the provider's code and
+// its built-in templates show, read from their source.
+func ShownMessageIDs(t *testing.T) []string {
+	return append(codeMessageIDs(t), templateMessageIDs(t)...)
+}

@@ -24,8 +24,11 @@ import (
 // opaque and JWT alike. A refresh token is shown to its own client only.
 // Any other token is answered exactly as an unknown one: 200 and
 // {"active":false}.
+//
+// With [Config.CORSIntrospection], browsers may call it cross-origin from
+// the calling client's origins; without, it sends no CORS headers.
 func (p *Provider) IntrospectHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -41,6 +44,9 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
 		client, err := p.engine.AuthenticateClient(ctx, r, r.PostForm)
+		if err == nil && p.cfg.CORSIntrospection {
+			p.allowOrigin(w, r, &client.Client)
+		}
 		if err == nil && client.Public {
 			err = oauth.InvalidClient.Hint("Public clients cannot introspect tokens.")
 		}
@@ -72,6 +78,10 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, info.introspection())
 	})
+	if !p.cfg.CORSIntrospection {
+		return h
+	}
+	return p.withCORS(http.MethodPost, h)
 }
 
 // writeInactive writes the answer for a token the caller may not see or

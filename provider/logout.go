@@ -33,19 +33,20 @@ type logoutRequest struct {
 
 // logoutRefusal is a logout request refused with an error page.
 type logoutRefusal struct {
-	status            int
-	code, description string
+	status int
+	code   string
+	why    msgID
 }
 
-var errLogoutUnavailable = &logoutRefusal{http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment."}
+var errLogoutUnavailable = &logoutRefusal{http.StatusServiceUnavailable, "temporarily_unavailable", msgErrorUnavailable}
 
-func badLogout(description string) *logoutRefusal {
-	return &logoutRefusal{http.StatusBadRequest, "invalid_request", description}
+func badLogout(why msgID) *logoutRefusal {
+	return &logoutRefusal{http.StatusBadRequest, "invalid_request", why}
 }
 
 // refuseLogout shows the error page of a refused logout.
-func (p *Provider) refuseLogout(w http.ResponseWriter, f *logoutRefusal) {
-	p.renderError(w, f.status, f.code, f.description)
+func (p *Provider) refuseLogout(w http.ResponseWriter, r *http.Request, f *logoutRefusal) {
+	p.renderError(w, r, f.status, f.code, msg(f.why))
 }
 
 // serveLogout serves the end-session endpoint: it checks the request
@@ -59,7 +60,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	lr, refusal := p.checkLogout(ctx, r)
 	if refusal != nil {
-		p.refuseLogout(w, refusal)
+		p.refuseLogout(w, r, refusal)
 		return
 	}
 	cookie, _ := r.Cookie(sessionCookie)
@@ -76,7 +77,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if ls != nil {
 		if err := p.store.DeleteLoginSession(ctx, ls.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			p.refuseLogout(w, errLogoutUnavailable)
+			p.refuseLogout(w, r, errLogoutUnavailable)
 			return
 		}
 	}
@@ -90,7 +91,9 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, lr.target.String(), http.StatusSeeOther)
 		return
 	}
-	p.render(w, http.StatusOK, "logout", pageData{Title: "Signed out", Done: true})
+	pd := p.page(r, r.Form.Get("ui_locales"), msgLogoutDoneTitle)
+	pd.Done = true
+	p.render(w, http.StatusOK, "logout", pd)
 }
 
 // checkLogout checks the id_token_hint, the client_id and the
@@ -100,11 +103,11 @@ func (p *Provider) checkLogout(ctx context.Context, r *http.Request) (logoutRequ
 	if hint := r.Form.Get("id_token_hint"); hint != "" {
 		claims, err := p.verifyIDTokenHint(ctx, hint)
 		if err != nil {
-			return lr, badLogout("The id_token_hint is not an ID token issued by this provider.")
+			return lr, badLogout(msgLogoutBadHint)
 		}
 		lr.hintSub = claims.Subject
 		if lr.clientID != "" && !slices.Contains(claims.Audience, lr.clientID) {
-			return lr, badLogout("The client_id does not match the id_token_hint.")
+			return lr, badLogout(msgLogoutClientMismatch)
 		}
 		if lr.clientID == "" && len(claims.Audience) > 0 {
 			lr.clientID = claims.Audience[0]
@@ -115,11 +118,11 @@ func (p *Provider) checkLogout(ctx context.Context, r *http.Request) (logoutRequ
 		return lr, nil
 	}
 	if lr.clientID == "" {
-		return lr, badLogout("A post_logout_redirect_uri needs an id_token_hint or client_id to be checked.")
+		return lr, badLogout(msgLogoutNeedsClient)
 	}
 	c, err := p.store.GetClient(ctx, lr.clientID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && !slices.Contains(c.PostLogoutRedirectURIs, redirect)) {
-		return lr, badLogout("The post_logout_redirect_uri is not registered for this client.")
+		return lr, badLogout(msgLogoutUnregisteredRedirect)
 	}
 	if err != nil {
 		return lr, errLogoutUnavailable
@@ -137,12 +140,16 @@ func (p *Provider) logoutConfirmed(w http.ResponseWriter, r *http.Request, cooki
 		return true
 	}
 	params := map[string]string{}
-	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
+	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
 		if v := r.Form.Get(k); v != "" {
 			params[k] = v
 		}
 	}
-	p.render(w, http.StatusOK, "logout", pageData{Title: "Sign out", Action: p.issuerPath + p.cfg.Paths.Logout, CSRF: want, Params: params})
+	pd := p.page(r, r.Form.Get("ui_locales"), msgLogoutTitle)
+	pd.Action = p.issuerPath + p.cfg.Paths.Logout
+	pd.CSRF = want
+	pd.Params = params
+	p.render(w, http.StatusOK, "logout", pd)
 	return false
 }
 

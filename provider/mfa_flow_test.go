@@ -252,7 +252,7 @@ func TestMFAFlowPinnedToItsUser(t *testing.T) {
 	// alice's flow goes on as alice, with what alice did.
 	consent := flowtest.Follow(t, b, flowtest.Submit(t, b, tenantPage, url.Values{"tenant": {"acme"}}))
 	require.Contains(t, consent.Body, `name="decision"`)
-	assert.Contains(t, consent.Body, "sub-alice")
+	assert.Contains(t, consent.Body, "Signed in as <strong>alice</strong>", "the consent page shows alice (by username), not bob")
 	done := flowtest.Submit(t, b, consent, url.Values{"decision": {"allow"}})
 	assert.NotEmpty(t, done.Location(t).Query().Get("code"))
 

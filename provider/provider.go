@@ -35,6 +35,9 @@ type Provider struct {
 	supported     supported
 	resolver      ipfilter.Resolver
 	tmpl          *template.Template
+	cors          corsPolicy
+	catalogues    *catalogues
+	csp           pagePolicy
 	mux           *http.ServeMux
 }
 
@@ -118,6 +121,17 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	p.engine = engine
 
+	p.cors = corsPolicy{
+		extra:      map[string]bool{},
+		registered: &originCache{store: cfg.Store, now: cfg.Now, ttl: corsOriginsTTL, logger: cfg.Logger},
+	}
+	for _, o := range cfg.CORSOrigins {
+		n, _ := normalizeOrigin(strings.TrimSuffix(o, "/")) // validated above
+		p.cors.extra[n] = true
+	}
+
+	p.catalogues = newCatalogues(cfg.Messages, cfg.Language)
+	p.csp = newPagePolicy(cfg.PageSources)
 	tmpl, err := p.templates()
 	if err != nil {
 		return nil, err

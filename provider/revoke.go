@@ -14,9 +14,10 @@ import (
 // authenticates as the client the token was issued to; revoking a refresh
 // token revokes the whole grant (every access and refresh token of it), and
 // revoking someone else's or an unknown token answers 200 and changes
-// nothing.
+// nothing. Browsers may call it cross-origin from the client's origins (see
+// [Config.CORSOrigins]).
 func (p *Provider) RevokeHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -26,13 +27,17 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if !p.parseForm(w, r) {
 			return
 		}
-		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
+		state := oauth.NewRequest()
+		ctx = oauth.WithRequest(ctx, state)
 		err := p.checkClaimedClientAddr(r.WithContext(ctx))
 		if err == nil {
 			err = p.engine.Revoke(ctx, r)
 		}
+		if c := state.AuthenticatedClient(); c != nil {
+			p.allowOrigin(w, r, &c.Client)
+		}
 		p.writeRevocationError(ctx, w, err)
-	})
+	}))
 }
 
 // writeRevocationError writes the revocation answer for err (nil: 200)

@@ -1,11 +1,14 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
@@ -87,35 +90,105 @@ func (consentStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, err
 	return false, nil
 }
 
-func (s consentStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
-	g, _, m, err := p.flowGrant(r.Context(), fl)
+func (s consentStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, m message) {
+	g, u, ms, err := p.flowGrant(r.Context(), fl)
 	if err != nil {
-		p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+		p.renderError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", msg(msgErrorUnavailable))
 		return
 	}
-	var tenant *Tenant
-	if m != nil {
-		tenant = &m.Tenant
+	pd := p.stepPage(r, fl, s, msgConsentTitle, m)
+	pd.setUser(&u, fl.subject())
+	if ms != nil {
+		pd.Tenant = &ms.Tenant
+		pd.TenantName = cmp.Or(ms.Tenant.Name, ms.Tenant.ID)
 	}
-	pd := p.stepPage(fl, s, "Allow access", msg)
-	pd.Tenant = tenant
-	pd.Subject = fl.subject()
+	pd.ClientLogoURI = fl.client.LogoURI
+	pd.ClientURI = fl.client.ClientURI
 	pd.Scopes = g.Scopes
+	pd.ScopeGroups = p.scopeGroups(pd.cat, g.Scopes)
 	p.render(w, http.StatusOK, "consent", pd)
 }
 
-func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+// Scope groups of the consent page with a fixed place: the user's claims
+// first, lasting access last, the permissions' groups between them in
+// order of ID, and "other" (permissions without a colon) after those.
+const (
+	scopeGroupIdentity = "identity"
+	scopeGroupOffline  = "offline"
+	scopeGroupOther    = "other"
+)
+
+// scopeGroups groups scopes for the consent page and describes each in
+// the language of c (see ScopeGroup and ScopeInfo).
+func (p *Provider) scopeGroups(c *catalogue, scopes []string) []ScopeGroup {
+	byID := map[string]*ScopeGroup{}
+	for _, s := range scopes {
+		id := scopeGroupOf(s, p.cfg.Claims)
+		g := byID[id]
+		if g == nil {
+			g = &ScopeGroup{ID: id, Title: id}
+			if t, ok := c.lookup(scopeGroupKeyPrefix + id); ok {
+				g.Title = t
+			}
+			byID[id] = g
+		}
+		info := ScopeInfo{Name: s}
+		info.Description, _ = c.lookup(scopeKeyPrefix + s)
+		g.Scopes = append(g.Scopes, info)
+	}
+	rank := func(id string) int {
+		switch id {
+		case scopeGroupIdentity:
+			return 0
+		case scopeGroupOther:
+			return 2
+		case scopeGroupOffline:
+			return 3
+		}
+		return 1
+	}
+	ids := slices.SortedFunc(maps.Keys(byID), func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
+	})
+	out := make([]ScopeGroup, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, *byID[id])
+	}
+	return out
+}
+
+// scopeGroupOf returns the group of scope s on the consent page: identity
+// for the claim scopes (built in, and the host's claims), offline for
+// those that ask for a refresh token, else the permission's prefix before
+// its first colon, or other.
+func scopeGroupOf(s string, claims map[string]ClaimFunc) string {
+	if i := slices.IndexFunc(claimScopeTable, func(c claimScope) bool { return c.name == s }); i >= 0 {
+		if claimScopeTable[i].refresh {
+			return scopeGroupOffline
+		}
+		return scopeGroupIdentity
+	}
+	if _, ok := claims[s]; ok {
+		return scopeGroupIdentity
+	}
+	if prefix, _, ok := strings.Cut(s, ":"); ok && prefix != "" {
+		return prefix
+	}
+	return scopeGroupOther
+}
+
+func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, message, error) {
 	ctx := r.Context()
 	switch r.PostForm.Get("decision") {
 	case "allow":
 	case "deny":
-		return false, "", oauth.AccessDenied.Hint("The user denied the request.")
+		return false, message{}, oauth.AccessDenied.Hint("The user denied the request.")
 	default:
-		return false, "Choose Allow or Deny.", nil
+		return false, msg(msgConsentChoose), nil
 	}
 	g, _, _, err := p.flowGrant(ctx, fl)
 	if err != nil {
-		return false, "", err
+		return false, message{}, err
 	}
 	scopes := slices.Clone(g.Scopes)
 	if old, err := p.store.GetConsent(ctx, fl.subject(), fl.client.ID); err == nil &&
@@ -136,7 +209,7 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 		ExpiresAt: now.Add(p.cfg.ConsentLifetime),
 	})
 	if err != nil {
-		return false, "", fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+		return false, message{}, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
-	return true, "", nil
+	return true, message{}, nil
 }

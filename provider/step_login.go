@@ -39,33 +39,33 @@ func (loginStep) needed(_ context.Context, p *Provider, fl *flow) (bool, error) 
 	return false, nil
 }
 
-func (s loginStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+func (s loginStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, m message) {
 	status := http.StatusOK
-	if msg != "" {
+	if !m.none() {
 		status = http.StatusUnauthorized
 	}
-	pd := p.stepPage(fl, s, "Sign in", msg)
+	pd := p.stepPage(r, fl, s, msgLoginTitle, m)
 	pd.Username = r.PostFormValue("username")
 	p.render(w, status, "login", pd)
 }
 
-func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, message, error) {
 	ctx := r.Context()
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	if username == "" || password == "" {
-		return false, "Enter your username and password.", nil
+		return false, msg(msgLoginMissing), nil
 	}
 	u, until, err := p.checkPassword(ctx, username, password, p.loginCounts(r, username)...)
 	switch {
 	case errors.Is(err, errPasswordLocked):
 		return false, p.lockMessage(until), nil
 	case errors.Is(err, ErrInvalidCredentials):
-		return false, "The username or password is wrong.", nil
+		return false, msg(msgLoginWrong), nil
 	case err != nil:
-		return false, "", err
+		return false, message{}, err
 	}
 	if u.Subject == "" {
-		return false, "", oauth.ServerError.Debug("the authenticator returned a user without a Subject")
+		return false, message{}, oauth.ServerError.Debug("the authenticator returned a user without a Subject")
 	}
 	now := p.cfg.Now().UTC()
 	userJSON, _ := json.Marshal(u)
@@ -84,7 +84,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 		ExpiresAt: now.Add(p.cfg.LoginSessionLifetime),
 	}
 	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
-		return false, "", fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+		return false, message{}, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	p.setCookie(w, sessionCookie, token, 0)
 	if p.cfg.PasswordLockout.MaxFailures >= 0 {
@@ -100,5 +100,5 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	// this flow was done for whoever signed in before.
 	fl.Done = nil
 	fl.chooseTenant("")
-	return true, "", nil
+	return true, message{}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
@@ -67,69 +66,69 @@ func (mfaStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, error) 
 	return true, nil
 }
 
-func (s mfaStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+func (s mfaStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, m message) {
 	fs, err := p.enrolledFactors(r.Context(), fl.subject())
 	if err != nil {
-		p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+		p.renderError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", msg(msgErrorUnavailable))
 		return
 	}
 	status := http.StatusOK
-	if msg != "" {
+	if !m.none() {
 		status = http.StatusUnauthorized
 	}
 	var names []string
 	for _, f := range fs {
 		names = append(names, f.Name())
 	}
-	pd := p.stepPage(fl, s, "Verify it's you", msg)
+	pd := p.stepPage(r, fl, s, msgMFATitle, m)
+	pd.setUser(fl.user, fl.subject())
 	pd.Factors = names
 	p.render(w, status, "mfa", pd)
 }
 
-func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, message, error) {
 	ctx := r.Context()
 	subject := fl.subject()
 	fs, err := p.enrolledFactors(ctx, subject)
 	if err != nil {
-		return false, "", err
+		return false, message{}, err
 	}
 	if len(fs) == 0 {
-		return false, "", errMFARequired
+		return false, message{}, errMFARequired
 	}
 	f := fs[0]
 	if name := r.PostForm.Get("factor"); name != "" {
 		i := slices.IndexFunc(fs, func(f mfa.Factor) bool { return f.Name() == name })
 		if i < 0 {
-			return false, "Choose one of the listed methods.", nil
+			return false, msg(msgMFAChooseMethod), nil
 		}
 		f = fs[i]
 	}
 	code := r.PostForm.Get("otp")
 	if code == "" {
-		return false, "Enter the code from your authenticator app.", nil
+		return false, msg(msgMFAMissing), nil
 	}
 	if len(code) > 64 {
-		return false, "The code is wrong or was already used.", nil
+		return false, msg(msgMFAWrong), nil
 	}
 	var locked *mfa.LockedError
 	switch err := f.Verify(ctx, subject, code); {
 	case err == nil:
 	case errors.As(err, &locked):
-		wait := max(locked.Until.Sub(p.cfg.Now()).Round(time.Second), time.Second)
-		return false, fmt.Sprintf("Too many wrong codes. Try again in %v.", wait), nil
+		return false, msg(msgMFALocked, wait(locked.Until.Sub(p.cfg.Now()))), nil
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
-		return false, "The code is wrong or was already used.", nil
+		return false, msg(msgMFAWrong), nil
 	default:
-		return false, "", fmt.Errorf("%w: verify %s: %w", oauth.ErrUnavailable, f.Name(), err)
+		return false, message{}, fmt.Errorf("%w: verify %s: %w", oauth.ErrUnavailable, f.Name(), err)
 	}
 	amr := slices.Clone(fl.amr())
 	if !slices.Contains(amr, f.Method()) {
 		amr = append(amr, f.Method())
 	}
 	if err := p.elevateLogin(w, r, fl, amr); err != nil {
-		return false, "", err
+		return false, message{}, err
 	}
-	return true, "", nil
+	return true, message{}, nil
 }
 
 // elevateLogin records a completed second factor: the flow's methods grow,

@@ -26,10 +26,10 @@ func (tenantStep) needed(ctx context.Context, p *Provider, fl *flow) (bool, erro
 	return len(ms) > 1 && findMembership(ms, fl.chosenTenant()) == nil, nil
 }
 
-func (s tenantStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string) {
+func (s tenantStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, m message) {
 	ms, err := p.flowTenants(r.Context(), fl)
 	if err != nil {
-		p.renderError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Please try again in a moment.")
+		p.renderError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", msg(msgErrorUnavailable))
 		return
 	}
 	var ts []Tenant
@@ -37,24 +37,24 @@ func (s tenantStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl
 		ts = append(ts, m.Tenant)
 	}
 	status := http.StatusOK
-	if msg != "" {
+	if !m.none() {
 		status = http.StatusBadRequest
 	}
-	pd := p.stepPage(fl, s, "Choose a customer", msg)
-	pd.Subject = fl.subject()
+	pd := p.stepPage(r, fl, s, msgTenantTitle, m)
+	pd.setUser(fl.user, fl.subject())
 	pd.Tenants = ts
 	p.render(w, status, "tenant", pd)
 }
 
-func (tenantStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, string, error) {
+func (tenantStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, message, error) {
 	ms, err := p.flowTenants(r.Context(), fl)
 	if err != nil {
-		return false, "", err
+		return false, message{}, err
 	}
 	id := r.PostForm.Get("tenant")
 	if findMembership(ms, id) == nil {
-		return false, "Choose one of the listed customers.", nil
+		return false, msg(msgTenantChoose), nil
 	}
 	fl.chooseTenant(id)
-	return true, "", nil
+	return true, message{}, nil
 }

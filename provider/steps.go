@@ -22,12 +22,13 @@ type step interface {
 	// promptNoneError is the error when the step is needed for fl but the
 	// client sent prompt=none.
 	promptNoneError(fl *flow) error
-	// show writes the step's page, with msg as an error to show.
-	show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, msg string)
+	// show writes the step's page, with m as an error to show (none: no
+	// error).
+	show(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow, m message)
 	// submit handles the step's form. It returns ok when the step is done,
 	// or a message to show with the page again, or an error that ends the
 	// flow (redirected to the client when possible).
-	submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (ok bool, msg string, err error)
+	submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (ok bool, m message, err error)
 }
 
 // The interaction, in order: who the user is (identifySteps); then the
@@ -61,15 +62,27 @@ func (fl *flow) subject() string {
 	return ""
 }
 
-// stepPage is the page data every step's page starts from.
-func (p *Provider) stepPage(fl *flow, st step, title, msg string) pageData {
-	return pageData{
-		Title:      title,
-		Action:     p.interactionURL(fl),
-		CSRF:       fl.CSRF,
-		Step:       st.name(),
-		Error:      msg,
-		ClientName: p.clientName(fl),
+// stepPage is the page data every step's page starts from: in the
+// language of r and the authorization request's ui_locales, with the
+// client, the form's fields and m, the error to show.
+func (p *Provider) stepPage(r *http.Request, fl *flow, st step, title msgID, m message) PageData {
+	pd := p.page(r, uiLocalesOf(fl.ar), title)
+	pd.Action = p.interactionURL(fl)
+	pd.CSRF = fl.CSRF
+	pd.Step = st.name()
+	pd.Error = pd.cat.render(m)
+	pd.ClientID = fl.client.ID
+	pd.ClientName = p.clientName(fl)
+	return pd
+}
+
+// setUser shows u, the flow's user, on pd.
+func (pd *PageData) setUser(u *User, subject string) {
+	pd.Subject = subject
+	pd.SignedInAs = subject
+	if u != nil && u.Username != "" {
+		pd.Username = u.Username
+		pd.SignedInAs = u.Username
 	}
 }
 

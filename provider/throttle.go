@@ -211,7 +211,6 @@ func (p *Provider) authenticate(ctx context.Context, username, password string) 
 }
 
 // lockMessage tells the user how long to wait.
-func (p *Provider) lockMessage(until time.Time) string {
-	wait := max(until.Sub(p.cfg.Now()).Round(time.Second), time.Second)
-	return fmt.Sprintf("Too many failed sign-ins for this username. Try again in %v.", wait)
+func (p *Provider) lockMessage(until time.Time) message {
+	return msg(msgLoginLocked, wait(until.Sub(p.cfg.Now())))
 }

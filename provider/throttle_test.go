@@ -44,7 +44,7 @@ func TestPasswordLockoutLoginPage(t *testing.T) {
 	}
 	locked := try("alice", "alice-password")
 	require.Equal(t, http.StatusUnauthorized, locked.Status)
-	assert.Contains(t, locked.Body, "Too many failed sign-ins for this username. Try again in 30s.")
+	assert.Contains(t, locked.Body, "Too many failed sign-ins for this username. Try again in 30 seconds.")
 	locked = try("ALICE ", "alice-password")
 	assert.Contains(t, locked.Body, "Too many failed sign-ins", "case and spaces do not make another count")
 
@@ -52,7 +52,7 @@ func TestPasswordLockoutLoginPage(t *testing.T) {
 	p := try("alice", "wrong")
 	assert.Contains(t, p.Body, "The username or password is wrong.", "the lock lifted; this failure locks again, longer")
 	p = try("alice", "alice-password")
-	assert.Contains(t, p.Body, "Try again in 1m0s.", "the sixth failure doubled the delay")
+	assert.Contains(t, p.Body, "Try again in 60 seconds.", "the sixth failure doubled the delay")
 
 	e.clock.Advance(61 * time.Second)
 	require.Equal(t, http.StatusSeeOther, try("alice", "alice-password").Status, "signed in")

@@ -17,9 +17,10 @@ import (
 
 // TokenHandler returns the token endpoint (RFC 6749 §3.2): POST only, form
 // encoded, grants authorization_code, refresh_token, client_credentials and,
-// for clients allowed it, password.
+// for clients allowed it, password. Browsers may call it cross-origin from
+// the client's origins (see [Config.CORSOrigins]).
 func (p *Provider) TokenHandler() http.Handler {
-	return http.HandlerFunc(p.serveToken)
+	return p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken))
 }
 
 // tokenRequest is the state of one token request, created once by
@@ -59,6 +60,11 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx = oauth.WithRequest(ctx, tr.state)
 	ar, err := p.engine.NewAccessRequest(ctx, r, tr.sess)
+	if c := ar.Client(); c != nil {
+		// The client authenticated: its page may read the answer,
+		// tokens or error.
+		p.allowOrigin(w, r, &c.Client)
+	}
 	if err != nil {
 		p.writeAccessRequestError(ctx, w, ar, err)
 		return

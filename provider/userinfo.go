@@ -12,8 +12,10 @@ import (
 // by GET or POST, with the access token in the Authorization header or, for
 // POST, in the access_token form field. It returns sub and the claims of the
 // scopes the token was granted; the token must have been granted openid.
+// Browsers may call it cross-origin from the origins of the token's client
+// (see [Config.CORSOrigins]).
 func (p *Provider) UserinfoHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.withCORS("GET, POST", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "GET, POST")
@@ -46,6 +48,7 @@ func (p *Provider) UserinfoHandler() http.Handler {
 			p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.", nil)
 			return
 		}
+		p.allowTokenOrigin(w, r, info)
 		if !info.HasScope("openid") || info.Subject == "" {
 			p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.", []string{"openid"})
 			return
@@ -74,5 +77,20 @@ func (p *Provider) UserinfoHandler() http.Handler {
 		}
 		claims["sub"] = info.Subject
 		writeJSON(w, http.StatusOK, claims)
-	})
+	}))
+}
+
+// allowTokenOrigin lets the page at r's origin read the userinfo answer
+// when the origin belongs to the client the access token was issued to
+// (see allowOrigin). The client is read only for a request with an Origin
+// header; if it cannot be read, no origin is allowed.
+func (p *Provider) allowTokenOrigin(w http.ResponseWriter, r *http.Request, info TokenInfo) {
+	if r.Header.Get("Origin") == "" {
+		return
+	}
+	c, err := p.engine.Client(r.Context(), info.ClientID)
+	if err != nil {
+		return
+	}
+	p.allowOrigin(w, r, &c.Client)
 }

@@ -180,6 +180,16 @@ type Client struct {
 	// Description is a note for administrators (what the client is, who
 	// runs it); it is never shown to users.
 	Description string
+	// LogoURI is the URL of the client's logo (RFC 7591 §2 logo_uri),
+	// shown on the consent page. The provider accepts an absolute https URL
+	// (http only on a loopback host) of at most 2048 bytes; empty shows no
+	// logo. Its JSON name, for the admin API, is "logo_uri".
+	LogoURI string
+	// ClientURI is the client's home page (RFC 7591 §2 client_uri), linked
+	// from the consent page. The provider accepts what it accepts for
+	// LogoURI; empty shows no link. Its JSON name, for the admin API, is
+	// "client_uri".
+	ClientURI string
 	// Secrets are the client's hashed secrets, newest first. Empty for a
 	// public client and for private_key_jwt clients.
 	Secrets []SecretHash

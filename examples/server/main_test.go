@@ -278,3 +278,44 @@ func TestDemoServiceIPRange(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status, "several X-Forwarded-For headers: refused, never guessed")
 	assert.Equal(t, "invalid_request", body["error"])
 }
+
+// The demo's single-page app (demo-spa, redirect URI at
+// http://127.0.0.1:8081) may call the token endpoint and userinfo from its
+// page: the preflight from its origin is allowed, and the token endpoint's
+// answer to demo-spa names the origin. Another origin gets neither.
+func TestDemoSPACORS(t *testing.T) {
+	issuer := startDemo(t)
+	preflight := func(path, origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, issuer+path, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	for _, path := range []string{"/oauth2/token", "/userinfo", "/oauth2/revoke"} {
+		resp := preflight(path, "http://127.0.0.1:8081")
+		assert.Equal(t, http.StatusNoContent, resp.StatusCode, path)
+		assert.Equal(t, "http://127.0.0.1:8081", resp.Header.Get("Access-Control-Allow-Origin"), path)
+		resp = preflight(path, "https://elsewhere.example")
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+		assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), path)
+	}
+
+	token := func(origin string) *http.Response {
+		vals := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"not-a-refresh-token"}, "client_id": {"demo-spa"}}
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader(vals.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp := token("http://127.0.0.1:8081")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "a bad refresh token, read by the SPA's page")
+	assert.Equal(t, "http://127.0.0.1:8081", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Empty(t, token("https://elsewhere.example").Header.Get("Access-Control-Allow-Origin"))
+}

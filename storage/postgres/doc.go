@@ -36,7 +36,8 @@
 // The tables (all prefixed):
 //
 //	clients         one row per client; id primary key; lists as text[], secrets as three parallel arrays;
-//	                introspect_audiences added by migration 0003 (NULL for clients made before)
+//	                introspect_audiences added by migration 0003 (NULL for clients made before);
+//	                logo_uri, client_uri added by migration 0007 ('' for clients made before)
 //	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families
 //	jtis            used JWT IDs of client assertions; jti primary key
 //	consents        primary key (subject, client_id)

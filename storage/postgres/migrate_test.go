@@ -282,3 +282,42 @@ func undoMigration(t *testing.T, pool *pgxpool.Pool, prefix, name, undo string) 
 	require.NoError(t, err)
 	return version
 }
+
+// TestMigrationAddsClientDisplay upgrades a database that lacks the
+// migration adding clients.logo_uri and clients.client_uri and holds a
+// client: New refuses it until Migrate has run, the client comes back
+// unchanged with an empty LogoURI and ClientURI, and the new columns then
+// keep what is written.
+func TestMigrationAddsClientDisplay(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
+	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
+	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.NoError(t, err)
+	old := storage.Client{ID: "spa", Name: "Single-page app", Public: true, RedirectURIs: []string{"https://spa.example/cb"}}
+	require.NoError(t, s.CreateClient(ctx, old))
+
+	version := undoMigration(t, pool, prefix, "client_display",
+		`ALTER TABLE `+prefix+`clients DROP COLUMN logo_uri, DROP COLUMN client_uri`)
+	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err, "a schema without the migration is behind")
+	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version), "the error names the missing version")
+
+	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	require.NoError(t, err)
+	assert.Contains(t, migrationRows(t, pool, prefix), version, "the migration is recorded again")
+	got, err := s.GetClient(ctx, "spa")
+	require.NoError(t, err)
+	assert.Equal(t, old, got, "the client is kept, with no logo and no home page")
+
+	require.NoError(t, s.UpdateClient(ctx, "spa", func(c storage.Client) (storage.Client, error) {
+		c.LogoURI, c.ClientURI = "https://spa.example/logo.svg", "https://spa.example/"
+		return c, nil
+	}))
+	got, err = s.GetClient(ctx, "spa")
+	require.NoError(t, err)
+	assert.Equal(t, "https://spa.example/logo.svg", got.LogoURI)
+	assert.Equal(t, "https://spa.example/", got.ClientURI)
+}

@@ -43,6 +43,8 @@ func newClient(id string) storage.Client {
 		ID:          id,
 		Name:        "Client " + id,
 		Description: "Runs the nightly export of " + id + "; owner: ops@example.com",
+		LogoURI:     "https://app.example.com/logo.png?v=2",
+		ClientURI:   "https://app.example.com/",
 		Secrets: []storage.SecretHash{
 			{Hash: "sha256$new-" + id, CreatedAt: at(2 * time.Hour)},
 			{Hash: "sha256$old-" + id, CreatedAt: at(time.Hour), ExpiresAt: at(3 * time.Hour)},

@@ -168,7 +168,8 @@ func New(cfg Config) (*Engine, error) {
 
 // authenticateClient adapts the provider's client authentication to
 // fosite's strategy (a nil *Client must not become a non-nil
-// fosite.Client).
+// fosite.Client), and records a client that authenticated in the
+// request's [Request] ([Request.AuthenticatedClient]).
 func (e *Engine) authenticateClient(auth func(context.Context, *http.Request, url.Values) (*Client, error)) fosite.ClientAuthenticationStrategy {
 	if auth == nil {
 		return nil
@@ -177,6 +178,9 @@ func (e *Engine) authenticateClient(auth func(context.Context, *http.Request, ur
 		c, err := auth(ctx, r, form)
 		if c == nil {
 			return nil, err
+		}
+		if req := requestOf(ctx); req != nil && err == nil {
+			req.setAuthenticated(c)
 		}
 		return c, err
 	}

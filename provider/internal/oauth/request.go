@@ -19,6 +19,10 @@ type Request struct {
 
 	refreshScopes []string
 
+	// authenticated is the client the request authenticated as, once the
+	// engine's client authentication has succeeded.
+	authenticated *Client
+
 	// Password backs the resource-owner password grant of this request;
 	// nil refuses every password (the store answers fosite.ErrNotFound,
 	// which fosite turns into invalid_grant).
@@ -53,6 +57,21 @@ func (r *Request) cacheClient(id string, c *Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clients[id] = c
+}
+
+// AuthenticatedClient returns the client the request authenticated as
+// (through the engine's client authentication, at any endpoint), or nil if
+// none has yet.
+func (r *Request) AuthenticatedClient() *Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.authenticated
+}
+
+func (r *Request) setAuthenticated(c *Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.authenticated = c
 }
 
 type requestKey struct{}
