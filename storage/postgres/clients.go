@@ -55,7 +55,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 		&c.TokenEndpointAuthMethod, &c.TokenEndpointAuthSigningAlg, &c.JWKS, &c.RequirePKCE,
 		&c.AccessTokenFormat, &c.RequiredRole, &c.Customer, &c.PermissionScope, &c.IPRanges, &c.RequireMFA,
 		&atl, &rtl, &acl, &itl,
-		&createdAt, &updatedAt, &c.IntrospectAudiences, &c.Description, &c.LogoURI, &c.ClientURI, c.LogoURI, c.ClientURI,
+		&createdAt, &updatedAt, &c.IntrospectAudiences, &c.Description, &c.LogoURI, &c.ClientURI,
 	)
 	if err != nil {
 		return storage.Client{}, err
