@@ -25,6 +25,7 @@ type Store struct {
 	clients   table[storage.Client]
 	tokens    map[tokenKey]storage.Token
 	families  map[string][]tokenKey // request ID -> keys of its tokens, every kind
+	bySID     map[string][]tokenKey // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
 	jtis      map[string]time.Time  // JWT ID -> expiry
 	consents  map[consentKey]storage.Consent
 	logins    table[storage.LoginSession]
@@ -63,6 +64,7 @@ func (s *Store) init() {
 		func(r storage.MFARecord, subject string) storage.MFARecord { r.Subject = subject; return r })
 	s.tokens = map[tokenKey]storage.Token{}
 	s.families = map[string][]tokenKey{}
+	s.bySID = map[string][]tokenKey{}
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}

@@ -18,6 +18,9 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		}
 		s.tokens[k] = copyToken(t)
 		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
+		if sid := t.Request.LoginSID; sid != "" {
+			s.bySID[sid] = append(s.bySID[sid], k)
+		}
 		return nil
 	})
 }
@@ -46,21 +49,29 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 	})
 }
 
-// deleteToken removes a token and its entry in the family index, and
-// reports whether there was one. The caller holds the lock.
+// deleteToken removes a token and its entries in the family and sign-in
+// indexes, and reports whether there was one. The caller holds the lock.
 func (s *Store) deleteToken(k tokenKey) bool {
 	t, ok := s.tokens[k]
 	if !ok {
 		return false
 	}
 	delete(s.tokens, k)
-	family := slices.DeleteFunc(s.families[t.Request.ID], func(x tokenKey) bool { return x == k })
-	if len(family) == 0 {
-		delete(s.families, t.Request.ID)
-	} else {
-		s.families[t.Request.ID] = family
+	unindex(s.families, t.Request.ID, k)
+	if t.Request.LoginSID != "" {
+		unindex(s.bySID, t.Request.LoginSID, k)
 	}
 	return true
+}
+
+// unindex removes k from index[key], and the entry once it is empty.
+func unindex(index map[string][]tokenKey, key string, k tokenKey) {
+	keys := slices.DeleteFunc(index[key], func(x tokenKey) bool { return x == k })
+	if len(keys) == 0 {
+		delete(index, key)
+	} else {
+		index[key] = keys
+	}
 }
 
 // ConsumeAuthCode implements [storage.TokenStore]. The code it returns, to
@@ -114,6 +125,24 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 			if k.kind != kind {
 				continue
 			}
+			t := s.tokens[k]
+			t.Active = false
+			s.tokens[k] = t
+		}
+		return nil
+	})
+}
+
+// RevokeLoginGrants implements [storage.TokenStore]. The memory store has
+// no transactions: a refresh or code exchange whose new tokens are created
+// after this returns, though it consumed its code or rotated its refresh
+// token before, keeps them (docs/grant-lifecycle.md).
+func (s *Store) RevokeLoginGrants(ctx context.Context, sid string) error {
+	return s.tx(ctx, func() error {
+		if sid == "" {
+			return nil
+		}
+		for _, k := range s.bySID[sid] {
 			t := s.tokens[k]
 			t.Active = false
 			s.tokens[k] = t

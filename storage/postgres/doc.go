@@ -36,11 +36,15 @@
 // The tables (all prefixed):
 //
 //	clients         one row per client; id primary key; lists as text[], secrets as three parallel arrays;
-//	                introspect_audiences added by migration 0003 (NULL for clients made before)
-//	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families
+//	                introspect_audiences added by migration 0003 (NULL for clients made before),
+//	                refresh_bound_to_login by 0006 (false for clients made before)
+//	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families;
+//	                login_sid added by migration 0006 ('' for tokens stored before), with a partial
+//	                index WHERE login_sid <> '' for RevokeLoginGrants
 //	jtis            used JWT IDs of client assertions; jti primary key
 //	consents        primary key (subject, client_id)
-//	login_sessions  id primary key; index on subject
+//	login_sessions  id primary key; index on subject; sid added by migration 0006 ('' for sessions
+//	                stored before)
 //	auth_flows      id primary key; requested_at, client_ip, browser, tenant, user_json added by
 //	                migration 0005 (empty for flows stored before)
 //	signing_keys    id (kid) primary key
@@ -65,7 +69,9 @@
 // conditional UPDATE each (the rotation deletes the linked access token in
 // the same statement), and [Store.UseJTI] one INSERT ... ON CONFLICT: the
 // row lock the database takes makes every other caller, in any process,
-// wait and then find the record used. UpdateClient, UpdateAuthFlow,
+// wait and then find the record used. [Store.RevokeLoginGrants] runs its
+// UPDATE twice, so that it also revokes the tokens of a code exchange or
+// refresh whose transaction held a row of the sign-in when it started. UpdateClient, UpdateAuthFlow,
 // UpdateSigningKey and UpdateMFA read the row with SELECT ... FOR UPDATE,
 // call update once, and write it back, in one transaction. UpdateThrottle
 // does the same after an INSERT ... ON CONFLICT DO NOTHING that makes sure

@@ -12,7 +12,7 @@ import (
 
 const tokenColumns = `kind, signature, request_id, requested_at, client_id, subject,
 	requested_scopes, granted_scopes, requested_audience, granted_audience, form, session,
-	access_signature, expires_at, active, rotated_at`
+	access_signature, expires_at, active, rotated_at, login_sid`
 
 // tokenArgs returns t's column values, in the order of tokenColumns.
 func tokenArgs(t storage.Token) []any {
@@ -20,7 +20,7 @@ func tokenArgs(t storage.Token) []any {
 	return []any{
 		string(t.Kind), t.Signature, r.ID, ts(r.RequestedAt), r.ClientID, r.Subject,
 		r.RequestedScopes, r.GrantedScopes, r.RequestedAudience, r.GrantedAudience, encodeForm(r.Form), r.Session,
-		t.AccessSignature, ts(t.ExpiresAt), t.Active, ts(t.RotatedAt),
+		t.AccessSignature, ts(t.ExpiresAt), t.Active, ts(t.RotatedAt), r.LoginSID,
 	}
 }
 
@@ -36,7 +36,7 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 	err := row.Scan(
 		&kind, &t.Signature, &r.ID, &requestedAt, &r.ClientID, &r.Subject,
 		&r.RequestedScopes, &r.GrantedScopes, &r.RequestedAudience, &r.GrantedAudience, &form, &r.Session,
-		&t.AccessSignature, &expiresAt, &t.Active, &rotatedAt,
+		&t.AccessSignature, &expiresAt, &t.Active, &rotatedAt, &r.LoginSID,
 	)
 	if err != nil {
 		return storage.Token{}, err
@@ -53,7 +53,7 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	err := s.run(ctx, func(q querier) error {
 		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}tokens (`+tokenColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			ON CONFLICT (kind, signature) DO NOTHING`), tokenArgs(t)...)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = storage.ErrAlreadyExists
@@ -172,6 +172,33 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 	})
 	if err != nil {
 		return s.fail(ctx, err, "revoke %s family %q", kind, requestID)
+	}
+	return nil
+}
+
+// RevokeLoginGrants implements [storage.TokenStore] with the same UPDATE
+// run twice, each in its own statement (so with its own snapshot, even
+// inside a READ COMMITTED transaction). A code exchange or refresh in
+// progress in another transaction holds the row of the code it consumed
+// or the refresh token it rotated, which still reads active and of sid:
+// the first UPDATE waits on that row lock until the transaction ends, but
+// its snapshot, taken before, does not hold the tokens that transaction
+// created. The second UPDATE, started after the first returned, sees
+// them, committed, and revokes them too.
+func (s *Store) RevokeLoginGrants(ctx context.Context, sid string) error {
+	if sid == "" {
+		return ctx.Err()
+	}
+	err := s.run(ctx, func(q querier) error {
+		for range 2 {
+			if _, err := q.Exec(ctx, s.sql(`UPDATE {p}tokens SET active = false WHERE login_sid = $1 AND login_sid <> '' AND active`), sid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.fail(ctx, err, "revoke the grants of sign-in %q", sid)
 	}
 	return nil
 }

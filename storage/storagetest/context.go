@@ -75,6 +75,7 @@ func everyMethod(s storage.Store) []call {
 		{"ConsumeAuthCode", func(ctx context.Context) error { _, err := s.ConsumeAuthCode(ctx, "code"); return err }},
 		{"RotateRefreshToken", func(ctx context.Context) error { return s.RotateRefreshToken(ctx, "rt", base) }},
 		{"RevokeFamily", func(ctx context.Context) error { return s.RevokeFamily(ctx, storage.KindAccessToken, "fam") }},
+		{"RevokeLoginGrants", func(ctx context.Context) error { return s.RevokeLoginGrants(ctx, "sid-fam") }},
 		{"UseJTI", func(ctx context.Context) error { return s.UseJTI(ctx, "new-jti", at(time.Minute), base) }},
 
 		{"SaveConsent", func(ctx context.Context) error { return s.SaveConsent(ctx, newConsent("alice", "new-client")) }},
@@ -86,6 +87,10 @@ func everyMethod(s storage.Store) []call {
 			return s.CreateLoginSession(ctx, newLoginSession("new-session", "alice"))
 		}},
 		{"GetLoginSession", func(ctx context.Context) error { _, err := s.GetLoginSession(ctx, "session"); return err }},
+		{"LoginSessionsBySubject", func(ctx context.Context) error {
+			_, err := s.LoginSessionsBySubject(ctx, "alice")
+			return err
+		}},
 		{"DeleteLoginSession", func(ctx context.Context) error { return s.DeleteLoginSession(ctx, "session") }},
 		{"DeleteLoginSessionsBySubject", func(ctx context.Context) error {
 			_, err := s.DeleteLoginSessionsBySubject(ctx, "alice")

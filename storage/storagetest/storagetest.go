@@ -72,6 +72,9 @@ var groups = []struct {
 		{"AccessTokens", testRevokeFamily(storage.KindAccessToken)},
 		{"RefreshTokens", testRevokeFamily(storage.KindRefreshToken)},
 	}},
+	{"RevokeLoginGrants", []testCase{
+		{"EveryKind", testRevokeLoginGrants},
+	}},
 	{"JTI", []testCase{
 		{"SingleUse", testJTISingleUse},
 		{"SingleUse50Concurrent", testJTISingleUse50Concurrent},
@@ -85,6 +88,7 @@ var groups = []struct {
 	{"Sessions", []testCase{
 		{"CreateGetDelete", testSessionsCreateGetDelete},
 		{"DeleteBySubject", testSessionsDeleteBySubject},
+		{"ListBySubject", testSessionsListBySubject},
 	}},
 	{"AuthFlows", []testCase{
 		{"CreateGetDelete", testAuthFlowsCreateGetDelete},
@@ -135,6 +139,8 @@ var groups = []struct {
 		{"RotateWaitsForRollback", withTx(testTxHeld(rotateRefresh, false))},
 		{"ConsumeRace", withTx(testTxRace(consumeCode))},
 		{"RotateRace", withTx(testTxRace(rotateRefresh))},
+		{"RevokeLoginGrantsAfterConsume", withTx(testTxRevokeLoginGrants(consumeCode))},
+		{"RevokeLoginGrantsAfterRotate", withTx(testTxRevokeLoginGrants(rotateRefresh))},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},
