@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +17,8 @@ import (
 
 // LogoutHandler returns the end-session endpoint (OpenID Connect
 // RP-Initiated Logout 1.0). It ends the user's login session at the
-// provider. With a valid id_token_hint it logs out at once; without one it
+// provider and revokes every grant made in it (its codes, access and
+// refresh tokens, for every client; see [Provider.EndUserSessions]). With a valid id_token_hint it logs out at once; without one it
 // asks the user to confirm (a POST with a CSRF token). It redirects only to
 // a post_logout_redirect_uri registered for the client named by the hint
 // (or by client_id), with state echoed; otherwise it shows a page.
@@ -75,7 +77,9 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ls != nil {
-		if err := p.store.DeleteLoginSession(ctx, ls.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// The sign-in ends, and every grant made in it.
+		if err := p.endLogin(ctx, ls); err != nil {
+			p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "logout failed", slog.String("error", err.Error()))
 			p.refuseLogout(w, errLogoutUnavailable)
 			return
 		}
