@@ -498,10 +498,11 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 		p.writeAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	// A logout that deleted the sign-in since it was read revokes its
-	// grants after the deletion (endLogin), but perhaps before the code
-	// above was stored: if the sign-in is gone now, the code is revoked
-	// here instead.
+	// If the sign-in ended since it was read (a logout in another tab),
+	// the code just stored belongs to an ended sign-in, which the store
+	// keeps inactive: refuse rather than redirect with a code that cannot
+	// be exchanged, and revoke it (for a sign-in that merely expired, or
+	// was replaced by another user's, in between).
 	if live, err := p.loginStillLive(ctx, fl.login); err != nil || !live {
 		p.revokeGrant(ctx, ar.ID())
 		if err == nil {

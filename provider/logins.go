@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
@@ -25,6 +26,12 @@ var errSignInEnded = oauth.AccessDenied.Hint("Your sign-in ended before the auth
 // errRefreshSignInEnded refuses a refresh token of a client with
 // RefreshBoundToLogin whose sign-in is no longer live.
 var errRefreshSignInEnded = oauth.InvalidGrant.Hint("The sign-in this grant was made in has ended, and this client's refresh tokens end with it; sign in again.")
+
+// endedSignInMemory is how long the store remembers an ended sign-in
+// (RevokeLoginGrants' until): a token of it created meanwhile, by a code
+// exchange or refresh that was under way when it ended, is stored
+// inactive. Such a request ends within seconds; the hour is a wide margin.
+const endedSignInMemory = time.Hour
 
 // endSessionsRounds bounds EndUserSessions' passes over a user who keeps
 // signing in while it runs.
@@ -75,27 +82,20 @@ func (p *Provider) loginStillLive(ctx context.Context, ls *storage.LoginSession)
 	return p.loginLive(ctx, ls.Subject, loginSID(ls))
 }
 
-// endLogin ends a login session: it revokes every grant made in its
-// sign-in, if the session is live, and deletes it. The grants are revoked
-// before the session is deleted, so that a failure leaves the session for
-// a retry to find, and again after, for an authorization that finished in
-// between: finish checks that its sign-in is still live after it stored
-// its code, and revokes the code itself if not, so a code stored before
-// that check is revoked here, and one stored after is revoked there.
+// endLogin ends a login session: if it is live, it ends its sign-in in
+// the store (RevokeLoginGrants: every token made in it is revoked, and
+// every token of it created later, by a request under way, is stored
+// inactive), and it deletes the session. The sign-in is ended first, so
+// that a failure leaves the session for a retry to find.
 func (p *Provider) endLogin(ctx context.Context, ls *storage.LoginSession) error {
-	sid, live := loginSID(ls), p.live(ls)
-	if live {
-		if err := p.store.RevokeLoginGrants(ctx, sid); err != nil {
+	if p.live(ls) {
+		until := p.cfg.Now().Add(endedSignInMemory).UTC()
+		if err := p.store.RevokeLoginGrants(ctx, loginSID(ls), until); err != nil {
 			return fmt.Errorf("%w: revoke the grants of a sign-in: %w", oauth.ErrUnavailable, err)
 		}
 	}
 	if err := p.store.DeleteLoginSession(ctx, ls.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("%w: delete a login session: %w", oauth.ErrUnavailable, err)
-	}
-	if live {
-		if err := p.store.RevokeLoginGrants(ctx, sid); err != nil {
-			return fmt.Errorf("%w: revoke the grants of a sign-in: %w", oauth.ErrUnavailable, err)
-		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -474,7 +475,7 @@ func (s *logoutWhileStoring) CreateToken(ctx context.Context, t storage.Token) e
 			if sid == "" {
 				sid = ls.ID
 			}
-			if err := s.RevokeLoginGrants(ctx, sid); err != nil {
+			if err := s.RevokeLoginGrants(ctx, sid, time.Now().Add(time.Hour)); err != nil {
 				return err
 			}
 			if err := s.DeleteLoginSession(ctx, ls.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -512,5 +513,63 @@ func TestLogoutRacingAnAuthorization(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, code.Active, "the authorization revoked the code it stored")
 		e.assertSignedOut(t, b, "after the logout")
+	})
+}
+
+// TestLogoutRacingRefreshes: while grants of a sign-in are being refreshed
+// in a loop, the browser logs out. Every refresh that starts after the
+// logout returned is refused (400 invalid_grant, never a 5xx), and the
+// last tokens each loop got, from a refresh under way during the logout,
+// are inactive too: the store records the sign-in as ended, so a token of
+// it created after the revocation is stored inactive.
+func TestLogoutRacingRefreshes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storage.Store) {
+		e := newEnvOn(t, store)
+		b := flowtest.NewBrowser(t)
+		const loops = 4
+		grants := make([]*userGrant, loops)
+		for i := range grants {
+			grants[i] = e.grantIn(b, e.web, e.webSecret, webRedirect, "alice")
+		}
+		type end struct {
+			status  int
+			body    map[string]any
+			escaped bool // a refresh that started after the logout returned got tokens
+		}
+		ends := make([]end, loops)
+		var loggedOut atomic.Bool
+		started := make(chan struct{}, loops)
+		var wg sync.WaitGroup
+		for i := range loops {
+			wg.Go(func() {
+				var once sync.Once
+				signal := func() { once.Do(func() { started <- struct{}{} }) }
+				defer signal()
+				for n := 0; ; n++ {
+					after := loggedOut.Load()
+					status, body := e.refreshGrant(grants[i])
+					if status != http.StatusOK || after {
+						ends[i] = end{status: status, body: body, escaped: after && status == http.StatusOK}
+						return
+					}
+					if n == 1 {
+						signal()
+					}
+				}
+			})
+		}
+		for range loops {
+			<-started
+		}
+		e.signOut(b, grants[0].idToken)
+		loggedOut.Store(true)
+		wg.Wait()
+		for i, end := range ends {
+			assert.False(t, end.escaped, "loop %d: a refresh that started after the logout returned got tokens", i)
+			assert.Equal(t, http.StatusBadRequest, end.status, "loop %d ends refused, never with a 5xx: %v", i, end.body)
+			assert.Equal(t, "invalid_grant", end.body["error"], "loop %d: %v", i, end.body)
+			assert.False(t, e.accessActive(grants[i]), "loop %d: the last access token it got is inactive", i)
+			assert.Equal(t, false, e.introspect(grants[i].refresh)["active"], "loop %d: the last refresh token it got is inactive", i)
+		}
 	})
 }

@@ -154,20 +154,28 @@ type TokenStore interface {
 	// concurrent callers exactly one succeeds. It returns [ErrNotFound] for
 	// an unknown token.
 	RotateRefreshToken(ctx context.Context, signature string, now time.Time) error
-	// RevokeLoginGrants marks every token whose Request.LoginSID is sid
-	// inactive, of every kind and however many there are, and changes
-	// nothing else: no other field of them, and no token with another
-	// LoginSID (compared byte for byte, as in RevokeFamily). An empty sid
-	// revokes nothing (tokens without a LoginSID belong to no sign-in).
-	// Revoking a sid with no tokens is not an error.
+	// RevokeLoginGrants ends the browser sign-in sid. It marks every token
+	// whose Request.LoginSID is sid inactive, of every kind and however
+	// many there are, and changes nothing else: no other field of them,
+	// and no token with another LoginSID (compared byte for byte, as in
+	// RevokeFamily). It also records the sign-in as ended until until:
+	// from then on, a token created with that LoginSID is stored inactive,
+	// whatever its Active says, until [Store.DeleteExpired] removes the
+	// record (with a cut-off after until; a later call with a later until
+	// extends it). That ends the tokens of a code exchange or refresh that
+	// was under way when the sign-in ended, which would otherwise be
+	// created after the revocation and stay active.
 	//
-	// A backend that implements [Transactor] must also reach the tokens a
-	// transaction creates after it consumed a code or rotated a refresh
-	// token of sid: if such a transaction is in progress, RevokeLoginGrants
-	// waits for it to end and then revokes what it committed, so that a
-	// code exchange or refresh racing with a logout cannot leave the new
-	// tokens active.
-	RevokeLoginGrants(ctx context.Context, sid string) error
+	// A backend that implements [Transactor] must also reach the tokens of
+	// a transaction that created them before the sign-in was recorded as
+	// ended, having consumed a code or rotated a refresh token of sid, and
+	// that has not committed yet: RevokeLoginGrants waits for such a
+	// transaction to end and then revokes what it committed.
+	//
+	// An empty sid revokes and records nothing (tokens without a LoginSID
+	// belong to no sign-in). Revoking a sid with no tokens is not an
+	// error.
+	RevokeLoginGrants(ctx context.Context, sid string, until time.Time) error
 	// RevokeFamily marks every token of kind with the given request ID
 	// inactive, however many are active, and changes nothing else: no
 	// other field of them, and no token of another kind or another request
@@ -467,7 +475,9 @@ type Store interface {
 	ThrottleStore
 	// DeleteExpired removes what expired before the given time: tokens,
 	// login sessions, flows, consents with an expiry, used JWT IDs,
-	// throttles and signing keys whose ExpiresAt has passed. The cut-off is
+	// throttles and signing keys whose ExpiresAt has passed, and the
+	// records of ended sign-ins (see [TokenStore.RevokeLoginGrants]) whose
+	// until has. The cut-off is
 	// strict: a record goes when its expiry is before before, and one whose
 	// expiry equals before is kept (a later call removes it). It returns
 	// how many records it removed.

@@ -16,7 +16,11 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, ok := s.tokens[k]; ok {
 			return fmt.Errorf("memory: create %s %q: %w", t.Kind, t.Signature, storage.ErrAlreadyExists)
 		}
-		s.tokens[k] = copyToken(t)
+		t = copyToken(t)
+		if _, ended := s.ended[t.Request.LoginSID]; ended && t.Request.LoginSID != "" {
+			t.Active = false // a token of an ended sign-in, from a request under way when it ended
+		}
+		s.tokens[k] = t
 		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
 		if sid := t.Request.LoginSID; sid != "" {
 			s.bySID[sid] = append(s.bySID[sid], k)
@@ -134,13 +138,15 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 }
 
 // RevokeLoginGrants implements [storage.TokenStore]. The memory store has
-// no transactions: a refresh or code exchange whose new tokens are created
-// after this returns, though it consumed its code or rotated its refresh
-// token before, keeps them (docs/grant-lifecycle.md).
-func (s *Store) RevokeLoginGrants(ctx context.Context, sid string) error {
+// no transactions: every token created after it, a refresh's or code
+// exchange's under way included, finds the sign-in ended.
+func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Time) error {
 	return s.tx(ctx, func() error {
 		if sid == "" {
 			return nil
+		}
+		if cur, ok := s.ended[sid]; !ok || until.After(cur) {
+			s.ended[sid] = until
 		}
 		for _, k := range s.bySID[sid] {
 			t := s.tokens[k]

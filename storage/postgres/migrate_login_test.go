@@ -14,9 +14,9 @@ import (
 )
 
 // TestMigrationAddsLoginGrants upgrades a database that lacks the migration
-// adding login_sessions.sid, tokens.login_sid (with its partial index) and
-// clients.refresh_bound_to_login, and holds a session, a token and a client
-// written before it: New refuses it until Migrate has run; the records then
+// adding login_sessions.sid, tokens.login_sid (with its partial index),
+// clients.refresh_bound_to_login and the ended_logins table, and holds a
+// session, a token and a client written before it: New refuses it until Migrate has run; the records then
 // read back unchanged with the new fields empty (a session without a SID,
 // a token of no sign-in, a client not bound to the sign-in), revoking the
 // grants of "" leaves the old token alone, and the new columns keep what is
@@ -42,7 +42,8 @@ func TestMigrationAddsLoginGrants(t *testing.T) {
 	version := undoMigration(t, pool, prefix, "login_grants", `
 		ALTER TABLE `+prefix+`login_sessions DROP COLUMN sid;
 		ALTER TABLE `+prefix+`tokens DROP COLUMN login_sid;
-		ALTER TABLE `+prefix+`clients DROP COLUMN refresh_bound_to_login`)
+		ALTER TABLE `+prefix+`clients DROP COLUMN refresh_bound_to_login;
+		DROP TABLE `+prefix+`ended_logins`)
 	var indexes int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE indexname = $1`, prefix+"tokens_login_sid_idx").Scan(&indexes))
 	require.Zero(t, indexes, "dropping the column dropped its index")
@@ -71,7 +72,7 @@ func TestMigrationAddsLoginGrants(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, oldClient, gotClient, "the client is kept, not bound to the sign-in")
 
-	require.NoError(t, s.RevokeLoginGrants(ctx, ""))
+	require.NoError(t, s.RevokeLoginGrants(ctx, "", expires))
 	gotToken, err = s.GetToken(ctx, storage.KindRefreshToken, "rt")
 	require.NoError(t, err)
 	assert.True(t, gotToken.Active, "revoking the grants of \"\" leaves a token stored before the migration active")
@@ -88,11 +89,17 @@ func TestMigrationAddsLoginGrants(t *testing.T) {
 	sessions, err = s.LoginSessionsBySubject(ctx, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, []storage.LoginSession{oldSession, {ID: "ls2", SID: "sid-1", Subject: "alice", ExpiresAt: expires}}, sessions)
-	require.NoError(t, s.RevokeLoginGrants(ctx, "sid-1"))
+	require.NoError(t, s.RevokeLoginGrants(ctx, "sid-1", expires))
 	gotToken, err = s.GetToken(ctx, storage.KindRefreshToken, "rt2")
 	require.NoError(t, err)
 	newToken.Active = false
 	assert.Equal(t, newToken, gotToken, "the token of sign-in sid-1 is revoked")
+	later := newToken
+	later.Signature, later.Active = "rt3", true
+	require.NoError(t, s.CreateToken(ctx, later))
+	gotToken, err = s.GetToken(ctx, storage.KindRefreshToken, "rt3")
+	require.NoError(t, err)
+	assert.False(t, gotToken.Active, "ended_logins holds the ended sign-in: a token of it created afterwards is inactive")
 	gotToken, err = s.GetToken(ctx, storage.KindRefreshToken, "rt")
 	require.NoError(t, err)
 	assert.True(t, gotToken.Active, "and the old one is not")

@@ -36,7 +36,7 @@ const brokenStoreEnv = "GATEHOUSE_STORAGETEST_BROKEN_STORE"
 // order (as a backend that updates one row instead of all would). With
 // loginMatches set, RevokeFamily is the memory store's and
 // RevokeLoginGrants is the one that goes wrong: it revokes every active
-// token loginMatches reports true for.
+// token loginMatches reports true for, and records no ended sign-in.
 type badRevoke struct {
 	*memory.Store
 	matches      func(family, requestID string) bool
@@ -69,9 +69,9 @@ func (s *badRevoke) RevokeFamily(ctx context.Context, kind storage.TokenKind, re
 	return s.revokeWhere(ctx, func(tok storage.Token) bool { return tok.Kind == kind && s.matches(tok.Request.ID, requestID) })
 }
 
-func (s *badRevoke) RevokeLoginGrants(ctx context.Context, sid string) error {
+func (s *badRevoke) RevokeLoginGrants(ctx context.Context, sid string, until time.Time) error {
 	if s.loginMatches == nil {
-		return s.Store.RevokeLoginGrants(ctx, sid)
+		return s.Store.RevokeLoginGrants(ctx, sid, until)
 	}
 	return s.revokeWhere(ctx, func(tok storage.Token) bool { return s.loginMatches(tok, sid) })
 }
@@ -159,6 +159,14 @@ func TestBrokenStore(t *testing.T) {
 		newStore = func() storage.Store {
 			return &badRevoke{Store: memory.New(), loginMatches: func(tok storage.Token, sid string) bool { return tok.Request.LoginSID == sid }}
 		}
+	case "login-no-record":
+		// Revokes the right tokens, but does not record the sign-in as
+		// ended: a token created afterwards is active.
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), loginMatches: func(tok storage.Token, sid string) bool {
+				return sid != "" && tok.Request.LoginSID == sid
+			}}
+		}
 	case "login-tokens-only":
 		// Revokes access and refresh tokens, not codes (nor PKCE or OIDC records).
 		newStore = func() storage.Store {
@@ -209,7 +217,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		},
 		{
 			variant: "login-by-family",
-			failing: []string{"RevokeLoginGrants/EveryKind"},
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
 			messages: []string{
 				`after revoking: RevokeLoginGrants\(sid\) makes authorization_code m-authorization_code inactive`,
 				`after revoking: RevokeLoginGrants\(sid\) leaves access_token family-access_token of sign-in "other" and family "sid" unchanged`,
@@ -217,21 +225,28 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		},
 		{
 			variant: "login-prefix",
-			failing: []string{"RevokeLoginGrants/EveryKind"},
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
 			messages: []string{
 				`after revoking: RevokeLoginGrants\(sid\) leaves refresh_token longer-refresh_token of sign-in "sid2" and family "fam-[ab]" unchanged`,
 			},
 		},
 		{
 			variant: "login-empty",
-			failing: []string{"RevokeLoginGrants/EveryKind"},
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
 			messages: []string{
 				`RevokeLoginGrants of "" and of an unknown sign-in change nothing: access_token none-access_token`,
 			},
 		},
 		{
+			variant: "login-no-record",
+			failing: []string{"RevokeLoginGrants/LaterTokens"},
+			messages: []string{
+				`a authorization_code of the ended sign-in created afterwards is stored inactive`,
+			},
+		},
+		{
 			variant: "login-tokens-only",
-			failing: []string{"RevokeLoginGrants/EveryKind"},
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
 			messages: []string{
 				`after revoking: RevokeLoginGrants\(sid\) makes authorization_code m-used-code inactive|after revoking: RevokeLoginGrants\(sid\) makes pkce m-pkce inactive`,
 				`after revoking: RevokeLoginGrants\(sid\) makes oidc m-oidc inactive`,
@@ -239,7 +254,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		},
 		{
 			variant: "expiry-inclusive",
-			failing: []string{"Expiry/Boundary"},
+			failing: []string{"RevokeLoginGrants/LaterTokens", "Expiry/Boundary"},
 			messages: []string{
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the access_token expiring exactly at its cut-off`,
@@ -249,11 +264,12 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the flow expiring exactly at its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the signing key expiring exactly at its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the throttle expiring exactly at its cut-off`,
+				`DeleteExpired\(until\) keeps the record of the ended sign-in`,
 			},
 		},
 		{
 			variant: "expiry-late",
-			failing: []string{"Expiry/Boundary"},
+			failing: []string{"RevokeLoginGrants/LaterTokens", "Expiry/Boundary"},
 			messages: []string{
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the refresh_token expiring 1µs before its cut-off`,
@@ -263,6 +279,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the flow expiring 1µs before its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the signing key expiring 1µs before its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the throttle expiring 1µs before its cut-off`,
+				`DeleteExpired after until removes the record of the ended sign-in`,
 			},
 		},
 	} {

@@ -41,7 +41,9 @@
 // kinds, and nothing else); revocation of a sign-in's grants
 // (RevokeLoginGrants must reach every token of every kind whose LoginSID
 // is the one given, among look-alike sign-ins, tokens of no sign-in and a
-// family named like the sign-in, and nothing else); cancelled and expired
+// family named like the sign-in, and nothing else, and must store the
+// tokens of the sign-in created afterwards inactive until DeleteExpired
+// passes its until); cancelled and expired
 // contexts; and isolation
 // (a caller mutating a slice, map or byte slice it passed in or got back
 // must not change what is stored).

@@ -107,18 +107,66 @@ func testRevokeLoginGrants(t *testing.T, s storage.Store) {
 			}
 		}
 	}
-	require.NoError(t, s.RevokeLoginGrants(ctx, ""))
-	require.NoError(t, s.RevokeLoginGrants(ctx, "no-such-sign-in"), "a sign-in without tokens is not an error")
+	require.NoError(t, s.RevokeLoginGrants(ctx, "", at(time.Hour)))
+	require.NoError(t, s.RevokeLoginGrants(ctx, "no-such-sign-in", at(time.Hour)), "a sign-in without tokens is not an error")
 	for _, want := range created {
 		got, err := s.GetToken(ctx, want.Kind, want.Signature)
 		if assert.NoError(t, err) {
 			assertSameRecord(t, want, got, "RevokeLoginGrants of \"\" and of an unknown sign-in change nothing: %s %s", want.Kind, want.Signature)
 		}
 	}
-	require.NoError(t, s.RevokeLoginGrants(ctx, "sid"))
+	require.NoError(t, s.RevokeLoginGrants(ctx, "sid", at(time.Hour)))
 	check("after revoking")
-	require.NoError(t, s.RevokeLoginGrants(ctx, "sid"), "revoking a revoked sign-in again is not an error")
+	require.NoError(t, s.RevokeLoginGrants(ctx, "sid", at(time.Hour)), "revoking a revoked sign-in again is not an error")
 	check("after revoking twice")
+}
+
+// testRevokeLoginGrantsLaterTokens: once a sign-in is ended, every token
+// created with its LoginSID is stored inactive (the tokens of a refresh or
+// code exchange that was under way), of every kind, and otherwise as
+// given; tokens of other sign-ins and of none are stored as given. The
+// record lasts until DeleteExpired passes its until (strictly, as for
+// every expiry; a later until given for the same sign-in extends it, an
+// earlier one does not shorten it), and DeleteExpired counts it.
+func testRevokeLoginGrantsLaterTokens(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	until := at(30 * time.Minute) // before the tokens' expiry, at(time.Hour)
+	require.NoError(t, s.RevokeLoginGrants(ctx, "sid", until))
+	require.NoError(t, s.RevokeLoginGrants(ctx, "sid", at(10*time.Minute)), "an earlier until does not shorten the record")
+	require.NoError(t, s.RevokeLoginGrants(ctx, "", until), "\"\" records nothing")
+	create := func(sig, sid string) storage.Token {
+		t.Helper()
+		tok := newToken(storage.KindAccessToken, sig, "fam-"+sig)
+		tok.Request.LoginSID = sid
+		require.NoError(t, s.CreateToken(ctx, tok))
+		return tok
+	}
+	stored := func(tok storage.Token, active bool, msg string) {
+		t.Helper()
+		got, err := s.GetToken(ctx, tok.Kind, tok.Signature)
+		if assert.NoError(t, err, msg) {
+			tok.Active = active
+			assertSameRecord(t, tok, got, msg)
+		}
+	}
+	for _, kind := range storage.Kinds {
+		tok := newToken(kind, "later", "fam")
+		tok.Request.LoginSID = "sid"
+		require.NoError(t, s.CreateToken(ctx, tok))
+		stored(tok, false, "a "+string(kind)+" of the ended sign-in created afterwards is stored inactive, and otherwise as given")
+	}
+	for _, sid := range []string{"sid2", "SID", "si", ""} {
+		stored(create("other-"+sid, sid), true, "a token of sign-in "+sid+" is stored as given")
+	}
+
+	n, err := s.DeleteExpired(ctx, until)
+	require.NoError(t, err)
+	assert.Zero(t, n, "DeleteExpired(until) keeps the record of the ended sign-in (and every token, expiring later)")
+	stored(create("at-until", "sid"), false, "the sign-in is still ended after DeleteExpired at its until")
+	n, err = s.DeleteExpired(ctx, until.Add(time.Microsecond))
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "DeleteExpired after until removes the record of the ended sign-in, and counts it")
+	stored(create("after-until", "sid"), true, "once the record is gone, a token of the sign-in is stored as given")
 }
 
 // testTxRevokeLoginGrants: a transaction (a code exchange or a refresh)
@@ -138,7 +186,7 @@ func testTxRevokeLoginGrants(u singleUse) func(t *testing.T, s storage.Store, tr
 		require.NoError(t, err, "the transaction's %s", u.name)
 
 		revoked := make(chan error, 1)
-		go func() { revoked <- s.RevokeLoginGrants(ctx, "sid-fam") }()
+		go func() { revoked <- s.RevokeLoginGrants(ctx, "sid-fam", at(time.Hour)) }()
 		var revokeErr error
 		answered := false
 		select {

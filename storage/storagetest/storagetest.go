@@ -74,6 +74,7 @@ var groups = []struct {
 	}},
 	{"RevokeLoginGrants", []testCase{
 		{"EveryKind", testRevokeLoginGrants},
+		{"LaterTokens", testRevokeLoginGrantsLaterTokens},
 	}},
 	{"JTI", []testCase{
 		{"SingleUse", testJTISingleUse},
