@@ -46,8 +46,8 @@ func loginSID(ls *storage.LoginSession) string {
 	return ls.ID
 }
 
-// live reports whether ls has not expired.
-func (p *Provider) live(ls *storage.LoginSession) bool {
+// sessionLive reports whether ls has not expired.
+func (p *Provider) sessionLive(ls *storage.LoginSession) bool {
 	return p.cfg.Now().Before(ls.ExpiresAt)
 }
 
@@ -59,7 +59,7 @@ func (p *Provider) loginLive(ctx context.Context, subject, sid string) (bool, er
 		return false, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	for i := range sessions {
-		if loginSID(&sessions[i]) == sid && p.live(&sessions[i]) {
+		if loginSID(&sessions[i]) == sid && p.sessionLive(&sessions[i]) {
 			return true, nil
 		}
 	}
@@ -73,7 +73,7 @@ func (p *Provider) loginStillLive(ctx context.Context, ls *storage.LoginSession)
 	cur, err := p.store.GetLoginSession(ctx, ls.ID)
 	switch {
 	case err == nil:
-		if loginSID(&cur) == loginSID(ls) && p.live(&cur) {
+		if loginSID(&cur) == loginSID(ls) && p.sessionLive(&cur) {
 			return true, nil
 		}
 	case !errors.Is(err, storage.ErrNotFound):
@@ -88,7 +88,7 @@ func (p *Provider) loginStillLive(ctx context.Context, ls *storage.LoginSession)
 // inactive), and it deletes the session. The sign-in is ended first, so
 // that a failure leaves the session for a retry to find.
 func (p *Provider) endLogin(ctx context.Context, ls *storage.LoginSession) error {
-	if p.live(ls) {
+	if p.sessionLive(ls) {
 		until := p.cfg.Now().Add(endedSignInMemory).UTC()
 		if err := p.store.RevokeLoginGrants(ctx, loginSID(ls), until); err != nil {
 			return fmt.Errorf("%w: revoke the grants of a sign-in: %w", oauth.ErrUnavailable, err)

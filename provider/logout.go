@@ -17,10 +17,11 @@ import (
 
 // LogoutHandler returns the end-session endpoint (OpenID Connect
 // RP-Initiated Logout 1.0). It ends the user's login session at the
-// provider and revokes every grant made in it (its codes, access and
-// refresh tokens, for every client; see [Provider.EndUserSessions]). With a valid id_token_hint it logs out at once; without one it
-// asks the user to confirm (a POST with a CSRF token). It redirects only to
-// a post_logout_redirect_uri registered for the client named by the hint
+// provider and revokes every grant made in it: its codes, access and
+// refresh tokens, for every client (docs/grant-lifecycle.md). With a
+// valid id_token_hint it logs out at once; without one it asks the user
+// to confirm (a POST with a CSRF token). It redirects only to a
+// post_logout_redirect_uri registered for the client named by the hint
 // (or by client_id), with state echoed; otherwise it shows a page.
 func (p *Provider) LogoutHandler() http.Handler {
 	return http.HandlerFunc(p.serveLogout)
