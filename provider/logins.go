@@ -122,13 +122,15 @@ func (p *Provider) revokeGrant(ctx context.Context, id string) {
 // and [Provider.RequireScopes]; a JWT access token that a resource server
 // checks by its signature alone works until it expires.
 //
-// A user who signs in again while it runs gets a new session; it lists the
-// user's sessions again after ending them, up to three times, and returns
-// an error if sessions remain. To disable a user, first make the host's
-// authenticator refuse them, then call EndUserSessions (and have the
-// UserLookup report them as not found, which ends the grants of sessions
-// that had already expired at their next refresh). The error wraps
-// [ErrUnavailable] when the store failed; call it again then.
+// A user who signs in again while it runs gets a new session: after ending
+// the sessions it listed, it lists the user's sessions again, and returns
+// once a listing finds none; if the third still finds some, it returns an
+// error. A sign-in completed after that last listing is not ended. To
+// disable a user, first make the host's authenticator refuse them, then
+// call EndUserSessions (and have the UserLookup report them as not found,
+// which ends the grants of sessions that had already expired at their next
+// refresh). The error wraps [ErrUnavailable] when the store failed; call
+// it again then.
 func (p *Provider) EndUserSessions(ctx context.Context, subject string) error {
 	ended := 0
 	for range endSessionsRounds {

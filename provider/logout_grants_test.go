@@ -573,3 +573,62 @@ func TestLogoutRacingRefreshes(t *testing.T) {
 		}
 	})
 }
+
+// signInWhileListing is a store on which the user signs in again (a new
+// sign-in, with a grant's refresh token in it) each time, up to times,
+// just after EndUserSessions listed the user's sessions.
+type signInWhileListing struct {
+	storage.Store
+	times atomic.Int32
+	made  []storage.Token // the refresh tokens of those sign-ins
+}
+
+func (s *signInWhileListing) LoginSessionsBySubject(ctx context.Context, subject string) ([]storage.LoginSession, error) {
+	out, err := s.Store.LoginSessionsBySubject(ctx, subject)
+	if err == nil && s.times.Add(-1) >= 0 {
+		n := len(s.made)
+		ls := storage.LoginSession{ID: "late-" + string(rune('a'+n)), SID: "late-sid-" + string(rune('a'+n)), Subject: subject,
+			AuthTime: time.Now(), AMR: []string{"pwd"}, ExpiresAt: time.Now().Add(time.Hour)}
+		if err := s.CreateLoginSession(ctx, ls); err != nil {
+			return nil, err
+		}
+		tok := storage.Token{Kind: storage.KindRefreshToken, Signature: "late-rt-" + ls.SID, Active: true, ExpiresAt: time.Now().Add(time.Hour),
+			Request: storage.Request{ID: "late-grant-" + ls.SID, ClientID: "web", Subject: subject, LoginSID: ls.SID}}
+		if err := s.CreateToken(ctx, tok); err != nil {
+			return nil, err
+		}
+		s.made = append(s.made, tok)
+	}
+	return out, err
+}
+
+// TestEndUserSessionsCatchesSignInsWhileItRuns: a sign-in completed
+// after EndUserSessions listed the user's sessions is ended by its next
+// pass, grant and all; a user who signs in again at every pass makes it
+// give up after three with an error that says what to do.
+func TestEndUserSessionsCatchesSignInsWhileItRuns(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storage.Store) {
+		ctx := context.Background()
+		racing := &signInWhileListing{Store: store}
+		e := newEnvOn(t, racing)
+		web := e.grantIn(flowtest.NewBrowser(t), e.web, e.webSecret, webRedirect, "alice")
+
+		racing.times.Store(1)
+		require.NoError(t, e.p.EndUserSessions(ctx, "sub-alice"))
+		e.assertGrantEnded(t, web, "the grant of the sign-in listed first")
+		require.Len(t, racing.made, 1)
+		got, err := store.GetToken(ctx, storage.KindRefreshToken, racing.made[0].Signature)
+		require.NoError(t, err)
+		assert.False(t, got.Active, "the grant of the sign-in made while EndUserSessions ran is ended by its next pass")
+		sessions, err := store.LoginSessionsBySubject(ctx, "sub-alice")
+		require.NoError(t, err)
+		assert.Empty(t, sessions)
+
+		e.grantIn(flowtest.NewBrowser(t), e.web, e.webSecret, webRedirect, "alice")
+		racing.times.Store(10)
+		err = e.p.EndUserSessions(ctx, "sub-alice")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the user keeps signing in; make the authenticator refuse the user, then call EndUserSessions again")
+		assert.False(t, errors.Is(err, provider.ErrUnavailable), "not a backend failure")
+	})
+}
