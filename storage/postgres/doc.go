@@ -50,6 +50,8 @@
 //	signing_keys    id (kid) primary key
 //	mfa             subject primary key
 //	throttles       key primary key; index on expires_at (migration 0002)
+//	ended_logins    sid primary key; index on expires_at (migration 0006): the sign-ins
+//	                RevokeLoginGrants ended
 //	schema_migrations  version int primary key, name, applied_at
 //
 // Strings are text (so they must be valid UTF-8 without NUL, which IDs,
@@ -69,9 +71,11 @@
 // conditional UPDATE each (the rotation deletes the linked access token in
 // the same statement), and [Store.UseJTI] one INSERT ... ON CONFLICT: the
 // row lock the database takes makes every other caller, in any process,
-// wait and then find the record used. [Store.RevokeLoginGrants] runs its
-// UPDATE twice, so that it also revokes the tokens of a code exchange or
-// refresh whose transaction held a row of the sign-in when it started. UpdateClient, UpdateAuthFlow,
+// wait and then find the record used. [Store.RevokeLoginGrants] records
+// the sign-in in ended_logins, which makes every later token INSERT of it
+// store the token inactive, then revokes its refresh tokens and codes
+// (waiting for a code exchange or refresh that holds one), then every
+// token of it, the tokens such a transaction committed included. UpdateClient, UpdateAuthFlow,
 // UpdateSigningKey and UpdateMFA read the row with SELECT ... FOR UPDATE,
 // call update once, and write it back, in one transaction. UpdateThrottle
 // does the same after an INSERT ... ON CONFLICT DO NOTHING that makes sure
