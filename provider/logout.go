@@ -80,7 +80,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if ls != nil {
 		// The sign-in ends, and every grant made in it.
 		if err := p.endLogin(ctx, ls); err != nil {
-			p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "logout failed", slog.String("error", err.Error()))
+			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "logout: backend unavailable", slog.String("error", err.Error()))
 			p.refuseLogout(w, errLogoutUnavailable)
 			return
 		}
