@@ -149,9 +149,10 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 			s.ended[sid] = until
 		}
 		for _, k := range s.bySID[sid] {
-			t := s.tokens[k]
-			t.Active = false
-			s.tokens[k] = t
+			if t, ok := s.tokens[k]; ok {
+				t.Active = false
+				s.tokens[k] = t
+			}
 		}
 		return nil
 	})
