@@ -48,6 +48,7 @@ type clientDoc struct {
 	AuthCodeLifetime            int64           `json:"auth_code_lifetime"`
 	IDTokenLifetime             int64           `json:"id_token_lifetime"`
 	IntrospectAudiences         []string        `json:"introspect_audiences"`
+	RefreshBoundToLogin         bool            `json:"refresh_bound_to_login"`
 	CreatedAt                   int64           `json:"created_at"`
 	UpdatedAt                   int64           `json:"updated_at"`
 }
@@ -93,6 +94,7 @@ func docOf(c storage.Client) clientDoc {
 		AuthCodeLifetime:            int64(c.AuthCodeLifetime / time.Second),
 		IDTokenLifetime:             int64(c.IDTokenLifetime / time.Second),
 		IntrospectAudiences:         list(c.IntrospectAudiences),
+		RefreshBoundToLogin:         c.RefreshBoundToLogin,
 		CreatedAt:                   unixOrZero(c.CreatedAt),
 		UpdatedAt:                   unixOrZero(c.UpdatedAt),
 	}
@@ -291,6 +293,7 @@ var docFields = []docField{
 	{name: "auth_code_lifetime", goName: "AuthCodeLifetime", set: setSeconds(func(c *storage.Client) *time.Duration { return &c.AuthCodeLifetime })},
 	{name: "id_token_lifetime", goName: "IDTokenLifetime", set: setSeconds(func(c *storage.Client) *time.Duration { return &c.IDTokenLifetime })},
 	{name: "introspect_audiences", goName: "IntrospectAudiences", set: setStrings(func(c *storage.Client) *[]string { return &c.IntrospectAudiences })},
+	{name: "refresh_bound_to_login", goName: "RefreshBoundToLogin", set: setBool(func(c *storage.Client) *bool { return &c.RefreshBoundToLogin })},
 	{name: "created_at", goName: "CreatedAt", readOnly: "is set by the server"},
 	{name: "updated_at", goName: "UpdatedAt", readOnly: "is set by the server"},
 }

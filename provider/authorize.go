@@ -459,6 +459,13 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 		p.writeAuthorizeError(ctx, w, r, ar, oauth.ServerError.Debug("flow finished without a subject"))
 		return
 	}
+	// The grant belongs to the browser's sign-in (logout ends it), which
+	// must still be the flow user's.
+	if fl.login == nil || fl.login.Subject != subject {
+		p.deleteFlow(ctx, fl)
+		p.writeAuthorizeError(ctx, w, r, ar, errSignInEnded)
+		return
+	}
 	g, user, m, err := p.flowGrant(ctx, fl)
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)
@@ -473,6 +480,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	sess.Username = user.Username
 	sess.Tenant = sessionTenant(m)
 	sess.ClientIP = fl.clientIP()
+	sess.LoginSID = loginSID(fl.login)
 	sess.SetRequestedAt(fl.requestedAt())
 	sess.SetAuthentication(authTime, amr, acrFor(amr))
 	extra, err := p.claims(ctx, ClaimRequest{User: user, Tenant: tenantOf(sess.Tenant), ClientID: fl.client.ID, ClientIP: sess.ClientIP, Scopes: ar.GrantedScopes()})
@@ -487,6 +495,20 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	// The response names the issuer (RFC 9207: mix-up defence).
 	resp, err := p.engine.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
+		p.writeAuthorizeError(ctx, w, r, ar, err)
+		return
+	}
+	// If the sign-in ended since it was read (a logout in another tab),
+	// the code just stored belongs to an ended sign-in, which the store
+	// keeps inactive: refuse rather than redirect with a code that cannot
+	// be exchanged, and revoke it (for a sign-in that merely expired, or
+	// was replaced by another user's, in between).
+	if live, err := p.loginStillLive(ctx, fl.login); err != nil || !live {
+		p.revokeGrant(ctx, ar.ID())
+		if err == nil {
+			err = errSignInEnded
+		}
+		p.deleteFlow(ctx, fl)
 		p.writeAuthorizeError(ctx, w, r, ar, err)
 		return
 	}

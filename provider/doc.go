@@ -32,6 +32,10 @@
 // its handlers with [Provider.RequireScopes] and reads the token with
 // [TokenFromContext].
 //
+// A logout ends the grants made in the browser sign-in it ends; the host
+// signs a user out everywhere with [Provider.EndUserSessions]
+// (docs/grant-lifecycle.md).
+//
 // The protocol engine is github.com/ory/fosite v0.49.0, kept behind one
 // internal package (provider/internal/oauth, the only code that imports
 // fosite or go-jose v3): the public API and the handlers speak Gatehouse's

@@ -94,10 +94,21 @@ func TestFlowStoredWithDataKeysContinues(t *testing.T) {
 			ExpiresAt: now.Add(10 * time.Minute),
 		}))
 
+		// The login session the flow's sign-in made, stored by the same
+		// release: without a SID, so the grant's sign-in is its ID.
+		session := secret.Token()
+		require.NoError(t, store.CreateLoginSession(ctx, storage.LoginSession{
+			ID: secret.Digest(session), Subject: "sub-alice", AuthTime: now.Add(-time.Minute), AMR: []string{"pwd"},
+			Claims: user, ExpiresAt: now.Add(time.Hour),
+		}))
+
 		b := flowtest.NewBrowser(t)
 		issuer, err := url.Parse(e.issuer)
 		require.NoError(t, err)
-		b.Jar.SetCookies(issuer, []*http.Cookie{{Name: "gatehouse_browser", Value: browser, Path: "/"}})
+		b.Jar.SetCookies(issuer, []*http.Cookie{
+			{Name: "gatehouse_browser", Value: browser, Path: "/"},
+			{Name: "gatehouse_session", Value: session, Path: "/"},
+		})
 
 		page := flowtest.Get(t, b, e.url("/oauth2/interaction?flow="+url.QueryEscape(handle)))
 		require.Equal(t, http.StatusOK, page.Status, "the browser that started the flow continues it:\n%s", page.Body)
@@ -128,5 +139,8 @@ func TestFlowStoredWithDataKeysContinues(t *testing.T) {
 		assert.Equal(t, true, info["active"])
 		assert.Equal(t, "192.0.2.55", info["client_ip"], "the address recorded in the flow")
 		assert.Equal(t, "globex", info["customer_id"], "the tenant recorded in the flow")
+		rec, err := store.GetToken(ctx, storage.KindAccessToken, tok.AccessToken[strings.LastIndexByte(tok.AccessToken, '.')+1:])
+		require.NoError(t, err)
+		assert.Equal(t, secret.Digest(session), rec.Request.LoginSID, "the grant belongs to the session's sign-in: a session without a SID counts as SID = ID")
 	})
 }

@@ -114,6 +114,15 @@ func (p *Provider) introspect(ctx context.Context, token string, hint oauth.Toke
 		return TokenInfo{}, err
 	}
 	s := t.Session
+	if t.Use == oauth.RefreshToken && s.LoginSID != "" {
+		c, err := p.engine.Client(ctx, t.ClientID)
+		if err != nil {
+			return TokenInfo{}, err
+		}
+		if err := p.recheckRefreshSignIn(ctx, &c.Client, s.GetSubject(), s); err != nil {
+			return TokenInfo{}, err
+		}
+	}
 	info := TokenInfo{
 		Type:      string(t.Use),
 		Subject:   s.GetSubject(),

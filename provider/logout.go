@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,9 +17,11 @@ import (
 
 // LogoutHandler returns the end-session endpoint (OpenID Connect
 // RP-Initiated Logout 1.0). It ends the user's login session at the
-// provider. With a valid id_token_hint it logs out at once; without one it
-// asks the user to confirm (a POST with a CSRF token). It redirects only to
-// a post_logout_redirect_uri registered for the client named by the hint
+// provider and revokes every grant made in it: its codes, access and
+// refresh tokens, for every client (docs/grant-lifecycle.md). With a
+// valid id_token_hint it logs out at once; without one it asks the user
+// to confirm (a POST with a CSRF token). It redirects only to a
+// post_logout_redirect_uri registered for the client named by the hint
 // (or by client_id), with state echoed; otherwise it shows a page.
 func (p *Provider) LogoutHandler() http.Handler {
 	return http.HandlerFunc(p.serveLogout)
@@ -76,7 +79,9 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ls != nil {
-		if err := p.store.DeleteLoginSession(ctx, ls.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// The sign-in ends, and every grant made in it.
+		if err := p.endLogin(ctx, ls); err != nil {
+			p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "logout: backend unavailable", slog.String("error", err.Error()))
 			p.refuseLogout(w, r, errLogoutUnavailable)
 			return
 		}

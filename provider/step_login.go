@@ -69,14 +69,17 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	}
 	now := p.cfg.Now().UTC()
 	userJSON, _ := json.Marshal(u)
-	// A fresh session value at every login (no session fixation); an old
-	// session of this browser ends.
-	if old, err := r.Cookie(sessionCookie); err == nil {
-		_ = p.store.DeleteLoginSession(ctx, secret.Digest(old.Value))
+	// The same user signing in again in this browser (prompt=login,
+	// max_age) goes on with the same sign-in: its SID stays, so a logout
+	// ends the grants made before too. Anyone else starts a new one.
+	sid := secret.Token()
+	if fl.login != nil && fl.login.Subject == u.Subject {
+		sid = loginSID(fl.login)
 	}
 	token := secret.Token()
 	ls := storage.LoginSession{
 		ID:        secret.Digest(token),
+		SID:       sid,
 		Subject:   u.Subject,
 		AuthTime:  now,
 		AMR:       []string{"pwd"},
@@ -85,6 +88,13 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	}
 	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
 		return false, message{}, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+	}
+	// A fresh session value at every login (no session fixation); an old
+	// session of this browser ends, once the new one exists (so that a
+	// sign-in kept is never without a session: see loginStillLive). Its
+	// grants stay: this ends it the way an expiry does, not a logout.
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		_ = p.store.DeleteLoginSession(ctx, secret.Digest(old.Value))
 	}
 	p.setCookie(w, sessionCookie, token, 0)
 	if p.cfg.PasswordLockout.MaxFailures >= 0 {

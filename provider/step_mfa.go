@@ -147,6 +147,7 @@ func (p *Provider) elevateLogin(w http.ResponseWriter, r *http.Request, fl *flow
 	ls := *fl.login
 	token := secret.Token()
 	ls.ID = secret.Digest(token)
+	ls.SID = loginSID(fl.login) // the same sign-in: a logout ends the grants made before the upgrade too
 	ls.AMR = slices.Clone(amr)
 	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
 		return fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)

@@ -302,5 +302,25 @@ func (p *Provider) recheckRefresh(ctx context.Context, ar *oauth.AccessRequest, 
 			_ = json.Unmarshal(sess.User, &u)
 		}
 	}
-	return p.recheck(&c.Client, u, sess, ar.GrantedScopes())
+	if err := p.recheck(&c.Client, u, sess, ar.GrantedScopes()); err != nil {
+		return err
+	}
+	return p.recheckRefreshSignIn(ctx, &c.Client, subject, sess)
+}
+
+// recheckRefreshSignIn refuses a refresh token of a client with
+// RefreshBoundToLogin whose grant was made in a browser sign-in that is no
+// longer live (errRefreshSignInEnded).
+func (p *Provider) recheckRefreshSignIn(ctx context.Context, c *storage.Client, subject string, sess *oauth.Session) error {
+	if sess.LoginSID == "" || !c.RefreshBoundToLogin {
+		return nil
+	}
+	live, err := p.loginLive(ctx, subject, sess.LoginSID)
+	if err != nil {
+		return err
+	}
+	if !live {
+		return errRefreshSignInEnded
+	}
+	return nil
 }

@@ -91,6 +91,13 @@ type Request struct {
 	// Session is the provider's serialised session state. Backends store it
 	// as it is and return it byte for byte.
 	Session []byte
+	// LoginSID is the [LoginSession.SID] of the browser sign-in the grant
+	// was made in, for a grant made through an interactive login (the
+	// authorization endpoint), and "" for every other grant (client
+	// credentials, the password grant, and grants stored before the field
+	// existed). Every token of the grant carries it, so that
+	// [TokenStore.RevokeLoginGrants] ends them when that sign-in is ended.
+	LoginSID string
 }
 
 // Token is a stored code or token, keyed by [TokenKind] and Signature.
@@ -147,6 +154,28 @@ type TokenStore interface {
 	// concurrent callers exactly one succeeds. It returns [ErrNotFound] for
 	// an unknown token.
 	RotateRefreshToken(ctx context.Context, signature string, now time.Time) error
+	// RevokeLoginGrants ends the browser sign-in sid. It marks every token
+	// whose Request.LoginSID is sid inactive, of every kind and however
+	// many there are, and changes nothing else: no other field of them,
+	// and no token with another LoginSID (compared byte for byte, as in
+	// RevokeFamily). It also records the sign-in as ended until until:
+	// from then on, a token created with that LoginSID is stored inactive,
+	// whatever its Active says, until [Store.DeleteExpired] removes the
+	// record (with a cut-off after until; a later call with a later until
+	// extends it). That ends the tokens of a code exchange or refresh that
+	// was under way when the sign-in ended, which would otherwise be
+	// created after the revocation and stay active.
+	//
+	// A backend that implements [Transactor] must also reach the tokens of
+	// a transaction that created them before the sign-in was recorded as
+	// ended, having consumed a code or rotated a refresh token of sid, and
+	// that has not committed yet: RevokeLoginGrants waits for such a
+	// transaction to end and then revokes what it committed.
+	//
+	// An empty sid revokes and records nothing (tokens without a LoginSID
+	// belong to no sign-in). Revoking a sid with no tokens is not an
+	// error.
+	RevokeLoginGrants(ctx context.Context, sid string, until time.Time) error
 	// RevokeFamily marks every token of kind with the given request ID
 	// inactive, however many are active, and changes nothing else: no
 	// other field of them, and no token of another kind or another request
@@ -260,6 +289,18 @@ type Client struct {
 	// RequireMFA makes the user complete a second factor during
 	// authorization; users without an enrolled factor are refused.
 	RequireMFA bool
+	// RefreshBoundToLogin makes the client's refresh tokens live no longer
+	// than the browser sign-in their grant was made in: a refresh, or the
+	// introspection of a refresh token, of a grant made through an
+	// interactive login needs that sign-in (its [LoginSession.SID]) to be
+	// live still, and is refused once it has expired, been replaced by
+	// another user's sign-in in that browser, or ended. Without it (the
+	// default) only the end of the sign-in by logout revokes the grant, and
+	// a refresh token outlives the sign-in's mere expiry (offline access,
+	// OpenID Connect Core 1.0 §11). Grants not made through a browser
+	// sign-in (client credentials, the password grant) are not affected.
+	// Its JSON name, for the admin API, is "refresh_bound_to_login".
+	RefreshBoundToLogin bool
 	// Lifetimes override the provider's defaults when non-zero.
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
@@ -342,7 +383,15 @@ type ConsentStore interface {
 // LoginSession is a user's browser session at the provider (the SSO
 // cookie). The cookie holds a random value; ID is its hash.
 type LoginSession struct {
-	ID       string
+	ID string
+	// SID identifies the browser's sign-in across the records that carry
+	// it: the provider replaces the record (and the cookie value) when the
+	// session gains a second factor, or when the same user signs in again
+	// in that browser, and the replacement keeps the SID; another user's
+	// sign-in gets a new one. Grants made in the sign-in record it
+	// ([Request.LoginSID]). A session stored before the field existed has
+	// an empty SID, which the provider reads as SID = ID.
+	SID      string
 	Subject  string
 	AuthTime time.Time
 	// AMR lists the authentication methods used (RFC 8176: "pwd", "otp").
@@ -403,8 +452,13 @@ type SessionStore interface {
 	GetLoginSession(ctx context.Context, id string) (LoginSession, error)
 	// DeleteLoginSession removes the session or returns [ErrNotFound].
 	DeleteLoginSession(ctx context.Context, id string) error
-	// DeleteLoginSessionsBySubject removes every session of subject (logout
-	// everywhere) and returns how many it removed.
+	// LoginSessionsBySubject returns every login session of subject,
+	// expired or not (the caller checks ExpiresAt), ordered by ID compared
+	// byte by byte; none is not an error.
+	LoginSessionsBySubject(ctx context.Context, subject string) ([]LoginSession, error)
+	// DeleteLoginSessionsBySubject removes every session of subject and
+	// returns how many it removed. It revokes no grant made in them (the
+	// provider's EndUserSessions does both).
 	DeleteLoginSessionsBySubject(ctx context.Context, subject string) (int64, error)
 	// CreateAuthFlow stores f; [ErrAlreadyExists] if the ID is taken.
 	CreateAuthFlow(ctx context.Context, f AuthFlow) error
@@ -464,7 +518,9 @@ type Store interface {
 	ThrottleStore
 	// DeleteExpired removes what expired before the given time: tokens,
 	// login sessions, flows, consents with an expiry, used JWT IDs,
-	// throttles and signing keys whose ExpiresAt has passed. The cut-off is
+	// throttles and signing keys whose ExpiresAt has passed, and the
+	// records of ended sign-ins (see [TokenStore.RevokeLoginGrants]) whose
+	// until has. The cut-off is
 	// strict: a record goes when its expiry is before before, and one whose
 	// expiry equals before is kept (a later call removes it). It returns
 	// how many records it removed.

@@ -21,6 +21,11 @@ func (s *Store) DeleteLoginSession(ctx context.Context, id string) error {
 	return s.logins.delete(ctx, s, id)
 }
 
+// LoginSessionsBySubject implements [storage.SessionStore].
+func (s *Store) LoginSessionsBySubject(ctx context.Context, subject string) ([]storage.LoginSession, error) {
+	return s.logins.where(ctx, s, func(ls storage.LoginSession) bool { return ls.Subject == subject })
+}
+
 // DeleteLoginSessionsBySubject implements [storage.SessionStore].
 func (s *Store) DeleteLoginSessionsBySubject(ctx context.Context, subject string) (int64, error) {
 	var n int64

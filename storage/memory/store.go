@@ -25,6 +25,8 @@ type Store struct {
 	clients   table[storage.Client]
 	tokens    map[tokenKey]storage.Token
 	families  map[string][]tokenKey // request ID -> keys of its tokens, every kind
+	bySID     map[string][]tokenKey // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
+	ended     map[string]time.Time  // ended sign-ins (RevokeLoginGrants): SID -> until
 	jtis      map[string]time.Time  // JWT ID -> expiry
 	consents  map[consentKey]storage.Consent
 	logins    table[storage.LoginSession]
@@ -63,6 +65,8 @@ func (s *Store) init() {
 		func(r storage.MFARecord, subject string) storage.MFARecord { r.Subject = subject; return r })
 	s.tokens = map[tokenKey]storage.Token{}
 	s.families = map[string][]tokenKey{}
+	s.bySID = map[string][]tokenKey{}
+	s.ended = map[string]time.Time{}
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}
@@ -84,9 +88,9 @@ func (s *Store) tx(ctx context.Context, f func() error) error {
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows, used JWT IDs and throttles whose expiry is before before
-// (a zero expiry has passed at any later time), and consents and signing
-// keys whose non-zero ExpiresAt is before before. An expiry equal to before
+// sessions, flows, used JWT IDs, throttles and ended sign-ins whose expiry
+// is before before (a zero expiry has passed at any later time), and
+// consents and signing keys whose non-zero ExpiresAt is before before. An expiry equal to before
 // has not passed.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
@@ -94,6 +98,12 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		for k, t := range s.tokens {
 			if t.ExpiresAt.Before(before) {
 				s.deleteToken(k)
+				n++
+			}
+		}
+		for sid, until := range s.ended {
+			if until.Before(before) {
+				delete(s.ended, sid)
 				n++
 			}
 		}

@@ -124,6 +124,27 @@ func (t *table[T]) list(ctx context.Context, s *Store, cmp func(a, b T) int) ([]
 	return out, err
 }
 
+// where returns a copy of every record keep reports true for, ordered by
+// key (compared byte by byte).
+func (t *table[T]) where(ctx context.Context, s *Store, keep func(T) bool) ([]T, error) {
+	var out []T
+	err := s.tx(ctx, func() error {
+		var keys []string
+		for k, r := range t.rows {
+			if keep(r) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		out = make([]T, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, t.copy(t.rows[k]))
+		}
+		return nil
+	})
+	return out, err
+}
+
 // deleteWhere removes every record del reports true for and returns how
 // many it removed. The caller holds the lock.
 func (t *table[T]) deleteWhere(del func(T) bool) int64 {

@@ -16,8 +16,15 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, ok := s.tokens[k]; ok {
 			return fmt.Errorf("memory: create %s %q: %w", t.Kind, t.Signature, storage.ErrAlreadyExists)
 		}
-		s.tokens[k] = copyToken(t)
+		t = copyToken(t)
+		if _, ended := s.ended[t.Request.LoginSID]; ended && t.Request.LoginSID != "" {
+			t.Active = false // a token of an ended sign-in, from a request under way when it ended
+		}
+		s.tokens[k] = t
 		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
+		if sid := t.Request.LoginSID; sid != "" {
+			s.bySID[sid] = append(s.bySID[sid], k)
+		}
 		return nil
 	})
 }
@@ -46,21 +53,29 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 	})
 }
 
-// deleteToken removes a token and its entry in the family index, and
-// reports whether there was one. The caller holds the lock.
+// deleteToken removes a token and its entries in the family and sign-in
+// indexes, and reports whether there was one. The caller holds the lock.
 func (s *Store) deleteToken(k tokenKey) bool {
 	t, ok := s.tokens[k]
 	if !ok {
 		return false
 	}
 	delete(s.tokens, k)
-	family := slices.DeleteFunc(s.families[t.Request.ID], func(x tokenKey) bool { return x == k })
-	if len(family) == 0 {
-		delete(s.families, t.Request.ID)
-	} else {
-		s.families[t.Request.ID] = family
+	unindex(s.families, t.Request.ID, k)
+	if t.Request.LoginSID != "" {
+		unindex(s.bySID, t.Request.LoginSID, k)
 	}
 	return true
+}
+
+// unindex removes k from index[key], and the entry once it is empty.
+func unindex(index map[string][]tokenKey, key string, k tokenKey) {
+	keys := slices.DeleteFunc(index[key], func(x tokenKey) bool { return x == k })
+	if len(keys) == 0 {
+		delete(index, key)
+	} else {
+		index[key] = keys
+	}
 }
 
 // ConsumeAuthCode implements [storage.TokenStore]. The code it returns, to
@@ -117,6 +132,27 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 			t := s.tokens[k]
 			t.Active = false
 			s.tokens[k] = t
+		}
+		return nil
+	})
+}
+
+// RevokeLoginGrants implements [storage.TokenStore]. The memory store has
+// no transactions: every token created after it, a refresh's or code
+// exchange's under way included, finds the sign-in ended.
+func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Time) error {
+	return s.tx(ctx, func() error {
+		if sid == "" {
+			return nil
+		}
+		if cur, ok := s.ended[sid]; !ok || until.After(cur) {
+			s.ended[sid] = until
+		}
+		for _, k := range s.bySID[sid] {
+			if t, ok := s.tokens[k]; ok {
+				t.Active = false
+				s.tokens[k] = t
+			}
 		}
 		return nil
 	})

@@ -37,16 +37,22 @@
 //
 //	clients         one row per client; id primary key; lists as text[], secrets as three parallel arrays;
 //	                introspect_audiences added by migration 0003 (NULL for clients made before);
-//	                logo_uri, client_uri added by migration 0007 ('' for clients made before)
-//	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families
+//	                logo_uri, client_uri added by migration 0007 ('' for clients made before);
+//	                refresh_bound_to_login by 0008 (false for clients made before)
+//	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families;
+//	                login_sid added by migration 0008 ('' for tokens stored before), with a partial
+//	                index WHERE login_sid <> '' for RevokeLoginGrants
 //	jtis            used JWT IDs of client assertions; jti primary key
 //	consents        primary key (subject, client_id)
-//	login_sessions  id primary key; index on subject
+//	login_sessions  id primary key; index on subject; sid added by migration 0008 ('' for sessions
+//	                stored before)
 //	auth_flows      id primary key; requested_at, client_ip, browser, tenant, user_json added by
 //	                migration 0005 (empty for flows stored before)
 //	signing_keys    id (kid) primary key
 //	mfa             subject primary key
 //	throttles       key primary key; index on expires_at (migration 0002)
+//	ended_logins    sid primary key; index on expires_at (migration 0008): the sign-ins
+//	                RevokeLoginGrants ended
 //	schema_migrations  version int primary key, name, applied_at
 //
 // Strings are text (so they must be valid UTF-8 without NUL, which IDs,
@@ -66,7 +72,11 @@
 // conditional UPDATE each (the rotation deletes the linked access token in
 // the same statement), and [Store.UseJTI] one INSERT ... ON CONFLICT: the
 // row lock the database takes makes every other caller, in any process,
-// wait and then find the record used. UpdateClient, UpdateAuthFlow,
+// wait and then find the record used. [Store.RevokeLoginGrants] records
+// the sign-in in ended_logins, which makes every later token INSERT of it
+// store the token inactive, then revokes its refresh tokens and codes
+// (waiting for a code exchange or refresh that holds one), then every
+// token of it, the tokens such a transaction committed included. UpdateClient, UpdateAuthFlow,
 // UpdateSigningKey and UpdateMFA read the row with SELECT ... FOR UPDATE,
 // call update once, and write it back, in one transaction. UpdateThrottle
 // does the same after an INSERT ... ON CONFLICT DO NOTHING that makes sure

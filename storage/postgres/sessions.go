@@ -9,10 +9,10 @@ import (
 	"github.com/gatehouse/gatehouse/storage"
 )
 
-const loginSessionColumns = `id, subject, auth_time, amr, claims, expires_at`
+const loginSessionColumns = `id, subject, auth_time, amr, claims, expires_at, sid`
 
 func loginSessionArgs(ls storage.LoginSession) []any {
-	return []any{ls.ID, ls.Subject, ts(ls.AuthTime), ls.AMR, ls.Claims, ts(ls.ExpiresAt)}
+	return []any{ls.ID, ls.Subject, ts(ls.AuthTime), ls.AMR, ls.Claims, ts(ls.ExpiresAt), ls.SID}
 }
 
 func scanLoginSession(row pgx.Row) (storage.LoginSession, error) {
@@ -20,7 +20,7 @@ func scanLoginSession(row pgx.Row) (storage.LoginSession, error) {
 		ls                  storage.LoginSession
 		authTime, expiresAt pgtype.Timestamptz
 	)
-	if err := row.Scan(&ls.ID, &ls.Subject, &authTime, &ls.AMR, &ls.Claims, &expiresAt); err != nil {
+	if err := row.Scan(&ls.ID, &ls.Subject, &authTime, &ls.AMR, &ls.Claims, &expiresAt, &ls.SID); err != nil {
 		return storage.LoginSession{}, err
 	}
 	ls.AuthTime, ls.ExpiresAt = fromTS(authTime), fromTS(expiresAt)
@@ -47,6 +47,17 @@ func (s *Store) GetLoginSession(ctx context.Context, id string) (storage.LoginSe
 // DeleteLoginSession implements [storage.SessionStore].
 func (s *Store) DeleteLoginSession(ctx context.Context, id string) error {
 	return loginSessions.delete(ctx, s, id)
+}
+
+// LoginSessionsBySubject implements [storage.SessionStore]. The sessions
+// are ordered by ID, compared byte by byte.
+func (s *Store) LoginSessionsBySubject(ctx context.Context, subject string) ([]storage.LoginSession, error) {
+	out, err := queryAll(ctx, s, scanLoginSession, `SELECT `+loginSessionColumns+` FROM {p}login_sessions
+		WHERE subject = $1 ORDER BY id COLLATE "C"`, subject)
+	if err != nil {
+		return nil, s.fail(ctx, err, "list login sessions of %q", subject)
+	}
+	return out, nil
 }
 
 // DeleteLoginSessionsBySubject implements [storage.SessionStore].

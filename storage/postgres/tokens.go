@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse/gatehouse/storage"
@@ -12,7 +14,7 @@ import (
 
 const tokenColumns = `kind, signature, request_id, requested_at, client_id, subject,
 	requested_scopes, granted_scopes, requested_audience, granted_audience, form, session,
-	access_signature, expires_at, active, rotated_at`
+	access_signature, expires_at, active, rotated_at, login_sid`
 
 // tokenArgs returns t's column values, in the order of tokenColumns.
 func tokenArgs(t storage.Token) []any {
@@ -20,7 +22,7 @@ func tokenArgs(t storage.Token) []any {
 	return []any{
 		string(t.Kind), t.Signature, r.ID, ts(r.RequestedAt), r.ClientID, r.Subject,
 		r.RequestedScopes, r.GrantedScopes, r.RequestedAudience, r.GrantedAudience, encodeForm(r.Form), r.Session,
-		t.AccessSignature, ts(t.ExpiresAt), t.Active, ts(t.RotatedAt),
+		t.AccessSignature, ts(t.ExpiresAt), t.Active, ts(t.RotatedAt), r.LoginSID,
 	}
 }
 
@@ -36,7 +38,7 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 	err := row.Scan(
 		&kind, &t.Signature, &r.ID, &requestedAt, &r.ClientID, &r.Subject,
 		&r.RequestedScopes, &r.GrantedScopes, &r.RequestedAudience, &r.GrantedAudience, &form, &r.Session,
-		&t.AccessSignature, &expiresAt, &t.Active, &rotatedAt,
+		&t.AccessSignature, &expiresAt, &t.Active, &rotatedAt, &r.LoginSID,
 	)
 	if err != nil {
 		return storage.Token{}, err
@@ -52,8 +54,10 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 // CreateToken implements [storage.TokenStore].
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	err := s.run(ctx, func(q querier) error {
+		// A token of an ended sign-in is stored inactive (RevokeLoginGrants).
 		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}tokens (`+tokenColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+				$15 AND ($17 = '' OR NOT EXISTS (SELECT 1 FROM {p}ended_logins WHERE sid = $17)), $16, $17
 			ON CONFLICT (kind, signature) DO NOTHING`), tokenArgs(t)...)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = storage.ErrAlreadyExists
@@ -174,6 +178,64 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 		return s.fail(ctx, err, "revoke %s family %q", kind, requestID)
 	}
 	return nil
+}
+
+// RevokeLoginGrants implements [storage.TokenStore] in three statements,
+// each with its own snapshot (in READ COMMITTED, even inside a
+// transaction; call it outside one, as the provider does, so that the
+// record of the ended sign-in is committed before the UPDATEs run):
+//
+//  1. it records the sign-in in ended_logins. A token INSERT that starts
+//     after this committed stores the token inactive (CreateToken).
+//  2. it revokes the sign-in's refresh tokens and codes. A code exchange
+//     or refresh that inserted active tokens before 1 holds the row of
+//     the code it consumed or the refresh token it rotated, locked from
+//     before its inserts until it ends: this UPDATE waits on that row,
+//     so once it returns every such transaction has ended.
+//  3. it revokes every token of the sign-in, including those the
+//     transactions that 2 waited for committed, which 2's snapshot,
+//     taken before, did not hold.
+//
+// 2 locks only refresh token and code rows, the rows such transactions
+// lock first (a refresh locks its refresh token, then deletes the linked
+// access token), so that it does not deadlock with them. A deadlock with
+// another multi-row update (PostgreSQL aborts one of the two) makes it
+// start again, at most three times, outside a transaction.
+func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return s.fail(ctx, err, "revoke the grants of sign-in %q", sid)
+	}
+	if sid == "" {
+		return nil
+	}
+	var err error
+	for range 3 {
+		err = s.run(ctx, func(q querier) error {
+			if _, err := q.Exec(ctx, s.sql(`INSERT INTO {p}ended_logins AS e (sid, expires_at) VALUES ($1, $2)
+				ON CONFLICT (sid) DO UPDATE SET expires_at = GREATEST(e.expires_at, EXCLUDED.expires_at)`), sid, ts(until)); err != nil {
+				return err
+			}
+			if _, err := q.Exec(ctx, s.sql(`UPDATE {p}tokens SET active = false
+				WHERE login_sid = $1 AND login_sid <> '' AND active AND kind IN ('refresh_token', 'authorization_code')`), sid); err != nil {
+				return err
+			}
+			_, err := q.Exec(ctx, s.sql(`UPDATE {p}tokens SET active = false WHERE login_sid = $1 AND login_sid <> '' AND active`), sid)
+			return err
+		})
+		if !isDeadlock(err) || txFrom(ctx, s.pool) != nil {
+			break
+		}
+	}
+	if err != nil {
+		return s.fail(ctx, err, "revoke the grants of sign-in %q", sid)
+	}
+	return nil
+}
+
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // UseJTI implements [storage.TokenStore]. One INSERT ... ON CONFLICT decides:

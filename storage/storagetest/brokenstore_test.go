@@ -20,9 +20,10 @@ import (
 )
 
 // These check that the suite catches a backend that revokes only part of
-// a token family, or more than the family, or whose DeleteExpired is off by
-// one at its cut-off: bugs that cases with one active token per family, or
-// with records a millisecond or more from the cut-off, miss. As in
+// a token family, or more than the family, or that revokes a sign-in's
+// grants by the wrong key, or whose DeleteExpired is off by one at its
+// cut-off: bugs that cases with one active token per family, or with
+// records a millisecond or more from the cut-off, miss. As in
 // brokentx_test.go, the suite runs against each broken store in a child
 // process (this test binary, with brokenStoreEnv set), and the parent reads
 // which cases failed.
@@ -32,11 +33,15 @@ const brokenStoreEnv = "GATEHOUSE_STORAGETEST_BROKEN_STORE"
 // badRevoke is the memory store with a RevokeFamily that a backend could
 // get wrong: it revokes the tokens of the kind whose family matches the
 // request ID, and with firstOnly only the first active one, in creation
-// order (as a backend that updates one row instead of all would).
+// order (as a backend that updates one row instead of all would). With
+// loginMatches set, RevokeFamily is the memory store's and
+// RevokeLoginGrants is the one that goes wrong: it revokes every active
+// token loginMatches reports true for, and records no ended sign-in.
 type badRevoke struct {
 	*memory.Store
-	matches   func(family, requestID string) bool
-	firstOnly bool
+	matches      func(family, requestID string) bool
+	firstOnly    bool
+	loginMatches func(tok storage.Token, sid string) bool
 
 	mu      sync.Mutex
 	created []badRevokeKey // every token created, in order
@@ -58,6 +63,22 @@ func (s *badRevoke) CreateToken(ctx context.Context, t storage.Token) error {
 }
 
 func (s *badRevoke) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if s.matches == nil {
+		return s.Store.RevokeFamily(ctx, kind, requestID)
+	}
+	return s.revokeWhere(ctx, func(tok storage.Token) bool { return tok.Kind == kind && s.matches(tok.Request.ID, requestID) })
+}
+
+func (s *badRevoke) RevokeLoginGrants(ctx context.Context, sid string, until time.Time) error {
+	if s.loginMatches == nil {
+		return s.Store.RevokeLoginGrants(ctx, sid, until)
+	}
+	return s.revokeWhere(ctx, func(tok storage.Token) bool { return s.loginMatches(tok, sid) })
+}
+
+// revokeWhere makes the active tokens revoke reports true for inactive,
+// in creation order; with firstOnly only the first.
+func (s *badRevoke) revokeWhere(ctx context.Context, revoke func(storage.Token) bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -66,7 +87,7 @@ func (s *badRevoke) RevokeFamily(ctx context.Context, kind storage.TokenKind, re
 	s.mu.Unlock()
 	seen := map[badRevokeKey]bool{} // a signature deleted and created again is listed twice
 	for _, k := range created {
-		if k.kind != kind || seen[k] {
+		if seen[k] {
 			continue
 		}
 		seen[k] = true
@@ -77,7 +98,7 @@ func (s *badRevoke) RevokeFamily(ctx context.Context, kind storage.TokenKind, re
 		if err != nil {
 			return err
 		}
-		if !tok.Active || !s.matches(tok.Request.ID, requestID) {
+		if !tok.Active || !revoke(tok) {
 			continue
 		}
 		tok.Active = false
@@ -122,6 +143,37 @@ func TestBrokenStore(t *testing.T) {
 		newStore = func() storage.Store { return &badRevoke{Store: memory.New(), matches: strings.HasPrefix} }
 	case "revoke-fold":
 		newStore = func() storage.Store { return &badRevoke{Store: memory.New(), matches: strings.EqualFold} }
+	case "login-by-family":
+		// Revokes the family named like the sign-in instead.
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), loginMatches: func(tok storage.Token, sid string) bool { return tok.Request.ID == sid }}
+		}
+	case "login-prefix":
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), loginMatches: func(tok storage.Token, sid string) bool {
+				return sid != "" && strings.HasPrefix(tok.Request.LoginSID, sid)
+			}}
+		}
+	case "login-empty":
+		// Revokes the grants of no sign-in when asked for "".
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), loginMatches: func(tok storage.Token, sid string) bool { return tok.Request.LoginSID == sid }}
+		}
+	case "login-no-record":
+		// Revokes the right tokens, but does not record the sign-in as
+		// ended: a token created afterwards is active.
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), loginMatches: func(tok storage.Token, sid string) bool {
+				return sid != "" && tok.Request.LoginSID == sid
+			}}
+		}
+	case "login-tokens-only":
+		// Revokes access and refresh tokens, not codes (nor PKCE or OIDC records).
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), loginMatches: func(tok storage.Token, sid string) bool {
+				return sid != "" && tok.Request.LoginSID == sid && (tok.Kind == storage.KindAccessToken || tok.Kind == storage.KindRefreshToken)
+			}}
+		}
 	case "expiry-inclusive":
 		newStore = func() storage.Store { return &shiftedExpiry{Store: memory.New(), shift: time.Nanosecond} }
 	case "expiry-late":
@@ -164,8 +216,45 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 			},
 		},
 		{
+			variant: "login-by-family",
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
+			messages: []string{
+				`after revoking: RevokeLoginGrants\(sid\) makes authorization_code m-authorization_code inactive`,
+				`after revoking: RevokeLoginGrants\(sid\) leaves access_token family-access_token of sign-in "other" and family "sid" unchanged`,
+			},
+		},
+		{
+			variant: "login-prefix",
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
+			messages: []string{
+				`after revoking: RevokeLoginGrants\(sid\) leaves refresh_token longer-refresh_token of sign-in "sid2" and family "fam-[ab]" unchanged`,
+			},
+		},
+		{
+			variant: "login-empty",
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
+			messages: []string{
+				`RevokeLoginGrants of "" and of an unknown sign-in change nothing: access_token none-access_token`,
+			},
+		},
+		{
+			variant: "login-no-record",
+			failing: []string{"RevokeLoginGrants/LaterTokens"},
+			messages: []string{
+				`a authorization_code of the ended sign-in created afterwards is stored inactive`,
+			},
+		},
+		{
+			variant: "login-tokens-only",
+			failing: []string{"RevokeLoginGrants/EveryKind", "RevokeLoginGrants/LaterTokens"},
+			messages: []string{
+				`after revoking: RevokeLoginGrants\(sid\) makes authorization_code m-used-code inactive|after revoking: RevokeLoginGrants\(sid\) makes pkce m-pkce inactive`,
+				`after revoking: RevokeLoginGrants\(sid\) makes oidc m-oidc inactive`,
+			},
+		},
+		{
 			variant: "expiry-inclusive",
-			failing: []string{"Expiry/Boundary"},
+			failing: []string{"RevokeLoginGrants/LaterTokens", "Expiry/Boundary"},
 			messages: []string{
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the access_token expiring exactly at its cut-off`,
@@ -175,11 +264,12 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the flow expiring exactly at its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the signing key expiring exactly at its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the throttle expiring exactly at its cut-off`,
+				`DeleteExpired\(until\) keeps the record of the ended sign-in`,
 			},
 		},
 		{
 			variant: "expiry-late",
-			failing: []string{"Expiry/Boundary"},
+			failing: []string{"RevokeLoginGrants/LaterTokens", "Expiry/Boundary"},
 			messages: []string{
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the refresh_token expiring 1µs before its cut-off`,
@@ -189,6 +279,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the flow expiring 1µs before its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the signing key expiring 1µs before its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the throttle expiring 1µs before its cut-off`,
+				`DeleteExpired after until removes the record of the ended sign-in`,
 			},
 		},
 	} {

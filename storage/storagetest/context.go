@@ -78,6 +78,7 @@ func everyMethod(s storage.Store) []call {
 		{"ConsumeAuthCode", func(ctx context.Context) error { _, err := s.ConsumeAuthCode(ctx, "code"); return err }},
 		{"RotateRefreshToken", func(ctx context.Context) error { return s.RotateRefreshToken(ctx, "rt", base) }},
 		{"RevokeFamily", func(ctx context.Context) error { return s.RevokeFamily(ctx, storage.KindAccessToken, "fam") }},
+		{"RevokeLoginGrants", func(ctx context.Context) error { return s.RevokeLoginGrants(ctx, "sid-fam", at(time.Hour)) }},
 		{"UseJTI", func(ctx context.Context) error { return s.UseJTI(ctx, "new-jti", at(time.Minute), base) }},
 
 		{"SaveConsent", func(ctx context.Context) error { return s.SaveConsent(ctx, newConsent("alice", "new-client")) }},
@@ -91,6 +92,10 @@ func everyMethod(s storage.Store) []call {
 			return s.CreateLoginSession(ctx, newLoginSession("new-session", "alice"))
 		}},
 		{"GetLoginSession", func(ctx context.Context) error { _, err := s.GetLoginSession(ctx, "session"); return err }},
+		{"LoginSessionsBySubject", func(ctx context.Context) error {
+			_, err := s.LoginSessionsBySubject(ctx, "alice")
+			return err
+		}},
 		{"DeleteLoginSession", func(ctx context.Context) error { return s.DeleteLoginSession(ctx, "session") }},
 		{"DeleteLoginSessionsBySubject", func(ctx context.Context) error {
 			_, err := s.DeleteLoginSessionsBySubject(ctx, "alice")
@@ -154,6 +159,16 @@ func assertSeedUntouched(t *testing.T, s storage.Store) {
 	}
 	_, err = s.GetToken(ctx, storage.KindAccessToken, "new-token")
 	assert.ErrorIs(t, err, storage.ErrNotFound, "no token created")
+	// The seeded tokens' sign-in is not recorded as ended: a token of it
+	// created now is active.
+	probe := newToken(storage.KindAccessToken, "probe", "fam")
+	if assert.NoError(t, s.CreateToken(ctx, probe)) {
+		got, err := s.GetToken(ctx, storage.KindAccessToken, "probe")
+		if assert.NoError(t, err) {
+			assert.True(t, got.Active, "no sign-in recorded as ended: a token of sign-in %s created afterwards is active", probe.Request.LoginSID)
+		}
+		assert.NoError(t, s.DeleteToken(ctx, storage.KindAccessToken, "probe"))
+	}
 	assert.NoError(t, s.UseJTI(ctx, "new-jti", at(time.Minute), base), "no JWT ID recorded")
 	consents, err := s.ListConsents(ctx, "alice")
 	require.NoError(t, err)

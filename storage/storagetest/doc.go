@@ -38,7 +38,13 @@
 // exactly at it and one microsecond after: only the first goes); family
 // revocation (RevokeFamily of access and refresh tokens must reach every
 // active member of a family, created among tokens of other families and
-// kinds, and nothing else); cancelled and expired contexts; and isolation
+// kinds, and nothing else); revocation of a sign-in's grants
+// (RevokeLoginGrants must reach every token of every kind whose LoginSID
+// is the one given, among look-alike sign-ins, tokens of no sign-in and a
+// family named like the sign-in, and nothing else, and must store the
+// tokens of the sign-in created afterwards inactive until DeleteExpired
+// passes its until); cancelled and expired
+// contexts; and isolation
 // (a caller mutating a slice, map or byte slice it passed in or got back
 // must not change what is stored).
 //
@@ -60,9 +66,12 @@
 // one wins, every other gets [storage.ErrAlreadyUsed] (with the code), and
 // gets it only once the winner has committed or rolled back (so that the
 // family a loser then revokes includes the winner's new tokens), and that a
-// loser's writes are gone once it rolls back. A transaction that must wait
-// for another is given 100ms to show that it does not: a slow backend may
-// hide one that answers too early, but no correct backend fails for it.
+// loser's writes are gone once it rolls back; and that RevokeLoginGrants,
+// called while a transaction holds a code or refresh token of the sign-in,
+// revokes the tokens that transaction then commits. A transaction that
+// must wait for another is given 100ms to show that it does not: a slow
+// backend may hide one that answers too early, but no correct backend
+// fails for it.
 //
 // # What a backend may do
 //

@@ -65,6 +65,7 @@ func newClient(id string) storage.Client {
 		IPRanges:                    []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.1-192.0.2.9"},
 		IntrospectAudiences:         []string{"https://api.example.com", "urn:example:resource server"},
 		RequireMFA:                  true,
+		RefreshBoundToLogin:         true,
 		AccessTokenFormat:           "jwt",
 		AccessTokenLifetime:         5 * time.Minute,
 		RefreshTokenLifetime:        720 * time.Hour,
@@ -92,8 +93,8 @@ func newPublicClient(id string) storage.Client {
 	}
 }
 
-// newToken returns an active token of kind with every Request field set.
-// Refresh tokens get an AccessSignature of "at-" + sig and a RotatedAt: an
+// newToken returns an active token of kind with every Request field set;
+// its LoginSID is "sid-" + requestID. Refresh tokens get an AccessSignature of "at-" + sig and a RotatedAt: an
 // active token never has one in use, but a backend stores what it is given,
 // and the round trips of the fixture check the column.
 func newToken(kind storage.TokenKind, sig, requestID string) storage.Token {
@@ -114,7 +115,8 @@ func newToken(kind storage.TokenKind, sig, requestID string) storage.Token {
 				"nonce":        {"n-0S6_WzA2Mj"},
 				"scope":        {"openid offline_access email"},
 			},
-			Session: append([]byte(`{"sub":"alice"}`), binary(300, 0x5a)...),
+			Session:  append([]byte(`{"sub":"alice"}`), binary(300, 0x5a)...),
+			LoginSID: "sid-" + requestID,
 		},
 		ExpiresAt: at(time.Hour),
 		Active:    true,
@@ -137,10 +139,12 @@ func newConsent(subject, clientID string) storage.Consent {
 	}
 }
 
-// newLoginSession returns a login session with every field set.
+// newLoginSession returns a login session with every field set; its SID
+// is "sid-" + id.
 func newLoginSession(id, subject string) storage.LoginSession {
 	return storage.LoginSession{
 		ID:        id,
+		SID:       "sid-" + id,
 		Subject:   subject,
 		AuthTime:  base,
 		AMR:       []string{"pwd", "otp"},

@@ -95,6 +95,9 @@ func testIsolationReturnedValuesAreCopies(t *testing.T, s storage.Store) {
 	session, err := s.GetLoginSession(ctx, "session")
 	require.NoError(t, err)
 	scribble(&session)
+	sessions, err := s.LoginSessionsBySubject(ctx, "alice")
+	require.NoError(t, err)
+	scribble(&sessions)
 
 	flow, err := s.GetAuthFlow(ctx, "flow")
 	require.NoError(t, err)

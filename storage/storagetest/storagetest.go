@@ -75,6 +75,10 @@ var groups = []struct {
 		{"AccessTokens", testRevokeFamily(storage.KindAccessToken)},
 		{"RefreshTokens", testRevokeFamily(storage.KindRefreshToken)},
 	}},
+	{"RevokeLoginGrants", []testCase{
+		{"EveryKind", testRevokeLoginGrants},
+		{"LaterTokens", testRevokeLoginGrantsLaterTokens},
+	}},
 	{"JTI", []testCase{
 		{"SingleUse", testJTISingleUse},
 		{"SingleUse50Concurrent", testJTISingleUse50Concurrent},
@@ -88,6 +92,7 @@ var groups = []struct {
 	{"Sessions", []testCase{
 		{"CreateGetDelete", testSessionsCreateGetDelete},
 		{"DeleteBySubject", testSessionsDeleteBySubject},
+		{"ListBySubject", testSessionsListBySubject},
 	}},
 	{"AuthFlows", []testCase{
 		{"CreateGetDelete", testAuthFlowsCreateGetDelete},
@@ -138,6 +143,8 @@ var groups = []struct {
 		{"RotateWaitsForRollback", withTx(testTxHeld(rotateRefresh, false))},
 		{"ConsumeRace", withTx(testTxRace(consumeCode))},
 		{"RotateRace", withTx(testTxRace(rotateRefresh))},
+		{"RevokeLoginGrantsAfterConsume", withTx(testTxRevokeLoginGrants(consumeCode))},
+		{"RevokeLoginGrantsAfterRotate", withTx(testTxRevokeLoginGrants(rotateRefresh))},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},

@@ -295,6 +295,10 @@ func (e *Engine) NewAuthorizeRequest(ctx context.Context, r *http.Request) (*Aut
 	return &AuthorizeRequest{ar: ar}, err
 }
 
+// ID is the grant's request ID: every code and token it issues carries it
+// (storage.Request.ID).
+func (r *AuthorizeRequest) ID() string { return r.ar.GetID() }
+
 // RedirectURIValid reports whether errors may be redirected to the
 // request's redirect URI.
 func (r *AuthorizeRequest) RedirectURIValid() bool { return r != nil && r.ar.IsRedirectURIValid() }

@@ -26,6 +26,11 @@ type Session struct {
 	Tenant *Tenant
 	// ClientIP is the client address that started the grant.
 	ClientIP string
+	// LoginSID is the storage.LoginSession SID of the browser sign-in the
+	// grant was made in, or "" for a grant not made through one. ToRecord
+	// copies it into storage.Request.LoginSID, so that every token of the
+	// grant, those a refresh issues included, carries it.
+	LoginSID string
 }
 
 // Tenant is the tenant of a grant, as recorded in its session.

@@ -24,6 +24,7 @@ type wireSession struct {
 	User     json.RawMessage            `json:"user,omitempty"`
 	Tenant   *Tenant                    `json:"tnt,omitempty"`
 	ClientIP string                     `json:"ip,omitempty"`
+	LoginSID string                     `json:"sid,omitempty"` // absent in sessions stored before it existed
 }
 
 type wireClaims struct {
@@ -59,7 +60,7 @@ func fromNanos(n int64) time.Time {
 
 // MarshalJSON writes the compact form.
 func (s *Session) MarshalJSON() ([]byte, error) {
-	w := wireSession{Extra: s.Extra, User: s.User, Tenant: s.Tenant, ClientIP: s.ClientIP}
+	w := wireSession{Extra: s.Extra, User: s.User, Tenant: s.Tenant, ClientIP: s.ClientIP, LoginSID: s.LoginSID}
 	if d := s.DefaultSession; d != nil {
 		w.Subject, w.Username = d.Subject, d.Username
 		if len(d.ExpiresAt) > 0 {
@@ -142,7 +143,7 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 			CodeHash: c.CHash, Extra: c.Extra,
 		}
 	}
-	*s = Session{DefaultSession: d, Extra: w.Extra, User: w.User, Tenant: w.Tenant, ClientIP: w.ClientIP}
+	*s = Session{DefaultSession: d, Extra: w.Extra, User: w.User, Tenant: w.Tenant, ClientIP: w.ClientIP, LoginSID: w.LoginSID}
 	s.normalize()
 	return nil
 }

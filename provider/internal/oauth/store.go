@@ -80,6 +80,9 @@ func ToRecord(r fosite.Requester) (storage.Request, error) {
 	if s := r.GetSession(); s != nil {
 		rec.Subject = s.GetSubject()
 	}
+	if s, ok := r.GetSession().(*Session); ok && s != nil {
+		rec.LoginSID = s.LoginSID
+	}
 	return rec, nil
 }
 

@@ -377,3 +377,51 @@ func BenchmarkSessionLoad(b *testing.B) {
 		}
 	}
 }
+
+// TestLoginSIDReachesEveryRecord: the sign-in a grant was made in (the
+// session's LoginSID) is written into storage.Request.LoginSID of every
+// record of the grant (code, PKCE, OpenID Connect, access and refresh
+// token), comes back with the session on every load, and so reaches the
+// tokens a refresh issues from a loaded grant. A session stored before the
+// field existed decodes with no sign-in.
+func TestLoginSIDReachesEveryRecord(t *testing.T) {
+	ctx := context.Background()
+	s, c := newStore(t)
+	req := newRequest(c)
+	req.Session.(*Session).LoginSID = "sid-1"
+	require.NoError(t, s.CreateAuthorizeCodeSession(ctx, "code1", req))
+	require.NoError(t, s.CreatePKCERequestSession(ctx, "code1", req))
+	require.NoError(t, s.CreateOpenIDConnectSession(ctx, "code1", req))
+	require.NoError(t, s.CreateAccessTokenSession(ctx, "at1", req))
+	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt1", "at1", req))
+	for _, k := range []struct {
+		kind storage.TokenKind
+		sig  string
+	}{{storage.KindAuthCode, "code1"}, {storage.KindPKCE, "code1"}, {storage.KindOIDC, "sig-code1"}, {storage.KindAccessToken, "at1"}, {storage.KindRefreshToken, "rt1"}} {
+		rec, err := s.S.GetToken(ctx, k.kind, k.sig)
+		require.NoError(t, err, "%s %s", k.kind, k.sig)
+		assert.Equal(t, "sid-1", rec.Request.LoginSID, "%s %s records the sign-in", k.kind, k.sig)
+	}
+
+	// A refresh: fosite loads the grant and stores the new tokens from it.
+	loaded, err := s.GetRefreshTokenSession(ctx, "rt1", NewSession(""))
+	require.NoError(t, err)
+	assert.Equal(t, "sid-1", loaded.GetSession().(*Session).LoginSID, "the load brings the sign-in back")
+	require.NoError(t, s.CreateRefreshTokenSession(ctx, "rt2", "at2", loaded))
+	rec, err := s.S.GetToken(ctx, storage.KindRefreshToken, "rt2")
+	require.NoError(t, err)
+	assert.Equal(t, "sid-1", rec.Request.LoginSID, "a token issued from the loaded grant records it too")
+	assert.Equal(t, "sid-1", loaded.GetSession().(*Session).Clone().(*Session).LoginSID, "Clone keeps it")
+
+	// Stored before: no "sid" in the wire form.
+	var old Session
+	require.NoError(t, json.Unmarshal([]byte(`{"sub":"alice","exp":{"access_token":1}}`), &old))
+	assert.Empty(t, old.LoginSID)
+	plain := newRequest(c)
+	rec0, err := ToRecord(plain)
+	require.NoError(t, err)
+	assert.Empty(t, rec0.LoginSID, "a grant not made in a sign-in has none")
+	b, err := json.Marshal(plain.Session)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), `"sid"`, "and writes none")
+}
