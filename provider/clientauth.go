@@ -65,7 +65,7 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 	if p.cfg.ClientAuthLockout.MaxFailures < 0 || form.Get("client_assertion_type") != "" {
 		return authenticate(ctx, r, form)
 	}
-	id, plain, ok := clientCredentials(r, form)
+	id, plain, _, ok := oauth.ClientCredentials(r, form)
 	if !ok {
 		return authenticate(ctx, r, form) // the engine describes what is missing or malformed
 	}
@@ -128,27 +128,6 @@ func oneAuthMethod(r *http.Request, form url.Values) error {
 		}
 	}
 	return nil
-}
-
-// clientCredentials reads the client ID and secret as the engine does: from
-// HTTP Basic, both parts form-url-decoded (RFC 6749 §2.3.1), else from
-// client_id and client_secret in the body. ok is false when fosite would
-// refuse them as missing or malformed before looking up a client.
-func clientCredentials(r *http.Request, form url.Values) (id, secret string, ok bool) {
-	user, pass, basic := r.BasicAuth()
-	if !basic {
-		id = form.Get("client_id")
-		return id, form.Get("client_secret"), id != ""
-	}
-	id, err := url.QueryUnescape(user)
-	if err != nil {
-		return "", "", false
-	}
-	secret, err = url.QueryUnescape(pass)
-	if err != nil {
-		return "", "", false
-	}
-	return id, secret, true
 }
 
 // matchesCheaply reports whether secret is one of c's secrets by a check

@@ -118,7 +118,7 @@ func (p *Provider) explainExpiredSecret(ctx context.Context, r *http.Request, fo
 	if !oauth.InvalidClient.In(err) || errors.As(err, &locked) || form.Get("client_assertion_type") != "" {
 		return err
 	}
-	id, plain, ok := clientCredentials(r, form)
+	id, plain, _, ok := oauth.ClientCredentials(r, form)
 	if !ok || plain == "" {
 		return err
 	}

@@ -201,23 +201,12 @@ func TestOpenAndClose(t *testing.T) {
 func TestMigrationAddsIntrospectAudiences(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := pgtest.Pool(t)
-	prefix := pgtest.Prefix(t, pool)
-	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
-	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
-	require.NoError(t, err)
+	pool, prefix, s := migratedStore(t)
 	old := storage.Client{ID: "rs", Name: "Resource server", Scopes: []string{"assets:read"}, Audience: []string{"https://api.example"}}
 	require.NoError(t, s.CreateClient(ctx, old))
 
 	version := undoMigration(t, pool, prefix, "client_introspect_audiences", `ALTER TABLE `+prefix+`clients DROP COLUMN introspect_audiences`)
-	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
-	require.Error(t, err, "a schema without the migration is behind")
-	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version), "the error names the missing version")
-	assert.Contains(t, err.Error(), "Migrate", "and says what to do")
-
-	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
-	require.NoError(t, err)
-	assert.Contains(t, migrationRows(t, pool, prefix), version, "the migration is recorded again")
+	s = reopenMigrated(t, pool, prefix, version)
 	got, err := s.GetClient(ctx, "rs")
 	require.NoError(t, err)
 	assert.Equal(t, old, got, "the client is kept, with no IntrospectAudiences")
@@ -239,21 +228,12 @@ func TestMigrationAddsIntrospectAudiences(t *testing.T) {
 func TestMigrationAddsClientDescription(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := pgtest.Pool(t)
-	prefix := pgtest.Prefix(t, pool)
-	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
-	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
-	require.NoError(t, err)
+	pool, prefix, s := migratedStore(t)
 	old := storage.Client{ID: "svc", Name: "Service", Scopes: []string{"assets:read"}, Customer: "acme"}
 	require.NoError(t, s.CreateClient(ctx, old))
 
 	version := undoMigration(t, pool, prefix, "client_description", `ALTER TABLE `+prefix+`clients DROP COLUMN description`)
-	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
-	require.Error(t, err, "a schema without the migration is behind")
-	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version))
-
-	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
-	require.NoError(t, err)
+	s = reopenMigrated(t, pool, prefix, version)
 	got, err := s.GetClient(ctx, "svc")
 	require.NoError(t, err)
 	assert.Equal(t, old, got, "the client is kept, with an empty Description")
@@ -265,6 +245,34 @@ func TestMigrationAddsClientDescription(t *testing.T) {
 	got, err = s.GetClient(ctx, "svc")
 	require.NoError(t, err)
 	assert.Equal(t, "Nightly export; owner ops@example.com", got.Description)
+}
+
+// migratedStore returns a pool, a fresh migrated table prefix on it, and a
+// store on that prefix.
+func migratedStore(t *testing.T) (*pgxpool.Pool, string, *postgres.Store) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	prefix := pgtest.Prefix(t, pool)
+	require.NoError(t, postgres.Migrate(t.Context(), pool, postgres.WithTablePrefix(prefix)))
+	s, err := postgres.New(t.Context(), pool, postgres.WithTablePrefix(prefix))
+	require.NoError(t, err)
+	return pool, prefix, s
+}
+
+// reopenMigrated checks that New refuses the schema of prefix, from which
+// migration version was undone (undoMigration), naming the version and
+// saying to run Migrate; then it opens the store with WithMigrate and
+// checks the migration is recorded again.
+func reopenMigrated(t *testing.T, pool *pgxpool.Pool, prefix string, version int) *postgres.Store {
+	t.Helper()
+	_, err := postgres.New(t.Context(), pool, postgres.WithTablePrefix(prefix))
+	require.Error(t, err, "a schema without the migration is behind")
+	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version), "the error names the missing version")
+	assert.Contains(t, err.Error(), "Migrate", "and says what to do")
+	s, err := postgres.New(t.Context(), pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	require.NoError(t, err)
+	assert.Contains(t, migrationRows(t, pool, prefix), version, "the migration is recorded again")
+	return s
 }
 
 // undoMigration returns the schema of prefix to what a binary without the
@@ -291,23 +299,13 @@ func undoMigration(t *testing.T, pool *pgxpool.Pool, prefix, name, undo string) 
 func TestMigrationAddsClientDisplay(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := pgtest.Pool(t)
-	prefix := pgtest.Prefix(t, pool)
-	require.NoError(t, postgres.Migrate(ctx, pool, postgres.WithTablePrefix(prefix)))
-	s, err := postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
-	require.NoError(t, err)
+	pool, prefix, s := migratedStore(t)
 	old := storage.Client{ID: "spa", Name: "Single-page app", Public: true, RedirectURIs: []string{"https://spa.example/cb"}}
 	require.NoError(t, s.CreateClient(ctx, old))
 
 	version := undoMigration(t, pool, prefix, "client_display",
 		`ALTER TABLE `+prefix+`clients DROP COLUMN logo_uri, DROP COLUMN client_uri`)
-	_, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix))
-	require.Error(t, err, "a schema without the migration is behind")
-	assert.Contains(t, err.Error(), fmt.Sprintf("version %d is missing", version), "the error names the missing version")
-
-	s, err = postgres.New(ctx, pool, postgres.WithTablePrefix(prefix), postgres.WithMigrate())
-	require.NoError(t, err)
-	assert.Contains(t, migrationRows(t, pool, prefix), version, "the migration is recorded again")
+	s = reopenMigrated(t, pool, prefix, version)
 	got, err := s.GetClient(ctx, "spa")
 	require.NoError(t, err)
 	assert.Equal(t, old, got, "the client is kept, with no logo and no home page")

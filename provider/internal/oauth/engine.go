@@ -213,28 +213,21 @@ func (e *Engine) secretMethodAsRegistered(ctx context.Context, r *http.Request, 
 	if form.Get("client_assertion_type") != "" || form.Get("client_assertion") != "" {
 		return r, form
 	}
-	user, pass, basic := r.BasicAuth()
-	switch {
-	case basic:
-		id, err1 := url.QueryUnescape(user)
-		secret, err2 := url.QueryUnescape(pass)
-		if err1 != nil || err2 != nil || secret == "" || form.Get("client_secret") != "" {
-			return r, form
-		}
-		if c, err := e.store.client(ctx, id); err != nil || c.GetTokenEndpointAuthMethod() != "client_secret_post" {
-			return r, form
-		}
+	id, secret, basic, ok := ClientCredentials(r, form)
+	if !ok || secret == "" {
+		return r, form
+	}
+	switch c, err := e.store.client(ctx, id); {
+	case err != nil:
+		return r, form
+	case basic && form.Get("client_secret") == "" && c.GetTokenEndpointAuthMethod() == "client_secret_post":
 		f := cloneValues(form)
 		f.Set("client_id", id)
 		f.Set("client_secret", secret)
 		r2 := r.Clone(ctx)
 		r2.Header.Del("Authorization")
 		return r2, f
-	case form.Get("client_secret") != "":
-		id, secret := form.Get("client_id"), form.Get("client_secret")
-		if c, err := e.store.client(ctx, id); err != nil || c.GetTokenEndpointAuthMethod() != "client_secret_basic" {
-			return r, form
-		}
+	case !basic && c.GetTokenEndpointAuthMethod() == "client_secret_basic":
 		f := cloneValues(form)
 		f.Del("client_secret")
 		r2 := r.Clone(ctx)
@@ -242,6 +235,28 @@ func (e *Engine) secretMethodAsRegistered(ctx context.Context, r *http.Request, 
 		return r2, f
 	}
 	return r, form
+}
+
+// ClientCredentials reads a request's client ID and secret as fosite
+// does: from HTTP Basic, both parts form-url-decoded (RFC 6749 §2.3.1),
+// else from client_id and client_secret in the body. basic says which; ok
+// is false when fosite would refuse the credentials as missing or
+// malformed before looking up a client.
+func ClientCredentials(r *http.Request, form url.Values) (id, secret string, basic, ok bool) {
+	user, pass, basic := r.BasicAuth()
+	if !basic {
+		id = form.Get("client_id")
+		return id, form.Get("client_secret"), false, id != ""
+	}
+	id, err := url.QueryUnescape(user)
+	if err != nil {
+		return "", "", true, false
+	}
+	secret, err = url.QueryUnescape(pass)
+	if err != nil {
+		return "", "", true, false
+	}
+	return id, secret, true, true
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -116,3 +116,41 @@ func TestForHost(t *testing.T) {
 	assert.ErrorIs(t, oauth.ForHost(fosite.ErrServerError.WithWrap(context.DeadlineExceeded)), context.DeadlineExceeded,
 		"a deadline stays visible to the host")
 }
+
+// TestWriteRevocationResponse: a malformed request, a failed client
+// authentication and a failure of ours are errors with their descriptions;
+// anything about the token is 200 (RFC 7009 §2.2); nil is 200.
+func TestWriteRevocationResponse(t *testing.T) {
+	e := newEngine(t)
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{nil, 200, ""},
+		{oauth.InvalidRequest.Hint("Client credentials missing."), 400, "invalid_request"},
+		{oauth.InvalidClient.Hint("Wrong secret."), 401, "invalid_client"},
+		{errors.New(oauthtest.SecretText), 500, "server_error"},
+		{oauth.UnauthorizedClient.Hint("Another client's token."), 200, ""},
+		{fosite.ErrInactiveToken, 200, ""},
+	} {
+		rec := httptest.NewRecorder()
+		e.WriteRevocationResponse(t.Context(), rec, tc.err)
+		assert.Equal(t, tc.status, rec.Code, "%v", tc.err)
+		assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+		assert.NotContains(t, rec.Body.String(), oauthtest.SecretText)
+		if tc.code == "" {
+			assert.Empty(t, rec.Body.String(), "%v", tc.err)
+			continue
+		}
+		var got struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+		assert.Equal(t, tc.code, got.Error)
+		if a := oauth.Translate(tc.err); a.Hint != "" {
+			assert.Contains(t, got.Description, a.Hint, "the description keeps the hint")
+		}
+	}
+}
