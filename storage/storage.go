@@ -93,10 +93,15 @@ type Request struct {
 	Session []byte
 	// LoginSID is the [LoginSession.SID] of the browser sign-in the grant
 	// was made in, for a grant made through an interactive login (the
-	// authorization endpoint), and "" for every other grant (client
+	// authorization endpoint). A grant made with a credential that can be
+	// revoked on its own carries that credential's ID instead, prefixed so
+	// that it never equals a sign-in's: "apikey:..." for one made with an
+	// API key, "appuser:..." for one made by a client linked to an
+	// application user. It is "" for every other grant (client
 	// credentials, the password grant, and grants stored before the field
 	// existed). Every token of the grant carries it, so that
-	// [TokenStore.RevokeLoginGrants] ends them when that sign-in is ended.
+	// [TokenStore.RevokeLoginGrants] ends them when that sign-in (or that
+	// credential) is ended.
 	LoginSID string
 }
 
@@ -289,6 +294,18 @@ type Client struct {
 	// RequireMFA makes the user complete a second factor during
 	// authorization; users without an enrolled factor are refused.
 	RequireMFA bool
+	// AcceptsAPIKeys makes the client the way scripts present API keys at
+	// the token endpoint: a public client (auth method none) whose only
+	// grant is client_credentials, authenticated by a valid key in the
+	// X-API-Key header instead of a secret; its tokens are sessions of the
+	// key's owner. It cannot require MFA. Its JSON name, for the admin
+	// API, is "accepts_api_keys".
+	AcceptsAPIKeys bool
+	// ApplicationUser, if set, links a confidential client (grant
+	// client_credentials only) to the [ApplicationUser] of that ID: its
+	// tokens are that application user's, with its permissions. Its JSON
+	// name, for the admin API, is "application_user".
+	ApplicationUser string
 	// RefreshBoundToLogin makes the client's refresh tokens live no longer
 	// than the browser sign-in their grant was made in: a refresh, or the
 	// introspection of a refresh token, of a grant made through an

@@ -83,3 +83,16 @@ func copyMFA(r storage.MFARecord) storage.MFARecord {
 	r.RecoveryCodes = slices.Clone(r.RecoveryCodes)
 	return r
 }
+
+func copyAPIKey(k storage.APIKey) storage.APIKey {
+	k.PermissionScope = slices.Clone(k.PermissionScope)
+	k.IPRanges = slices.Clone(k.IPRanges)
+	k.ForwardedForRanges = slices.Clone(k.ForwardedForRanges)
+	return k
+}
+
+func copyApplicationUser(u storage.ApplicationUser) storage.ApplicationUser {
+	u.Roles = slices.Clone(u.Roles)
+	u.Permissions = slices.Clone(u.Permissions)
+	return u
+}

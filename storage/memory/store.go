@@ -34,9 +34,14 @@ type Store struct {
 	keys      table[storage.SigningKey]
 	mfa       table[storage.MFARecord]
 	throttles map[string]storage.Throttle
+	apiKeys   table[storage.APIKey]
+	appUsers  table[storage.ApplicationUser]
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store                = (*Store)(nil)
+	_ storage.ApplicationUserStore = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -63,6 +68,12 @@ func (s *Store) init() {
 	s.mfa = newTable("mfa of %q", copyMFA,
 		func(r storage.MFARecord) string { return r.Subject },
 		func(r storage.MFARecord, subject string) storage.MFARecord { r.Subject = subject; return r })
+	s.apiKeys = newTable("API key %q", copyAPIKey,
+		func(k storage.APIKey) string { return k.ID },
+		func(k storage.APIKey, id string) storage.APIKey { k.ID = id; return k })
+	s.appUsers = newTable("application user %q", copyApplicationUser,
+		func(u storage.ApplicationUser) string { return u.ID },
+		func(u storage.ApplicationUser, id string) storage.ApplicationUser { u.ID = id; return u })
 	s.tokens = map[tokenKey]storage.Token{}
 	s.families = map[string][]tokenKey{}
 	s.bySID = map[string][]tokenKey{}

@@ -16,7 +16,8 @@ const clientColumns = `id, name, secret_hashes, secret_created_at, secret_expire
 	token_endpoint_auth_method, token_endpoint_auth_signing_alg, jwks, require_pkce,
 	access_token_format, required_role, customer, permission_scope, ip_ranges, require_mfa,
 	access_token_lifetime, refresh_token_lifetime, auth_code_lifetime, id_token_lifetime,
-	created_at, updated_at, introspect_audiences, description, logo_uri, client_uri, refresh_bound_to_login`
+	created_at, updated_at, introspect_audiences, description, logo_uri, client_uri, refresh_bound_to_login,
+	accepts_api_keys, application_user`
 
 // clientArgs returns c's column values, in the order of clientColumns.
 func clientArgs(c storage.Client) []any {
@@ -37,6 +38,7 @@ func clientArgs(c storage.Client) []any {
 		c.AccessTokenFormat, c.RequiredRole, c.Customer, c.PermissionScope, c.IPRanges, c.RequireMFA,
 		int64(c.AccessTokenLifetime), int64(c.RefreshTokenLifetime), int64(c.AuthCodeLifetime), int64(c.IDTokenLifetime),
 		ts(c.CreatedAt), ts(c.UpdatedAt), c.IntrospectAudiences, c.Description, c.LogoURI, c.ClientURI, c.RefreshBoundToLogin,
+		c.AcceptsAPIKeys, c.ApplicationUser,
 	}
 }
 
@@ -56,6 +58,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 		&c.AccessTokenFormat, &c.RequiredRole, &c.Customer, &c.PermissionScope, &c.IPRanges, &c.RequireMFA,
 		&atl, &rtl, &acl, &itl,
 		&createdAt, &updatedAt, &c.IntrospectAudiences, &c.Description, &c.LogoURI, &c.ClientURI, &c.RefreshBoundToLogin,
+		&c.AcceptsAPIKeys, &c.ApplicationUser,
 	)
 	if err != nil {
 		return storage.Client{}, err

@@ -49,8 +49,26 @@
 // must not change what is stored).
 //
 // Apart from the Transactions group ([storage.Transactor] is optional),
-// there are no opt-outs: atomicity under concurrency is part of the
-// contract, not an optional feature.
+// and the APIKeys and ApplicationUsers groups (for the optional
+// [storage.APIKeyStore] and [storage.ApplicationUserStore]), there are no
+// opt-outs: atomicity under concurrency is part of the contract, not an
+// optional feature.
+//
+// # API keys and application users
+//
+// The APIKeys group runs when the store implements [storage.APIKeyStore],
+// the ApplicationUsers group when it implements
+// [storage.ApplicationUserStore]; each is skipped, saying so, otherwise.
+// They check create, get, find (by owner and owner type, in byte order,
+// a page at a time), update and delete; that of 50 concurrent rotations
+// (updates that each replace the hash only if it is still the one they
+// read) exactly one wins, every other gets its update's error, and the
+// winner's hash is the one stored (APIKeys/RotateRace); that TouchAPIKey
+// only ever moves LastUsedAt forward, under concurrency too, and changes
+// nothing else; that deleting an application user deletes its keys and
+// no others (not those of a user with the same name), and that no key can
+// be created for an application user that does not exist; isolation; and
+// done contexts.
 //
 // # Transactions
 //

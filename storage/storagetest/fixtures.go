@@ -66,6 +66,8 @@ func newClient(id string) storage.Client {
 		IntrospectAudiences:         []string{"https://api.example.com", "urn:example:resource server"},
 		RequireMFA:                  true,
 		RefreshBoundToLogin:         true,
+		AcceptsAPIKeys:              true, // on a confidential client: the store keeps what it is given
+		ApplicationUser:             "bot-" + id,
 		AccessTokenFormat:           "jwt",
 		AccessTokenLifetime:         5 * time.Minute,
 		RefreshTokenLifetime:        720 * time.Hour,

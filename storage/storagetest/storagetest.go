@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -145,6 +146,24 @@ var groups = []struct {
 		{"RotateRace", withTx(testTxRace(rotateRefresh))},
 		{"RevokeLoginGrantsAfterConsume", withTx(testTxRevokeLoginGrants(consumeCode))},
 		{"RevokeLoginGrantsAfterRotate", withTx(testTxRevokeLoginGrants(rotateRefresh))},
+	}},
+	{"APIKeys", []testCase{
+		{"CreateGetDelete", withAPIKeys(testAPIKeysCreateGetDelete)},
+		{"Find", withAPIKeys(testAPIKeysFind)},
+		{"UpdateAtomic", withAPIKeys(testAPIKeysUpdateAtomic)},
+		{"RotateRace", withAPIKeys(testAPIKeysRotateRace)},
+		{"Touch", withAPIKeys(testAPIKeysTouch)},
+		{"ApplicationOwner", withAPIKeys(testAPIKeysApplicationOwner)},
+		{"Isolation", withAPIKeys(testAPIKeysIsolation)},
+	}},
+	{"ApplicationUsers", []testCase{
+		{"CreateGetDelete", withAppUsers(testAppUsersCreateGetDelete)},
+		{"ListOrder", withAppUsers(testAppUsersListOrder)},
+		{"UpdateAtomic", withAppUsers(testAppUsersUpdateAtomic)},
+		{"DeleteRemovesKeys", withAppUsers(testAppUsersDeleteRemovesKeys)},
+		{"Isolation", withAppUsers(testAppUsersIsolation)},
+		{"ContextCanceled", withAppUsers(testPrincipalsContext(canceled, context.Canceled))},
+		{"ContextDeadlineExceeded", withAppUsers(testPrincipalsContext(pastDeadline, context.DeadlineExceeded))},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},

@@ -37,7 +37,7 @@ func fullRecords() []any {
 	return []any{
 		newClient("c"), newToken(storage.KindRefreshToken, "s", "r"), newConsent("a", "c"),
 		newLoginSession("l", "a"), newFlow("f"), seededKey(), newMFA("m"),
-		newThrottle("t"),
+		newThrottle("t"), newAPIKey("k", storage.PrincipalUser, "u"), newAppUser("a"),
 	}
 }
 
@@ -113,6 +113,20 @@ func TestEveryMethodCoversTheInterface(t *testing.T) {
 	}
 	slices.Sort(got)
 	assert.Equal(t, want, got, "Context/* must call every method of storage.Store")
+}
+
+func TestPrincipalMethodsCoverTheInterface(t *testing.T) {
+	var want []string
+	typ := reflect.TypeFor[storage.ApplicationUserStore]()
+	for i := range typ.NumMethod() {
+		want = append(want, typ.Method(i).Name)
+	}
+	var got []string
+	for _, c := range principalMethods(nil) {
+		got = append(got, c.method)
+	}
+	slices.Sort(got)
+	assert.Equal(t, want, got, "ApplicationUsers/Context* must call every method of storage.ApplicationUserStore")
 }
 
 func TestRaceReleasesAll(t *testing.T) {
