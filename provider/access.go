@@ -109,6 +109,15 @@ type grant struct {
 // client acting for itself (client credentials): only the client's bound
 // applies.
 func (p *Provider) decide(requested []string, c *storage.Client, user *User, m *Membership) grant {
+	userSet := scope.Set{"*"}
+	if user != nil {
+		userSet = p.userPermissions(*user, m)
+	}
+	return p.decideWithin(requested, c, userSet)
+}
+
+// decideWithin is decide for a principal whose permissions are userSet.
+func (p *Provider) decideWithin(requested []string, c *storage.Client, userSet scope.Set) grant {
 	var out []string
 	var perms []string
 	for _, s := range requested {
@@ -120,10 +129,6 @@ func (p *Provider) decide(requested []string, c *storage.Client, user *User, m *
 		case scope.Check(s) == nil:
 			perms = append(perms, s)
 		}
-	}
-	userSet := scope.Set{"*"}
-	if user != nil {
-		userSet = p.userPermissions(*user, m)
 	}
 	// Every member of perms passed scope.Check, so New cannot fail; were
 	// it to, the nil set grants no permission (fails closed), where

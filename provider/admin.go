@@ -111,13 +111,38 @@ func BearerAuthorizer(tokens map[string]string) (AdminAuthorizer, error) {
 //	                              body {"grace_period": seconds} keeps the old secrets valid that
 //	                              long, else they end at once
 //
+// and the routes of API keys and application users (on a store that keeps
+// them; 501 otherwise):
+//
+//	POST   /users/{subject}/api-keys           make a user's key: 201 with it and, this once, api_key
+//	POST   /application-users/{id}/api-keys    make an application user's key: the same
+//	GET    /api-keys                           list: {"items": [...], "next_cursor": "..."}; query
+//	                                           parameters owner, owner_type, limit and cursor
+//	GET    /api-keys/{id}                      the key, never its secret
+//	POST   /api-keys/{id}/rotate               a new secret (200 with the new api_key); the old one
+//	                                           stops at once; 409 conflict to each loser of a race
+//	DELETE /api-keys/{id}                      delete it and end its tokens: 204
+//	POST   /application-users                  create one: 201
+//	GET    /application-users                  list: {"items": [...]}
+//	GET    /application-users/{id}             the application user
+//	PATCH  /application-users/{id}             change it with a JSON merge patch: 200
+//	DELETE /application-users/{id}             delete it, its keys and its tokens: 204
+//
+// A key is {"id", "api_key" (once), "name", "owner_type", "owner",
+// "tenant", "permission_scope", "ip_ranges", "forwarded_for_ranges",
+// "expires_at", "created_at", "rotated_at", "last_used_at"}; an
+// application user {"id", "name", "description", "tenant", "roles",
+// "permissions", "access_token_lifetime", "created_at", "updated_at"}.
+// Reads and changes of keys are audit events; see docs/administration.md.
+//
 // A client is a JSON object with RFC 7591 names where one exists (see
 // docs/administration.md): client_id, client_name, description, customer,
 // redirect_uris, post_logout_redirect_uris, grant_types, response_types,
 // scope (space-separated), audience, required_role, permission_scope,
 // ip_ranges, require_mfa, require_pkce, token_endpoint_auth_method ("none"
 // for a public client), token_endpoint_auth_signing_alg, jwks,
-// access_token_format, the lifetimes access_token_lifetime,
+// access_token_format, accepts_api_keys, application_user, the lifetimes
+// access_token_lifetime,
 // refresh_token_lifetime, auth_code_lifetime and id_token_lifetime in
 // seconds (0: the provider's), introspect_audiences,
 // client_secret_expires_at (seconds since the epoch, 0 = never; may be
@@ -149,6 +174,7 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 	mux.HandleFunc("PATCH /clients/{id}", a.patch)
 	mux.HandleFunc("DELETE /clients/{id}", a.delete)
 	mux.HandleFunc("POST /clients/{id}/secret", a.rotate)
+	a.keyRoutes(mux)
 	for pattern, allow := range map[string]string{
 		"/clients":             "GET, POST",
 		"/clients/{id}":        "GET, PATCH, DELETE",
@@ -160,7 +186,7 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeAdminError(w, http.StatusNotFound, "not_found", "No such route: the admin API serves /clients and /clients/{id}, relative to where it is mounted.", nil)
+		writeAdminError(w, http.StatusNotFound, "not_found", "No such route: the admin API serves /clients, /api-keys, /application-users and /users/{subject}/api-keys, relative to where it is mounted.", nil)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		actor, err := authorize(r)

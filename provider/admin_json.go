@@ -49,6 +49,8 @@ type clientDoc struct {
 	IDTokenLifetime             int64           `json:"id_token_lifetime"`
 	IntrospectAudiences         []string        `json:"introspect_audiences"`
 	RefreshBoundToLogin         bool            `json:"refresh_bound_to_login"`
+	AcceptsAPIKeys              bool            `json:"accepts_api_keys"`
+	ApplicationUser             string          `json:"application_user"`
 	CreatedAt                   int64           `json:"created_at"`
 	UpdatedAt                   int64           `json:"updated_at"`
 }
@@ -95,6 +97,8 @@ func docOf(c storage.Client) clientDoc {
 		IDTokenLifetime:             int64(c.IDTokenLifetime / time.Second),
 		IntrospectAudiences:         list(c.IntrospectAudiences),
 		RefreshBoundToLogin:         c.RefreshBoundToLogin,
+		AcceptsAPIKeys:              c.AcceptsAPIKeys,
+		ApplicationUser:             c.ApplicationUser,
 		CreatedAt:                   unixOrZero(c.CreatedAt),
 		UpdatedAt:                   unixOrZero(c.UpdatedAt),
 	}
@@ -294,6 +298,8 @@ var docFields = []docField{
 	{name: "id_token_lifetime", goName: "IDTokenLifetime", set: setSeconds(func(c *storage.Client) *time.Duration { return &c.IDTokenLifetime })},
 	{name: "introspect_audiences", goName: "IntrospectAudiences", set: setStrings(func(c *storage.Client) *[]string { return &c.IntrospectAudiences })},
 	{name: "refresh_bound_to_login", goName: "RefreshBoundToLogin", set: setBool(func(c *storage.Client) *bool { return &c.RefreshBoundToLogin })},
+	{name: "accepts_api_keys", goName: "AcceptsAPIKeys", set: setBool(func(c *storage.Client) *bool { return &c.AcceptsAPIKeys })},
+	{name: "application_user", goName: "ApplicationUser", set: setString(func(c *storage.Client) *string { return &c.ApplicationUser })},
 	{name: "created_at", goName: "CreatedAt", readOnly: "is set by the server"},
 	{name: "updated_at", goName: "UpdatedAt", readOnly: "is set by the server"},
 }

@@ -58,6 +58,9 @@ func clientAuthKey(clientID string, addr netip.Addr) string {
 // Credentials are read as the engine reads them: HTTP Basic, both parts
 // form-url-decoded, else client_id and client_secret in the body.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*oauth.Client, error) {
+	if c, ok := ctx.Value(apiKeyClientKey{}).(*oauth.Client); ok {
+		return c, nil // a token request whose API key checked out (apiKeyTokenRequest)
+	}
 	if err := oneAuthMethod(r, form); err != nil {
 		return nil, err
 	}
@@ -163,10 +166,17 @@ func (p *Provider) countClientAuth(ctx context.Context, key, id string, addr net
 // seconds, rounded up) when err is the refusal of a locked client.
 func (p *Provider) setRetryAfter(w http.ResponseWriter, err error) {
 	var locked *clientLockedError
-	if !errors.As(err, &locked) {
+	var keyLocked *apiKeyLockedError
+	var until time.Time
+	switch {
+	case errors.As(err, &locked):
+		until = locked.until
+	case errors.As(err, &keyLocked):
+		until = keyLocked.until
+	default:
 		return
 	}
-	wait := locked.until.Sub(p.cfg.Now())
+	wait := until.Sub(p.cfg.Now())
 	secs := max((wait+time.Second-1)/time.Second, 1)
 	w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
 }

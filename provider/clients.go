@@ -96,6 +96,9 @@ func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...S
 	if err != nil {
 		return storage.Client{}, "", err
 	}
+	if err := p.checkLinkedUser(ctx, c); err != nil {
+		return storage.Client{}, "", err
+	}
 	var plain string
 	if usesSecret(c) {
 		var hash string
@@ -121,6 +124,9 @@ func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client,
 	}
 	if !usesSecret(c) {
 		return storage.Client{}, errNoSecret(c.ID)
+	}
+	if err := p.checkLinkedUser(ctx, c); err != nil {
+		return storage.Client{}, err
 	}
 	hash, err := secret.HashSupplied(plain)
 	if err != nil {
@@ -211,6 +217,9 @@ func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 // so two concurrent patches of different fields both take effect, and an
 // If-Match precondition can compare UpdatedAt there.
 func (p *Provider) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	if err := p.previewLinkedUser(ctx, id, update); err != nil {
+		return storage.Client{}, err
+	}
 	var stored storage.Client
 	var invalid error
 	err := p.store.UpdateClient(ctx, id, func(cur storage.Client) (storage.Client, error) {
@@ -238,6 +247,24 @@ func (p *Provider) UpdateClient(ctx context.Context, id string, update func(stor
 		return storage.Client{}, fmt.Errorf("provider: update client %q: %w", id, err)
 	}
 	return withoutSecretHashes(stored), nil
+}
+
+// previewLinkedUser runs update on the client as stored now, and checks
+// that an application user it links the client to exists: the store's
+// update function cannot look it up (it must not call back into the
+// store), and update may be called more than once anyway. An application
+// user deleted between this check and the write leaves a client linked to
+// none, which the token endpoint refuses.
+func (p *Provider) previewLinkedUser(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) error {
+	cur, err := p.store.GetClient(ctx, id)
+	if err != nil {
+		return nil // UpdateClient reports it
+	}
+	next, err := update(withoutSecretHashes(cur))
+	if err != nil || next.ApplicationUser == "" || next.ApplicationUser == cur.ApplicationUser {
+		return nil
+	}
+	return p.checkLinkedUser(ctx, next)
 }
 
 // checkUpdate checks next, the new version of the client shown to the
@@ -407,7 +434,66 @@ func (p *Provider) checkClient(c storage.Client) (storage.Client, error) {
 	checkAccess(&e, c)
 	checkTokenSettings(&e, c)
 	checkClientDisplay(&e, c)
+	checkPrincipalLinks(&e, c)
 	return c, e.err()
+}
+
+// checkPrincipalLinks checks the two ways a client acts as a principal
+// other than a signed-in user: AcceptsAPIKeys (a public client whose only
+// grant is client_credentials, authenticated by an API key) and
+// ApplicationUser (a confidential client whose only grant is
+// client_credentials, acting as that application user). Neither can
+// require MFA: no one is there to give a second factor.
+func checkPrincipalLinks(e *clientErrs, c storage.Client) {
+	onlyCC := len(c.GrantTypes) == 1 && c.GrantTypes[0] == "client_credentials"
+	if c.AcceptsAPIKeys {
+		if !c.Public {
+			e.add("AcceptsAPIKeys", "needs a public client (TokenEndpointAuthMethod none): the API key authenticates the request, never a client secret")
+		}
+		if !onlyCC {
+			e.add("AcceptsAPIKeys", "needs GrantTypes to be exactly [client_credentials], got %v", c.GrantTypes)
+		}
+		if c.RequireMFA {
+			e.add("RequireMFA", "a client that requires multi-factor authentication cannot accept API keys: a key is a single factor, and a script cannot give a second one")
+		}
+		if c.ApplicationUser != "" {
+			e.add("ApplicationUser", "cannot be set on a client that accepts API keys: the key says whom the token is for")
+		}
+	}
+	if c.ApplicationUser == "" {
+		return
+	}
+	if !validID(c.ApplicationUser) {
+		e.add("ApplicationUser", "must be the ID of an application user, got %q", c.ApplicationUser)
+	}
+	if c.Public {
+		e.add("ApplicationUser", "needs a confidential client: an application user authenticates with the client's credentials")
+	}
+	if !onlyCC {
+		e.add("ApplicationUser", "needs GrantTypes to be exactly [client_credentials] (an application user never signs in interactively), got %v", c.GrantTypes)
+	}
+	if c.RequireMFA {
+		e.add("RequireMFA", "a client linked to an application user cannot require multi-factor authentication")
+	}
+}
+
+// checkLinkedUser checks that the application user c is linked to exists
+// (a [*ClientError] otherwise); a backend failure is returned as it is.
+func (p *Provider) checkLinkedUser(ctx context.Context, c storage.Client) error {
+	if c.ApplicationUser == "" {
+		return nil
+	}
+	if p.appStore == nil {
+		return &ClientError{ClientID: c.ID, Field: "ApplicationUser", Reason: "the store keeps no application users"}
+	}
+	_, err := p.appStore.GetApplicationUser(ctx, c.ApplicationUser)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return &ClientError{ClientID: c.ID, Field: "ApplicationUser", Reason: fmt.Sprintf("there is no application user %q; create it first", c.ApplicationUser)}
+	case err != nil:
+		return fmt.Errorf("provider: client %q: application user: %w: %w", c.ID, ErrUnavailable, err)
+	}
+	return nil
 }
 
 // clientDefaults fills the grant types, the authentication method and the
@@ -464,8 +550,8 @@ func (p *Provider) checkGrantTypes(e *clientErrs, c storage.Client) {
 			e.add("GrantTypes", "%q is a legacy grant, off because %s; set Config.AllowLegacyGrants to allow it", g, t.why)
 		}
 	}
-	if c.Public && (slices.Contains(c.GrantTypes, "client_credentials") || slices.Contains(c.GrantTypes, "password")) {
-		e.add("GrantTypes", "a public client cannot use the client_credentials or password grant")
+	if c.Public && (slices.Contains(c.GrantTypes, "client_credentials") && !c.AcceptsAPIKeys || slices.Contains(c.GrantTypes, "password")) {
+		e.add("GrantTypes", "a public client cannot use the client_credentials or password grant (unless it accepts API keys, AcceptsAPIKeys)")
 	}
 	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.ContainsFunc(c.GrantTypes, func(g string) bool {
 		t, _ := lookupGrant(g)

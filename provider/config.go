@@ -117,6 +117,25 @@ type Config struct {
 	// invalid_client saying that the secret expired and must be rotated.
 	ClientSecretLifetime time.Duration
 
+	// APIKeyLifetime is how long an API key is accepted: a key made by
+	// [Provider.CreateAPIKey] or [Provider.RotateAPIKey] expires this long
+	// after it is made, unless the call gives its own expiry
+	// ([SecretExpiresAt]). Zero means 365 days; a negative value means keys
+	// never expire. Changing it affects only keys made afterwards.
+	APIKeyLifetime time.Duration
+
+	// APIKeyLockout slows the use of wrong secrets with an API key's ID,
+	// per key ID and across replicas, so that one script's bad or
+	// rotated-out key never slows down another's. The zero value is the
+	// default: after 10 wrong secrets in a row the ID is locked for 1 s,
+	// doubling with each further failure up to 5 min; failures are
+	// forgotten after 12 hours. A lock never refuses the key's current
+	// secret (which is checked without a slow hash), so someone who knows
+	// only a key's ID cannot lock its script out. Unknown IDs are not
+	// counted (they have nothing to guess). A negative MaxFailures turns
+	// the lockout off.
+	APIKeyLockout Lockout
+
 	// SecretHashConcurrency caps how many bcrypt comparisons of
 	// host-chosen client secrets run at once, so that guessing cannot take
 	// every core; if zero, half of GOMAXPROCS (at least 1).
@@ -429,6 +448,10 @@ func (c *Config) setDefaults() {
 	if c.PasswordGrantCeiling == 0 {
 		c.PasswordGrantCeiling = 10 * max(c.PasswordLockout.MaxFailures, 1)
 	}
+	c.APIKeyLockout = c.APIKeyLockout.withDefaults(10, time.Second, 5*time.Minute)
+	if c.APIKeyLifetime == 0 {
+		c.APIKeyLifetime = 365 * 24 * time.Hour
+	}
 	if c.ClientSecretLifetime == 0 {
 		c.ClientSecretLifetime = 365 * 24 * time.Hour
 	}
@@ -567,6 +590,9 @@ func (c *Config) checkLimits(e *configErrors) {
 	}
 	if msg := c.ClientAuthLockout.check(); msg != "" {
 		e.bad("ClientAuthLockout", "%s", msg)
+	}
+	if msg := c.APIKeyLockout.check(); msg != "" {
+		e.bad("APIKeyLockout", "%s", msg)
 	}
 	if c.PasswordGrantCeiling < 0 {
 		e.bad("PasswordGrantCeiling", "must not be negative, got %d", c.PasswordGrantCeiling)

@@ -142,6 +142,8 @@ func (p *Provider) introspect(ctx context.Context, token string, hint oauth.Toke
 	}
 	info.Tenant = tenantOf(s.Tenant)
 	info.ClientIP = s.ClientIP
+	info.PrincipalType = oauth.PrincipalType(s)
+	info.APIKeyID = s.APIKeyID
 	return info, nil
 }
 
@@ -162,6 +164,9 @@ type introspectionResponse struct {
 	ACR       string   `json:"acr,omitempty"`
 	Customer  string   `json:"customer_id,omitempty"`
 	ClientIP  string   `json:"client_ip,omitempty"`
+	// PrincipalType is "user" or "application" (an application user) for
+	// a token with a subject.
+	PrincipalType string `json:"principal_type,omitempty"`
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -187,6 +192,8 @@ func (i TokenInfo) introspection() introspectionResponse {
 		AMR:       i.AMR,
 		ACR:       i.ACR,
 		ClientIP:  i.ClientIP,
+
+		PrincipalType: i.PrincipalType,
 	}
 	if i.Tenant != nil {
 		r.Customer = i.Tenant.ID

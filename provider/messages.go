@@ -85,6 +85,7 @@ var (
 	msgLoginMissing = msgID{"login.missing"}
 	msgLoginWrong   = msgID{"login.wrong"}
 	msgLoginLocked  = msgID{"login.locked"}
+	msgLoginAppUser = msgID{"login.application-user"}
 
 	msgMFATitle        = msgID{"mfa.title"}
 	msgMFAChooseMethod = msgID{"mfa.choose-method"}

@@ -12,12 +12,26 @@ import (
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
-// TokenInfo describes a valid token, as introspection sees it.
+// TokenTypeAPIKey is the [TokenInfo.Type] of a request that presented an
+// API key directly to a resource server ([Requirement.APIKeyClient])
+// rather than an access token.
+const TokenTypeAPIKey = "api_key"
+
+// TokenInfo describes a valid token, as introspection sees it, or an API
+// key a request presented directly.
 type TokenInfo struct {
-	// Type is "access_token" or "refresh_token".
+	// Type is "access_token" or "refresh_token"; [TokenTypeAPIKey] for an
+	// API key presented directly.
 	Type string
-	// Subject is the user; empty for client-credentials tokens.
+	// Subject is the user, or the application user; empty for a client's
+	// own client-credentials tokens.
 	Subject string
+	// PrincipalType says what Subject is: "user" or "application" (an
+	// application user); "" for a client's own tokens.
+	PrincipalType string
+	// APIKeyID is the ID of the API key the token was obtained with, or
+	// that the request presented; "" for every other token.
+	APIKeyID string
 	// Username is the user's login name, if known.
 	Username string
 	// ClientID is the client the token was issued to.
@@ -50,8 +64,11 @@ func (i TokenInfo) HasScope(s string) bool { return slices.Contains(i.Scopes, s)
 
 type tokenInfoKey struct{}
 
-// TokenFromContext returns the token that [Provider.RequireScopes] accepted
-// for the request.
+// TokenFromContext returns the token that [Provider.RequireScopes] (or
+// [Provider.Require]) accepted for the request: an access token, or, with
+// [Requirement.APIKeyClient], an API key presented directly, which has
+// Type [TokenTypeAPIKey]. Its PrincipalType and APIKeyID say who the
+// request acts as and whether a key was involved.
 func TokenFromContext(ctx context.Context) (TokenInfo, bool) {
 	i, ok := ctx.Value(tokenInfoKey{}).(TokenInfo)
 	return i, ok
@@ -94,6 +111,18 @@ type Requirement struct {
 	// no use elsewhere. The address is resolved as at the provider's
 	// endpoints (Config.TrustedProxies).
 	SameClientIP bool
+	// APIKeyClient, if set, makes the middleware accept an API key
+	// presented directly in the X-API-Key header (instead of an access
+	// token), under the rules of this client, which must accept API keys
+	// ([storage.Client.AcceptsAPIKeys]): the key is checked as at the token
+	// endpoint (its expiry, its address and X-Forwarded-For rules, its
+	// owner, the client's IP ranges, role and customer binding), and it
+	// grants each of Scopes that requested ∩ the client's permission scope
+	// ∩ the owner's permissions ∩ the key's bound allows. A refused key
+	// gets 401 invalid_token; a request with both a bearer token and a key
+	// gets 400 invalid_request. Empty (the default): keys are not
+	// accepted, and the header is ignored.
+	APIKeyClient string
 }
 
 // Require returns resource-server middleware enforcing req; see
@@ -102,12 +131,41 @@ func (p *Provider) Require(req Requirement) func(http.Handler) http.Handler {
 	required := slices.Clone(req.Scopes)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var info TokenInfo
+			var err error
 			token, ok := bearerToken(r)
-			if !ok {
+			keys := r.Header.Values(APIKeyHeader)
+			switch {
+			case req.APIKeyClient != "" && len(keys) > 0:
+				if ok || r.Header.Get("Authorization") != "" {
+					p.bearerError(w, http.StatusBadRequest, "invalid_request", "Send an access token or an API key, not both.", nil)
+					return
+				}
+				if len(keys) > 1 {
+					p.bearerError(w, http.StatusUnauthorized, "invalid_token", "Send exactly one X-API-Key header.", nil)
+					return
+				}
+				info, err = p.apiKeyInfo(r, req.APIKeyClient, keys[0], required)
+				if err != nil {
+					a := oauth.Translate(err)
+					if a.Status == http.StatusServiceUnavailable {
+						writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The API key could not be checked; retry later.")
+						return
+					}
+					desc := a.Hint
+					if desc == "" {
+						desc = "The API key is invalid, expired or revoked."
+					}
+					p.setRetryAfter(w, err)
+					p.bearerError(w, http.StatusUnauthorized, "invalid_token", desc, nil)
+					return
+				}
+			case !ok:
 				p.bearerError(w, http.StatusUnauthorized, "invalid_token", "An access token is required.", nil)
 				return
+			default:
+				info, err = p.Introspect(r.Context(), token)
 			}
-			info, err := p.Introspect(r.Context(), token)
 			if err != nil {
 				if errors.Is(err, ErrUnavailable) {
 					writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The token could not be checked; retry later.")

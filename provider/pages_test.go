@@ -174,6 +174,10 @@ func TestPagesInGerman(t *testing.T) {
 	g.page("login", login, http.StatusOK, say("login.title"), say("login.heading", "Portal"), say("login.username"), say("login.password"), say("login.submit"))
 	g.page("login, empty", flowtest.Submit(t, b, login, url.Values{"username": {""}, "password": {""}}), http.StatusUnauthorized, say("login.missing"))
 	g.page("login, wrong", flowtest.Submit(t, b, login, url.Values{"username": {"alice"}, "password": {"wrong"}}), http.StatusUnauthorized, say("login.wrong"))
+	_, err = a.p.CreateApplicationUser(ctx, storage.ApplicationUser{ID: "bot-1", Name: "Bot"})
+	require.NoError(t, err)
+	a.db.add("robot", "robot-password", provider.User{Subject: "bot-1", Username: "robot"})
+	g.page("login, application user", flowtest.Submit(t, b, login, url.Values{"username": {"robot"}, "password": {"robot-password"}}), http.StatusUnauthorized, say("login.application-user"))
 	var locked flowtest.Page
 	for range 6 {
 		locked = flowtest.Submit(t, b, login, url.Values{"username": {"mallory"}, "password": {"guess"}})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/ipfilter"
+	"github.com/gatehouse/gatehouse/provider/internal/apikey"
 	"github.com/gatehouse/gatehouse/provider/internal/keys"
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
@@ -39,6 +40,12 @@ type Provider struct {
 	catalogues    *catalogues
 	csp           pagePolicy
 	mux           *http.ServeMux
+	// keyStore and appStore are Config.Store as an APIKeyStore and an
+	// ApplicationUserStore, or nil when it is not one (see apikeys.go).
+	keyStore  storage.APIKeyStore
+	appStore  storage.ApplicationUserStore
+	keyHasher *apikey.Hasher
+	keyUses   keyUses
 }
 
 // newTimeout bounds the store I/O of [New].
@@ -91,6 +98,9 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 
 	p.globalSecrets = append([][]byte{globalSecret}, cfg.RotatedGlobalSecrets...)
+	p.keyStore, _ = cfg.Store.(storage.APIKeyStore)
+	p.appStore, _ = cfg.Store.(storage.ApplicationUserStore)
+	p.keyHasher = apikey.NewHasher(p.globalSecrets)
 	engine, err := oauth.New(oauth.Config{
 		Issuer:               cfg.Issuer,
 		TokenURL:             cfg.Issuer + cfg.Paths.Token,

@@ -67,6 +67,14 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	if u.Subject == "" {
 		return false, message{}, oauth.ServerError.Debug("the authenticator returned a user without a Subject")
 	}
+	switch app, err := p.isApplicationUser(ctx, u.Subject); {
+	case err != nil:
+		return false, message{}, err
+	case app:
+		// An application user never signs in interactively, whatever
+		// the host's authenticator says of its ID.
+		return false, msg(msgLoginAppUser), nil
+	}
 	now := p.cfg.Now().UTC()
 	userJSON, _ := json.Marshal(u)
 	// The same user signing in again in this browser (prompt=login,

@@ -38,6 +38,11 @@ type tokenRequest struct {
 	client *oauth.Client
 	// user is the password grant's user, set when the password checks out.
 	user *User
+	// principal is who a client_credentials grant acts as: the owner of
+	// the API key the request presented (set by apiKeyTokenRequest), or
+	// the application user of a linked client (set by tokenGrant); nil
+	// for a client acting for itself.
+	principal *principal
 }
 
 // serveToken serves the token endpoint: the engine validates the request,
@@ -51,6 +56,10 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	addr, err := p.clientAddr(r)
 	if err != nil {
+		if len(r.Header.Values(APIKeyHeader)) > 0 {
+			// A key's X-Forwarded-For rules allow exactly one readable value.
+			err = oauth.InvalidClient.Wrap("An API key allows exactly one X-Forwarded-For value, and the request's cannot be read.", err)
+		}
 		p.writeTokenError(ctx, w, nil, err)
 		return
 	}
@@ -59,6 +68,11 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		tr.state.Password = p.passwordAuthenticator(tr)
 	}
 	ctx = oauth.WithRequest(ctx, tr.state)
+	if ctx, err = p.apiKeyTokenRequest(ctx, tr); err != nil {
+		p.setRetryAfter(w, err)
+		p.writeTokenError(ctx, w, nil, err)
+		return
+	}
 	ar, err := p.engine.NewAccessRequest(ctx, r, tr.sess)
 	if c := ar.Client(); c != nil {
 		// The client authenticated: its page may read the answer,
@@ -123,6 +137,17 @@ func (p *Provider) tokenGrant(ctx context.Context, tr *tokenRequest) error {
 	case "refresh_token":
 		return p.refreshGrant(ctx, tr)
 	case "client_credentials":
+		if tr.principal == nil && tr.client.ApplicationUser != "" {
+			pr, err := p.linkedPrincipal(ctx, &tr.client.Client)
+			if err != nil {
+				return err
+			}
+			tr.principal = pr
+		}
+		if tr.principal != nil {
+			p.principalGrant(tr, tr.principal)
+			return nil
+		}
 		p.grantScopes(tr, p.decide(tr.ar.RequestedScopes(), &tr.client.Client, nil, nil))
 		return nil
 	case "password":
@@ -225,6 +250,12 @@ func (p *Provider) passwordGrant(ctx context.Context, tr *tokenRequest) error {
 		return oauth.ServerError.Debug("the password grant has no authenticated user")
 	}
 	u, c, sess := *tr.user, tr.client, tr.sess
+	switch app, err := p.isApplicationUser(ctx, u.Subject); {
+	case err != nil:
+		return err
+	case app:
+		return oauth.InvalidGrant.Hint("This account is an application user: it cannot sign in with a password, only use client credentials or an API key.")
+	}
 	fs, err := p.enrolledFactors(ctx, u.Subject)
 	if err != nil {
 		return err

@@ -6,12 +6,15 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
+	"github.com/gatehouse/gatehouse/storage"
 )
 
 // UserinfoHandler returns the userinfo endpoint (OpenID Connect Core §5.3),
 // by GET or POST, with the access token in the Authorization header or, for
-// POST, in the access_token form field. It returns sub and the claims of the
-// scopes the token was granted; the token must have been granted openid.
+// POST, in the access_token form field. It returns sub, principal_type
+// ("user", or "application" for an application user, whose claims come
+// from the store) and the claims of the scopes the token was granted; the
+// token must have been granted openid.
 // Browsers may call it cross-origin from the origins of the token's client
 // (see [Config.CORSOrigins]).
 func (p *Provider) UserinfoHandler() http.Handler {
@@ -54,7 +57,19 @@ func (p *Provider) UserinfoHandler() http.Handler {
 			return
 		}
 		var u User
-		if p.lookup != nil {
+		if info.PrincipalType == string(storage.PrincipalApplication) {
+			// An application user is the store's, not the host's.
+			app, err := p.GetApplicationUser(ctx, info.Subject)
+			switch {
+			case errors.Is(err, storage.ErrNotFound):
+				p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The application user no longer exists.", nil)
+				return
+			case err != nil:
+				p.writeTokenError(ctx, w, nil, oauth.TemporarilyUnavailable.Hint("Retry later."))
+				return
+			}
+			u = appUserAsUser(app)
+		} else if p.lookup != nil {
 			u, err = p.lookup.LookupUser(ctx, info.Subject)
 			if errors.Is(err, ErrUserNotFound) {
 				p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The user no longer exists.", nil)
@@ -76,6 +91,7 @@ func (p *Provider) UserinfoHandler() http.Handler {
 			return
 		}
 		claims["sub"] = info.Subject
+		claims["principal_type"] = info.PrincipalType
 		writeJSON(w, http.StatusOK, claims)
 	}))
 }

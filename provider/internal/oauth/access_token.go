@@ -78,6 +78,9 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 	if sess, ok := r.GetSession().(*Session); ok && sess.Tenant != nil {
 		claims["customer_id"] = sess.Tenant.ID
 	}
+	if sess, ok := r.GetSession().(*Session); ok && r.GetSession().GetSubject() != "" {
+		claims["principal_type"] = PrincipalType(sess)
+	}
 	if sess, ok := r.GetSession().(*Session); ok && sess.Claims != nil {
 		if !sess.Claims.AuthTime.IsZero() {
 			claims["auth_time"] = sess.Claims.AuthTime.Unix()
@@ -152,4 +155,17 @@ func (s *accessTokenStrategy) verifyJWT(ctx context.Context, token string) (jwtA
 		return jwtAccessClaims{}, fosite.ErrTokenExpired.WithWrap(errors.New("expired"))
 	}
 	return c, nil
+}
+
+// PrincipalType is the principal_type of a token of sess: "application"
+// for an application user's, "user" for any other token with a subject,
+// and "" for a client's own.
+func PrincipalType(sess *Session) string {
+	switch {
+	case sess.Principal != "":
+		return sess.Principal
+	case sess.GetSubject() != "":
+		return "user"
+	}
+	return ""
 }

@@ -31,6 +31,11 @@ type Session struct {
 	// copies it into storage.Request.LoginSID, so that every token of the
 	// grant, those a refresh issues included, carries it.
 	LoginSID string
+	// Principal is "application" for a grant of an application user (a
+	// service principal); "" for a user's grant and for a client's own.
+	Principal string
+	// APIKeyID is the ID of the API key the grant was made with, or "".
+	APIKeyID string
 }
 
 // Tenant is the tenant of a grant, as recorded in its session.
@@ -157,3 +162,8 @@ func (s *Session) AddIDTokenClaims(claims map[string]any) {
 		s.Claims.Extra[k] = v
 	}
 }
+
+// SetExpiry sets when the session's token of kind use expires, replacing
+// what the grant's handler set (an application user's own access token
+// lifetime).
+func (s *Session) SetExpiry(use TokenUse, t time.Time) { s.SetExpiresAt(fosite.TokenType(use), t) }

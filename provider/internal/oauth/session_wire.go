@@ -15,16 +15,18 @@ import (
 // nanoseconds, which halves the decode time on the introspection path.
 
 type wireSession struct {
-	Subject  string                     `json:"sub,omitempty"`
-	Username string                     `json:"usr,omitempty"`
-	Expires  map[fosite.TokenType]int64 `json:"exp,omitempty"`
-	Claims   *wireClaims                `json:"idt,omitempty"`
-	Headers  map[string]any             `json:"hdr,omitempty"`
-	Extra    map[string]any             `json:"ext,omitempty"`
-	User     json.RawMessage            `json:"user,omitempty"`
-	Tenant   *Tenant                    `json:"tnt,omitempty"`
-	ClientIP string                     `json:"ip,omitempty"`
-	LoginSID string                     `json:"sid,omitempty"` // absent in sessions stored before it existed
+	Subject   string                     `json:"sub,omitempty"`
+	Username  string                     `json:"usr,omitempty"`
+	Expires   map[fosite.TokenType]int64 `json:"exp,omitempty"`
+	Claims    *wireClaims                `json:"idt,omitempty"`
+	Headers   map[string]any             `json:"hdr,omitempty"`
+	Extra     map[string]any             `json:"ext,omitempty"`
+	User      json.RawMessage            `json:"user,omitempty"`
+	Tenant    *Tenant                    `json:"tnt,omitempty"`
+	ClientIP  string                     `json:"ip,omitempty"`
+	LoginSID  string                     `json:"sid,omitempty"` // absent in sessions stored before it existed
+	Principal string                     `json:"pt,omitempty"`
+	APIKeyID  string                     `json:"akid,omitempty"`
 }
 
 type wireClaims struct {
@@ -60,7 +62,7 @@ func fromNanos(n int64) time.Time {
 
 // MarshalJSON writes the compact form.
 func (s *Session) MarshalJSON() ([]byte, error) {
-	w := wireSession{Extra: s.Extra, User: s.User, Tenant: s.Tenant, ClientIP: s.ClientIP, LoginSID: s.LoginSID}
+	w := wireSession{Extra: s.Extra, User: s.User, Tenant: s.Tenant, ClientIP: s.ClientIP, LoginSID: s.LoginSID, Principal: s.Principal, APIKeyID: s.APIKeyID}
 	if d := s.DefaultSession; d != nil {
 		w.Subject, w.Username = d.Subject, d.Username
 		if len(d.ExpiresAt) > 0 {
@@ -143,7 +145,8 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 			CodeHash: c.CHash, Extra: c.Extra,
 		}
 	}
-	*s = Session{DefaultSession: d, Extra: w.Extra, User: w.User, Tenant: w.Tenant, ClientIP: w.ClientIP, LoginSID: w.LoginSID}
+	*s = Session{DefaultSession: d, Extra: w.Extra, User: w.User, Tenant: w.Tenant, ClientIP: w.ClientIP, LoginSID: w.LoginSID,
+		Principal: w.Principal, APIKeyID: w.APIKeyID}
 	s.normalize()
 	return nil
 }
