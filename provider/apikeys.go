@@ -114,23 +114,12 @@ func (p *Provider) CreateAPIKey(ctx context.Context, k storage.APIKey, opts ...S
 	if err != nil {
 		return storage.APIKey{}, "", err
 	}
-	now := p.clientTime()
-	k.ID = apikey.NewID()
-	e := keyErrs{id: k.ID}
-	checkKeyFields(&e, k)
-	if err := p.checkKeyOwner(ctx, &e, &k); err != nil {
-		return storage.APIKey{}, "", err
-	}
-	expires, err := p.keyExpiry(k.ID, now, opts)
+	k, err = p.prepareAPIKey(ctx, k, opts)
 	if err != nil {
-		e.errs = append(e.errs, err)
-	}
-	if err := e.err(); err != nil {
 		return storage.APIKey{}, "", err
 	}
 	secret := apikey.NewSecret()
 	k.Hash = p.keyHasher.Hash(k.ID, secret)
-	k.ExpiresAt, k.CreatedAt, k.RotatedAt, k.LastUsedAt = expires, now, time.Time{}, time.Time{}
 	if err := ks.CreateAPIKey(ctx, k); err != nil {
 		return storage.APIKey{}, "", fmt.Errorf("provider: create API key of %s %q: %w", k.OwnerType, k.Owner, err)
 	}
@@ -138,6 +127,28 @@ func (p *Provider) CreateAPIKey(ctx context.Context, k storage.APIKey, opts ...S
 		"owner_type": string(k.OwnerType), "name": k.Name, "tenant": k.Tenant, "expires_at": timeText(k.ExpiresAt),
 	})
 	return withoutKeyHash(k), apikey.Format(k.ID, secret), nil
+}
+
+// prepareAPIKey checks a new key (every invalid field at once, as a join
+// of *APIKeyErrors; a backend failure as it is) and returns it with its
+// ID, tenant and times set.
+func (p *Provider) prepareAPIKey(ctx context.Context, k storage.APIKey, opts []SecretOption) (storage.APIKey, error) {
+	now := p.clientTime()
+	k.ID = apikey.NewID()
+	e := keyErrs{id: k.ID}
+	checkKeyFields(&e, k)
+	if err := p.checkKeyOwner(ctx, &e, &k); err != nil {
+		return storage.APIKey{}, err
+	}
+	expires, err := p.keyExpiry(k.ID, now, opts)
+	if err != nil {
+		e.errs = append(e.errs, err)
+	}
+	if err := e.err(); err != nil {
+		return storage.APIKey{}, err
+	}
+	k.ExpiresAt, k.CreatedAt, k.RotatedAt, k.LastUsedAt = expires, now, time.Time{}, time.Time{}
+	return k, nil
 }
 
 // checkKeyFields checks the fields of a new key that need no lookup.

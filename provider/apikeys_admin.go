@@ -374,11 +374,15 @@ func (a *admin) createKey(ownerType storage.PrincipalType, param string) http.Ha
 		}
 		k, bad := decodeRecord(keyFields, members, "expires_at")
 		opts := readExpiry(members, bad)
+		k.OwnerType, k.Owner = ownerType, r.PathValue(param)
 		if len(bad) > 0 {
+			// Check the rest too, so that every invalid member is named at once.
+			if _, err := a.p.prepareAPIKey(r.Context(), k, opts); err != nil {
+				addRecordErrors(bad, keyFields, err)
+			}
 			a.failKey(w, r, "", bad)
 			return
 		}
-		k.OwnerType, k.Owner = ownerType, r.PathValue(param)
 		created, key, err := a.p.CreateAPIKey(r.Context(), k, opts...)
 		if err != nil {
 			a.failKey(w, r, "", err)
@@ -521,6 +525,9 @@ func (a *admin) createAppUser(w http.ResponseWriter, r *http.Request) {
 	}
 	u, bad := decodeRecord(appUserFields, members)
 	if len(bad) > 0 {
+		if err := a.p.checkAppUser(r.Context(), u, true); err != nil {
+			addRecordErrors(bad, appUserFields, err)
+		}
 		a.failAppUser(w, r, u.ID, bad)
 		return
 	}
