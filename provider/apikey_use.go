@@ -66,11 +66,11 @@ func (e *apiKeyLockedError) Error() string {
 // last use is recorded (touchKey).
 func (p *Provider) checkAPIKey(ctx context.Context, r *http.Request, raw string, c *storage.Client) (*principal, error) {
 	refuse := func(k *storage.APIKey, keyID, reason string, err error) error {
-		owner := ""
+		owner, ownerType := "", ""
 		if k != nil {
-			owner = k.Owner
+			owner, ownerType = k.Owner, string(k.OwnerType)
 		}
-		p.keyEvent(ctx, r, "apikey.refused", keyID, owner, map[string]string{"reason": reason, "client_id": c.ID})
+		p.keyEvent(ctx, r, "apikey.refused", keyID, owner, map[string]string{"reason": reason, "client_id": c.ID, "owner_type": ownerType})
 		return err
 	}
 	if p.keyStore == nil {
@@ -117,7 +117,7 @@ func apiKeyThrottleKey(id string) string { return "apikey:" + digest(id) }
 // holds, so that a flood of wrong secrets makes one event per lock.
 func (p *Provider) keyFailure(ctx context.Context, r *http.Request, k *storage.APIKey, c *storage.Client, now time.Time) error {
 	event := func(reason string) {
-		p.keyEvent(ctx, r, "apikey.refused", k.ID, k.Owner, map[string]string{"reason": reason, "client_id": c.ID})
+		p.keyEvent(ctx, r, "apikey.refused", k.ID, k.Owner, map[string]string{"reason": reason, "client_id": c.ID, "owner_type": string(k.OwnerType)})
 	}
 	if p.cfg.APIKeyLockout.MaxFailures < 0 {
 		event("wrong secret")

@@ -55,7 +55,7 @@ func TestDemoAdminListenersSeparate(t *testing.T) {
 	for _, it := range body["items"].([]any) {
 		ids = append(ids, it.(map[string]any)["client_id"].(string))
 	}
-	assert.Equal(t, []string{"demo-service", "demo-spa", "demo-web"}, ids)
+	assert.Equal(t, []string{"demo-script", "demo-service", "demo-spa", "demo-web", "reporting-bot-client"}, ids)
 	status, _ = adminCall(t, d.admin, "", http.MethodGet, "/clients", nil)
 	assert.Equal(t, http.StatusUnauthorized, status, "no token")
 	status, _ = adminCall(t, d.admin, d.adminToken+"x", http.MethodGet, "/clients", nil)
@@ -75,6 +75,7 @@ func TestDemoAdminListenersSeparate(t *testing.T) {
 	for _, r := range []struct{ method, path string }{
 		{http.MethodGet, "/clients"}, {http.MethodPost, "/clients"}, {http.MethodGet, "/clients/demo-web"},
 		{http.MethodPatch, "/clients/demo-web"}, {http.MethodDelete, "/clients/demo-web"}, {http.MethodPost, "/clients/demo-web/secret"},
+		{http.MethodGet, "/api-keys"}, {http.MethodPost, "/users/alice/api-keys"}, {http.MethodGet, "/application-users"},
 	} {
 		status, _ := adminCall(t, d.issuer, d.adminToken, r.method, r.path, map[string]any{})
 		assert.Equal(t, http.StatusNotFound, status, "%s %s on the OAuth listener", r.method, r.path)

@@ -1,5 +1,7 @@
 // Command server runs a demo Gatehouse provider on the in-memory store, with
-// fixed demo clients and users and a small protected API.
+// fixed demo clients and users, an application user, and a small protected
+// API that takes access tokens and API keys. It prints a fresh API key of
+// alice in acme at start ("API key of alice in acme: ...").
 //
 //	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens]
 //	    [-trusted-proxies 10.0.0.1,10.0.0.2] [-dsn postgres://...] [-global-secret ...]
@@ -150,6 +152,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := seed(ctx, p); err != nil {
 		return err
 	}
+	aliceKey, err := demoAPIKey(ctx, p)
+	if err != nil {
+		return err
+	}
 	// alice's authenticator app holds the fixed demo secret.
 	if _, err := totp.EnrollSecret(ctx, "alice", "alice", demoTOTPSecret); err != nil {
 		return err
@@ -159,8 +165,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", p.Handler())
-	mux.Handle("GET /api/v1/widgets/top-vulnerable-clusters", p.RequireScopes("assets:read")(widget(topClusters)))
-	mux.Handle("GET /api/v1/widgets/registry-insights", p.RequireScopes("registry:read")(widget(registryInsights)))
+	// The API takes access tokens, and scripts' API keys directly under
+	// demo-script's rules.
+	mux.Handle("GET /api/v1/widgets/top-vulnerable-clusters",
+		p.Require(provider.Requirement{Scopes: []string{"assets:read"}, APIKeyClient: "demo-script"})(widget(topClusters)))
+	mux.Handle("GET /api/v1/widgets/registry-insights",
+		p.Require(provider.Requirement{Scopes: []string{"registry:read"}, APIKeyClient: "demo-script"})(widget(registryInsights)))
 
 	servers := []*http.Server{newHTTPServer(mux, limits)}
 	listeners := []net.Listener{ln}
@@ -177,6 +187,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
+	fmt.Fprintf(stdout, "API key of alice in acme: %s\n", aliceKey)
 	fmt.Fprintf(stdout, "issuer: %s\n", *issuer)
 	fmt.Fprintf(stdout, "discovery: %s/.well-known/openid-configuration\n", *issuer)
 	fmt.Fprint(stdout, demoDataText)
@@ -288,10 +299,14 @@ const demoDataText = `demo data:
   client demo-spa      public (PKCE)               authorization_code + refresh_token, redirect http://127.0.0.1:8081/spa
                        role portal-user, bound to customer acme
   client demo-service  secret demo-service-secret  client_credentials, scope assets:read, only from 127.0.0.1/32
+  client demo-script   API keys (X-API-Key)        public, client_credentials only, permission scope assets:read registry:read
+  client reporting-bot-client  secret reporting-bot-secret  client_credentials as the application user reporting-bot
+  application user reporting-bot  acme, assets:read, access tokens of 15 minutes
   user   alice / alice-password   TOTP secret JBSWY3DPEHPK3PXP; acme: portal-user, assets:read assets:write registry:read; globex: portal-user, assets:read
   user   bob   / bob-password     no MFA; acme: portal-user, assets:read
   user   carol / carol-password   acme, no roles
-  API    GET /api/v1/widgets/top-vulnerable-clusters (assets:read), GET /api/v1/widgets/registry-insights (registry:read)
+  API    GET /api/v1/widgets/top-vulnerable-clusters (assets:read), GET /api/v1/widgets/registry-insights (registry:read);
+         an access token (Authorization: Bearer), or an API key (X-API-Key) under demo-script's rules
 `
 
 // seed registers the fixed demo clients that do not exist yet.
@@ -330,8 +345,66 @@ func seed(ctx context.Context, p *provider.Provider) error {
 		Scopes:     []string{"assets:read"},
 		IPRanges:   []string{"127.0.0.1/32"},
 	}
-	_, err := p.CreateClientWithSecret(ctx, svc, "demo-service-secret")
+	if _, err := p.CreateClientWithSecret(ctx, svc, "demo-service-secret"); absent(err) != nil {
+		return err
+	}
+	// Scripts present API keys through demo-script; reporting-bot is a
+	// service principal with a client of its own.
+	script := storage.Client{
+		ID:              "demo-script",
+		Name:            "Scripts (API keys)",
+		Public:          true,
+		AcceptsAPIKeys:  true,
+		GrantTypes:      []string{"client_credentials"},
+		Scopes:          []string{"assets:read", "assets:write", "registry:read"},
+		PermissionScope: []string{"assets:read", "registry:read"},
+	}
+	if _, _, err := p.CreateClient(ctx, script); absent(err) != nil {
+		return err
+	}
+	bot := storage.ApplicationUser{
+		ID:                  "reporting-bot",
+		Name:                "Reporting bot",
+		Description:         "Builds the weekly asset report",
+		Tenant:              "acme",
+		Permissions:         []string{"assets:read"},
+		AccessTokenLifetime: 15 * time.Minute,
+	}
+	if _, err := p.CreateApplicationUser(ctx, bot); absent(err) != nil {
+		return err
+	}
+	botClient := storage.Client{
+		ID:              "reporting-bot-client",
+		Name:            "Reporting bot",
+		GrantTypes:      []string{"client_credentials"},
+		Scopes:          []string{"openid", "assets:read", "registry:read"},
+		ApplicationUser: "reporting-bot",
+	}
+	_, err := p.CreateClientWithSecret(ctx, botClient, "reporting-bot-secret")
 	return absent(err)
+}
+
+// demoKeyName names the API key the demo makes for alice.
+const demoKeyName = "demo key (README walkthrough)"
+
+// demoAPIKey returns a fresh API key of alice in acme for the walkthrough:
+// a new key, or, on PostgreSQL after a restart, the one made before with
+// a new secret (only its hash is stored, so it cannot be shown again).
+func demoAPIKey(ctx context.Context, p *provider.Provider) (string, error) {
+	keys, err := p.APIKeysOf(ctx, "alice")
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if k.Name == demoKeyName {
+			_, key, err := p.RotateAPIKey(ctx, k.ID)
+			return key, err
+		}
+	}
+	_, key, err := p.CreateAPIKey(ctx, storage.APIKey{
+		Name: demoKeyName, OwnerType: storage.PrincipalUser, Owner: "alice", Tenant: "acme",
+	})
+	return key, err
 }
 
 // absent ignores the error of seeding a record that is already there (a
@@ -415,9 +488,10 @@ var registryInsights = map[string]any{
 func widget(data map[string]any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, _ := provider.TokenFromContext(r.Context())
-		out := map[string]any{"data": data, "client_id": tok.ClientID}
+		out := map[string]any{"data": data, "client_id": tok.ClientID, "credential": tok.Type}
 		if tok.Subject != "" {
 			out["subject"] = tok.Subject
+			out["principal_type"] = tok.PrincipalType
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)

@@ -44,6 +44,7 @@ type demo struct {
 	issuer     string
 	admin      string // the admin API's URL, "http://127.0.0.1:port"
 	adminToken string // the token it generated, if it did
+	aliceKey   string // the API key of alice in acme it printed
 }
 
 // startDemoAdmin runs the demo server and returns what it printed; it
@@ -87,6 +88,9 @@ func launchDemo(t *testing.T, args ...string) (demo, func()) {
 		}
 		if v, ok := strings.CutPrefix(line, "admin token: "); ok {
 			d.adminToken = v
+		}
+		if v, ok := strings.CutPrefix(line, "API key of alice in acme: "); ok {
+			d.aliceKey = v
 		}
 		if v, ok := strings.CutPrefix(line, "issuer: "); ok {
 			d.issuer = v
