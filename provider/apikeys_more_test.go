@@ -2,9 +2,11 @@ package provider_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -311,4 +313,118 @@ func TestAPIKeysNeedAStoreThatKeepsThem(t *testing.T) {
 	a := ad.call(http.MethodGet, "/api-keys", nil).requireStatus(t, http.StatusNotImplemented)
 	assert.Equal(t, "not_implemented", a.body["error"])
 	ad.call(http.MethodGet, "/application-users", nil).requireStatus(t, http.StatusNotImplemented)
+}
+
+// TestAPIKeyGrantsEndWithTheKey: a token obtained with a key records the
+// key's current secret (storage.Request.LoginSID "apikey:<id>:..."), and
+// rotating the key ends that record, so that a token of the old secret
+// stored after the rotation (one being issued at that moment) is stored
+// inactive; the new secret's tokens carry another.
+func TestAPIKeyGrantsEndWithTheKey(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storage.Store) {
+		k := newKeyEnv(t, store)
+		ctx := context.Background()
+		made, key := k.aliceKey("acme")
+		status, tok, _ := k.scriptToken(key, "assets:read")
+		require.Equal(t, http.StatusOK, status)
+		rec := k.tokenRecord(tok["access_token"].(string))
+		sid := rec.Request.LoginSID
+		require.Regexp(t, `^apikey:`+made.ID+`:[A-Za-z0-9_-]{16}$`, sid)
+
+		_, rotated, err := k.p.RotateAPIKey(ctx, made.ID)
+		require.NoError(t, err)
+		late := rec
+		late.Signature, late.Active = "late-"+rec.Signature, true
+		require.NoError(t, store.CreateToken(ctx, late))
+		got, err := store.GetToken(ctx, storage.KindAccessToken, late.Signature)
+		require.NoError(t, err)
+		assert.False(t, got.Active, "a token of the rotated-out secret stored afterwards is inactive")
+
+		status, tok, _ = k.scriptToken(rotated, "assets:read")
+		require.Equal(t, http.StatusOK, status)
+		next := k.tokenRecord(tok["access_token"].(string)).Request.LoginSID
+		assert.NotEqual(t, sid, next, "the new secret's grants have their own")
+		assert.True(t, strings.HasPrefix(next, "apikey:"+made.ID+":"))
+	})
+}
+
+// tokenRecord returns the stored record of an access token.
+func (e *env) tokenRecord(token string) storage.Token {
+	e.t.Helper()
+	rec, err := e.store.GetToken(context.Background(), storage.KindAccessToken, token[strings.LastIndexByte(token, '.')+1:])
+	require.NoError(e.t, err)
+	return rec
+}
+
+// TestAPIKeySurvivesGlobalSecretRotation: a key hashed under the global
+// secret before a rotation keeps working while the old secret is listed
+// in RotatedGlobalSecrets, and not after.
+func TestAPIKeySurvivesGlobalSecretRotation(t *testing.T) {
+	k := newKeyEnv(t, memory.New())
+	_, key := k.aliceKey("acme")
+	next := func(rotated ...[]byte) *provider.Provider {
+		p, err := provider.New(provider.Config{
+			Issuer: k.issuer, Store: k.store, Authenticator: k.db, UserLookup: k.db,
+			GlobalSecret: []byte("a-new-global-secret-of-32-bytes!"), RotatedGlobalSecrets: rotated,
+		})
+		require.NoError(t, err)
+		return p
+	}
+	use := func(p *provider.Provider) int {
+		h := p.Require(provider.Requirement{Scopes: []string{"assets:read"}, APIKeyClient: k.script.ID})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		req := httptest.NewRequest(http.MethodGet, "/assets", nil)
+		req.Header.Set(provider.APIKeyHeader, key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	assert.Equal(t, http.StatusOK, use(next([]byte("0123456789abcdef0123456789abcdef"))), "the old global secret, listed as rotated")
+	assert.Equal(t, http.StatusUnauthorized, use(next()), "the old global secret, no longer listed")
+}
+
+// TestAPIKeyJWTAccessToken: a client that issues JWT access tokens gives
+// a script a JWT whose sub is the key's owner and whose principal_type
+// says so.
+func TestAPIKeyJWTAccessToken(t *testing.T) {
+	k := newKeyEnv(t, memory.New())
+	_, err := k.p.UpdateClient(context.Background(), k.script.ID, func(c storage.Client) (storage.Client, error) {
+		c.AccessTokenFormat = "jwt"
+		return c, nil
+	})
+	require.NoError(t, err)
+	_, key := k.aliceKey("acme")
+	status, tok, _ := k.scriptToken(key, "assets:read")
+	require.Equal(t, http.StatusOK, status, "%v", tok)
+	claims := jwtClaims(t, tok["access_token"].(string))
+	assert.Equal(t, "sub-alice", claims["sub"])
+	assert.Equal(t, "user", claims["principal_type"])
+	assert.Equal(t, "acme", claims["customer_id"])
+	assert.Equal(t, http.StatusOK, k.apiStatus(tok["access_token"].(string)))
+}
+
+// jwtClaims decodes a JWT's payload, unverified.
+func jwtClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	require.Len(t, parts, 3, "a JWT")
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	return m
+}
+
+// TestAPIKeyLockoutDefaults: by default 10 wrong secrets in a row lock a
+// key ID for 1 s.
+func TestAPIKeyLockoutDefaults(t *testing.T) {
+	k := newKeyEnv(t, memory.New())
+	k.clock.Set(time.Now())
+	made, _ := k.aliceKey("acme")
+	wrong := "gatehouse_ak_" + made.ID + "_" + strings.Repeat("a", 52)
+	for i := range 9 {
+		_, _, h := k.scriptToken(wrong, "assets:read")
+		require.Empty(t, h.Get("Retry-After"), "failure %d", i+1)
+	}
+	_, body, h := k.scriptToken(wrong, "assets:read")
+	assert.Equal(t, "1", h.Get("Retry-After"), "the tenth locks for 1 s: %v", body)
 }

@@ -302,6 +302,8 @@ func TestAPIKeyRefused(t *testing.T) {
 		k.clock.Advance(time.Hour + time.Second)
 		status, body, h = k.scriptToken(soon, "assets:read")
 		requireRefused(t, status, body, h, `The API key expired at .*; rotate it`, "the expired key")
+		status, body, h = k.scriptToken(soon[:len(soon)-1]+otherChar(soon), "assets:read")
+		requireRefused(t, status, body, h, generic, "a wrong secret of the expired key is told nothing more")
 		k.clock.Reset()
 
 		// The owner lost the client's required role in the key's tenant,
@@ -377,6 +379,15 @@ func TestAPIKeyAddressRules(t *testing.T) {
 			status, body, h := behind.scriptToken(lb, "assets:read", tc.headers...)
 			requireRefused(t, status, body, h, tc.desc, tc.name)
 		}
+
+		// The client's own IP ranges apply too.
+		_, err = behind.p.UpdateClient(context.Background(), behind.script.ID, func(c storage.Client) (storage.Client, error) {
+			c.IPRanges = []string{"10.0.0.0/8"}
+			return c, nil
+		})
+		require.NoError(t, err)
+		status, body, h = behind.scriptToken(inRange, "assets:read")
+		requireRefused(t, status, body, h, `This client may not be used from this network address`, "the client's ip_ranges")
 
 		// Without a trusted proxy, X-Forwarded-For is anyone's to write.
 		direct := newKeyEnv(t, memory.New()) // the address rules do not depend on the store
@@ -463,4 +474,12 @@ func TestAPIKeyRotationRace(t *testing.T) {
 		}
 		assert.Equal(t, 1, valid, "exactly one key is valid after %d concurrent rotations (%d won)", len(answers), len(issued))
 	})
+}
+
+// otherChar is a key character other than key's last.
+func otherChar(key string) string {
+	if key[len(key)-1] == 'a' {
+		return "b"
+	}
+	return "a"
 }
