@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,11 +137,47 @@ func TestRequireAPIKeyAddressRules(t *testing.T) {
 	assert.Contains(t, body["error_description"], "exactly one X-Forwarded-For value")
 }
 
-// touchCounter is a store that counts TouchAPIKey calls.
+// touchCounter is a store that counts TouchAPIKey calls, and can hold
+// GetAPIKey calls at a barrier (hold).
 type touchCounter struct {
 	storage.Store
 	storage.ApplicationUserStore
 	touches atomic.Int64
+
+	mu      sync.Mutex
+	waiting int           // GetAPIKey calls still to arrive at the barrier
+	release chan struct{} // closed when they all have
+}
+
+// hold makes the next n GetAPIKey calls each wait, after reading, until
+// all n have read (or 10 s pass): so that n concurrent requests all see
+// the key as it was before any of them wrote.
+func (s *touchCounter) hold(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiting, s.release = n, make(chan struct{})
+}
+
+func (s *touchCounter) GetAPIKey(ctx context.Context, id string) (storage.APIKey, error) {
+	k, err := s.ApplicationUserStore.GetAPIKey(ctx, id)
+	s.mu.Lock()
+	release := s.release
+	if s.waiting > 0 {
+		s.waiting--
+		if s.waiting == 0 {
+			close(s.release)
+		}
+	} else {
+		release = nil
+	}
+	s.mu.Unlock()
+	if release != nil {
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return k, err
 }
 
 func (s *touchCounter) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
@@ -203,6 +240,18 @@ func TestAPIKeyLastUsedIsCheap(t *testing.T) {
 		use()
 		use()
 		assert.EqualValues(t, 3, counter.touches.Load(), "61 s old: the replica writes once")
+
+		// Concurrent uses that all read the key before any writes: one
+		// write per process, not one per request.
+		k.clock.Advance(2 * time.Minute)
+		counter.hold(20)
+		for _, status := range parallel(20, func() int {
+			status, _, _ := k.call(rs.URL+"/assets", provider.APIKeyHeader, key)
+			return status
+		}) {
+			require.Equal(t, http.StatusOK, status)
+		}
+		assert.EqualValues(t, 4, counter.touches.Load(), "20 concurrent uses of a stale key: one write")
 	})
 }
 

@@ -448,10 +448,33 @@ func TestAPIKeyThrottledPerKeyID(t *testing.T) {
 // end: one a 200 returned.
 func TestAPIKeyRotationRace(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store storage.Store) {
-		k := newKeyEnv(t, store)
+		counter := &touchCounter{Store: store, ApplicationUserStore: store.(storage.ApplicationUserStore)}
+		k := newKeyEnv(t, counter)
 		ad := newAdminAPI(t, k.p)
 		made, old := k.aliceKey("acme")
+
+		// Rotations that all read the key before any of them writes:
+		// exactly one wins, every other is told so and gets no key.
+		counter.hold(8)
 		answers := parallel(8, func() adminAnswer { return ad.call(http.MethodPost, "/api-keys/"+made.ID+"/rotate", nil) })
+		var won []string
+		for _, a := range answers {
+			if a.status == http.StatusOK {
+				won = append(won, a.body["api_key"].(string))
+				continue
+			}
+			require.Equal(t, http.StatusConflict, a.status, "%s", a.raw)
+			assert.NotContains(t, a.body, "api_key", "a loser gets no key")
+		}
+		require.Len(t, won, 1, "of 8 rotations that read the same secret exactly one wins")
+		status, _, _ := k.scriptToken(won[0], "assets:read")
+		assert.Equal(t, http.StatusOK, status, "the winner's key works")
+		status, _, _ = k.scriptToken(old, "assets:read")
+		assert.Equal(t, http.StatusUnauthorized, status, "the old key does not")
+		old = won[0]
+
+		// A natural race: each gets a key or a conflict, and one key works.
+		answers = parallel(8, func() adminAnswer { return ad.call(http.MethodPost, "/api-keys/"+made.ID+"/rotate", nil) })
 		var issued []string
 		for _, a := range answers {
 			switch a.status {
