@@ -60,8 +60,9 @@ func (p *Provider) appStoreOrErr() (storage.ApplicationUserStore, error) {
 
 // CreateApplicationUser stores a new application user and returns it as
 // stored. If u.ID is empty one is generated; it must be 1-128 characters
-// of A-Z a-z 0-9 - . _ ~ and, when the host has a [UserLookup], must not
-// be the subject of one of its users (both would be the sub of tokens).
+// of A-Z a-z 0-9 - . _ ~, must not be a client's ID and, when the host
+// has a [UserLookup], must not be the subject of one of its users (all
+// three can be the sub of tokens).
 // Every invalid field is reported at once, as a join of
 // [*ApplicationUserError]s. It emits the audit event appuser.created.
 func (p *Provider) CreateApplicationUser(ctx context.Context, u storage.ApplicationUser) (storage.ApplicationUser, error) {
@@ -108,6 +109,15 @@ func (p *Provider) checkAppUser(ctx context.Context, u storage.ApplicationUser, 
 			bad("ID", "%q is the subject of a user, and tokens of both would carry it as sub; choose another ID", u.ID)
 		case !errors.Is(err, ErrUserNotFound):
 			return fmt.Errorf("%w: lookup user: %w", ErrUnavailable, err)
+		}
+	}
+	if validID(u.ID) && isNew {
+		_, err := p.store.GetClient(ctx, u.ID)
+		switch {
+		case err == nil:
+			bad("ID", "%q is a client's ID, and a client's own JWT access tokens carry it as sub; choose another ID", u.ID)
+		case !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
 	if msg := checkText(u.Name, maxNameLen); msg != "" {

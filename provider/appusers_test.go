@@ -211,7 +211,8 @@ func TestApplicationUserRefusedAtLoginPage(t *testing.T) {
 }
 
 // TestApplicationUserIDs: an application user's ID cannot be a user's
-// subject (both are the sub of tokens); invalid fields are named at once.
+// subject or a client's ID (all are the sub of tokens); invalid fields
+// are named at once.
 func TestApplicationUserIDs(t *testing.T) {
 	k := newKeyEnv(t, memory.New())
 	ctx := context.Background()
@@ -220,6 +221,10 @@ func TestApplicationUserIDs(t *testing.T) {
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, "ID", ue.Field)
 	assert.Contains(t, ue.Reason, "is the subject of a user")
+
+	_, err = k.p.CreateApplicationUser(ctx, storage.ApplicationUser{ID: k.svc.ID})
+	require.ErrorAs(t, err, &ue)
+	assert.Contains(t, ue.Reason, "is a client's ID", "a client's own JWTs carry its ID as sub")
 
 	_, err = k.p.CreateApplicationUser(ctx, storage.ApplicationUser{ID: "bad id", Permissions: []string{"bad perm"}, AccessTokenLifetime: 48 * time.Hour, Roles: []string{"a b"}})
 	require.ErrorIs(t, err, provider.ErrInvalidApplicationUser)
