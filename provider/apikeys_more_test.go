@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -476,4 +477,34 @@ func TestAPIKeyLockoutDefaults(t *testing.T) {
 	}
 	_, body, h := k.scriptToken(wrong, "assets:read")
 	assert.Equal(t, "1", h.Get("Retry-After"), "the tenth locks for 1 s: %v", body)
+}
+
+// FuzzAPIKeyTokenEndpoint sends the token endpoint any X-API-Key value
+// for the script client: never a 5xx, always a JSON error but for the one
+// real key, and a token only for it.
+//
+//	go test -fuzz FuzzAPIKeyTokenEndpoint ./provider
+func FuzzAPIKeyTokenEndpoint(f *testing.F) {
+	k := newKeyEnv(f, memory.New())
+	_, key := k.aliceKey("acme")
+	for _, seed := range []string{key, key[:len(key)-1], key + "a", strings.ToUpper(key), "gatehouse_ak_", "", "\x00", key + ", " + key} {
+		f.Add(seed, "assets:read")
+	}
+	handler := k.p.Handler()
+	f.Fuzz(func(t *testing.T, header, scope string) {
+		body := url.Values{"grant_type": {"client_credentials"}, "client_id": {k.script.ID}, "scope": {scope}}.Encode()
+		req := httptest.NewRequest(http.MethodPost, k.issuer+"/oauth2/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header[provider.APIKeyHeader] = []string{header}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		switch {
+		case rec.Code >= 500:
+			t.Fatalf("status %d for X-API-Key %q: %s", rec.Code, header, rec.Body)
+		case rec.Code == http.StatusOK && header != key:
+			t.Fatalf("a token for X-API-Key %q", header)
+		case rec.Code != http.StatusOK && !isOAuthErrorBody(rec.Body.Bytes()):
+			t.Fatalf("status %d without a JSON error: %q", rec.Code, rec.Body)
+		}
+	})
 }

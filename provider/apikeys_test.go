@@ -64,7 +64,7 @@ func (d *acDB) add(username, password string, u provider.User) {
 // scriptLifetime is demo-script's access token lifetime.
 const scriptLifetime = 10 * time.Minute
 
-func newKeyEnv(t *testing.T, store storage.Store, mutate ...func(*provider.Config)) *keyEnv {
+func newKeyEnv(t testing.TB, store storage.Store, mutate ...func(*provider.Config)) *keyEnv {
 	t.Helper()
 	logs := &syncBuffer{}
 	k := &keyEnv{logs: logs}
