@@ -16,6 +16,8 @@
 // tokens, which then stay valid; a shared backend that implements
 // Transactor, such as storage/postgres, closes that gap.
 //
-// It is the reference implementation of the storage contract and passes the
-// storagetest conformance suite (whose Transactions group it skips).
+// It implements [storage.ApplicationUserStore] (API keys and application
+// users) too. It is the reference implementation of the storage contract
+// and passes the storagetest conformance suite (whose Transactions group it
+// skips).
 package memory

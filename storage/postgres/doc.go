@@ -3,7 +3,8 @@
 // an in-process lock, decides every single-use and read-modify-write
 // operation. It is built on pgx (github.com/jackc/pgx/v5, pgxpool), passes
 // the storagetest conformance suite, and implements [storage.Transactor],
-// which the provider uses to make the writes of a token response atomic.
+// which the provider uses to make the writes of a token response atomic,
+// and [storage.ApplicationUserStore] (API keys and application users).
 //
 // # Using it
 //
@@ -38,7 +39,8 @@
 //	clients         one row per client; id primary key; lists as text[], secrets as three parallel arrays;
 //	                introspect_audiences added by migration 0003 (NULL for clients made before);
 //	                logo_uri, client_uri added by migration 0007 ('' for clients made before);
-//	                refresh_bound_to_login by 0008 (false for clients made before)
+//	                refresh_bound_to_login by 0008 (false for clients made before); accepts_api_keys,
+//	                application_user by 0010 (false, '' for clients made before)
 //	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families;
 //	                login_sid added by migration 0008 ('' for tokens stored before), with a partial
 //	                index WHERE login_sid <> '' for RevokeLoginGrants
@@ -53,6 +55,9 @@
 //	throttles       key primary key; index on expires_at (migration 0002)
 //	ended_logins    sid primary key; index on expires_at (migration 0008): the sign-ins
 //	                RevokeLoginGrants ended
+//	application_users  id primary key (migration 0010)
+//	api_keys        id primary key; index (owner, id) for FindAPIKeys; application_user, a foreign key
+//	                to application_users ON DELETE CASCADE, NULL for a user's key (migration 0010)
 //	schema_migrations  version int primary key, name, applied_at
 //
 // Strings are text (so they must be valid UTF-8 without NUL, which IDs,
@@ -77,7 +82,7 @@
 // store the token inactive, then revokes its refresh tokens and codes
 // (waiting for a code exchange or refresh that holds one), then every
 // token of it, the tokens such a transaction committed included. UpdateClient, UpdateAuthFlow,
-// UpdateSigningKey and UpdateMFA read the row with SELECT ... FOR UPDATE,
+// UpdateSigningKey, UpdateMFA, UpdateAPIKey and UpdateApplicationUser read the row with SELECT ... FOR UPDATE,
 // call update once, and write it back, in one transaction. UpdateThrottle
 // does the same after an INSERT ... ON CONFLICT DO NOTHING that makes sure
 // the row exists, so that updates racing on a new key wait for each other
