@@ -90,6 +90,11 @@ func (e *clientErrs) err() error { return errors.Join(e.errs...) }
 // The secret expires after Config.ClientSecretLifetime, or when
 // [SecretExpiresAt] says.
 //
+// A client with AcceptsAPIKeys (scripts present API keys to it) must be
+// public with the client_credentials grant alone, and cannot require MFA;
+// one with ApplicationUser must be confidential with the
+// client_credentials grant alone, and that application user must exist.
+//
 // Every invalid field is reported at once, as a join of [*ClientError]s.
 func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...SecretOption) (storage.Client, string, error) {
 	c, expires, err := p.prepareClientWithSecret(c, opts)
@@ -210,7 +215,9 @@ func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 // same update.
 //
 // It returns the client as stored, without secret hashes; an unknown id is
-// an error wrapping [storage.ErrNotFound].
+// an error wrapping [storage.ErrNotFound]. A client newly linked to an
+// application user (ApplicationUser) needs that application user to exist:
+// update is run once on the stored client first to learn which it is.
 //
 // The function form is for an admin API taking JSON merge patches
 // (RFC 7396): the patch is applied inside update to the current version,
