@@ -188,7 +188,11 @@ func TestApplicationUserDeleted(t *testing.T) {
 // the login page or the password grant, even when the host's directory
 // authenticates a user with its ID.
 func TestApplicationUserRefusedAtLoginPage(t *testing.T) {
-	b := newBotEnv(t, memory.New())
+	forEachStore(t, testApplicationUserRefusedAtLoginPage)
+}
+
+func testApplicationUserRefusedAtLoginPage(t *testing.T, store storage.Store) {
+	b := newBotEnv(t, store)
 	b.db.add("reporting-bot", "bot-password", provider.User{Subject: "reporting-bot", Username: "reporting-bot",
 		Memberships: []provider.Membership{{Tenant: acme, Roles: []string{"portal-user"}, Permissions: []string{"assets:read"}}}})
 
