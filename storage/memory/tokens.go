@@ -16,14 +16,16 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, ok := s.tokens[k]; ok {
 			return fmt.Errorf("memory: create %s %q: %w", t.Kind, t.Signature, storage.ErrAlreadyExists)
 		}
-		t = copyToken(t)
 		if _, ended := s.ended[t.Request.LoginSID]; ended && t.Request.LoginSID != "" {
 			t.Active = false // a token of an ended sign-in, from a request under way when it ended
 		}
-		s.tokens[k] = t
-		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
-		if sid := t.Request.LoginSID; sid != "" {
-			s.bySID[sid] = append(s.bySID[sid], k)
+		e := newEntry(t)
+		h := e.head()
+		k.sig = h.signature // the key shares the record's memory
+		s.tokens[k] = e
+		s.families[h.requestID] = append(s.families[h.requestID], k)
+		if h.loginSID != "" {
+			s.bySID[h.loginSID] = append(s.bySID[h.loginSID], k)
 		}
 		return nil
 	})
@@ -37,7 +39,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 		if !ok {
 			return fmt.Errorf("memory: get %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
-		t = copyToken(got)
+		t = got.token(kind)
 		return nil
 	})
 	return t, err
@@ -56,14 +58,15 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 // deleteToken removes a token and its entries in the family and sign-in
 // indexes, and reports whether there was one. The caller holds the lock.
 func (s *Store) deleteToken(k tokenKey) bool {
-	t, ok := s.tokens[k]
+	e, ok := s.tokens[k]
 	if !ok {
 		return false
 	}
 	delete(s.tokens, k)
-	unindex(s.families, t.Request.ID, k)
-	if t.Request.LoginSID != "" {
-		unindex(s.bySID, t.Request.LoginSID, k)
+	h := e.head()
+	unindex(s.families, h.requestID, k)
+	if h.loginSID != "" {
+		unindex(s.bySID, h.loginSID, k)
 	}
 	return true
 }
@@ -88,11 +91,11 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 		if !ok {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrNotFound)
 		}
-		t = copyToken(got)
-		if !got.Active {
+		t = got.token(storage.KindAuthCode)
+		if !got.active {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrAlreadyUsed)
 		}
-		got.Active = false
+		got.active = false
 		s.tokens[k] = got
 		t.Active = false
 		return nil
@@ -109,14 +112,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 		if !ok {
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrNotFound)
 		}
-		if !got.Active {
+		if !got.active {
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrAlreadyUsed)
 		}
-		got.Active = false
-		got.RotatedAt = now.UTC()
+		got.active = false
+		got.rotated = toStamp(now)
 		s.tokens[k] = got
-		if got.AccessSignature != "" {
-			s.deleteToken(tokenKey{storage.KindAccessToken, got.AccessSignature})
+		if as := got.head().accessSignature; as != "" {
+			s.deleteToken(tokenKey{storage.KindAccessToken, as})
 		}
 		return nil
 	})
@@ -130,7 +133,7 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 				continue
 			}
 			t := s.tokens[k]
-			t.Active = false
+			t.active = false
 			s.tokens[k] = t
 		}
 		return nil
@@ -150,7 +153,7 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		}
 		for _, k := range s.bySID[sid] {
 			if t, ok := s.tokens[k]; ok {
-				t.Active = false
+				t.active = false
 				s.tokens[k] = t
 			}
 		}
