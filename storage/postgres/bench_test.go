@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -79,11 +80,58 @@ func BenchmarkClientCredentials(b *testing.B) {
 		b.Run(st.name, func(b *testing.B) {
 			e := newBenchEnv(b, st.new(b))
 			vals := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}
+			b.ReportAllocs()
 			for b.Loop() {
 				e.post(b, "/oauth2/token", vals)
 			}
 		})
 	}
+}
+
+// BenchmarkRoundTrips reports the round trips to PostgreSQL (statements
+// sent alone, COMMITs included, plus pipelined batches) and the commits of
+// one request of each grant: where a PostgreSQL request's time goes.
+func BenchmarkRoundTrips(b *testing.B) {
+	var rt pgtest.RoundTrips
+	e := newBenchEnv(b, pgtest.CountedStore(b, &rt))
+	vals := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}
+	b.Run("client_credentials", func(b *testing.B) {
+		trips0, commits0 := rt.Counts()
+		for b.Loop() {
+			e.post(b, "/oauth2/token", vals)
+		}
+		trips, commits := rt.Counts()
+		b.ReportMetric(float64(trips-trips0)/float64(b.N), "roundtrips/op")
+		b.ReportMetric(float64(commits-commits0)/float64(b.N), "commits/op")
+	})
+	b.Run("client_credentials_parallel", func(b *testing.B) {
+		// 32 concurrent requests: the token inserts are committed in groups.
+		trips0, _ := rt.Counts()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				e.post(b, "/oauth2/token", vals)
+			}
+		})
+		trips, _ := rt.Counts()
+		b.ReportMetric(float64(trips-trips0)/float64(b.N), "roundtrips/op")
+	})
+	b.Run("introspect", func(b *testing.B) {
+		tok := e.post(b, "/oauth2/token", vals)
+		var body struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.Unmarshal(tok.Body.Bytes(), &body); err != nil {
+			b.Fatal(err)
+		}
+		trips0, commits0 := rt.Counts()
+		for b.Loop() {
+			e.post(b, "/oauth2/introspect", url.Values{"token": {body.AccessToken}})
+		}
+		trips, commits := rt.Counts()
+		b.ReportMetric(float64(trips-trips0)/float64(b.N), "roundtrips/op")
+		b.ReportMetric(float64(commits-commits0)/float64(b.N), "commits/op")
+	})
 }
 
 // BenchmarkCodeExchange times the token request of the authorization-code

@@ -27,6 +27,7 @@ type Store struct {
 	owned    bool  // Open made pool; Close closes it
 	prefix   string
 	queries  sync.Map // query template -> query with the prefix
+	groups   insertGroups
 }
 
 var (

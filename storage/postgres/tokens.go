@@ -52,22 +52,37 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 }
 
 // CreateToken implements [storage.TokenStore].
+// Outside a transaction the insert is committed with those of concurrent
+// calls (see batch.go); it returns once its own row is committed.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
-	err := s.run(ctx, func(q querier) error {
-		// A token of an ended sign-in is stored inactive (RevokeLoginGrants).
-		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}tokens (`+tokenColumns+`)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-				$15 AND ($17 = '' OR NOT EXISTS (SELECT 1 FROM {p}ended_logins WHERE sid = $17)), $16, $17
-			ON CONFLICT (kind, signature) DO NOTHING`), tokenArgs(t)...)
-		if err == nil && tag.RowsAffected() == 0 {
-			err = storage.ErrAlreadyExists
+	var err error
+	if txFrom(ctx, s.pool) == nil {
+		if err = ctx.Err(); err == nil {
+			err = s.createGrouped(ctx, t)
 		}
-		return err
-	})
+	} else {
+		err = s.run(ctx, func(q querier) error { return s.insertToken(ctx, q, t) })
+	}
 	if err != nil {
 		return s.fail(ctx, err, "create %s %q", t.Kind, t.Signature)
 	}
 	return nil
+}
+
+// insertTokenSQL inserts a token, inactive if its sign-in has ended
+// (RevokeLoginGrants), and nothing if its key is taken.
+const insertTokenSQL = `INSERT INTO {p}tokens (` + tokenColumns + `)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+		$15 AND ($17 = '' OR NOT EXISTS (SELECT 1 FROM {p}ended_logins WHERE sid = $17)), $16, $17
+	ON CONFLICT (kind, signature) DO NOTHING`
+
+// insertToken inserts t with q.
+func (s *Store) insertToken(ctx context.Context, q querier, t storage.Token) error {
+	tag, err := q.Exec(ctx, s.sql(insertTokenSQL), tokenArgs(t)...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = storage.ErrAlreadyExists
+	}
+	return err
 }
 
 // GetToken implements [storage.TokenStore].
