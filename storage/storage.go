@@ -188,6 +188,21 @@ type TokenStore interface {
 	UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error
 }
 
+// TokenSetGetter is an optional extension of [TokenStore] for backends that
+// can read several records in one step. A code exchange reads the
+// authorization code and the PKCE and OpenID Connect records stored under
+// the code's signature; a backend that implements TokenSetGetter gives all
+// three in one call, which on a database is one round trip instead of
+// three. The provider uses it when the store has it, and GetToken
+// otherwise.
+type TokenSetGetter interface {
+	// GetTokenSet returns the tokens of the given kinds stored under
+	// signature, in the order of kinds, each as GetToken would return it
+	// (active or not, expired or not). A kind with no such token has the
+	// zero Token (empty Signature) in its place; that is not an error.
+	GetTokenSet(ctx context.Context, signature string, kinds ...TokenKind) ([]Token, error)
+}
+
 // SecretHash is one hashed client secret. A client has one or more during a
 // rotation; each may expire.
 type SecretHash struct {

@@ -41,7 +41,10 @@ type Store struct {
 	afterSweepBatch func()
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store          = (*Store)(nil)
+	_ storage.TokenSetGetter = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {

@@ -45,6 +45,23 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 	return t, err
 }
 
+// GetTokenSet implements [storage.TokenSetGetter].
+func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...storage.TokenKind) ([]storage.Token, error) {
+	out := make([]storage.Token, len(kinds))
+	err := s.tx(ctx, func() error {
+		for i, kind := range kinds {
+			if got, ok := s.tokens[tokenKey{kind, signature}]; ok {
+				out[i] = got.token(kind)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeleteToken implements [storage.TokenStore].
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	return s.tx(ctx, func() error {

@@ -31,8 +31,9 @@ type Store struct {
 }
 
 var (
-	_ storage.Store      = (*Store)(nil)
-	_ storage.Transactor = (*Store)(nil)
+	_ storage.Store          = (*Store)(nil)
+	_ storage.Transactor     = (*Store)(nil)
+	_ storage.TokenSetGetter = (*Store)(nil)
 )
 
 // Option configures [New], [Open] and [Migrate].

@@ -104,6 +104,39 @@ func (s *Store) getToken(ctx context.Context, q querier, kind storage.TokenKind,
 		string(kind), signature))
 }
 
+// GetTokenSet implements [storage.TokenSetGetter] with one query.
+func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...storage.TokenKind) ([]storage.Token, error) {
+	out := make([]storage.Token, len(kinds))
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	err := s.run(ctx, func(q querier) error {
+		clear(out)
+		rows, err := q.Query(ctx, s.sql(`SELECT `+tokenColumns+` FROM {p}tokens WHERE signature = $1 AND kind = ANY($2)`), signature, names)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanToken(rows)
+			if err != nil {
+				return err
+			}
+			for i, k := range kinds {
+				if k == t.Kind {
+					out[i] = t
+				}
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.fail(ctx, err, "get the tokens of %q", signature)
+	}
+	return out, nil
+}
+
 // DeleteToken implements [storage.TokenStore].
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	err := s.run(ctx, func(q querier) error {

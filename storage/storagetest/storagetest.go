@@ -58,6 +58,7 @@ var groups = []struct {
 		{"GetReturnsInactiveAndExpired", testTokensGetReturnsInactiveAndExpired},
 		{"SessionBytesRoundTrip", testTokensSessionBytesRoundTrip},
 		{"FormRoundTrip", testTokensFormRoundTrip},
+		{"TokenSet", testTokensTokenSet},
 	}},
 	{"AuthCodes", []testCase{
 		{"ConsumeOnce", testAuthCodesConsumeOnce},
