@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/storage"
@@ -20,10 +21,16 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, ended := s.ended[t.Request.LoginSID]; ended && t.Request.LoginSID != "" {
 			t.Active = false // a token of an ended sign-in, from a request under way when it ended
 		}
+		if _, revoked := s.revoked[t.Request.ID]; revoked {
+			t.Active = false // a token of a revoked grant, from a request under way when it was revoked
+		}
 		s.tokens[k] = t
 		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
 		if sid := t.Request.LoginSID; sid != "" {
 			s.bySID[sid] = append(s.bySID[sid], k)
+		}
+		if sub := t.Request.Subject; sub != "" {
+			s.bySubject[sub] = append(s.bySubject[sub], k)
 		}
 		return nil
 	})
@@ -64,6 +71,9 @@ func (s *Store) deleteToken(k tokenKey) bool {
 	unindex(s.families, t.Request.ID, k)
 	if t.Request.LoginSID != "" {
 		unindex(s.bySID, t.Request.LoginSID, k)
+	}
+	if t.Request.Subject != "" {
+		unindex(s.bySubject, t.Request.Subject, k)
 	}
 	return true
 }
@@ -156,6 +166,69 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		}
 		return nil
 	})
+}
+
+// RevokeUserClientGrants implements [storage.TokenStore]. The memory
+// store has no transactions: every token created after it in a revoked
+// family, a refresh's or code exchange's under way included, is stored
+// inactive.
+func (s *Store) RevokeUserClientGrants(ctx context.Context, subject, clientID string, until time.Time) error {
+	return s.tx(ctx, func() error {
+		if subject == "" || clientID == "" {
+			return nil
+		}
+		for _, k := range s.bySubject[subject] {
+			t, ok := s.tokens[k]
+			if !ok || t.Request.ClientID != clientID {
+				continue
+			}
+			if cur, ok := s.revoked[t.Request.ID]; !ok || until.After(cur) {
+				s.revoked[t.Request.ID] = until
+			}
+			t.Active = false
+			s.tokens[k] = t
+		}
+		return nil
+	})
+}
+
+// ListGrants implements [storage.TokenStore].
+func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) ([]storage.Token, error) {
+	var out []storage.Token
+	err := s.tx(ctx, func() error {
+		out = []storage.Token{}
+		if subject == "" {
+			return nil
+		}
+		newest := map[string]storage.Token{}
+		for _, k := range s.bySubject[subject] {
+			t, ok := s.tokens[k]
+			if !ok || !t.Active || !t.ExpiresAt.After(now) || (t.Kind != storage.KindAccessToken && t.Kind != storage.KindRefreshToken) {
+				continue
+			}
+			if cur, ok := newest[t.Request.ClientID]; !ok || newerToken(t, cur) {
+				newest[t.Request.ClientID] = t
+			}
+		}
+		for _, t := range newest {
+			out = append(out, copyToken(t))
+		}
+		slices.SortFunc(out, func(a, b storage.Token) int { return strings.Compare(a.Request.ClientID, b.Request.ClientID) })
+		return nil
+	})
+	return out, err
+}
+
+// newerToken reports whether a comes before b in ListGrants' order: the
+// later CreatedAt, then the greater signature, then the greater kind.
+func newerToken(a, b storage.Token) bool {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c > 0
+	}
+	if c := strings.Compare(a.Signature, b.Signature); c != 0 {
+		return c > 0
+	}
+	return a.Kind > b.Kind
 }
 
 // UseJTI implements [storage.TokenStore]. A JWT ID recorded until expiresAt
