@@ -158,7 +158,7 @@ func (p *Provider) serveAccount(w http.ResponseWriter, r *http.Request) {
 	if !p.parsePageRequest(w, r) {
 		return
 	}
-	rest := strings.TrimPrefix(r.URL.Path, p.issuerPath+p.cfg.Paths.Account)
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), p.issuerPath+p.cfg.Paths.Account)
 	if rest == "" || rest == "/" {
 		p.accountRedirect(w, r, p.accountURL("apps"))
 		return
