@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"html"
+	"html/template"
 	"image"
 	"image/color"
 	"net/http"
@@ -430,10 +431,26 @@ func TestAccountTOTPLifecycle(t *testing.T) {
 		a.mfaClock.Advance(30 * time.Second)
 		tok := a.signIn(flowtest.NewBrowser(t), a.secure, a.secureSecret, func() string { return mfa.Code(secret, a.mfaClock.Now()) })
 		assert.Equal(t, true, a.introspect(tok.AccessToken)["active"])
-		// The account login asks for it too.
+		// The account pages ask for it too: the password alone does not
+		// open them.
 		a.mfaClock.Advance(30 * time.Second)
 		fresh := flowtest.NewBrowser(t)
-		assert.Equal(t, http.StatusOK, a.account(fresh, "security", func() string { return mfa.Code(secret, a.mfaClock.Now()) }).Status)
+		login := flowtest.Follow(t, fresh, flowtest.Get(t, fresh, a.url("/account/security")))
+		pwd := flowtest.Submit(t, fresh, login, url.Values{"username": {"alice"}, "password": {"alice-password"}})
+		require.Equal(t, http.StatusSeeOther, pwd.Status)
+		second := flowtest.Follow(t, fresh, pwd)
+		require.Equal(t, http.StatusOK, second.Status)
+		assert.Contains(t, second.Body, `name="otp"`, "the second factor, on the account login")
+		blocked := flowtest.Get(t, fresh, a.url("/account/security"))
+		assert.Equal(t, http.StatusSeeOther, blocked.Status, "a session without the factor does not open the pages")
+		assert.Equal(t, "/account/login?next=security", blocked.Header.Get("Location"))
+		wrongLogin := flowtest.Submit(t, fresh, second, url.Values{"otp": {wrongTOTP(secret, a.mfaClock.Now())}})
+		assert.Equal(t, http.StatusUnauthorized, wrongLogin.Status, "a wrong code on the account login")
+		assert.Contains(t, wrongLogin.Body, "The code is wrong or was already used.")
+		opened := flowtest.Submit(t, fresh, second, url.Values{"otp": {mfa.Code(secret, a.mfaClock.Now())}})
+		require.Equal(t, http.StatusSeeOther, opened.Status)
+		assert.Equal(t, "/account/security", opened.Header.Get("Location"))
+		assert.Equal(t, http.StatusOK, flowtest.Follow(t, fresh, opened).Status)
 		// A recovery code signs in once.
 		a.signIn(flowtest.NewBrowser(t), a.secure, a.secureSecret, func() string { return codes[0][1] })
 
@@ -579,4 +596,52 @@ func TestAccountPageEscapes(t *testing.T) {
 	assert.NotContains(t, apps.Body, "<script>")
 	assert.Contains(t, apps.Body, html.EscapeString("<script>alert(1)</script>"))
 	assert.Contains(t, apps.Header.Get("Content-Security-Policy"), "img-src https://cdn.example.com")
+}
+
+// TestAccountCodeLockout: wrong codes on the security page count towards
+// the factor's lockout, as on the MFA step: after five, even the right
+// code is refused until the lock ends, and the factor stays.
+func TestAccountCodeLockout(t *testing.T) {
+	a := newAccountEnv(t, memory.New())
+	enr, err := a.totp.EnrollSecret(context.Background(), "sub-alice", "alice", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	require.NoError(t, err)
+	require.NotEmpty(t, enr.RecoveryCodes)
+	secret, err := mfa.DecodeSecret(enr.Secret)
+	require.NoError(t, err)
+	b := flowtest.NewBrowser(t)
+	page := a.account(b, "security", func() string { return mfa.Code(secret, a.mfaClock.Now()) })
+	require.Equal(t, http.StatusOK, page.Status)
+	var last flowtest.Page
+	for range 5 {
+		last = flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "totp-remove"), url.Values{"otp": {wrongTOTP(secret, a.mfaClock.Now())}})
+		require.Equal(t, http.StatusBadRequest, last.Status)
+	}
+	assert.Contains(t, last.Body, "Too many wrong codes. Try again in 30 seconds.")
+	a.mfaClock.Advance(30 * time.Second)
+	locked := flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "totp-remove"), url.Values{"otp": {wrongTOTP(secret, a.mfaClock.Now())}})
+	assert.Contains(t, locked.Body, "Too many wrong codes.", "the sixth doubles the lock")
+	right := flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "totp-remove"), url.Values{"otp": {mfa.Code(secret, a.mfaClock.Now())}})
+	assert.Equal(t, http.StatusBadRequest, right.Status, "locked: the right code is refused too")
+	st, err := a.totp.Status(context.Background(), "sub-alice")
+	require.NoError(t, err)
+	assert.True(t, st.Confirmed, "and the factor stays")
+}
+
+// TestAccountTemplates: a host's templates without the account pages get
+// the built-in ones, in the host's layout; a set defining some of them
+// but not all is refused.
+func TestAccountTemplates(t *testing.T) {
+	own := template.Must(template.New("x").Parse(`{{define "head"}}<!doctype html><html lang="{{.Lang}}"><title>{{.Title}}</title><body class="host">{{end}}{{define "foot"}}</body>{{end}}` +
+		`{{define "login"}}{{template "head" .}}<form method="post" action="{{.Action}}"><input type="hidden" name="csrf_token" value="{{.CSRF}}"><input type="hidden" name="step" value="{{.Step}}"><input name="username"><input name="password"></form>{{template "foot" .}}{{end}}` +
+		`{{define "consent"}}c{{end}}{{define "logout"}}l{{end}}{{define "error"}}e{{end}}{{define "mfa"}}m{{end}}{{define "tenant"}}t{{end}}`))
+	a := newAccountEnv(t, memory.New(), func(c *provider.Config) { c.Templates = own })
+	page := a.account(flowtest.NewBrowser(t), "apps", nil)
+	require.Equal(t, http.StatusOK, page.Status, page.Body)
+	assert.Contains(t, page.Body, `<body class="host">`, "the host's layout")
+	assert.Contains(t, page.Body, "No application has access to your account.", "the built-in page")
+
+	fresh := template.Must(template.New("y").Parse(`{{define "login"}}{{end}}{{define "consent"}}{{end}}{{define "logout"}}{{end}}{{define "error"}}{{end}}{{define "mfa"}}{{end}}{{define "tenant"}}{{end}}{{define "account-apps"}}mine{{end}}`))
+	_, err := provider.New(provider.Config{Issuer: "https://id.example.com", Store: memory.New(), Authenticator: userDB{}, Templates: fresh})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "defines some of the account pages' templates")
 }
