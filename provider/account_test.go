@@ -5,12 +5,14 @@ import (
 	"html"
 	"html/template"
 	"image"
+	"log/slog"
 	"image/color"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,6 +238,11 @@ func TestAccountLoginAndBack(t *testing.T) {
 	back := flowtest.Follow(t, b, ok)
 	require.Equal(t, http.StatusSeeOther, back.Status, "no second factor: straight back")
 	assert.Equal(t, "/account/security", back.Header.Get("Location"))
+	device := false
+	for _, c := range b.Jar.Cookies(login.URL) {
+		device = device || strings.HasPrefix(c.Name, "gatehouse_device_")
+	}
+	assert.True(t, device, "the browser is trusted for alice, as after the login page (device cookie)")
 
 	// next names an account page or nothing: a foreign target is ignored.
 	evil := flowtest.Get(t, b, a.url("/account/login?next=https://evil.example/"))
@@ -645,3 +652,42 @@ func TestAccountTemplates(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "defines some of the account pages' templates")
 }
+
+// TestAccountEvents: the changes made on the account pages, and RevokeApp
+// from Go, are reported through accountEvent's log line, with the subject,
+// the client and the client address.
+func TestAccountEvents(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	a := newAccountEnv(t, memory.New(), func(c *provider.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logs.Write(p)
+		}), nil))
+	})
+	b := flowtest.NewBrowser(t)
+	a.signIn(b, a.web, a.webSecret, nil)
+	apps := a.account(b, "apps", nil)
+	flowtest.SubmitForm(t, b, apps, apps.FormWith(t, "client_id", "web"), nil)
+	sec := a.account(b, "security", nil)
+	setup := flowtest.Follow(t, b, flowtest.SubmitForm(t, b, sec, sec.FormWith(t, "action", "totp-start"), nil))
+	secret := shownSecret(t, setup)
+	flowtest.SubmitForm(t, b, setup, setup.FormWith(t, "action", "totp-confirm"), url.Values{"otp": {mfa.Code(secret, a.mfaClock.Now())}})
+	a.mfaClock.Advance(30 * time.Second)
+	page := flowtest.Get(t, b, a.url("/account/security"))
+	flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "totp-remove"), url.Values{"otp": {mfa.Code(secret, a.mfaClock.Now())}})
+	require.NoError(t, a.p.RevokeApp(context.Background(), "sub-alice", "spa"))
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	assert.Contains(t, out, `msg="account event" event=consent.revoked subject=sub-alice client_id=web client_ip=127.0.0.1`)
+	assert.Contains(t, out, `msg="account event" event=mfa.enrolled subject=sub-alice client_ip=127.0.0.1`)
+	assert.Contains(t, out, `msg="account event" event=mfa.removed subject=sub-alice client_ip=127.0.0.1`)
+	assert.Contains(t, out, `msg="account event" event=consent.revoked subject=sub-alice client_id=spa`+"\n", "from Go: no address")
+	assert.NotContains(t, out, mfa.EncodeSecret(secret), "no secret in the logs")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
