@@ -54,6 +54,7 @@ func copySigningKey(k storage.SigningKey) storage.SigningKey {
 
 func copyMFA(r storage.MFARecord) storage.MFARecord {
 	r.TOTPSecret = slices.Clone(r.TOTPSecret)
+	r.TOTPPendingSecret = slices.Clone(r.TOTPPendingSecret)
 	r.RecoveryCodes = slices.Clone(r.RecoveryCodes)
 	return r
 }

@@ -31,6 +31,7 @@ func ccAccessToken(i int, now time.Time) storage.Token {
 			Session:         []byte(`{"exp":{"access_token":1796232711958900566},"idt":{},"ip":"192.0.2.1"}`),
 		},
 		ExpiresAt: now.Add(time.Hour),
+		CreatedAt: now,
 		Active:    true,
 	}
 }

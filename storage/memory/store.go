@@ -27,7 +27,9 @@ type Store struct {
 	tokens    map[tokenKey]tokenEntry
 	families  map[string][]tokenKey // request ID -> keys of its tokens, every kind
 	bySID     map[string][]tokenKey // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
+	bySubject map[string][]tokenKey // Request.Subject -> keys of its tokens, every kind; "" not indexed
 	ended     map[string]time.Time  // ended sign-ins (RevokeLoginGrants): SID -> until
+	revoked   map[string]time.Time  // revoked grants (RevokeUserClientGrants): request ID -> until
 	jtis      map[string]time.Time  // JWT ID -> expiry
 	consents  map[consentKey]storage.Consent
 	logins    table[storage.LoginSession]
@@ -74,7 +76,9 @@ func (s *Store) init() {
 	s.tokens = map[tokenKey]tokenEntry{}
 	s.families = map[string][]tokenKey{}
 	s.bySID = map[string][]tokenKey{}
+	s.bySubject = map[string][]tokenKey{}
 	s.ended = map[string]time.Time{}
+	s.revoked = map[string]time.Time{}
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}
@@ -138,7 +142,8 @@ func (s *Store) tx(ctx context.Context, f func() error) error {
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows, used JWT IDs, throttles and ended sign-ins whose expiry
+// sessions, flows, used JWT IDs, throttles, ended sign-ins and revoked
+// grants whose expiry
 // is before before (a zero expiry has passed at any later time), and
 // consents and signing keys whose non-zero ExpiresAt is before before. An expiry equal to before
 // has not passed.
@@ -156,6 +161,12 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		for sid, until := range s.ended {
 			if until.Before(before) {
 				delete(s.ended, sid)
+				n++
+			}
+		}
+		for id, until := range s.revoked {
+			if until.Before(before) {
+				delete(s.revoked, id)
 				n++
 			}
 		}

@@ -45,7 +45,8 @@ func (s stamp) before(t stamp) bool {
 	return s.sec < t.sec || s.sec == t.sec && s.nsec < t.nsec
 }
 
-// The fields of a record, in encoding order. Strings and byte slices are a
+// The fields of a record, in encoding order (newEntry's). Times are a
+// varint of Unix seconds and a uvarint of nanoseconds. Strings and byte slices are a
 // uvarint length and the bytes; a slice of strings or a map that may be nil
 // is a uvarint of its length plus one, zero meaning nil.
 
@@ -71,9 +72,11 @@ func newEntry(t storage.Token) tokenEntry {
 	b = putString(b, r.LoginSID)
 	b = putString(b, t.AccessSignature)
 	b = putString(b, r.Subject)
-	rat := toStamp(r.RequestedAt)
-	b = binary.AppendVarint(b, rat.sec)
-	b = binary.AppendUvarint(b, uint64(rat.nsec))
+	for _, at := range []time.Time{r.RequestedAt, t.CreatedAt} {
+		st := toStamp(at)
+		b = binary.AppendVarint(b, st.sec)
+		b = binary.AppendUvarint(b, uint64(st.nsec))
+	}
 	b = putStrings(b, r.RequestedScopes)
 	b = putStrings(b, r.GrantedScopes)
 	b = putStrings(b, r.RequestedAudience)
@@ -144,6 +147,11 @@ func (r *recReader) varint() int64 {
 	return v
 }
 
+func (r *recReader) stamp() stamp {
+	sec := r.varint()
+	return stamp{sec: sec, nsec: int32(r.uvarint())}
+}
+
 func (r *recReader) string() string {
 	n := int(r.uvarint())
 	s := r.s[r.off : r.off+n]
@@ -181,7 +189,7 @@ func uvarintString(s string) (uint64, int) {
 // head is the part of a record the indexes and sweeps need, read without
 // decoding the rest.
 type head struct {
-	signature, requestID, clientID, loginSID, accessSignature string
+	signature, requestID, clientID, loginSID, accessSignature, subject string
 }
 
 func (e tokenEntry) head() head {
@@ -192,6 +200,7 @@ func (e tokenEntry) head() head {
 		clientID:        r.string(),
 		loginSID:        r.string(),
 		accessSignature: r.string(),
+		subject:         r.string(),
 	}
 }
 
@@ -207,8 +216,8 @@ func (e tokenEntry) token(kind storage.TokenKind) storage.Token {
 	t.Request.LoginSID = r.string()
 	t.AccessSignature = r.string()
 	t.Request.Subject = r.string()
-	sec := r.varint()
-	t.Request.RequestedAt = stamp{sec: sec, nsec: int32(r.uvarint())}.time()
+	t.Request.RequestedAt = r.stamp().time()
+	t.CreatedAt = r.stamp().time()
 	t.Request.RequestedScopes = r.strings()
 	t.Request.GrantedScopes = r.strings()
 	t.Request.RequestedAudience = r.strings()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/storage"
@@ -19,6 +20,9 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, ended := s.ended[t.Request.LoginSID]; ended && t.Request.LoginSID != "" {
 			t.Active = false // a token of an ended sign-in, from a request under way when it ended
 		}
+		if _, revoked := s.revoked[t.Request.ID]; revoked {
+			t.Active = false // a token of a revoked grant, from a request under way when it was revoked
+		}
 		e := newEntry(t)
 		h := e.head()
 		k.sig = h.signature // the key shares the record's memory
@@ -26,6 +30,12 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		s.families[h.requestID] = append(s.families[h.requestID], k)
 		if h.loginSID != "" {
 			s.bySID[h.loginSID] = append(s.bySID[h.loginSID], k)
+		}
+		if h.subject != "" {
+			s.bySubject[h.subject] = append(s.bySubject[h.subject], k)
+		}
+		if sub := t.Request.Subject; sub != "" {
+			s.bySubject[sub] = append(s.bySubject[sub], k)
 		}
 		return nil
 	})
@@ -84,6 +94,9 @@ func (s *Store) deleteToken(k tokenKey) bool {
 	unindex(s.families, h.requestID, k)
 	if h.loginSID != "" {
 		unindex(s.bySID, h.loginSID, k)
+	}
+	if h.subject != "" {
+		unindex(s.bySubject, h.subject, k)
 	}
 	return true
 }
@@ -176,6 +189,75 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		}
 		return nil
 	})
+}
+
+// RevokeUserClientGrants implements [storage.TokenStore]. The memory
+// store has no transactions: every token created after it in a revoked
+// family, a refresh's or code exchange's under way included, is stored
+// inactive.
+func (s *Store) RevokeUserClientGrants(ctx context.Context, subject, clientID string, until time.Time) error {
+	return s.tx(ctx, func() error {
+		if subject == "" || clientID == "" {
+			return nil
+		}
+		for _, k := range s.bySubject[subject] {
+			e, ok := s.tokens[k]
+			if !ok {
+				continue
+			}
+			h := e.head()
+			if h.clientID != clientID {
+				continue
+			}
+			if cur, ok := s.revoked[h.requestID]; !ok || until.After(cur) {
+				s.revoked[h.requestID] = until
+			}
+			e.active = false
+			s.tokens[k] = e
+		}
+		return nil
+	})
+}
+
+// ListGrants implements [storage.TokenStore].
+func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) ([]storage.Token, error) {
+	var out []storage.Token
+	err := s.tx(ctx, func() error {
+		out = []storage.Token{}
+		if subject == "" {
+			return nil
+		}
+		newest := map[string]storage.Token{}
+		cut := toStamp(now)
+		for _, k := range s.bySubject[subject] {
+			e, ok := s.tokens[k]
+			if !ok || !e.active || !cut.before(e.expires) || (k.kind != storage.KindAccessToken && k.kind != storage.KindRefreshToken) {
+				continue
+			}
+			t := e.token(k.kind)
+			if cur, ok := newest[t.Request.ClientID]; !ok || newerToken(t, cur) {
+				newest[t.Request.ClientID] = t
+			}
+		}
+		for _, t := range newest {
+			out = append(out, t) // decoded: shares nothing a caller could change
+		}
+		slices.SortFunc(out, func(a, b storage.Token) int { return strings.Compare(a.Request.ClientID, b.Request.ClientID) })
+		return nil
+	})
+	return out, err
+}
+
+// newerToken reports whether a comes before b in ListGrants' order: the
+// later CreatedAt, then the greater signature, then the greater kind.
+func newerToken(a, b storage.Token) bool {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c > 0
+	}
+	if c := strings.Compare(a.Signature, b.Signature); c != 0 {
+		return c > 0
+	}
+	return a.Kind > b.Kind
 }
 
 // UseJTI implements [storage.TokenStore]. A JWT ID recorded until expiresAt

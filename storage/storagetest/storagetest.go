@@ -80,6 +80,13 @@ var groups = []struct {
 		{"EveryKind", testRevokeLoginGrants},
 		{"LaterTokens", testRevokeLoginGrantsLaterTokens},
 	}},
+	{"RevokeUserClientGrants", []testCase{
+		{"EveryKind", testRevokeUserClientGrants},
+		{"LaterTokens", testRevokeUserClientGrantsLaterTokens},
+	}},
+	{"ListGrants", []testCase{
+		{"NewestPerClient", testListGrantsNewestPerClient},
+	}},
 	{"JTI", []testCase{
 		{"SingleUse", testJTISingleUse},
 		{"SingleUse50Concurrent", testJTISingleUse50Concurrent},
@@ -146,6 +153,8 @@ var groups = []struct {
 		{"RotateRace", withTx(testTxRace(rotateRefresh))},
 		{"RevokeLoginGrantsAfterConsume", withTx(testTxRevokeLoginGrants(consumeCode))},
 		{"RevokeLoginGrantsAfterRotate", withTx(testTxRevokeLoginGrants(rotateRefresh))},
+		{"RevokeUserClientGrantsAfterConsume", withTx(testTxRevokeUserClientGrants(consumeCode))},
+		{"RevokeUserClientGrantsAfterRotate", withTx(testTxRevokeUserClientGrants(rotateRefresh))},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},

@@ -152,6 +152,7 @@ func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessS
 		AccessSignature: accessSig,
 		ExpiresAt:       exp.UTC(),
 		Active:          true,
+		CreatedAt:       s.Now().UTC(),
 	}))
 }
 
