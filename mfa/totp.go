@@ -178,15 +178,24 @@ func (t *TOTP) Enroll(ctx context.Context, subject, account string) (Enrollment,
 }
 
 // Confirm activates subject's pending enrollment with a first valid TOTP
-// code, which counts as a use of its step. Wrong codes count towards the
-// lockout as in [TOTP.Verify]. It returns [ErrNotEnrolled] if there is no
-// enrollment and [ErrAlreadyEnrolled] if it is confirmed already.
+// code of its secret, which counts as a use of its step: the enrollment
+// that [TOTP.Enroll] started, or the replacement that [TOTP.BeginReplace]
+// started, whose secret then takes the place of the factor's. Wrong codes
+// count towards the lockout as in [TOTP.Verify]. It returns
+// [ErrNotEnrolled] if nothing is pending and [ErrAlreadyEnrolled] if
+// subject has a confirmed factor and no replacement pending. Recovery
+// codes are not accepted here; they are kept (call
+// [TOTP.RegenerateRecoveryCodes] for a new set to show).
 func (t *TOTP) Confirm(ctx context.Context, subject, code string) error {
 	now := t.now()
 	var result error
 	err := t.store.UpdateMFA(ctx, subject, func(r storage.MFARecord) (storage.MFARecord, error) {
 		result = nil
 		switch {
+		case r.TOTPConfirmed && len(r.TOTPPendingSecret) > 0:
+			var err error
+			result, err = t.attemptPending(subject, &r, code, now)
+			return r, err
 		case r.TOTPConfirmed:
 			return r, ErrAlreadyEnrolled
 		case len(r.TOTPSecret) == 0:
@@ -203,6 +212,146 @@ func (t *TOTP) Confirm(ctx context.Context, subject, code string) error {
 		return t.wrap("confirm", err)
 	}
 	return result
+}
+
+// attemptPending checks code against the pending replacement secret of
+// subject's record r, as attempt does for the factor's: on success the
+// replacement becomes the factor, its step used.
+func (t *TOTP) attemptPending(subject string, r *storage.MFARecord, code string, now time.Time) (result, err error) {
+	if now.Before(r.LockedUntil) {
+		return nil, &LockedError{Until: r.LockedUntil}
+	}
+	secret, err := t.open(subject, r.TOTPPendingSecret)
+	if err != nil {
+		return nil, err
+	}
+	step, ok := Validate(secret, code, now, 0)
+	clear(secret)
+	if !ok {
+		return t.fail(r, now), nil
+	}
+	r.TOTPSecret, r.TOTPPendingSecret, r.TOTPLastCounter = r.TOTPPendingSecret, nil, step
+	t.succeed(r, now)
+	return nil, nil
+}
+
+// BeginReplace starts replacing subject's confirmed factor with a new
+// secret, once code, a current TOTP code or an unused recovery code of the
+// factor, checks out as in [TOTP.Verify] (it is used up, and a wrong code
+// counts towards the lockout). The factor stays in force, and Verify
+// accepts only its codes, until [TOTP.Confirm] confirms the replacement
+// with a code of the new secret; [TOTP.CancelPending] drops it. A
+// replacement already pending is replaced. The Enrollment returned has no
+// recovery codes. It returns Verify's errors, and [ErrNotEnrolled] if
+// subject has no confirmed factor.
+func (t *TOTP) BeginReplace(ctx context.Context, subject, account, code string) (Enrollment, error) {
+	now := t.now()
+	secret := GenerateSecret()
+	sealed := t.seal(subject, secret)
+	var result error
+	err := t.store.UpdateMFA(ctx, subject, func(r storage.MFARecord) (storage.MFARecord, error) {
+		result = nil
+		if !r.TOTPConfirmed || len(r.TOTPSecret) == 0 {
+			return r, ErrNotEnrolled
+		}
+		var err error
+		result, err = t.attempt(subject, &r, code, now, true)
+		if err == nil && result == nil {
+			r.TOTPPendingSecret = sealed
+		}
+		return r, err
+	})
+	if err != nil {
+		return Enrollment{}, t.wrap("replace", err)
+	}
+	if result != nil {
+		return Enrollment{}, result
+	}
+	return Enrollment{Secret: EncodeSecret(secret), URI: KeyURI(t.issuer, account, secret)}, nil
+}
+
+// TOTPStatus is where a subject stands with the TOTP factor.
+type TOTPStatus struct {
+	// Confirmed is true when the subject has a factor in force.
+	Confirmed bool
+	// Pending is true while an enrollment (Confirmed false) or a
+	// replacement (Confirmed true) waits for its first code; see
+	// [TOTP.PendingEnrollment].
+	Pending bool
+	// RecoveryCodes is how many unused recovery codes a confirmed factor
+	// has left.
+	RecoveryCodes int
+	// LockedUntil is when a lockout after wrong codes ends; zero when the
+	// subject is not locked out.
+	LockedUntil time.Time
+}
+
+// Status returns where subject stands: the zero TOTPStatus when subject
+// has no record.
+func (t *TOTP) Status(ctx context.Context, subject string) (TOTPStatus, error) {
+	r, err := t.store.GetMFA(ctx, subject)
+	if errors.Is(err, storage.ErrNotFound) {
+		return TOTPStatus{}, nil
+	}
+	if err != nil {
+		return TOTPStatus{}, fmt.Errorf("mfa: totp: %w", err)
+	}
+	st := TOTPStatus{Confirmed: r.TOTPConfirmed && len(r.TOTPSecret) > 0}
+	st.Pending = (!r.TOTPConfirmed && len(r.TOTPSecret) > 0) || (st.Confirmed && len(r.TOTPPendingSecret) > 0)
+	if st.Confirmed {
+		st.RecoveryCodes = len(r.RecoveryCodes)
+	}
+	if t.now().Before(r.LockedUntil) {
+		st.LockedUntil = r.LockedUntil
+	}
+	return st, nil
+}
+
+// PendingEnrollment returns the secret (in base32 and as an otpauth URI
+// naming account) of subject's pending enrollment or replacement, to show
+// it again, without recovery codes. It returns [ErrNotEnrolled] if nothing
+// is pending.
+func (t *TOTP) PendingEnrollment(ctx context.Context, subject, account string) (Enrollment, error) {
+	r, err := t.store.GetMFA(ctx, subject)
+	if err != nil {
+		return Enrollment{}, t.wrap("pending enrollment", err)
+	}
+	stored := r.TOTPPendingSecret
+	if !r.TOTPConfirmed {
+		stored = r.TOTPSecret
+	}
+	if len(stored) == 0 {
+		return Enrollment{}, ErrNotEnrolled
+	}
+	secret, err := t.open(subject, stored)
+	if err != nil {
+		return Enrollment{}, t.wrap("pending enrollment", err)
+	}
+	defer clear(secret)
+	return Enrollment{Secret: EncodeSecret(secret), URI: KeyURI(t.issuer, account, secret)}, nil
+}
+
+// CancelPending drops subject's pending enrollment (with its recovery
+// codes) or replacement; a confirmed factor stays as it is, and failures
+// and a lockout are kept. Nothing pending is not an error.
+func (t *TOTP) CancelPending(ctx context.Context, subject string) error {
+	now := t.now()
+	err := t.store.UpdateMFA(ctx, subject, func(r storage.MFARecord) (storage.MFARecord, error) {
+		if r.TOTPConfirmed {
+			r.TOTPPendingSecret = nil
+		} else {
+			r.TOTPSecret, r.RecoveryCodes, r.TOTPLastCounter = nil, nil, 0
+		}
+		r.UpdatedAt = now
+		return r, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return t.wrap("cancel", err)
+	}
+	return nil
 }
 
 // EnrollSecret enrolls and confirms the given base32 secret at once, for

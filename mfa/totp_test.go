@@ -403,3 +403,90 @@ func TestBackendErrors(t *testing.T) {
 	_, err = f.Enrolled(t.Context(), "alice")
 	assert.ErrorIs(t, err, errBackend)
 }
+
+// TestReplace: a confirmed factor is replaced only after a current code
+// (or a recovery code), and stays in force until a code of the new secret
+// confirms the replacement; the pending secret is never accepted by
+// Verify (a pending enrollment is not a factor).
+func TestReplace(t *testing.T) {
+	f, store, clock := newTestTOTP(t, TOTPOptions{MaxFailures: 100})
+	ctx := t.Context()
+	enr := enrollRFC(t, f)
+	now := clock.Now()
+	c := Counter(now)
+
+	_, err := f.BeginReplace(ctx, "alice", "alice@example.com", wrongCode(rfcSecret, now, 1))
+	assert.ErrorIs(t, err, ErrInvalidCode, "a wrong current code starts nothing")
+	assert.Equal(t, 1, getRecord(t, store, "alice").Failures, "and counts as a failure")
+	_, err = f.BeginReplace(ctx, "bob", "bob@example.com", "123456")
+	assert.ErrorIs(t, err, ErrNotEnrolled, "nothing to replace")
+
+	repl, err := f.BeginReplace(ctx, "alice", "alice@example.com", hotp(rfcSecret, uint64(c), 6))
+	require.NoError(t, err)
+	assert.Empty(t, repl.RecoveryCodes)
+	assert.NotEqual(t, rfcBase32, repl.Secret)
+	newSecret, err := DecodeSecret(repl.Secret)
+	require.NoError(t, err)
+	again, err := f.PendingEnrollment(ctx, "alice", "alice@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, repl, again, "the pending replacement can be shown again")
+	st, err := f.Status(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, TOTPStatus{Confirmed: true, Pending: true, RecoveryCodes: 10}, st)
+
+	assert.ErrorIs(t, f.Verify(ctx, "alice", hotp(newSecret, uint64(c+1), 6)), ErrInvalidCode, "the pending secret is not a factor")
+	require.NoError(t, f.Verify(ctx, "alice", hotp(rfcSecret, uint64(c+1), 6)), "the factor stays in force meanwhile")
+	assert.ErrorIs(t, f.Confirm(ctx, "alice", hotp(rfcSecret, uint64(c+1), 6)), ErrInvalidCode, "the old secret does not confirm the new one")
+	require.NoError(t, f.Confirm(ctx, "alice", hotp(newSecret, uint64(c), 6)))
+	assert.ErrorIs(t, f.Verify(ctx, "alice", hotp(newSecret, uint64(c), 6)), ErrInvalidCode, "the confirming code is used")
+	clock.Advance(30 * time.Second)
+	assert.ErrorIs(t, f.Verify(ctx, "alice", hotp(rfcSecret, uint64(c+1), 6)), ErrInvalidCode, "the old secret is gone")
+	require.NoError(t, f.Verify(ctx, "alice", hotp(newSecret, uint64(c+1), 6)), "the new secret is the factor")
+	require.NoError(t, f.Verify(ctx, "alice", enr.RecoveryCodes[0]), "recovery codes are kept")
+	st, err = f.Status(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, TOTPStatus{Confirmed: true, RecoveryCodes: 9}, st)
+	assert.ErrorIs(t, f.Confirm(ctx, "alice", hotp(newSecret, uint64(c+2), 6)), ErrAlreadyEnrolled, "nothing pending any more")
+
+	// A recovery code starts a replacement too (a lost phone), and
+	// CancelPending drops it, keeping the factor.
+	_, err = f.BeginReplace(ctx, "alice", "alice@example.com", enr.RecoveryCodes[1])
+	require.NoError(t, err)
+	require.NoError(t, f.CancelPending(ctx, "alice"))
+	_, err = f.PendingEnrollment(ctx, "alice", "alice@example.com")
+	assert.ErrorIs(t, err, ErrNotEnrolled)
+	require.NoError(t, f.Verify(ctx, "alice", hotp(newSecret, uint64(c+2), 6)))
+}
+
+// TestPendingEnrollment: a first enrollment can be shown again until it is
+// confirmed, is no factor meanwhile, and CancelPending drops it while the
+// failures it counted stay.
+func TestPendingEnrollment(t *testing.T) {
+	f, store, clock := newTestTOTP(t, TOTPOptions{MaxFailures: 100})
+	ctx := t.Context()
+	st, err := f.Status(ctx, "alice")
+	require.NoError(t, err)
+	assert.Zero(t, st, "no record")
+	require.NoError(t, f.CancelPending(ctx, "alice"), "nothing to cancel is fine")
+	enr, err := f.Enroll(ctx, "alice", "alice@example.com")
+	require.NoError(t, err)
+	shown, err := f.PendingEnrollment(ctx, "alice", "alice@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, enr.Secret, shown.Secret)
+	assert.Equal(t, enr.URI, shown.URI)
+	st, err = f.Status(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, TOTPStatus{Pending: true}, st)
+	secret, err := DecodeSecret(enr.Secret)
+	require.NoError(t, err)
+	ok, err := f.Enrolled(ctx, "alice")
+	require.NoError(t, err)
+	assert.False(t, ok, "pending is not enrolled")
+	assert.ErrorIs(t, f.Verify(ctx, "alice", Code(secret, clock.Now())), ErrNotEnrolled, "a pending enrollment's code signs nobody in")
+	assert.ErrorIs(t, f.Confirm(ctx, "alice", wrongCode(secret, clock.Now(), 3)), ErrInvalidCode)
+	require.NoError(t, f.CancelPending(ctx, "alice"))
+	_, err = f.PendingEnrollment(ctx, "alice", "alice@example.com")
+	assert.ErrorIs(t, err, ErrNotEnrolled)
+	assert.ErrorIs(t, f.Confirm(ctx, "alice", Code(secret, clock.Now())), ErrNotEnrolled, "a cancelled enrollment cannot be confirmed")
+	assert.Equal(t, 1, getRecord(t, store, "alice").Failures, "cancelling keeps the failures")
+}

@@ -185,8 +185,8 @@ func TestApplicationUserDeleted(t *testing.T) {
 }
 
 // TestApplicationUserRefusedAtLoginPage: an application user never passes
-// the login page or the password grant, even when the host's directory
-// authenticates a user with its ID.
+// the login page, the account pages' sign-in or the password grant, even
+// when the host's directory authenticates a user with its ID.
 func TestApplicationUserRefusedAtLoginPage(t *testing.T) {
 	forEachStore(t, testApplicationUserRefusedAtLoginPage)
 }
@@ -207,6 +207,14 @@ func testApplicationUserRefusedAtLoginPage(t *testing.T, store storage.Store) {
 	// Others still sign in.
 	page = flowtest.Submit(t, browser, login, url.Values{"username": {"bob"}, "password": {"bob-password"}})
 	assert.NotEqual(t, http.StatusUnauthorized, page.Status)
+
+	// The account pages' sign-in refuses it too.
+	ab := flowtest.NewBrowser(t)
+	accountLogin := flowtest.Follow(t, ab, flowtest.Get(t, ab, b.url("/account/apps")))
+	require.Equal(t, http.StatusOK, accountLogin.Status)
+	refused := flowtest.Submit(t, ab, accountLogin, url.Values{"username": {"reporting-bot"}, "password": {"bot-password"}})
+	assert.Equal(t, http.StatusUnauthorized, refused.Status, "the account login refuses an application user")
+	assert.Contains(t, refused.Body, "application user: it cannot sign in here")
 
 	status, body, _ := b.postForm("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"reporting-bot"}, "password": {"bot-password"}, "scope": {"assets:read"}}, b.legacy.ID, b.legacySecret)
 	assert.Equal(t, http.StatusBadRequest, status, "%v", body)

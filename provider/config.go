@@ -53,6 +53,29 @@ type Config struct {
 	// the user has one of them enrolled, or the client sets RequireMFA.
 	Factors []mfa.Factor
 
+	// EnrollMFAAtLogin lets a user without a second factor set one up
+	// (an authenticator app, through the *mfa.TOTP in Factors, which it
+	// then needs) during the authorization for a client that sets
+	// RequireMFA, instead of being refused. The user scans a QR code,
+	// confirms it with a code, is shown recovery codes once, and the
+	// authorization goes on with the new factor.
+	//
+	// False (the default) refuses such users with access_denied, as
+	// without the account pages: they set up a factor at
+	// Paths.Account + "/security" first. Turn it on only knowing the
+	// risk: whoever has the user's password alone (phished, reused,
+	// guessed) can then enroll their own authenticator on an account
+	// that has none, passing the client's second-factor requirement and
+	// locking the real user out of it (docs/account.md).
+	EnrollMFAAtLogin bool
+
+	// AccountMaxAge is how recent the sign-in behind the account pages
+	// (Paths.Account) must be: a user whose login session authenticated
+	// longer ago must enter their password, and their second factor if
+	// they have one, again before a page is shown or a change made, as
+	// prompt=login asks. If zero, 15 minutes.
+	AccountMaxAge time.Duration
+
 	// Claims registers custom claims: when the scope (the map key) is
 	// granted, its function's claims are added to ID tokens and userinfo.
 	// The scope becomes a claim scope, not a permission. Keys must not be a
@@ -224,7 +247,10 @@ type Config struct {
 	// Templates, if non-nil, replace the built-in pages. It must define the
 	// templates "login", "consent", "logout", "error", "mfa" and "tenant",
 	// each executed with a [PageData]. Start from [BuiltinTemplates] and
-	// redefine what should look different (docs/pages.md).
+	// redefine what should look different (docs/pages.md). The account
+	// pages' templates ("account-apps", "account-security", "mfa-enroll"
+	// and "mfa-recovery") are optional: when it defines none of them, the
+	// built-in ones are added, with its "head" and "foot".
 	Templates *template.Template
 
 	// PageSources are the origins the pages may load images, stylesheets
@@ -377,6 +403,11 @@ type Paths struct {
 	Discovery   string // default "/.well-known/openid-configuration"
 	JWKS        string // default "/.well-known/jwks.json"
 	Interaction string // default "/oauth2/interaction": the login and consent pages
+	// Account is where the account pages are served: Account + "/apps"
+	// (connected apps), Account + "/security" (the second factor) and
+	// Account + "/login"; Account itself redirects to the apps. No other
+	// endpoint may be below it. Default "/account".
+	Account string
 }
 
 // endpoint is one endpoint the provider mounts: its field of [Paths], the
@@ -402,7 +433,12 @@ var endpoints = []endpoint{
 	{"Revoke", "/oauth2/revoke", func(p *Paths) *string { return &p.Revoke }, (*Provider).RevokeHandler},
 	{"Userinfo", "/userinfo", func(p *Paths) *string { return &p.Userinfo }, (*Provider).UserinfoHandler},
 	{"Logout", "/oauth2/logout", func(p *Paths) *string { return &p.Logout }, (*Provider).LogoutHandler},
+	{"Account", "/account", func(p *Paths) *string { return &p.Account }, (*Provider).AccountHandler},
 }
+
+// subtree reports whether ep serves the paths below its own too (the
+// account pages).
+func (ep endpoint) subtree() bool { return ep.field == "Account" }
 
 func (p Paths) withDefaults() Paths {
 	for _, ep := range endpoints {
@@ -494,6 +530,7 @@ func (c *Config) lifetimes() []lifetime {
 		{"ConsentLifetime", &c.ConsentLifetime, 90 * 24 * time.Hour},
 		{"FlowLifetime", &c.FlowLifetime, 15 * time.Minute},
 		{"DeviceCookieLifetime", &c.DeviceCookieLifetime, 90 * 24 * time.Hour},
+		{"AccountMaxAge", &c.AccountMaxAge, 15 * time.Minute},
 	}
 }
 
@@ -621,6 +658,9 @@ func (c *Config) checkExtensions(e *configErrors) {
 			names[f.Name()] = true
 		}
 	}
+	if c.EnrollMFAAtLogin && !slices.ContainsFunc(c.Factors, func(f mfa.Factor) bool { _, ok := f.(*mfa.TOTP); return ok }) {
+		e.bad("EnrollMFAAtLogin", "needs an *mfa.TOTP in Factors: it is the factor users enroll")
+	}
 	for s, f := range c.Claims {
 		switch {
 		case slices.Contains(claimScopes, s):
@@ -675,6 +715,17 @@ func (c *Config) checkPaths(e *configErrors) {
 			continue
 		}
 		owner[p] = ep.field
+	}
+	// The account pages serve every path below Paths.Account: an endpoint
+	// there would shadow one of them.
+	account := c.Paths.Account
+	if checkPath(account) != "" {
+		return
+	}
+	for _, ep := range endpoints {
+		if p := *ep.path(&c.Paths); !ep.subtree() && strings.HasPrefix(p, account+"/") {
+			e.bad("Paths."+ep.field, "is %q, below Paths.Account %q, where the account pages are served; give it a path outside", p, account)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package provider
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -42,14 +43,17 @@ func newPagePolicy(s PageSources) pagePolicy {
 	}
 }
 
-// policy returns the Content-Security-Policy of a page that shows the logo
-// at logoURI ("" for none): nothing may load but inline styles and the
-// sources of Config.PageSources, plus, for a logo, images from its origin;
-// no framing, no <base>.
-func (pp pagePolicy) policy(logoURI string) string {
+// policy returns the Content-Security-Policy of a page that shows the
+// logos at logoURIs ("" for none): nothing may load but inline styles and
+// the sources of Config.PageSources, plus, for each logo, images from its
+// origin; no framing, no <base>.
+func (pp pagePolicy) policy(logoURIs ...string) string {
 	images := pp.images
-	if logoURI != "" {
-		if o, ok := originOf(logoURI); ok {
+	for _, logoURI := range logoURIs {
+		if logoURI == "" {
+			continue
+		}
+		if o, ok := originOf(logoURI); ok && !slices.Contains(strings.Fields(images), o) {
 			images = strings.TrimSpace(images + " " + o)
 		}
 	}

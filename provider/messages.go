@@ -93,6 +93,22 @@ var (
 	msgMFAWrong        = msgID{"mfa.wrong"}
 	msgMFALocked       = msgID{"mfa.locked"}
 
+	msgMFAEnrollTitle   = msgID{"mfa-enroll.title"}
+	msgMFARecoveryTitle = msgID{"mfa-recovery.title"}
+
+	msgAccountAppsTitle      = msgID{"account.apps-title"}
+	msgAccountSecurityTitle  = msgID{"account.security-title"}
+	msgAccountNameLogin      = msgID{"account.name-login"}
+	msgAccountNameMFA        = msgID{"account.name-mfa"}
+	msgAccountRevoked        = msgID{"account.notice-revoked"}
+	msgAccountMFAEnrolled    = msgID{"account.notice-enrolled"}
+	msgAccountMFARemoved     = msgID{"account.notice-removed"}
+	msgAccountNotFound       = msgID{"account.not-found"}
+	msgAccountBadAction      = msgID{"account.bad-action"}
+	msgAccountNoApp          = msgID{"account.no-app"}
+	msgAccountMFAUnavailable = msgID{"account.mfa-unavailable"}
+	msgAccountQRLabel        = msgID{"account.qr-label"}
+
 	msgTenantTitle  = msgID{"tenant.title"}
 	msgTenantChoose = msgID{"tenant.choose"}
 

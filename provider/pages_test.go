@@ -223,6 +223,9 @@ func TestPagesInGerman(t *testing.T) {
 	idToken, _ := tok.Extra("id_token").(string)
 	require.NotEmpty(t, idToken)
 
+	// The account pages.
+	accountInGerman(t, g, accept)
+
 	// Logout: the confirmation, then signed out.
 	confirm := flowtest.Get(t, b, a.url("/oauth2/logout"))
 	g.page("logout", confirm, http.StatusOK, say("logout.title"), say("logout.question"), say("logout.submit"))

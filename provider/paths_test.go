@@ -28,6 +28,7 @@ var defaultPaths = map[string]string{
 	"Discovery":   "/.well-known/openid-configuration",
 	"JWKS":        "/.well-known/jwks.json",
 	"Interaction": "/oauth2/interaction",
+	"Account":     "/account",
 }
 
 // pathFields are the names of Paths' fields, read by reflection so that a

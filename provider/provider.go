@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/ipfilter"
+	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider/internal/apikey"
 	"github.com/gatehouse/gatehouse/provider/internal/keys"
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
@@ -36,6 +37,7 @@ type Provider struct {
 	supported     supported
 	resolver      ipfilter.Resolver
 	tmpl          *template.Template
+	totp          *mfa.TOTP // the factor users enroll on the account pages, or nil
 	cors          corsPolicy
 	catalogues    *catalogues
 	csp           pagePolicy
@@ -140,6 +142,12 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		p.cors.extra[n] = true
 	}
 
+	for _, f := range cfg.Factors {
+		if t, ok := f.(*mfa.TOTP); ok && p.totp == nil {
+			p.totp = t
+		}
+	}
+
 	p.catalogues = newCatalogues(cfg.Messages, cfg.Language)
 	p.csp = newPagePolicy(cfg.PageSources)
 	tmpl, err := p.templates()
@@ -163,6 +171,10 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 //	POST      /oauth2/revoke                      revocation (RFC 7009)
 //	GET, POST /userinfo                           userinfo (OIDC Core §5.3)
 //	GET, POST /oauth2/logout                      RP-initiated logout
+//	GET, POST /account/apps                       the user's connected apps (account pages)
+//	GET, POST /account/security                   the user's second factor (account pages)
+//	GET, POST /account/login                      sign-in for the account pages
+//	GET       /account                            redirects to /account/apps
 //
 // Mount it at the root of the host's server (or below the issuer path's
 // parent); each endpoint is also available on its own, for hosts with their
@@ -175,7 +187,11 @@ func (p *Provider) Handler() http.Handler { return p.mux }
 func (p *Provider) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, ep := range endpoints {
-		mux.Handle(p.issuerPath+*ep.path(&p.cfg.Paths), ep.handler(p))
+		h := ep.handler(p)
+		mux.Handle(p.issuerPath+*ep.path(&p.cfg.Paths), h)
+		if ep.subtree() {
+			mux.Handle(p.issuerPath+*ep.path(&p.cfg.Paths)+"/", h)
+		}
 	}
 	return mux
 }

@@ -17,11 +17,23 @@ import (
 	"github.com/gatehouse/gatehouse/storage/memory"
 )
 
-// countingStore counts client reads: each is a database round trip on a
-// real backend.
+// countingStore counts client and token reads: each is a database round
+// trip on a real backend. It embeds *memory.Store, so it is a
+// storage.TokenSetGetter too.
 type countingStore struct {
 	*memory.Store
 	clientReads atomic.Int64
+	tokenReads  atomic.Int64 // GetToken and GetTokenSet calls
+}
+
+func (c *countingStore) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (storage.Token, error) {
+	c.tokenReads.Add(1)
+	return c.Store.GetToken(ctx, kind, sig)
+}
+
+func (c *countingStore) GetTokenSet(ctx context.Context, sig string, kinds ...storage.TokenKind) ([]storage.Token, error) {
+	c.tokenReads.Add(1)
+	return c.Store.GetTokenSet(ctx, sig, kinds...)
 }
 
 func (c *countingStore) GetClient(ctx context.Context, id string) (storage.Client, error) {
@@ -38,9 +50,12 @@ func TestOneClientReadPerRequest(t *testing.T) {
 	back := e.authorize(flowtest.NewBrowser(t), cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-0123456789")), "alice")
 
 	cs.clientReads.Store(0)
+	cs.tokenReads.Store(0)
 	tok, err := cfg.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, cs.clientReads.Load(), "code exchange: authentication, code, PKCE and OIDC records share one read")
+	assert.EqualValues(t, 1, cs.tokenReads.Load(), "code exchange: the code, PKCE and OIDC records are read together, once")
+	assert.NotEmpty(t, tok.Extra("id_token"), "the OpenID Connect record was found")
 
 	cs.clientReads.Store(0)
 	status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, e.web.ID, e.webSecret)

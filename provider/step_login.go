@@ -50,30 +50,52 @@ func (s loginStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 }
 
 func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, message, error) {
+	ls, u, userJSON, m, err := p.passwordSignIn(w, r, fl.login)
+	if ls == nil {
+		return false, m, err
+	}
+	fl.login = ls
+	fl.user = u
+	fl.Subject, fl.AuthTime, fl.AMR = u.Subject, ls.AuthTime, []string{"pwd"}
+	fl.setUserJSON(userJSON)
+	// A new sign-in starts the later steps afresh: whatever was done in
+	// this flow was done for whoever signed in before.
+	fl.Done = nil
+	fl.chooseTenant("")
+	return true, message{}, nil
+}
+
+// passwordSignIn checks the username and password r posted (counted by the
+// password lockout) and, when they are right, starts a new login session
+// of the browser: the cookie is set, current (the browser's session
+// before, or nil) is deleted. It returns the new session, the user and
+// their JSON; or a nil session and a message to show with the form again,
+// or an error that ends the request.
+func (p *Provider) passwordSignIn(w http.ResponseWriter, r *http.Request, current *storage.LoginSession) (*storage.LoginSession, *User, []byte, message, error) {
 	ctx := r.Context()
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	if username == "" || password == "" {
-		return false, msg(msgLoginMissing), nil
+		return nil, nil, nil, msg(msgLoginMissing), nil
 	}
 	u, until, err := p.checkPassword(ctx, username, password, p.loginCounts(r, username)...)
 	switch {
 	case errors.Is(err, errPasswordLocked):
-		return false, p.lockMessage(until), nil
+		return nil, nil, nil, p.lockMessage(until), nil
 	case errors.Is(err, ErrInvalidCredentials):
-		return false, msg(msgLoginWrong), nil
+		return nil, nil, nil, msg(msgLoginWrong), nil
 	case err != nil:
-		return false, message{}, err
+		return nil, nil, nil, message{}, err
 	}
 	if u.Subject == "" {
-		return false, message{}, oauth.ServerError.Debug("the authenticator returned a user without a Subject")
+		return nil, nil, nil, message{}, oauth.ServerError.Debug("the authenticator returned a user without a Subject")
 	}
 	switch app, err := p.isApplicationUser(ctx, u.Subject); {
 	case err != nil:
-		return false, message{}, err
+		return nil, nil, nil, message{}, err
 	case app:
 		// An application user never signs in interactively, whatever
 		// the host's authenticator says of its ID.
-		return false, msg(msgLoginAppUser), nil
+		return nil, nil, nil, msg(msgLoginAppUser), nil
 	}
 	now := p.cfg.Now().UTC()
 	userJSON, _ := json.Marshal(u)
@@ -81,8 +103,8 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	// max_age) goes on with the same sign-in: its SID stays, so a logout
 	// ends the grants made before too. Anyone else starts a new one.
 	sid := secret.Token()
-	if fl.login != nil && fl.login.Subject == u.Subject {
-		sid = loginSID(fl.login)
+	if current != nil && current.Subject == u.Subject {
+		sid = loginSID(current)
 	}
 	token := secret.Token()
 	ls := storage.LoginSession{
@@ -95,7 +117,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 		ExpiresAt: now.Add(p.cfg.LoginSessionLifetime),
 	}
 	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
-		return false, message{}, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+		return nil, nil, nil, message{}, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	// A fresh session value at every login (no session fixation); an old
 	// session of this browser ends, once the new one exists (so that a
@@ -110,13 +132,5 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 		// elsewhere does not lock it out (loginCounts).
 		p.setDeviceCookie(w, username)
 	}
-	fl.login = &ls
-	fl.user = &u
-	fl.Subject, fl.AuthTime, fl.AMR = u.Subject, now, []string{"pwd"}
-	fl.setUserJSON(userJSON)
-	// A new sign-in starts the later steps afresh: whatever was done in
-	// this flow was done for whoever signed in before.
-	fl.Done = nil
-	fl.chooseTenant("")
-	return true, message{}, nil
+	return &ls, &u, userJSON, message{}, nil
 }

@@ -96,30 +96,9 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	if len(fs) == 0 {
 		return false, message{}, errMFARequired
 	}
-	f := fs[0]
-	if name := r.PostForm.Get("factor"); name != "" {
-		i := slices.IndexFunc(fs, func(f mfa.Factor) bool { return f.Name() == name })
-		if i < 0 {
-			return false, msg(msgMFAChooseMethod), nil
-		}
-		f = fs[i]
-	}
-	code := r.PostForm.Get("otp")
-	if code == "" {
-		return false, msg(msgMFAMissing), nil
-	}
-	if len(code) > 64 {
-		return false, msg(msgMFAWrong), nil
-	}
-	var locked *mfa.LockedError
-	switch err := f.Verify(ctx, subject, code); {
-	case err == nil:
-	case errors.As(err, &locked):
-		return false, msg(msgMFALocked, wait(locked.Until.Sub(p.cfg.Now()))), nil
-	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
-		return false, msg(msgMFAWrong), nil
-	default:
-		return false, message{}, fmt.Errorf("%w: verify %s: %w", oauth.ErrUnavailable, f.Name(), err)
+	f, m, err := p.verifyFactor(r, subject, fs)
+	if f == nil {
+		return false, m, err
 	}
 	amr := slices.Clone(fl.amr())
 	if !slices.Contains(amr, f.Method()) {
@@ -131,12 +110,54 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	return true, message{}, nil
 }
 
+// verifyFactor checks the code r posted ("otp") with the factor it chose
+// ("factor", the first of fs when empty), one of subject's enrolled
+// factors fs. It returns the factor on success; otherwise nil and a
+// message to show with the form again (wrong code, lockout), or an error
+// that ends the request. Wrong codes count towards the factor's lockout.
+func (p *Provider) verifyFactor(r *http.Request, subject string, fs []mfa.Factor) (mfa.Factor, message, error) {
+	f := fs[0]
+	if name := r.PostForm.Get("factor"); name != "" {
+		i := slices.IndexFunc(fs, func(f mfa.Factor) bool { return f.Name() == name })
+		if i < 0 {
+			return nil, msg(msgMFAChooseMethod), nil
+		}
+		f = fs[i]
+	}
+	code := r.PostForm.Get("otp")
+	if code == "" {
+		return nil, msg(msgMFAMissing), nil
+	}
+	if len(code) > 64 {
+		return nil, msg(msgMFAWrong), nil
+	}
+	if m, err := p.codeAnswer(f.Verify(r.Context(), subject, code), f.Name()); !m.none() || err != nil {
+		return nil, m, err
+	}
+	return f, message{}, nil
+}
+
+// codeAnswer turns the error of a factor's check of a code into what the
+// page shows: no message for success, a message for a wrong code or a
+// lockout, and an error (unavailable) for anything else.
+func (p *Provider) codeAnswer(err error, factor string) (message, error) {
+	var locked *mfa.LockedError
+	switch {
+	case err == nil:
+		return message{}, nil
+	case errors.As(err, &locked):
+		return msg(msgMFALocked, wait(locked.Until.Sub(p.cfg.Now()))), nil
+	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
+		return msg(msgMFAWrong), nil
+	}
+	return message{}, fmt.Errorf("%w: %s: %w", oauth.ErrUnavailable, factor, err)
+}
+
 // elevateLogin records a completed second factor: the flow's methods grow,
 // and the browser's login session is replaced by a new one (a new cookie
 // value: the session's privilege changed) that carries them, so later
 // authorizations in the same session need not ask again.
 func (p *Provider) elevateLogin(w http.ResponseWriter, r *http.Request, fl *flow, amr []string) error {
-	ctx := r.Context()
 	if fl.Subject == "" && fl.login != nil {
 		fl.Subject, fl.AuthTime = fl.login.Subject, fl.login.AuthTime
 	}
@@ -144,18 +165,29 @@ func (p *Provider) elevateLogin(w http.ResponseWriter, r *http.Request, fl *flow
 	if fl.login == nil || fl.login.Subject != fl.Subject {
 		return nil
 	}
-	ls := *fl.login
+	ls, err := p.upgradeLogin(w, r, fl.login, amr)
+	if err != nil {
+		return err
+	}
+	fl.login = ls
+	return nil
+}
+
+// upgradeLogin replaces the browser's login session cur by a new one with
+// the methods amr, under a new cookie value; it keeps the sign-in (SID).
+func (p *Provider) upgradeLogin(w http.ResponseWriter, r *http.Request, cur *storage.LoginSession, amr []string) (*storage.LoginSession, error) {
+	ctx := r.Context()
+	ls := *cur
 	token := secret.Token()
 	ls.ID = secret.Digest(token)
-	ls.SID = loginSID(fl.login) // the same sign-in: a logout ends the grants made before the upgrade too
+	ls.SID = loginSID(cur) // the same sign-in: a logout ends the grants made before the upgrade too
 	ls.AMR = slices.Clone(amr)
 	if err := p.store.CreateLoginSession(ctx, ls); err != nil {
-		return fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
-	if err := p.store.DeleteLoginSession(ctx, fl.login.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+	if err := p.store.DeleteLoginSession(ctx, cur.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
 	p.setCookie(w, sessionCookie, token, 0)
-	fl.login = &ls
-	return nil
+	return &ls, nil
 }

@@ -33,11 +33,12 @@ type step interface {
 
 // The interaction, in order: who the user is (identifySteps); then the
 // guard admitUser, which ends the flow of a user the client does not
-// admit; then, for the user, the second factor, the tenant, and consent to
-// what the grant will hold (userSteps).
+// admit; then, for the user, the second factor (set up first, with
+// Config.EnrollMFAAtLogin, by a user who has none), the tenant, and
+// consent to what the grant will hold (userSteps).
 var (
 	identifySteps = []step{loginStep{}}
-	userSteps     = []step{mfaStep{}, tenantStep{}, consentStep{}}
+	userSteps     = []step{mfaEnrollStep{}, mfaRecoveryStep{}, mfaStep{}, tenantStep{}, consentStep{}}
 	allSteps      = slices.Concat(identifySteps, userSteps)
 )
 

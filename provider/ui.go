@@ -20,9 +20,16 @@ var templateFS embed.FS
 // requiredTemplates are the pages a Config.Templates override must define.
 var requiredTemplates = []string{"login", "consent", "logout", "error", "mfa", "tenant"}
 
+// accountTemplates are the pages of templates/account.html, which a
+// Config.Templates override may define (all of them) or leave to the
+// built-in ones (none of them).
+var accountTemplates = []string{"account-apps", "account-security", "mfa-enroll", "mfa-recovery"}
+
 // BuiltinTemplates returns a new copy of the built-in page templates
 // (provider/templates): "login", "mfa", "tenant", "consent", "logout" and
-// "error", each executed with a [PageData], and the blocks they share,
+// "error", the account pages "account-apps" and "account-security", and
+// "mfa-enroll" and "mfa-recovery" (setting up a second factor during an
+// authorization), each executed with a [PageData], and the blocks they share,
 // "head" (from <!doctype html> to the opening <main>) and "foot". A host
 // that wants its own look redefines some of them in the copy and passes it
 // as Config.Templates:
@@ -44,6 +51,27 @@ func (p *Provider) templates() (*template.Template, error) {
 		if t.Lookup(name) == nil {
 			return nil, &ConfigError{Field: "Templates", Reason: fmt.Sprintf("must define the template %q", name)}
 		}
+	}
+	defined := 0
+	for _, name := range accountTemplates {
+		if t.Lookup(name) != nil {
+			defined++
+		}
+	}
+	switch defined {
+	case len(accountTemplates):
+	case 0:
+		// The built-in account pages, in the host's layout.
+		c, err := t.Clone()
+		if err == nil {
+			_, err = c.ParseFS(templateFS, "templates/account.html")
+		}
+		if err != nil {
+			return nil, &ConfigError{Field: "Templates", Reason: fmt.Sprintf("cannot add the built-in account pages: %v", err)}
+		}
+		t = c
+	default:
+		return nil, &ConfigError{Field: "Templates", Reason: fmt.Sprintf("defines some of the account pages' templates %q but not all; define all or none", accountTemplates)}
 	}
 	return t, nil
 }
@@ -127,6 +155,11 @@ type PageData struct {
 	Params map[string]string
 	// Done is true on the logout page once the user is signed out.
 	Done bool
+	// Account is what the account pages show (account-apps,
+	// account-security) and what setting up a second factor during an
+	// authorization shows (mfa-enroll, mfa-recovery); nil on every other
+	// page.
+	Account *AccountPage
 
 	// cat is the catalogue of Lang.
 	cat *catalogue
@@ -227,7 +260,7 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, data P
 	var buf bytes.Buffer
 	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		p.cfg.Logger.Error("provider: render page", "template", name, "error", err)
-		setPageHeaders(w.Header(), p.csp.policy(""))
+		setPageHeaders(w.Header(), p.csp.policy())
 		w.WriteHeader(http.StatusInternalServerError)
 		lang, text := "en", "The page could not be shown."
 		if data.cat != nil {
@@ -237,7 +270,13 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, data P
 			html.EscapeString(lang), html.EscapeString(text), html.EscapeString(text))
 		return
 	}
-	setPageHeaders(w.Header(), p.csp.policy(data.ClientLogoURI))
+	logos := []string{data.ClientLogoURI}
+	if data.Account != nil {
+		for _, a := range data.Account.Apps {
+			logos = append(logos, a.LogoURI)
+		}
+	}
+	setPageHeaders(w.Header(), p.csp.policy(logos...))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

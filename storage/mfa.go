@@ -23,6 +23,12 @@ type MFARecord struct {
 	TOTPSecret []byte
 	// TOTPConfirmed is false while an enrollment waits for its first code.
 	TOTPConfirmed bool
+	// TOTPPendingSecret is the stored secret of a replacement waiting for
+	// its first code, while the confirmed factor (TOTPSecret) stays in
+	// force; empty when no replacement is pending. It never counts as a
+	// factor: codes are checked against TOTPSecret only, until the
+	// replacement is confirmed and takes its place.
+	TOTPPendingSecret []byte
 	// TOTPLastCounter is the time step of the last accepted code; a code of
 	// this step or an earlier one is refused (RFC 6238 §5.2, single use).
 	TOTPLastCounter int64

@@ -124,6 +124,12 @@ type Token struct {
 	// or a token revoked. Inactive tokens are kept (until they expire) so reuse
 	// can be detected.
 	Active bool
+	// CreatedAt is when the provider stored the token (the time of the
+	// code exchange, refresh or authorization that issued it), as given to
+	// [TokenStore.CreateToken]; a backend stores it as given. Zero for
+	// tokens stored before the field existed. [TokenStore.ListGrants] reads
+	// it to tell when a client last obtained tokens for a user.
+	CreatedAt time.Time
 	// RotatedAt is when [TokenStore.RotateRefreshToken] made a refresh token
 	// inactive: the now it was given, set in the same atomic step. It is zero
 	// for a token never rotated (active, or made inactive only by
@@ -187,10 +193,55 @@ type TokenStore interface {
 	// ID (IDs compare byte for byte: "fam" is neither "FAM" nor "fam2").
 	// Revoking a family with no tokens is not an error.
 	RevokeFamily(ctx context.Context, kind TokenKind, requestID string) error
+	// RevokeUserClientGrants ends every grant of subject to clientID: it
+	// marks every token, of every kind, whose Request.Subject is subject
+	// and whose Request.ClientID is clientID inactive (both compared byte
+	// for byte, as in RevokeFamily), and changes nothing else: no other
+	// field of them, and no token of another subject or client. It also
+	// records the request IDs (token families) of those tokens as revoked
+	// until until: from then on, a token created with one of those
+	// Request.IDs is stored inactive, whatever its Active says, until
+	// [Store.DeleteExpired] removes the record (with a cut-off after
+	// until; a later call with a later until extends it). That ends the
+	// tokens of a code exchange or refresh of such a grant that was under
+	// way, which would otherwise be created after the revocation and stay
+	// active; a grant made later has a new request ID and is not affected.
+	//
+	// A backend that implements [Transactor] must also reach the tokens of
+	// a transaction that created them before the revocation, having
+	// consumed a code or rotated a refresh token of such a grant, and that
+	// has not committed yet, as [TokenStore.RevokeLoginGrants] does.
+	//
+	// An empty subject or clientID revokes and records nothing. Revoking
+	// grants that have no tokens is not an error.
+	RevokeUserClientGrants(ctx context.Context, subject, clientID string, until time.Time) error
+	// ListGrants returns, for every client that holds an active access or
+	// refresh token of subject not expired at now (ExpiresAt after now),
+	// the newest such token: the one with the latest CreatedAt, and of
+	// those the greatest signature (then kind) byte by byte. The result
+	// has one token per client ID, ordered by client ID byte by byte; a
+	// subject with none is an empty result, not an error. An empty subject
+	// (client credentials grants) lists nothing.
+	ListGrants(ctx context.Context, subject string, now time.Time) ([]Token, error)
 	// UseJTI records a JWT ID (of a client assertion) as used until
 	// expiresAt. It returns [ErrAlreadyUsed] if the ID is recorded and not yet
 	// expired at now.
 	UseJTI(ctx context.Context, jti string, expiresAt, now time.Time) error
+}
+
+// TokenSetGetter is an optional extension of [TokenStore] for backends that
+// can read several records in one step. A code exchange reads the
+// authorization code and the PKCE and OpenID Connect records stored under
+// the code's signature; a backend that implements TokenSetGetter gives all
+// three in one call, which on a database is one round trip instead of
+// three. The provider uses it when the store has it, and GetToken
+// otherwise.
+type TokenSetGetter interface {
+	// GetTokenSet returns the tokens of the given kinds stored under
+	// signature, in the order of kinds, each as GetToken would return it
+	// (active or not, expired or not). A kind with no such token has the
+	// zero Token (empty Signature) in its place; that is not an error.
+	GetTokenSet(ctx context.Context, signature string, kinds ...TokenKind) ([]Token, error)
 }
 
 // SecretHash is one hashed client secret. A client has one or more during a
@@ -536,7 +587,8 @@ type Store interface {
 	// DeleteExpired removes what expired before the given time: tokens,
 	// login sessions, flows, consents with an expiry, used JWT IDs,
 	// throttles and signing keys whose ExpiresAt has passed, and the
-	// records of ended sign-ins (see [TokenStore.RevokeLoginGrants]) whose
+	// records of ended sign-ins (see [TokenStore.RevokeLoginGrants]) and
+	// of revoked grants (see [TokenStore.RevokeUserClientGrants]) whose
 	// until has. The cut-off is
 	// strict: a record goes when its expiry is before before, and one whose
 	// expiry equals before is kept (a later call removes it). It returns

@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	prefix := fs.String("table-prefix", "gatehouse_", "with -dsn: the prefix of the store's table names")
 	globalSecret := fs.String("global-secret", os.Getenv("GATEHOUSE_GLOBAL_SECRET"), "HMAC key of opaque tokens, 32+ bytes, the same on every replica (default $GATEHOUSE_GLOBAL_SECRET; with -dsn and neither, a fixed demo key)")
 	cleanupEvery := fs.Duration("cleanup-every", time.Minute, "how often expired tokens, sessions and flows are deleted")
+	accessLifetime := fs.Duration("access-token-lifetime", time.Hour, "how long access tokens live, unless a client sets its own (the memory store keeps each one that long)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:8082", "listen address of the client administration API (its own listener; empty: no admin API)")
 	adminToken := fs.String("admin-token", os.Getenv("GATEHOUSE_ADMIN_TOKEN"), "bearer token of the admin API, 16+ characters of A-Z a-z 0-9 - . _ ~ + / (default $GATEHOUSE_ADMIN_TOKEN, else one generated at start and printed)")
 	var limits serverLimits
@@ -145,6 +146,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		TrustedProxies:  proxies,
 		JWTAccessTokens: *jwtTokens,
 		Logger:          logger,
+
+		AccessTokenLifetime: *accessLifetime,
 	})
 	if err != nil {
 		return err

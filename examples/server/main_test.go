@@ -323,3 +323,11 @@ func TestDemoSPACORS(t *testing.T) {
 	assert.Equal(t, "http://127.0.0.1:8081", resp.Header.Get("Access-Control-Allow-Origin"))
 	assert.Empty(t, token("https://elsewhere.example").Header.Get("Access-Control-Allow-Origin"))
 }
+
+// -access-token-lifetime sets the lifetime of the tokens the demo issues.
+func TestDemoAccessTokenLifetime(t *testing.T) {
+	issuer := startDemo(t, "-access-token-lifetime", "90s")
+	status, body := postForm(t, issuer+"/oauth2/token", "demo-service", "demo-service-secret", url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}})
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	assert.InDelta(t, 90, body["expires_in"], 2)
+}

@@ -130,3 +130,35 @@ func mustParse(t testing.TB, s string) *url.URL {
 	}
 	return u
 }
+
+// FormWith returns the page's first form with the hidden field name set to
+// value (one of several forms, such as the revoke button of one app), or
+// fails the test.
+func (p Page) FormWith(t testing.TB, name, value string) Form {
+	t.Helper()
+	for _, m := range formRe.FindAllStringSubmatch(p.Body, -1) {
+		f := Form{Action: html.UnescapeString(m[1]), Fields: url.Values{}}
+		for _, h := range hiddenRe.FindAllStringSubmatch(m[2], -1) {
+			f.Fields.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
+		}
+		if f.Fields.Get(name) == value {
+			return f
+		}
+	}
+	t.Fatalf("flowtest: no form with %s=%q on page %s (status %d):\n%s", name, value, p.URL, p.Status, p.Body)
+	return Form{}
+}
+
+// SubmitForm posts form f of page p with its hidden fields plus extra, as
+// Submit does for the first form.
+func SubmitForm(t testing.TB, c *http.Client, p Page, f Form, extra url.Values) Page {
+	t.Helper()
+	vals := url.Values{}
+	for k, v := range f.Fields {
+		vals[k] = v
+	}
+	for k, v := range extra {
+		vals[k] = v
+	}
+	return Post(t, c, p.URL.ResolveReference(mustParse(t, f.Action)).String(), vals)
+}

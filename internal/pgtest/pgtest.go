@@ -10,9 +10,11 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse/gatehouse/storage/postgres"
@@ -113,4 +115,64 @@ func Store(t testing.TB, opts ...postgres.Option) (*postgres.Store, *pgxpool.Poo
 	}
 	t.Cleanup(s.Close)
 	return s, pool, prefix
+}
+
+// RoundTrips counts the round trips a pool makes to the server: every
+// statement sent on its own (a COMMIT included) and every batch. Install it
+// with [CountedStore].
+type RoundTrips struct {
+	statements, batches, commits atomic.Int64
+}
+
+// TraceQueryStart implements pgx.QueryTracer.
+func (c *RoundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	c.statements.Add(1)
+	if strings.EqualFold(strings.TrimSpace(data.SQL), "commit") {
+		c.commits.Add(1)
+	}
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer.
+func (*RoundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TraceBatchStart implements pgx.BatchTracer.
+func (c *RoundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.batches.Add(1)
+	return ctx
+}
+
+// TraceBatchQuery implements pgx.BatchTracer.
+func (*RoundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+// TraceBatchEnd implements pgx.BatchTracer.
+func (*RoundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// Counts returns the round trips so far (statements sent alone plus
+// batches) and, of the statements, the COMMITs.
+func (c *RoundTrips) Counts() (roundTrips, commits int64) {
+	return c.statements.Load() + c.batches.Load(), c.commits.Load()
+}
+
+// CountedStore is [Store] on a pool whose round trips rt counts.
+func CountedStore(t testing.TB, rt *RoundTrips, opts ...postgres.Option) *postgres.Store {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(DSN(t))
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvDSN, err)
+	}
+	cfg.ConnConfig.Tracer = rt
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("create pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	prefix := Prefix(t, pool)
+	opts = append(append([]postgres.Option{}, opts...), postgres.WithTablePrefix(prefix), postgres.WithMigrate())
+	s, err := postgres.New(context.Background(), pool, opts...)
+	if err != nil {
+		t.Fatalf("postgres.New: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }

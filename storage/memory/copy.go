@@ -28,32 +28,6 @@ func copyClient(c storage.Client) storage.Client {
 	return c
 }
 
-func copyToken(t storage.Token) storage.Token {
-	t.Request = copyRequest(t.Request)
-	return t
-}
-
-func copyRequest(r storage.Request) storage.Request {
-	r.RequestedScopes = slices.Clone(r.RequestedScopes)
-	r.GrantedScopes = slices.Clone(r.GrantedScopes)
-	r.RequestedAudience = slices.Clone(r.RequestedAudience)
-	r.GrantedAudience = slices.Clone(r.GrantedAudience)
-	r.Form = copyForm(r.Form)
-	r.Session = slices.Clone(r.Session)
-	return r
-}
-
-func copyForm(f map[string][]string) map[string][]string {
-	if f == nil {
-		return nil
-	}
-	out := make(map[string][]string, len(f))
-	for k, v := range f {
-		out[k] = slices.Clone(v)
-	}
-	return out
-}
-
 func copyConsent(c storage.Consent) storage.Consent {
 	c.Scopes = slices.Clone(c.Scopes)
 	return c
@@ -80,6 +54,7 @@ func copySigningKey(k storage.SigningKey) storage.SigningKey {
 
 func copyMFA(r storage.MFARecord) storage.MFARecord {
 	r.TOTPSecret = slices.Clone(r.TOTPSecret)
+	r.TOTPPendingSecret = slices.Clone(r.TOTPPendingSecret)
 	r.RecoveryCodes = slices.Clone(r.RecoveryCodes)
 	return r
 }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,10 +24,12 @@ type consentKey struct{ subject, clientID string }
 type Store struct {
 	mu        sync.Mutex
 	clients   table[storage.Client]
-	tokens    map[tokenKey]storage.Token
+	tokens    map[tokenKey]tokenEntry
 	families  map[string][]tokenKey // request ID -> keys of its tokens, every kind
 	bySID     map[string][]tokenKey // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
+	bySubject map[string][]tokenKey // Request.Subject -> keys of its tokens, every kind; "" not indexed
 	ended     map[string]time.Time  // ended sign-ins (RevokeLoginGrants): SID -> until
+	revoked   map[string]time.Time  // revoked grants (RevokeUserClientGrants): request ID -> until
 	jtis      map[string]time.Time  // JWT ID -> expiry
 	consents  map[consentKey]storage.Consent
 	logins    table[storage.LoginSession]
@@ -36,10 +39,15 @@ type Store struct {
 	throttles map[string]storage.Throttle
 	apiKeys   table[storage.APIKey]
 	appUsers  table[storage.ApplicationUser]
+
+	// afterSweepBatch, when set (by tests), runs between two batches of a
+	// token sweep, with the lock released.
+	afterSweepBatch func()
 }
 
 var (
 	_ storage.Store                = (*Store)(nil)
+	_ storage.TokenSetGetter       = (*Store)(nil)
 	_ storage.ApplicationUserStore = (*Store)(nil)
 )
 
@@ -74,13 +82,57 @@ func (s *Store) init() {
 	s.appUsers = newTable("application user %q", copyApplicationUser,
 		func(u storage.ApplicationUser) string { return u.ID },
 		func(u storage.ApplicationUser, id string) storage.ApplicationUser { u.ID = id; return u })
-	s.tokens = map[tokenKey]storage.Token{}
+	s.tokens = map[tokenKey]tokenEntry{}
 	s.families = map[string][]tokenKey{}
 	s.bySID = map[string][]tokenKey{}
+	s.bySubject = map[string][]tokenKey{}
 	s.ended = map[string]time.Time{}
+	s.revoked = map[string]time.Time{}
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}
+}
+
+// sweepBatch is how many tokens DeleteExpired looks at per hold of the lock:
+// about 100 µs of work.
+const sweepBatch = 1024
+
+// sweepTokens deletes the tokens that expired before before, holding the
+// lock for at most sweepBatch tokens at a time. Go's map iteration allows
+// changes to the map between two steps (here, other calls' creates and
+// deletes while the lock is released): every token present when the sweep
+// starts and still present when the iteration reaches it is looked at once,
+// so every token that had expired when the sweep began is gone when it
+// returns.
+func (s *Store) sweepTokens(ctx context.Context, before time.Time) (n int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	cut := toStamp(before)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokens == nil {
+		s.init()
+	}
+	seen := 0
+	for k, t := range s.tokens {
+		if t.expires.before(cut) {
+			s.deleteToken(k)
+			n++
+		}
+		if seen++; seen%sweepBatch == 0 {
+			s.mu.Unlock()
+			if s.afterSweepBatch != nil {
+				s.afterSweepBatch()
+			}
+			runtime.Gosched() // let the calls waiting for the lock in
+			s.mu.Lock()
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
 }
 
 // tx returns ctx.Err() if ctx is done, and otherwise runs f under the
@@ -99,22 +151,31 @@ func (s *Store) tx(ctx context.Context, f func() error) error {
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows, used JWT IDs, throttles and ended sign-ins whose expiry
+// sessions, flows, used JWT IDs, throttles, ended sign-ins and revoked
+// grants whose expiry
 // is before before (a zero expiry has passed at any later time), and
 // consents and signing keys whose non-zero ExpiresAt is before before. An expiry equal to before
 // has not passed.
+//
+// Tokens, by far the most numerous records, are swept sweepBatch at a time,
+// the lock released between batches, so that a sweep of millions of tokens
+// never stalls the requests that need the store; the rest is swept under
+// one hold of the lock.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := s.tx(ctx, func() error {
-		for k, t := range s.tokens {
-			if t.ExpiresAt.Before(before) {
-				s.deleteToken(k)
-				n++
-			}
-		}
+	n, err := s.sweepTokens(ctx, before)
+	if err != nil {
+		return n, err
+	}
+	err = s.tx(ctx, func() error {
 		for sid, until := range s.ended {
 			if until.Before(before) {
 				delete(s.ended, sid)
+				n++
+			}
+		}
+		for id, until := range s.revoked {
+			if until.Before(before) {
+				delete(s.revoked, id)
 				n++
 			}
 		}

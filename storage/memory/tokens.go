@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/storage"
@@ -16,14 +17,25 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, ok := s.tokens[k]; ok {
 			return fmt.Errorf("memory: create %s %q: %w", t.Kind, t.Signature, storage.ErrAlreadyExists)
 		}
-		t = copyToken(t)
 		if _, ended := s.ended[t.Request.LoginSID]; ended && t.Request.LoginSID != "" {
 			t.Active = false // a token of an ended sign-in, from a request under way when it ended
 		}
-		s.tokens[k] = t
-		s.families[t.Request.ID] = append(s.families[t.Request.ID], k)
-		if sid := t.Request.LoginSID; sid != "" {
-			s.bySID[sid] = append(s.bySID[sid], k)
+		if _, revoked := s.revoked[t.Request.ID]; revoked {
+			t.Active = false // a token of a revoked grant, from a request under way when it was revoked
+		}
+		e := newEntry(t)
+		h := e.head()
+		k.sig = h.signature // the key shares the record's memory
+		s.tokens[k] = e
+		s.families[h.requestID] = append(s.families[h.requestID], k)
+		if h.loginSID != "" {
+			s.bySID[h.loginSID] = append(s.bySID[h.loginSID], k)
+		}
+		if h.subject != "" {
+			s.bySubject[h.subject] = append(s.bySubject[h.subject], k)
+		}
+		if sub := t.Request.Subject; sub != "" {
+			s.bySubject[sub] = append(s.bySubject[sub], k)
 		}
 		return nil
 	})
@@ -37,10 +49,27 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 		if !ok {
 			return fmt.Errorf("memory: get %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
-		t = copyToken(got)
+		t = got.token(kind)
 		return nil
 	})
 	return t, err
+}
+
+// GetTokenSet implements [storage.TokenSetGetter].
+func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...storage.TokenKind) ([]storage.Token, error) {
+	out := make([]storage.Token, len(kinds))
+	err := s.tx(ctx, func() error {
+		for i, kind := range kinds {
+			if got, ok := s.tokens[tokenKey{kind, signature}]; ok {
+				out[i] = got.token(kind)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteToken implements [storage.TokenStore].
@@ -56,14 +85,18 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 // deleteToken removes a token and its entries in the family and sign-in
 // indexes, and reports whether there was one. The caller holds the lock.
 func (s *Store) deleteToken(k tokenKey) bool {
-	t, ok := s.tokens[k]
+	e, ok := s.tokens[k]
 	if !ok {
 		return false
 	}
 	delete(s.tokens, k)
-	unindex(s.families, t.Request.ID, k)
-	if t.Request.LoginSID != "" {
-		unindex(s.bySID, t.Request.LoginSID, k)
+	h := e.head()
+	unindex(s.families, h.requestID, k)
+	if h.loginSID != "" {
+		unindex(s.bySID, h.loginSID, k)
+	}
+	if h.subject != "" {
+		unindex(s.bySubject, h.subject, k)
 	}
 	return true
 }
@@ -88,11 +121,11 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 		if !ok {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrNotFound)
 		}
-		t = copyToken(got)
-		if !got.Active {
+		t = got.token(storage.KindAuthCode)
+		if !got.active {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrAlreadyUsed)
 		}
-		got.Active = false
+		got.active = false
 		s.tokens[k] = got
 		t.Active = false
 		return nil
@@ -109,14 +142,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 		if !ok {
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrNotFound)
 		}
-		if !got.Active {
+		if !got.active {
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrAlreadyUsed)
 		}
-		got.Active = false
-		got.RotatedAt = now.UTC()
+		got.active = false
+		got.rotated = toStamp(now)
 		s.tokens[k] = got
-		if got.AccessSignature != "" {
-			s.deleteToken(tokenKey{storage.KindAccessToken, got.AccessSignature})
+		if as := got.head().accessSignature; as != "" {
+			s.deleteToken(tokenKey{storage.KindAccessToken, as})
 		}
 		return nil
 	})
@@ -130,7 +163,7 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 				continue
 			}
 			t := s.tokens[k]
-			t.Active = false
+			t.active = false
 			s.tokens[k] = t
 		}
 		return nil
@@ -150,12 +183,81 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		}
 		for _, k := range s.bySID[sid] {
 			if t, ok := s.tokens[k]; ok {
-				t.Active = false
+				t.active = false
 				s.tokens[k] = t
 			}
 		}
 		return nil
 	})
+}
+
+// RevokeUserClientGrants implements [storage.TokenStore]. The memory
+// store has no transactions: every token created after it in a revoked
+// family, a refresh's or code exchange's under way included, is stored
+// inactive.
+func (s *Store) RevokeUserClientGrants(ctx context.Context, subject, clientID string, until time.Time) error {
+	return s.tx(ctx, func() error {
+		if subject == "" || clientID == "" {
+			return nil
+		}
+		for _, k := range s.bySubject[subject] {
+			e, ok := s.tokens[k]
+			if !ok {
+				continue
+			}
+			h := e.head()
+			if h.clientID != clientID {
+				continue
+			}
+			if cur, ok := s.revoked[h.requestID]; !ok || until.After(cur) {
+				s.revoked[h.requestID] = until
+			}
+			e.active = false
+			s.tokens[k] = e
+		}
+		return nil
+	})
+}
+
+// ListGrants implements [storage.TokenStore].
+func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) ([]storage.Token, error) {
+	var out []storage.Token
+	err := s.tx(ctx, func() error {
+		out = []storage.Token{}
+		if subject == "" {
+			return nil
+		}
+		newest := map[string]storage.Token{}
+		cut := toStamp(now)
+		for _, k := range s.bySubject[subject] {
+			e, ok := s.tokens[k]
+			if !ok || !e.active || !cut.before(e.expires) || (k.kind != storage.KindAccessToken && k.kind != storage.KindRefreshToken) {
+				continue
+			}
+			t := e.token(k.kind)
+			if cur, ok := newest[t.Request.ClientID]; !ok || newerToken(t, cur) {
+				newest[t.Request.ClientID] = t
+			}
+		}
+		for _, t := range newest {
+			out = append(out, t) // decoded: shares nothing a caller could change
+		}
+		slices.SortFunc(out, func(a, b storage.Token) int { return strings.Compare(a.Request.ClientID, b.Request.ClientID) })
+		return nil
+	})
+	return out, err
+}
+
+// newerToken reports whether a comes before b in ListGrants' order: the
+// later CreatedAt, then the greater signature, then the greater kind.
+func newerToken(a, b storage.Token) bool {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c > 0
+	}
+	if c := strings.Compare(a.Signature, b.Signature); c != 0 {
+		return c > 0
+	}
+	return a.Kind > b.Kind
 }
 
 // UseJTI implements [storage.TokenStore]. A JWT ID recorded until expiresAt

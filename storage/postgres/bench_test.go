@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -41,6 +42,8 @@ type benchEnv struct {
 	id      string
 	secret  string
 	cookies []*http.Cookie
+
+	roundTrips *pgtest.RoundTrips // counts the store's round trips, if set
 }
 
 func newBenchEnv(b *testing.B, s storage.Store) *benchEnv {
@@ -79,11 +82,58 @@ func BenchmarkClientCredentials(b *testing.B) {
 		b.Run(st.name, func(b *testing.B) {
 			e := newBenchEnv(b, st.new(b))
 			vals := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}
+			b.ReportAllocs()
 			for b.Loop() {
 				e.post(b, "/oauth2/token", vals)
 			}
 		})
 	}
+}
+
+// BenchmarkRoundTrips reports the round trips to PostgreSQL (statements
+// sent alone, COMMITs included, plus pipelined batches) and the commits of
+// one request of each grant: where a PostgreSQL request's time goes.
+func BenchmarkRoundTrips(b *testing.B) {
+	var rt pgtest.RoundTrips
+	e := newBenchEnv(b, pgtest.CountedStore(b, &rt))
+	vals := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}
+	b.Run("client_credentials", func(b *testing.B) {
+		trips0, commits0 := rt.Counts()
+		for b.Loop() {
+			e.post(b, "/oauth2/token", vals)
+		}
+		trips, commits := rt.Counts()
+		b.ReportMetric(float64(trips-trips0)/float64(b.N), "roundtrips/op")
+		b.ReportMetric(float64(commits-commits0)/float64(b.N), "commits/op")
+	})
+	b.Run("client_credentials_parallel", func(b *testing.B) {
+		// 32 concurrent requests: the token inserts are committed in groups.
+		trips0, _ := rt.Counts()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				e.post(b, "/oauth2/token", vals)
+			}
+		})
+		trips, _ := rt.Counts()
+		b.ReportMetric(float64(trips-trips0)/float64(b.N), "roundtrips/op")
+	})
+	b.Run("introspect", func(b *testing.B) {
+		tok := e.post(b, "/oauth2/token", vals)
+		var body struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.Unmarshal(tok.Body.Bytes(), &body); err != nil {
+			b.Fatal(err)
+		}
+		trips0, commits0 := rt.Counts()
+		for b.Loop() {
+			e.post(b, "/oauth2/introspect", url.Values{"token": {body.AccessToken}})
+		}
+		trips, commits := rt.Counts()
+		b.ReportMetric(float64(trips-trips0)/float64(b.N), "roundtrips/op")
+		b.ReportMetric(float64(commits-commits0)/float64(b.N), "commits/op")
+	})
 }
 
 // BenchmarkCodeExchange times the token request of the authorization-code
@@ -93,38 +143,67 @@ func BenchmarkClientCredentials(b *testing.B) {
 func BenchmarkCodeExchange(b *testing.B) {
 	for _, st := range benchStores(b) {
 		b.Run(st.name, func(b *testing.B) {
-			e := newBenchEnv(b, st.new(b))
-			cfg := &oauth2.Config{ClientID: e.id, ClientSecret: e.secret, RedirectURL: redirectURI, Scopes: []string{"openid", "offline_access"},
-				Endpoint: oauth2.Endpoint{AuthURL: e.issuer + "/oauth2/authorize", TokenURL: e.issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
-			// Sign in once and consent; later authorizations go straight
-			// back with a code.
-			browser := flowtest.NewBrowser(b)
-			page := flowtest.Follow(b, browser, flowtest.Get(b, browser, cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
-			page = flowtest.Follow(b, browser, flowtest.Submit(b, browser, page, url.Values{"username": {"alice"}, "password": {"alice-password"}}))
-			flowtest.Submit(b, browser, page, url.Values{"decision": {"allow"}})
-			iu, _ := url.Parse(e.issuer + "/")
-			e.cookies = browser.Jar.Cookies(iu)
-
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				verifier := oauth2.GenerateVerifier()
-				req := httptest.NewRequest(http.MethodGet, cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-0123456789")), nil)
-				for _, c := range e.cookies {
-					req.AddCookie(c)
-				}
-				rec := httptest.NewRecorder()
-				e.h.ServeHTTP(rec, req)
-				loc, err := url.Parse(rec.Header().Get("Location"))
-				if err != nil || loc.Query().Get("code") == "" {
-					b.Fatalf("no code: %d %s", rec.Code, rec.Header().Get("Location"))
-				}
-				b.StartTimer()
-				e.post(b, "/oauth2/token", url.Values{
-					"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
-					"redirect_uri": {redirectURI}, "code_verifier": {verifier},
-				})
-			}
+			benchCodeExchange(b, newBenchEnv(b, st.new(b)))
 		})
+	}
+}
+
+// BenchmarkCodeExchangeRoundTrips is BenchmarkCodeExchange on PostgreSQL,
+// reporting the round trips and commits of the timed token request (and of
+// the untimed authorization request, which the counts include: divide the
+// difference to BenchmarkRoundTrips by hand, or read the figures in
+// docs/performance.md).
+func BenchmarkCodeExchangeRoundTrips(b *testing.B) {
+	var rt pgtest.RoundTrips
+	e := newBenchEnv(b, pgtest.CountedStore(b, &rt))
+	e.roundTrips = &rt
+	benchCodeExchange(b, e)
+}
+
+func benchCodeExchange(b *testing.B, e *benchEnv) {
+	cfg := &oauth2.Config{ClientID: e.id, ClientSecret: e.secret, RedirectURL: redirectURI, Scopes: []string{"openid", "offline_access"},
+		Endpoint: oauth2.Endpoint{AuthURL: e.issuer + "/oauth2/authorize", TokenURL: e.issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	// Sign in once and consent; later authorizations go straight
+	// back with a code.
+	browser := flowtest.NewBrowser(b)
+	page := flowtest.Follow(b, browser, flowtest.Get(b, browser, cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
+	page = flowtest.Follow(b, browser, flowtest.Submit(b, browser, page, url.Values{"username": {"alice"}, "password": {"alice-password"}}))
+	flowtest.Submit(b, browser, page, url.Values{"decision": {"allow"}})
+	iu, _ := url.Parse(e.issuer + "/")
+	e.cookies = browser.Jar.Cookies(iu)
+
+	var exchangeTrips, exchangeCommits int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		verifier := oauth2.GenerateVerifier()
+		req := httptest.NewRequest(http.MethodGet, cfg.AuthCodeURL("state-0123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-0123456789")), nil)
+		for _, c := range e.cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		loc, err := url.Parse(rec.Header().Get("Location"))
+		if err != nil || loc.Query().Get("code") == "" {
+			b.Fatalf("no code: %d %s", rec.Code, rec.Header().Get("Location"))
+		}
+		var trips0, commits0 int64
+		if e.roundTrips != nil {
+			trips0, commits0 = e.roundTrips.Counts()
+		}
+		b.StartTimer()
+		e.post(b, "/oauth2/token", url.Values{
+			"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+			"redirect_uri": {redirectURI}, "code_verifier": {verifier},
+		})
+		if e.roundTrips != nil {
+			trips, commits := e.roundTrips.Counts()
+			exchangeTrips += trips - trips0
+			exchangeCommits += commits - commits0
+		}
+	}
+	if e.roundTrips != nil {
+		b.ReportMetric(float64(exchangeTrips)/float64(b.N), "roundtrips/op")
+		b.ReportMetric(float64(exchangeCommits)/float64(b.N), "commits/op")
 	}
 }
 

@@ -43,7 +43,9 @@
 //	                application_user by 0010 (false, '' for clients made before)
 //	tokens          codes and tokens; primary key (kind, signature); index (request_id, kind) for families;
 //	                login_sid added by migration 0008 ('' for tokens stored before), with a partial
-//	                index WHERE login_sid <> '' for RevokeLoginGrants
+//	                index WHERE login_sid <> '' for RevokeLoginGrants; created_at added by migration
+//	                0009 (NULL for tokens stored before), with an index (subject, client_id) WHERE
+//	                subject <> '' for ListGrants and RevokeUserClientGrants
 //	jtis            used JWT IDs of client assertions; jti primary key
 //	consents        primary key (subject, client_id)
 //	login_sessions  id primary key; index on subject; sid added by migration 0008 ('' for sessions
@@ -51,10 +53,13 @@
 //	auth_flows      id primary key; requested_at, client_ip, browser, tenant, user_json added by
 //	                migration 0005 (empty for flows stored before)
 //	signing_keys    id (kid) primary key
-//	mfa             subject primary key
+//	mfa             subject primary key; totp_pending_secret added by migration 0009 (NULL for
+//	                records stored before)
 //	throttles       key primary key; index on expires_at (migration 0002)
 //	ended_logins    sid primary key; index on expires_at (migration 0008): the sign-ins
 //	                RevokeLoginGrants ended
+//	revoked_grants  request_id primary key; index on expires_at (migration 0009): the token
+//	                families RevokeUserClientGrants revoked
 //	application_users  id primary key (migration 0010)
 //	api_keys        id primary key; index (owner, id) for FindAPIKeys; application_user, a foreign key
 //	                to application_users ON DELETE CASCADE, NULL for a user's key (migration 0010)
@@ -81,7 +86,9 @@
 // the sign-in in ended_logins, which makes every later token INSERT of it
 // store the token inactive, then revokes its refresh tokens and codes
 // (waiting for a code exchange or refresh that holds one), then every
-// token of it, the tokens such a transaction committed included. UpdateClient, UpdateAuthFlow,
+// token of it, the tokens such a transaction committed included.
+// [Store.RevokeUserClientGrants] does the same with the families of a
+// user's grants to a client, recorded in revoked_grants. UpdateClient, UpdateAuthFlow,
 // UpdateSigningKey, UpdateMFA, UpdateAPIKey and UpdateApplicationUser read the row with SELECT ... FOR UPDATE,
 // call update once, and write it back, in one transaction. UpdateThrottle
 // does the same after an INSERT ... ON CONFLICT DO NOTHING that makes sure

@@ -24,11 +24,12 @@ var expiring = []struct {
 	{"throttles", true},
 	{"signing_keys", false},
 	{"ended_logins", true},
+	{"revoked_grants", true},
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows, used JWT IDs, throttles and ended sign-ins whose expiry
-// is before before
+// sessions, flows, used JWT IDs, throttles, ended sign-ins and revoked
+// grants whose expiry is before before
 // (a zero expiry has passed at any later time), and consents and signing
 // keys whose non-zero ExpiresAt is before before. An expiry equal to before
 // has not passed.

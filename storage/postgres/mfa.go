@@ -10,12 +10,12 @@ import (
 )
 
 const mfaColumns = `subject, totp_secret, totp_confirmed, totp_last_counter, recovery_codes, failures,
-	locked_until, created_at, updated_at`
+	locked_until, created_at, updated_at, totp_pending_secret`
 
 func mfaArgs(r storage.MFARecord) []any {
 	return []any{
 		r.Subject, r.TOTPSecret, r.TOTPConfirmed, r.TOTPLastCounter, r.RecoveryCodes, int64(r.Failures),
-		ts(r.LockedUntil), ts(r.CreatedAt), ts(r.UpdatedAt),
+		ts(r.LockedUntil), ts(r.CreatedAt), ts(r.UpdatedAt), r.TOTPPendingSecret,
 	}
 }
 
@@ -26,7 +26,7 @@ func scanMFA(row pgx.Row) (storage.MFARecord, error) {
 		lockedUntil, createdAt, updatedAt pgtype.Timestamptz
 	)
 	err := row.Scan(&r.Subject, &r.TOTPSecret, &r.TOTPConfirmed, &r.TOTPLastCounter, &r.RecoveryCodes, &failures,
-		&lockedUntil, &createdAt, &updatedAt)
+		&lockedUntil, &createdAt, &updatedAt, &r.TOTPPendingSecret)
 	if err != nil {
 		return storage.MFARecord{}, err
 	}

@@ -27,11 +27,13 @@ type Store struct {
 	owned    bool  // Open made pool; Close closes it
 	prefix   string
 	queries  sync.Map // query template -> query with the prefix
+	groups   insertGroups
 }
 
 var (
-	_ storage.Store      = (*Store)(nil)
-	_ storage.Transactor = (*Store)(nil)
+	_ storage.Store          = (*Store)(nil)
+	_ storage.Transactor     = (*Store)(nil)
+	_ storage.TokenSetGetter = (*Store)(nil)
 )
 
 // Option configures [New], [Open] and [Migrate].

@@ -14,7 +14,7 @@ import (
 
 const tokenColumns = `kind, signature, request_id, requested_at, client_id, subject,
 	requested_scopes, granted_scopes, requested_audience, granted_audience, form, session,
-	access_signature, expires_at, active, rotated_at, login_sid`
+	access_signature, expires_at, active, rotated_at, login_sid, created_at`
 
 // tokenArgs returns t's column values, in the order of tokenColumns.
 func tokenArgs(t storage.Token) []any {
@@ -22,7 +22,7 @@ func tokenArgs(t storage.Token) []any {
 	return []any{
 		string(t.Kind), t.Signature, r.ID, ts(r.RequestedAt), r.ClientID, r.Subject,
 		r.RequestedScopes, r.GrantedScopes, r.RequestedAudience, r.GrantedAudience, encodeForm(r.Form), r.Session,
-		t.AccessSignature, ts(t.ExpiresAt), t.Active, ts(t.RotatedAt), r.LoginSID,
+		t.AccessSignature, ts(t.ExpiresAt), t.Active, ts(t.RotatedAt), r.LoginSID, ts(t.CreatedAt),
 	}
 }
 
@@ -32,13 +32,14 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 		t                                 storage.Token
 		kind                              string
 		requestedAt, expiresAt, rotatedAt pgtype.Timestamptz
+		createdAt                         pgtype.Timestamptz
 		form                              *string
 	)
 	r := &t.Request
 	err := row.Scan(
 		&kind, &t.Signature, &r.ID, &requestedAt, &r.ClientID, &r.Subject,
 		&r.RequestedScopes, &r.GrantedScopes, &r.RequestedAudience, &r.GrantedAudience, &form, &r.Session,
-		&t.AccessSignature, &expiresAt, &t.Active, &rotatedAt, &r.LoginSID,
+		&t.AccessSignature, &expiresAt, &t.Active, &rotatedAt, &r.LoginSID, &createdAt,
 	)
 	if err != nil {
 		return storage.Token{}, err
@@ -47,27 +48,44 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 		return storage.Token{}, err
 	}
 	t.Kind = storage.TokenKind(kind)
-	r.RequestedAt, t.ExpiresAt, t.RotatedAt = fromTS(requestedAt), fromTS(expiresAt), fromTS(rotatedAt)
+	r.RequestedAt, t.ExpiresAt, t.RotatedAt, t.CreatedAt = fromTS(requestedAt), fromTS(expiresAt), fromTS(rotatedAt), fromTS(createdAt)
 	return t, nil
 }
 
 // CreateToken implements [storage.TokenStore].
+// Outside a transaction the insert is committed with those of concurrent
+// calls (see batch.go); it returns once its own row is committed.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
-	err := s.run(ctx, func(q querier) error {
-		// A token of an ended sign-in is stored inactive (RevokeLoginGrants).
-		tag, err := q.Exec(ctx, s.sql(`INSERT INTO {p}tokens (`+tokenColumns+`)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-				$15 AND ($17 = '' OR NOT EXISTS (SELECT 1 FROM {p}ended_logins WHERE sid = $17)), $16, $17
-			ON CONFLICT (kind, signature) DO NOTHING`), tokenArgs(t)...)
-		if err == nil && tag.RowsAffected() == 0 {
-			err = storage.ErrAlreadyExists
+	var err error
+	if txFrom(ctx, s.pool) == nil {
+		if err = ctx.Err(); err == nil {
+			err = s.createGrouped(ctx, t)
 		}
-		return err
-	})
+	} else {
+		err = s.run(ctx, func(q querier) error { return s.insertToken(ctx, q, t) })
+	}
 	if err != nil {
 		return s.fail(ctx, err, "create %s %q", t.Kind, t.Signature)
 	}
 	return nil
+}
+
+// insertTokenSQL inserts a token, inactive if its sign-in has ended
+// (RevokeLoginGrants) or its grant was revoked (RevokeUserClientGrants),
+// and nothing if its key is taken.
+const insertTokenSQL = `INSERT INTO {p}tokens (` + tokenColumns + `)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+		$15 AND ($17 = '' OR NOT EXISTS (SELECT 1 FROM {p}ended_logins WHERE sid = $17))
+			AND NOT EXISTS (SELECT 1 FROM {p}revoked_grants WHERE request_id = $3), $16, $17, $18
+	ON CONFLICT (kind, signature) DO NOTHING`
+
+// insertToken inserts t with q.
+func (s *Store) insertToken(ctx context.Context, q querier, t storage.Token) error {
+	tag, err := q.Exec(ctx, s.sql(insertTokenSQL), tokenArgs(t)...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = storage.ErrAlreadyExists
+	}
+	return err
 }
 
 // GetToken implements [storage.TokenStore].
@@ -87,6 +105,39 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 func (s *Store) getToken(ctx context.Context, q querier, kind storage.TokenKind, signature string) (storage.Token, error) {
 	return scanToken(q.QueryRow(ctx, s.sql(`SELECT `+tokenColumns+` FROM {p}tokens WHERE kind = $1 AND signature = $2`),
 		string(kind), signature))
+}
+
+// GetTokenSet implements [storage.TokenSetGetter] with one query.
+func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...storage.TokenKind) ([]storage.Token, error) {
+	out := make([]storage.Token, len(kinds))
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	err := s.run(ctx, func(q querier) error {
+		clear(out)
+		rows, err := q.Query(ctx, s.sql(`SELECT `+tokenColumns+` FROM {p}tokens WHERE signature = $1 AND kind = ANY($2)`), signature, names)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanToken(rows)
+			if err != nil {
+				return err
+			}
+			for i, k := range kinds {
+				if k == t.Kind {
+					out[i] = t
+				}
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.fail(ctx, err, "get the tokens of %q", signature)
+	}
+	return out, nil
 }
 
 // DeleteToken implements [storage.TokenStore].
@@ -230,6 +281,83 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		return s.fail(ctx, err, "revoke the grants of sign-in %q", sid)
 	}
 	return nil
+}
+
+// RevokeUserClientGrants implements [storage.TokenStore] as
+// [Store.RevokeLoginGrants] does, with the grants' families in
+// revoked_grants in the place of the sign-in in ended_logins: it records
+// the families of subject's tokens for clientID (a token INSERT of one of
+// them that starts after this committed stores the token inactive), then
+// revokes their refresh tokens and codes (waiting for a code exchange or
+// refresh that holds one), then every token of them, the tokens such a
+// transaction committed included. Call it outside a transaction.
+func (s *Store) RevokeUserClientGrants(ctx context.Context, subject, clientID string, until time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return s.fail(ctx, err, "revoke the grants of %q to %q", subject, clientID)
+	}
+	if subject == "" || clientID == "" {
+		return nil
+	}
+	var err error
+	for range 3 {
+		err = s.run(ctx, func(q querier) error {
+			if _, err := q.Exec(ctx, s.sql(`INSERT INTO {p}revoked_grants AS g (request_id, expires_at)
+				SELECT DISTINCT request_id, $3::timestamptz FROM {p}tokens WHERE subject = $1 AND client_id = $2 AND subject <> ''
+				ON CONFLICT (request_id) DO UPDATE SET expires_at = GREATEST(g.expires_at, EXCLUDED.expires_at)`),
+				subject, clientID, ts(until)); err != nil {
+				return err
+			}
+			if _, err := q.Exec(ctx, s.sql(`UPDATE {p}tokens SET active = false
+				WHERE subject = $1 AND client_id = $2 AND subject <> '' AND active AND kind IN ('refresh_token', 'authorization_code')`),
+				subject, clientID); err != nil {
+				return err
+			}
+			_, err := q.Exec(ctx, s.sql(`UPDATE {p}tokens SET active = false WHERE subject = $1 AND client_id = $2 AND subject <> '' AND active`),
+				subject, clientID)
+			return err
+		})
+		if !isDeadlock(err) || txFrom(ctx, s.pool) != nil {
+			break
+		}
+	}
+	if err != nil {
+		return s.fail(ctx, err, "revoke the grants of %q to %q", subject, clientID)
+	}
+	return nil
+}
+
+// ListGrants implements [storage.TokenStore] with one query: of subject's
+// active, unexpired access and refresh tokens, the newest of each client.
+func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) ([]storage.Token, error) {
+	out := []storage.Token{}
+	if subject == "" {
+		if err := ctx.Err(); err != nil {
+			return nil, s.fail(ctx, err, "list the grants of %q", subject)
+		}
+		return out, nil
+	}
+	err := s.run(ctx, func(q querier) error {
+		out = out[:0] // f may run again after a lost connection
+		rows, err := q.Query(ctx, s.sql(`SELECT DISTINCT ON (client_id COLLATE "C") `+tokenColumns+` FROM {p}tokens
+			WHERE subject = $1 AND subject <> '' AND active AND expires_at > $2 AND kind IN ('access_token', 'refresh_token')
+			ORDER BY client_id COLLATE "C", created_at DESC NULLS LAST, signature DESC, kind DESC`), subject, ts(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanToken(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.fail(ctx, err, "list the grants of %q", subject)
+	}
+	return out, nil
 }
 
 // isDeadlock reports whether err is PostgreSQL's deadlock_detected.

@@ -42,6 +42,9 @@ type badRevoke struct {
 	matches      func(family, requestID string) bool
 	firstOnly    bool
 	loginMatches func(tok storage.Token, sid string) bool
+	// userMatches, if set, makes RevokeUserClientGrants the one that goes
+	// wrong in the same way.
+	userMatches func(tok storage.Token, subject, clientID string) bool
 
 	mu      sync.Mutex
 	created []badRevokeKey // every token created, in order
@@ -74,6 +77,13 @@ func (s *badRevoke) RevokeLoginGrants(ctx context.Context, sid string, until tim
 		return s.Store.RevokeLoginGrants(ctx, sid, until)
 	}
 	return s.revokeWhere(ctx, func(tok storage.Token) bool { return s.loginMatches(tok, sid) })
+}
+
+func (s *badRevoke) RevokeUserClientGrants(ctx context.Context, subject, clientID string, until time.Time) error {
+	if s.userMatches == nil {
+		return s.Store.RevokeUserClientGrants(ctx, subject, clientID, until)
+	}
+	return s.revokeWhere(ctx, func(tok storage.Token) bool { return s.userMatches(tok, subject, clientID) })
 }
 
 // revokeWhere makes the active tokens revoke reports true for inactive,
@@ -174,6 +184,21 @@ func TestBrokenStore(t *testing.T) {
 				return sid != "" && tok.Request.LoginSID == sid && (tok.Kind == storage.KindAccessToken || tok.Kind == storage.KindRefreshToken)
 			}}
 		}
+	case "user-grants-subject-only":
+		// Revokes every grant of the user, to every client.
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), userMatches: func(tok storage.Token, subject, _ string) bool {
+				return subject != "" && tok.Request.Subject == subject
+			}}
+		}
+	case "user-grants-no-record":
+		// Revokes the right tokens, but records no revoked family: a
+		// token a refresh under way creates afterwards is active.
+		newStore = func() storage.Store {
+			return &badRevoke{Store: memory.New(), userMatches: func(tok storage.Token, subject, clientID string) bool {
+				return subject != "" && tok.Request.Subject == subject && tok.Request.ClientID == clientID
+			}}
+		}
 	case "expiry-inclusive":
 		newStore = func() storage.Store { return &shiftedExpiry{Store: memory.New(), shift: time.Nanosecond} }
 	case "expiry-late":
@@ -253,8 +278,22 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 			},
 		},
 		{
+			variant: "user-grants-subject-only",
+			failing: []string{"RevokeUserClientGrants/EveryKind", "RevokeUserClientGrants/LaterTokens"},
+			messages: []string{
+				`after revoking: RevokeUserClientGrants\(alice, client-1\) leaves access_token client2-access_token of "alice" to "client-2" unchanged`,
+			},
+		},
+		{
+			variant: "user-grants-no-record",
+			failing: []string{"RevokeUserClientGrants/LaterTokens"},
+			messages: []string{
+				`a authorization_code of a revoked family created afterwards is stored inactive`,
+			},
+		},
+		{
 			variant: "expiry-inclusive",
-			failing: []string{"RevokeLoginGrants/LaterTokens", "Expiry/Boundary"},
+			failing: []string{"RevokeLoginGrants/LaterTokens", "RevokeUserClientGrants/LaterTokens", "Expiry/Boundary"},
 			messages: []string{
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the access_token expiring exactly at its cut-off`,
@@ -265,11 +304,12 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the signing key expiring exactly at its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) keeps the throttle expiring exactly at its cut-off`,
 				`DeleteExpired\(until\) keeps the record of the ended sign-in`,
+				`DeleteExpired\(until\) keeps the record of the revoked family`,
 			},
 		},
 		{
 			variant: "expiry-late",
-			failing: []string{"RevokeLoginGrants/LaterTokens", "Expiry/Boundary"},
+			failing: []string{"RevokeLoginGrants/LaterTokens", "RevokeUserClientGrants/LaterTokens", "Expiry/Boundary"},
 			messages: []string{
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the 11 records expiring 1µs before it, and nothing else`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the refresh_token expiring 1µs before its cut-off`,
@@ -280,6 +320,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the signing key expiring 1µs before its cut-off`,
 				`DeleteExpired\(2030-01-02T04:04:05\.123456Z\) removes the throttle expiring 1µs before its cut-off`,
 				`DeleteExpired after until removes the record of the ended sign-in`,
+				`DeleteExpired after until removes the record of the revoked family`,
 			},
 		},
 	} {

@@ -79,6 +79,10 @@ func everyMethod(s storage.Store) []call {
 		{"RotateRefreshToken", func(ctx context.Context) error { return s.RotateRefreshToken(ctx, "rt", base) }},
 		{"RevokeFamily", func(ctx context.Context) error { return s.RevokeFamily(ctx, storage.KindAccessToken, "fam") }},
 		{"RevokeLoginGrants", func(ctx context.Context) error { return s.RevokeLoginGrants(ctx, "sid-fam", at(time.Hour)) }},
+		{"RevokeUserClientGrants", func(ctx context.Context) error {
+			return s.RevokeUserClientGrants(ctx, "alice", "client-1", at(time.Hour))
+		}},
+		{"ListGrants", func(ctx context.Context) error { _, err := s.ListGrants(ctx, "alice", base); return err }},
 		{"UseJTI", func(ctx context.Context) error { return s.UseJTI(ctx, "new-jti", at(time.Minute), base) }},
 
 		{"SaveConsent", func(ctx context.Context) error { return s.SaveConsent(ctx, newConsent("alice", "new-client")) }},

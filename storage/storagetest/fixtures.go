@@ -122,6 +122,7 @@ func newToken(kind storage.TokenKind, sig, requestID string) storage.Token {
 		},
 		ExpiresAt: at(time.Hour),
 		Active:    true,
+		CreatedAt: at(-2 * time.Minute),
 	}
 	if kind == storage.KindRefreshToken {
 		t.AccessSignature = "at-" + sig
@@ -193,15 +194,17 @@ func newKey(id string, createdAt time.Time) storage.SigningKey {
 // column fails.
 func newMFA(subject string) storage.MFARecord {
 	return storage.MFARecord{
-		Subject:         subject,
-		TOTPSecret:      binary(61, byte(len(subject))),
-		TOTPConfirmed:   true,
-		TOTPLastCounter: 1<<33 + 7,
-		RecoveryCodes:   []string{"sha256$r1-" + subject, "sha256$r2-" + subject, "sha256$r3-" + subject},
-		Failures:        3,
-		LockedUntil:     at(30 * time.Second),
-		CreatedAt:       at(-24 * time.Hour),
-		UpdatedAt:       at(time.Minute),
+		Subject:       subject,
+		TOTPSecret:    binary(61, byte(len(subject))),
+		TOTPConfirmed: true,
+		// A pending replacement: its bytes round-trip like the secret's.
+		TOTPPendingSecret: binary(33, byte(len(subject))^0x33),
+		TOTPLastCounter:   1<<33 + 7,
+		RecoveryCodes:     []string{"sha256$r1-" + subject, "sha256$r2-" + subject, "sha256$r3-" + subject},
+		Failures:          3,
+		LockedUntil:       at(30 * time.Second),
+		CreatedAt:         at(-24 * time.Hour),
+		UpdatedAt:         at(time.Minute),
 	}
 }
 

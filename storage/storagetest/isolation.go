@@ -85,6 +85,10 @@ func testIsolationReturnedValuesAreCopies(t *testing.T, s storage.Store) {
 		scribble(&tok)
 	}
 
+	grants, err := s.ListGrants(ctx, "alice", base)
+	require.NoError(t, err)
+	scribble(&grants)
+
 	consent, err := s.GetConsent(ctx, "alice", "client")
 	require.NoError(t, err)
 	scribble(&consent)

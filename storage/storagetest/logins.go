@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -177,6 +178,14 @@ func testRevokeLoginGrantsLaterTokens(t *testing.T, s storage.Store) {
 // backend that revokes at once, without waiting for the transaction, leaves
 // them active (a logout racing a refresh would not end the grant).
 func testTxRevokeLoginGrants(u singleUse) func(t *testing.T, s storage.Store, tr storage.Transactor) {
+	return testTxRevoke(u, "RevokeLoginGrants", func(ctx context.Context, s storage.Store) error {
+		return s.RevokeLoginGrants(ctx, "sid-fam", at(time.Hour))
+	})
+}
+
+// testTxRevoke is testTxRevokeLoginGrants with another revocation of the
+// grant "fam" (name, called as revoke).
+func testTxRevoke(u singleUse, name string, revoke func(context.Context, storage.Store) error) func(t *testing.T, s storage.Store, tr storage.Transactor) {
 	return func(t *testing.T, s storage.Store, tr storage.Transactor) {
 		ctx := t.Context()
 		u.seed(t, s, "sig")
@@ -186,7 +195,7 @@ func testTxRevokeLoginGrants(u singleUse) func(t *testing.T, s storage.Store, tr
 		require.NoError(t, err, "the transaction's %s", u.name)
 
 		revoked := make(chan error, 1)
-		go func() { revoked <- s.RevokeLoginGrants(ctx, "sid-fam", at(time.Hour)) }()
+		go func() { revoked <- revoke(ctx, s) }()
 		var revokeErr error
 		answered := false
 		select {
@@ -199,12 +208,12 @@ func testTxRevokeLoginGrants(u singleUse) func(t *testing.T, s storage.Store, tr
 			select {
 			case revokeErr = <-revoked:
 			case <-time.After(hangLimit):
-				t.Fatalf("RevokeLoginGrants still waits %v after the transaction committed", hangLimit)
+				t.Fatalf("%s still waits %v after the transaction committed", name, hangLimit)
 			}
 		}
 		require.NoError(t, revokeErr)
 		assertTokens(t, s, "1", true, false,
-			"the tokens a transaction that held a "+u.name+" record of the sign-in committed are revoked by the RevokeLoginGrants it raced with")
+			"the tokens a transaction that held a "+u.name+" record of the grant committed are revoked by the "+name+" it raced with")
 		u.assertUsed(t, s, "sig")
 	}
 }

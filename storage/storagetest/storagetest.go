@@ -59,6 +59,7 @@ var groups = []struct {
 		{"GetReturnsInactiveAndExpired", testTokensGetReturnsInactiveAndExpired},
 		{"SessionBytesRoundTrip", testTokensSessionBytesRoundTrip},
 		{"FormRoundTrip", testTokensFormRoundTrip},
+		{"TokenSet", testTokensTokenSet},
 	}},
 	{"AuthCodes", []testCase{
 		{"ConsumeOnce", testAuthCodesConsumeOnce},
@@ -79,6 +80,13 @@ var groups = []struct {
 	{"RevokeLoginGrants", []testCase{
 		{"EveryKind", testRevokeLoginGrants},
 		{"LaterTokens", testRevokeLoginGrantsLaterTokens},
+	}},
+	{"RevokeUserClientGrants", []testCase{
+		{"EveryKind", testRevokeUserClientGrants},
+		{"LaterTokens", testRevokeUserClientGrantsLaterTokens},
+	}},
+	{"ListGrants", []testCase{
+		{"NewestPerClient", testListGrantsNewestPerClient},
 	}},
 	{"JTI", []testCase{
 		{"SingleUse", testJTISingleUse},
@@ -146,6 +154,8 @@ var groups = []struct {
 		{"RotateRace", withTx(testTxRace(rotateRefresh))},
 		{"RevokeLoginGrantsAfterConsume", withTx(testTxRevokeLoginGrants(consumeCode))},
 		{"RevokeLoginGrantsAfterRotate", withTx(testTxRevokeLoginGrants(rotateRefresh))},
+		{"RevokeUserClientGrantsAfterConsume", withTx(testTxRevokeUserClientGrants(consumeCode))},
+		{"RevokeUserClientGrantsAfterRotate", withTx(testTxRevokeUserClientGrants(rotateRefresh))},
 	}},
 	{"APIKeys", []testCase{
 		{"CreateGetDelete", withAPIKeys(testAPIKeysCreateGetDelete)},

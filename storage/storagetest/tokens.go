@@ -448,3 +448,36 @@ func testJTIReusableAfterExpiry(t *testing.T, s storage.Store) {
 	require.NoError(t, err)
 	assert.NoError(t, s.UseJTI(ctx, "jti-2", at(3*time.Minute), at(2*time.Minute)))
 }
+
+// testTokensTokenSet checks [storage.TokenSetGetter], for backends that
+// implement it: each kind asked for comes back in its place, as GetToken
+// returns it (an inactive code included), a kind without a token is the
+// zero Token, and tokens of other kinds or signatures are left out.
+func testTokensTokenSet(t *testing.T, s storage.Store) {
+	g, ok := s.(storage.TokenSetGetter)
+	if !ok {
+		t.Skip("the store does not implement storage.TokenSetGetter (optional)")
+	}
+	ctx := t.Context()
+	for _, kind := range []storage.TokenKind{storage.KindAuthCode, storage.KindPKCE, storage.KindAccessToken} {
+		require.NoError(t, s.CreateToken(ctx, newToken(kind, "set-sig", "req-"+string(kind))))
+	}
+	require.NoError(t, s.CreateToken(ctx, newToken(storage.KindOIDC, "other-sig", "req-other")))
+	_, err := s.ConsumeAuthCode(ctx, "set-sig")
+	require.NoError(t, err)
+
+	got, err := g.GetTokenSet(ctx, "set-sig", storage.KindOIDC, storage.KindAuthCode, storage.KindPKCE)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	assert.Equal(t, storage.Token{}, got[0], "no OpenID Connect record under this signature: the zero Token")
+	for i, kind := range []storage.TokenKind{storage.KindAuthCode, storage.KindPKCE} {
+		want, err := s.GetToken(ctx, kind, "set-sig")
+		require.NoError(t, err)
+		assertSameRecord(t, want, got[i+1], "the %s, as GetToken returns it", kind)
+	}
+	assert.False(t, got[1].Active, "a consumed code comes back inactive")
+
+	got, err = g.GetTokenSet(ctx, "unknown", storage.KindAuthCode, storage.KindPKCE)
+	require.NoError(t, err, "an unknown signature is not an error")
+	assert.Equal(t, []storage.Token{{}, {}}, got)
+}

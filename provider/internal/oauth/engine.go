@@ -473,7 +473,7 @@ func (e *Engine) IssueTokens(ctx context.Context, w http.ResponseWriter, ar *Acc
 	if err != nil {
 		return err
 	}
-	e.f.WriteAccessResponse(ctx, w, ar.ar, resp)
+	writeAccessResponse(w, resp.ToMap())
 	return nil
 }
 

@@ -3,6 +3,8 @@ package oauth
 import (
 	"context"
 	"sync"
+
+	"github.com/gatehouse/gatehouse/storage"
 )
 
 // Request is the state of one request to an endpoint that calls fosite:
@@ -16,6 +18,14 @@ import (
 type Request struct {
 	mu      sync.Mutex
 	clients map[string]*Client
+
+	// codeRecords are the records of the authorization code being
+	// exchanged, by kind: the code and the PKCE and OpenID Connect records
+	// stored under its signature, read together once (fosite reads the
+	// code twice and the others once each). A consumed code is dropped, so
+	// nothing reads a stale one.
+	codeSig     string
+	codeRecords map[storage.TokenKind]storage.Token
 
 	refreshScopes []string
 
@@ -57,6 +67,36 @@ func (r *Request) cacheClient(id string, c *Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clients[id] = c
+}
+
+// cachedCodeRecord returns the record of kind under the code signature sig
+// read earlier in this request; found is false if none was read. A record
+// read and absent is returned as the zero Token with found true.
+func (r *Request) cachedCodeRecord(kind storage.TokenKind, sig string) (t storage.Token, found bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.codeRecords == nil || r.codeSig != sig {
+		return storage.Token{}, false
+	}
+	t, found = r.codeRecords[kind]
+	return t, found
+}
+
+// cacheCodeRecords keeps the records read for the code signature sig.
+func (r *Request) cacheCodeRecords(sig string, records map[storage.TokenKind]storage.Token) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.codeSig, r.codeRecords = sig, records
+}
+
+// forgetCodeRecord drops the cached record of kind under sig (after a
+// write changed it).
+func (r *Request) forgetCodeRecord(kind storage.TokenKind, sig string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.codeSig == sig {
+		delete(r.codeRecords, kind)
+	}
 }
 
 // AuthenticatedClient returns the client the request authenticated as

@@ -110,6 +110,16 @@ func unmarshalSession(b []byte, into fosite.Session) error {
 	return json.Unmarshal(b, into)
 }
 
+// SessionTenant returns the tenant recorded in a stored grant's session
+// (storage.Request.Session), or nil when it has none or cannot be read.
+func SessionTenant(b []byte) *Tenant {
+	s := NewSession("")
+	if err := s.UnmarshalJSON(b); err != nil {
+		return nil
+	}
+	return s.Tenant
+}
+
 // Expiry returns when the session's token of kind use expires (zero when
 // not set).
 func (s *Session) Expiry(use TokenUse) time.Time { return s.GetExpiresAt(fosite.TokenType(use)) }

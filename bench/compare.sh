@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench/compare.sh [cc|jwt|introspect] — requests per second of the Gatehouse demo server
+# beside a bare fosite v0.49.0 server (bench/baseline: memory store, SHA-256 client-secret
+# hasher) and a plain net/http ceiling, measured in turns (G F P G F P ...) in one run on
+# loopback with wrk. Only the ratios of one run mean anything on a shared machine.
+#   cc          client_credentials, opaque access tokens (default)
+#   jwt         client_credentials, ES256 JWT access tokens (demo flag -jwt-access-tokens)
+#   introspect  RFC 7662 introspection of a live token, the caller authenticated by Basic
+# Environment: ROUNDS (3), DUR (5s), CONNS (32), THREADS (2), GATEHOUSE_FLAGS (extra demo
+# flags, e.g. "-dsn postgres://..."). The last line holds the medians and the ratios.
+set -uo pipefail
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+MODE=${1:-cc} ROUNDS=${ROUNDS:-3} DUR=${DUR:-5s} CONNS=${CONNS:-32} THREADS=${THREADS:-2}
+case $MODE in cc|jwt|introspect) ;; *) echo "usage: $0 [cc|jwt|introspect]" >&2; exit 2 ;; esac
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >/dev/null ||
+    { echo "wrk is missing and could not be installed (apt-get install wrk)" >&2; exit 1; }
+fi
+W=$(mktemp -d); PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
+(cd "$BENCH" && go build -o "$W/baseline" ./baseline) || { echo "bench/baseline: build failed" >&2; exit 1; }
+(cd "$ROOT" && go build -o "$W/gatehouse" ./examples/server) || { echo "examples/server: build failed" >&2; exit 1; }
+
+G=127.0.0.1:18192 F=127.0.0.1:18190 P=127.0.0.1:18191
+GFLAGS=(-admin-addr "" ${GATEHOUSE_FLAGS:-}) FFLAGS=(-hasher sha256)
+[[ $MODE == jwt ]] && { GFLAGS+=(-jwt-access-tokens); FFLAGS+=(-strategy jwt); }
+"$W/baseline" -addr $F "${FFLAGS[@]}" >"$W/f.log" 2>&1 & PIDS+=($!)
+"$W/baseline" -addr $P -mode plain >"$W/p.log" 2>&1 & PIDS+=($!)
+(cd "$ROOT" && exec "$W/gatehouse" -addr $G "${GFLAGS[@]}") >"$W/g.log" 2>&1 & PIDS+=($!)
+up() { for _ in $(seq 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done; echo "$1 did not come up" >&2; return 1; }
+up http://$F/oauth2/token && up http://$P/oauth2/token && up http://$G/.well-known/openid-configuration || { tail -5 "$W"/*.log; exit 1; }
+
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+GA=$(basic demo-service demo-service-secret) FA=$(basic perf-client perf-secret)
+token() { curl -s -H "Authorization: $2" -d grant_type=client_credentials -d "scope=$3" "$1/oauth2/token" |
+  sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'; }
+GT=$(token http://$G "$GA" assets:read) FT=$(token http://$F "$FA" read)
+[[ -n $GT ]] || { echo "gatehouse issued no token to demo-service" >&2; tail -5 "$W/g.log"; exit 1; }
+[[ -n $FT ]] || { echo "the baseline issued no token" >&2; tail -5 "$W/f.log"; exit 1; }
+if [[ $MODE == jwt && $(tr -cd . <<<"$GT" | wc -c) != 2 ]]; then echo "gatehouse -jwt-access-tokens issued no JWT: $GT" >&2; exit 1; fi
+if [[ $MODE == introspect ]]; then
+  a=$(curl -s -H "Authorization: $GA" -d "token=$GT" http://$G/oauth2/introspect)
+  grep -q '"active":true' <<<"$a" || { echo "gatehouse introspection is not active: $a" >&2; exit 1; }
+fi
+
+rate() { # URL script args...
+  wrk -t"$THREADS" -c"$CONNS" -d"$DUR" --timeout 10s -s "$BENCH/lua/$2" "$1" -- "${@:3}" >"$W/wrk.out" 2>&1
+  local bad; bad=$(awk '/Non-2xx/{print $4}' "$W/wrk.out")
+  [[ -n $bad ]] && echo "  ($1: $bad non-2xx responses)" >&2
+  awk '/Requests\/sec/{print int($2)}' "$W/wrk.out"
+}
+declare -a GR FR PR
+for r in $(seq "$ROUNDS"); do
+  if [[ $MODE == introspect ]]; then
+    g=$(rate http://$G/oauth2/introspect introspect.lua "$GA" "$GT")
+    f=$(rate http://$F/oauth2/introspect introspect.lua "$FA" "$FT")
+  else
+    g=$(rate http://$G/oauth2/token token.lua "$GA" assets:read)
+    f=$(rate http://$F/oauth2/token token.lua "$FA" read)
+  fi
+  p=$(rate http://$P/oauth2/token token.lua "$(basic x y)" read)
+  echo "round $r: gatehouse $g req/s, fosite $f req/s, plain $p req/s"
+  GR+=("${g:-0}"); FR+=("${f:-0}"); PR+=("${p:-0}")
+done
+med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+gm=$(med "${GR[@]}") fm=$(med "${FR[@]}") pm=$(med "${PR[@]}")
+echo "$MODE medians: gatehouse $gm, fosite-baseline $fm, plain-ceiling $pm req/s;" \
+  "gatehouse/fosite $(awk -v a="$gm" -v b="$fm" 'BEGIN{printf "%.2f", a/b}')," \
+  "gatehouse/ceiling $(awk -v a="$gm" -v b="$pm" 'BEGIN{printf "%.2f", a/b}')"

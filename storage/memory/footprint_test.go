@@ -1,0 +1,63 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// maxBytesPerAccessToken is the most heap one live opaque access token may
+// hold in the memory store (docs/performance.md).
+const maxBytesPerAccessToken = 600
+
+// ccAccessToken is an access token as the provider stores one for a
+// client_credentials request (scope assets:read, client "svc"): the same
+// fields, the same sizes.
+func ccAccessToken(i int, now time.Time) storage.Token {
+	return storage.Token{
+		Signature: fmt.Sprintf("%043d", i), // an HMAC-SHA256 signature, base64url: 43 characters
+		Kind:      storage.KindAccessToken,
+		Request: storage.Request{
+			ID:              fmt.Sprintf("%08d-2c3e-460a-9cd6-62482e6156fe", i),
+			RequestedAt:     now,
+			ClientID:        "svc",
+			RequestedScopes: []string{"assets:read"},
+			GrantedScopes:   []string{"assets:read"},
+			Form:            map[string][]string{"grant_type": {"client_credentials"}, "scope": {"assets:read"}},
+			Session:         []byte(`{"exp":{"access_token":1796232711958900566},"idt":{},"ip":"192.0.2.1"}`),
+		},
+		ExpiresAt: now.Add(time.Hour),
+		CreatedAt: now,
+		Active:    true,
+	}
+}
+
+// TestAccessTokenFootprint creates 100,000 live access tokens and checks
+// the heap they hold, as runtime.MemStats counts it, stays within
+// maxBytesPerAccessToken each.
+func TestAccessTokenFootprint(t *testing.T) {
+	const n = 100_000
+	ctx := context.Background()
+	now := time.Now()
+	s := New()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		if err := s.CreateToken(ctx, ccAccessToken(i, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d bytes of heap per live access token", per)
+	if per > maxBytesPerAccessToken {
+		t.Errorf("%d bytes of heap per live access token; at most %d", per, maxBytesPerAccessToken)
+	}
+	runtime.KeepAlive(s)
+}

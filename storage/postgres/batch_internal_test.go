@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// internalStore is a migrated store on a table prefix of its own (the
+// internal tests cannot use internal/pgtest, which imports this package).
+func internalStore(t *testing.T) *Store {
+	t.Helper()
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES_DSN is not set; skipping PostgreSQL tests (for a local server: export GATEHOUSE_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:5432/test?sslmode=disable')")
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	prefix := "t" + hex.EncodeToString(b) + "_"
+	s, err := New(ctx, pool, WithTablePrefix(prefix), WithMigrate())
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		rows, err := pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE tablename LIKE $1`, prefix+"%")
+		if err == nil {
+			var tables []string
+			for rows.Next() {
+				var n string
+				_ = rows.Scan(&n)
+				tables = append(tables, n)
+			}
+			rows.Close()
+			for _, n := range tables {
+				_, _ = pool.Exec(ctx, `DROP TABLE IF EXISTS `+n+` CASCADE`)
+			}
+		}
+		pool.Close()
+	})
+	return s
+}
+
+func groupToken(i int) storage.Token {
+	now := time.Now()
+	return storage.Token{
+		Signature: fmt.Sprintf("sig-%d", i), Kind: storage.KindAccessToken,
+		Request:   storage.Request{ID: fmt.Sprintf("req-%d", i), ClientID: "c", RequestedAt: now, GrantedScopes: []string{"a"}, Session: []byte(`{}`)},
+		ExpiresAt: now.Add(time.Hour), Active: true,
+	}
+}
+
+// TestInsertGroupOneBadRow writes a group in which one row is refused by
+// the server (a NUL byte, which a text column cannot hold) and one repeats
+// an earlier member's key: the batch rolls back as a whole, each row is
+// written again alone, and only those two calls fail, each with its own
+// error.
+func TestInsertGroupOneBadRow(t *testing.T) {
+	s := internalStore(t)
+	ctx := context.Background()
+	var group []*pendingInsert
+	for i := range 6 {
+		tok := groupToken(i)
+		switch i {
+		case 2:
+			tok.Request.Subject = "bad\x00subject"
+		case 5:
+			tok = groupToken(1)
+		}
+		group = append(group, &pendingInsert{t: tok, done: make(chan error, 1)})
+	}
+	s.writeGroup(ctx, group)
+	for i, p := range group {
+		err := <-p.done
+		switch i {
+		case 2:
+			assert.Error(t, err, "the row the server refuses fails its call")
+			assert.NotErrorIs(t, err, storage.ErrAlreadyExists)
+		case 5:
+			assert.ErrorIs(t, err, storage.ErrAlreadyExists, "the repeated key fails its call")
+		default:
+			assert.NoError(t, err, "row %d is written", i)
+			_, err := s.GetToken(ctx, storage.KindAccessToken, p.t.Signature)
+			assert.NoError(t, err, "row %d is readable", i)
+		}
+	}
+	_, err := s.GetToken(ctx, storage.KindAccessToken, "sig-2")
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+// TestInsertGroupsUnderConcurrency creates tokens from many goroutines at
+// once, every signature twice: each signature is created by exactly one
+// call, every other call for it gets ErrAlreadyExists, and no call is
+// lost or answered twice. Some calls share a group (asserted by counting
+// the groups' batches through the round trips is left to the benchmark).
+func TestInsertGroupsUnderConcurrency(t *testing.T) {
+	s := internalStore(t)
+	ctx := context.Background()
+	const n = 200
+	results := make([]error, 2*n)
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.CreateToken(ctx, groupToken(i%n))
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		a, b := results[i], results[i+n]
+		won := 0
+		for _, err := range []error{a, b} {
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, storage.ErrAlreadyExists):
+			default:
+				t.Errorf("signature %d: unexpected error %v", i, err)
+			}
+		}
+		assert.Equal(t, 1, won, "signature %d is created by exactly one call (got %v, %v)", i, a, b)
+		_, err := s.GetToken(ctx, storage.KindAccessToken, fmt.Sprintf("sig-%d", i))
+		assert.NoError(t, err)
+	}
+	s.groups.mu.Lock()
+	defer s.groups.mu.Unlock()
+	assert.False(t, s.groups.writing, "the writer stopped")
+	assert.Empty(t, s.groups.queue)
+}
+
+// A call whose context ends while it waits returns at once; the others
+// are unaffected.
+func TestInsertGroupCallerGoesAway(t *testing.T) {
+	s := internalStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.CreateToken(ctx, groupToken(1))
+	assert.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, s.CreateToken(context.Background(), groupToken(2)))
+}
