@@ -78,10 +78,11 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, info.introspection())
 	})
+	ep := p.tel.endpoint("introspect")
 	if !p.cfg.CORSIntrospection {
-		return h
+		return p.tel.instrument(ep, h)
 	}
-	return p.withCORS(http.MethodPost, h)
+	return p.tel.instrument(ep, p.withCORS(http.MethodPost, h))
 }
 
 // writeInactive writes the answer for a token the caller may not see or
@@ -214,7 +215,7 @@ func (p *Provider) checkClientAddr(r *http.Request, c *oauth.Client) error {
 		return err
 	}
 	if !c.AllowedFrom(addr) {
-		return errIPRefused(oauth.InvalidClient)
+		return p.refuseIP(r.Context(), oauth.InvalidClient, c)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // nothing. Browsers may call it cross-origin from the client's origins (see
 // [Config.CORSOrigins]).
 func (p *Provider) RevokeHandler() http.Handler {
-	return p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.tel.instrument(p.tel.endpoint("revoke"), p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -37,7 +37,7 @@ func (p *Provider) RevokeHandler() http.Handler {
 			p.allowOrigin(w, r, &c.Client)
 		}
 		p.writeRevocationError(ctx, w, err)
-	}))
+	})))
 }
 
 // writeRevocationError writes the revocation answer for err (nil: 200)
@@ -49,6 +49,9 @@ func (p *Provider) RevokeHandler() http.Handler {
 // were revoked.
 func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWriter, err error) {
 	a := oauth.Translate(err)
+	if err != nil {
+		noteError(w, a.Code)
+	}
 	if a.Status == http.StatusServiceUnavailable {
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "revocation endpoint: backend unavailable", slog.String("error", oauth.Chain(err)))
 		p.engine.WriteAccessError(ctx, w, nil, err)

@@ -55,7 +55,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 	if username == "" || password == "" {
 		return false, msg(msgLoginMissing), nil
 	}
-	u, until, err := p.checkPassword(ctx, username, password, p.loginCounts(r, username)...)
+	u, until, err := p.checkPassword(ctx, signInLoginPage, username, password, p.loginCounts(r, username)...)
 	switch {
 	case errors.Is(err, errPasswordLocked):
 		return false, p.lockMessage(until), nil

@@ -114,9 +114,17 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	var locked *mfa.LockedError
 	switch err := f.Verify(ctx, subject, code); {
 	case err == nil:
+		p.tel.mfaVerified(ctx, f.Name(), "success")
 	case errors.As(err, &locked):
+		if errors.Is(err, mfa.ErrInvalidCode) { // this wrong code locked the user out
+			p.tel.mfaVerified(ctx, f.Name(), "invalid_code")
+			p.tel.lockedOut(ctx, "mfa")
+		} else {
+			p.tel.mfaVerified(ctx, f.Name(), "locked")
+		}
 		return false, msg(msgMFALocked, wait(locked.Until.Sub(p.cfg.Now()))), nil
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
+		p.tel.mfaVerified(ctx, f.Name(), "invalid_code")
 		return false, msg(msgMFAWrong), nil
 	default:
 		return false, message{}, fmt.Errorf("%w: verify %s: %w", oauth.ErrUnavailable, f.Name(), err)
