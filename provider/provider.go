@@ -43,6 +43,10 @@ type Provider struct {
 	tel           *telemetry
 }
 
+// maxClientTokenLifetime is the longest access or ID token lifetime a
+// client may set (checkTokenSettings).
+const maxClientTokenLifetime = 24 * time.Hour
+
 // newTimeout bounds the store I/O of [New].
 const newTimeout = 30 * time.Second
 
@@ -89,7 +93,10 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		cfg.Logger.Warn("provider: Config.GlobalSecret is not set; using a random key, so tokens will not survive a restart or work across replicas")
 	}
 
-	maxLifetime := max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime)
+	// A retired key stays published as long as anything it signed may
+	// live: a client may set its access and ID token lifetimes up to
+	// maxClientTokenLifetime, beyond the provider's defaults.
+	maxLifetime := max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime, maxClientTokenLifetime)
 	p.keys = keys.NewManager(p.store, keys.Options{
 		Algorithm:        cfg.SigningAlgorithm,
 		Now:              cfg.Now,
