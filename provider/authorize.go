@@ -172,6 +172,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	fl.ar = ar
 	fl.client = ar.Client()
 	fl.ClientID = fl.client.ID
+	telOf(ctx).setClient(fl.client.ID)
 	fl.prompt = strings.Fields(ar.Form().Get("prompt"))
 	if err := precheck(ar, fl.client, p.supported); err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)

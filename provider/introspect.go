@@ -44,6 +44,9 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
 		client, err := p.engine.AuthenticateClient(ctx, r, r.PostForm)
+		if err == nil {
+			telOf(ctx).setClient(client.ID)
+		}
 		if err == nil && p.cfg.CORSIntrospection {
 			p.allowOrigin(w, r, &client.Client)
 		}

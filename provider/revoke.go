@@ -35,6 +35,7 @@ func (p *Provider) RevokeHandler() http.Handler {
 		}
 		if c := state.AuthenticatedClient(); c != nil {
 			p.allowOrigin(w, r, &c.Client)
+			telOf(ctx).setClient(c.ID)
 		}
 		p.writeRevocationError(ctx, w, err)
 	})))

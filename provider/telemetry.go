@@ -376,13 +376,15 @@ type instrumented struct {
 	withRoute bool     // the http.route of the request is an attribute
 }
 
+// endpoint returns the instrumentation of the endpoint name. Its spans
+// start without attributes (the name says which endpoint); finish sets
+// them all at once.
 func (t *telemetry) endpoint(name string) *instrumented {
-	attrs := trace.WithAttributes(attrEndpoint.String(name))
 	return &instrumented{
 		name:     name,
 		spanName: "gatehouse." + name,
-		server:   []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), attrs},
-		internal: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal), attrs},
+		server:   []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)},
+		internal: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -238,7 +239,6 @@ func TestTelemetryCodeFlow(t *testing.T) {
 	assert.Equal(t, "authorization_code", a["oauth.grant_type"])
 	assert.Equal(t, "200", a["http.response.status_code"])
 	assert.NotContains(t, a, "error.type")
-	assert.Equal(t, "token", a["gatehouse.endpoint"])
 	refreshes := s.ended("gatehouse.token.refresh_token")
 	require.Len(t, refreshes, 2)
 	assert.Equal(t, "refresh_token", attrs(refreshes[0])["oauth.grant_type"])
@@ -375,4 +375,51 @@ func TestTelemetryMFALockout(t *testing.T) {
 	assert.Zero(t, s.value(t, provider.MetricMFAVerifications, map[string]string{"gatehouse.outcome": "success"}))
 	assert.NotEmpty(t, s.ended("gatehouse.interaction.mfa"))
 	s.assertNoSecrets(t, append(wrong, right, "alice-password", demoTOTPSecret)...)
+}
+
+// Every endpoint has its span and its duration: introspection, revocation,
+// userinfo, logout, discovery, JWKS, the admin API (named by its route),
+// and a host's route through Provider.Instrument.
+func TestTelemetryEveryEndpoint(t *testing.T) {
+	e, s := newTelEnv(t)
+	tok := e.codeFlow(e.web, e.webSecret, webRedirect, "alice", "openid", "offline_access")
+	e.introspect(tok.AccessToken)
+	status, _, _ := e.postForm("/oauth2/revoke", url.Values{"token": {tok.RefreshToken}}, e.web.ID, e.webSecret)
+	require.Equal(t, http.StatusOK, status)
+	status, _ = e.bearer("/userinfo", tok.AccessToken)
+	require.Equal(t, http.StatusUnauthorized, status, "revoked with its grant")
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json", "/oauth2/logout"} {
+		resp, err := http.Get(e.url(path))
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	ad := newAdminAPI(t, e.p)
+	require.Equal(t, http.StatusOK, ad.call(http.MethodGet, "/clients/web", nil).status)
+	require.Equal(t, http.StatusNotFound, ad.call(http.MethodGet, "/clients/nobody", nil).status)
+	require.Equal(t, http.StatusUnauthorized, ad.call(http.MethodGet, "/clients", nil, "Authorization", "").status)
+	host := httptest.NewServer(e.p.Instrument("account", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "gone", http.StatusGone)
+	})))
+	defer host.Close()
+	resp, err := http.Get(host.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	for _, name := range []string{"gatehouse.introspect", "gatehouse.revoke", "gatehouse.userinfo", "gatehouse.logout",
+		"gatehouse.discovery", "gatehouse.jwks", "gatehouse.account"} {
+		assert.Len(t, s.ended(name), 1, "%s among %v", name, s.names())
+	}
+	assert.Equal(t, "web", attrs(s.one(t, "gatehouse.introspect"))["oauth.client_id"])
+	assert.Equal(t, "invalid_token", attrs(s.one(t, "gatehouse.userinfo"))["error.type"])
+	assert.Equal(t, "410", attrs(s.one(t, "gatehouse.account"))["error.type"])
+	get := s.ended("gatehouse.admin GET /clients/{id}")
+	require.Len(t, get, 2, "%v", s.names())
+	assert.Equal(t, "/clients/{id}", attrs(get[0])["http.route"])
+	assert.Equal(t, "not_found", attrs(get[1])["error.type"])
+	assert.Len(t, s.ended("gatehouse.admin"), 1, "a refused admin call has no route")
+	for ep, want := range map[string]int64{"introspect": 1, "revoke": 1, "userinfo": 1, "logout": 1, "discovery": 1, "jwks": 1, "admin": 3, "account": 1} {
+		assert.Equal(t, want, s.value(t, provider.MetricRequestDuration, map[string]string{"gatehouse.endpoint": ep}), ep)
+	}
+	assert.Equal(t, int64(2), s.value(t, provider.MetricRequestDuration, map[string]string{"gatehouse.endpoint": "admin", "http.route": "/clients/{id}"}))
+	s.assertNoSecrets(t, tok.AccessToken, tok.RefreshToken, e.webSecret, adminToken)
 }

@@ -33,7 +33,9 @@ type op int
 
 // Attribute keys of the spans and of the error counter.
 const (
-	// AttrOperation is the store method: "GetClient", "CreateToken", ...
+	// AttrOperation is the store method ("GetClient", "CreateToken", ...)
+	// on the error counter. A span has it in its name,
+	// "gatehouse.store.GetClient".
 	AttrOperation = attribute.Key("db.operation.name")
 	// AttrErrorType classifies a failed call: ErrorCanceled,
 	// ErrorDeadline or ErrorBackend.
@@ -73,10 +75,9 @@ func NewObserver(tracer trace.Tracer, errors metric.Int64Counter) *Observer {
 	o := &Observer{tracer: tracer, errors: errors}
 	for i, name := range opNames {
 		o.names[i] = "gatehouse.store." + name
-		o.startOpts[i] = []trace.SpanStartOption{
-			trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(AttrOperation.String(name)),
-		}
+		// The name says which operation: no attribute to copy into
+		// every span.
+		o.startOpts[i] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 		for c, class := range errorClasses {
 			o.errOpts[i][c] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
 				AttrOperation.String(name), AttrErrorType.String(class)))}
