@@ -106,9 +106,9 @@ func startProcess(t *testing.T, args ...string) *process {
 type outcome int
 
 const (
-	answered  outcome = iota // a complete 200 with an access token
-	notTaken                 // never reached the server: connection refused, or an idle connection closed under it
-	broken                   // anything else: a request the server took and did not answer
+	answered outcome = iota // a complete 200 with an access token
+	notTaken                // never reached the server: connection refused, or an idle connection closed under it
+	broken                  // anything else: a request the server took and did not answer
 )
 
 // tokenRequest sends one client_credentials request on c and classifies
