@@ -180,7 +180,7 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), actorKey{}, actor))
 		mux.ServeHTTP(w, r)
 		// The route the mux chose, for the span's name and http.route.
-		telOf(r.Context()).setPattern(r.Pattern)
+		telOf(w).setPattern(r.Pattern)
 	}))
 }
 

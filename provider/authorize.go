@@ -172,7 +172,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	fl.ar = ar
 	fl.client = ar.Client()
 	fl.ClientID = fl.client.ID
-	telOf(ctx).setClient(fl.client.ID)
+	telOf(w).setClient(fl.client.ID)
 	fl.prompt = strings.Fields(ar.Form().Get("prompt"))
 	if err := precheck(ar, fl.client, p.supported); err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)
@@ -181,7 +181,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	// Every request of the flow must come from the client's networks.
 	addr, err := p.clientAddr(r)
 	if err == nil && !fl.client.AllowedFrom(addr) {
-		err = p.refuseIP(ctx, oauth.AccessDenied, fl.client)
+		err = p.refuseIP(ctx, w, oauth.AccessDenied, fl.client)
 	}
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)
@@ -282,7 +282,7 @@ func (p *Provider) showStep(w http.ResponseWriter, r *http.Request, fl *flow, st
 			return
 		}
 	}
-	if rt := telOf(ctx); rt != nil && rt.step == "" {
+	if rt := telOf(w); rt != nil && rt.step == "" {
 		rt.setStep(st.name()) // the step a GET shows, or an authorization goes to
 	}
 	if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
@@ -390,7 +390,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 		}
 		st := p.currentStep(ctx, fl)
 		if st != nil {
-			telOf(ctx).setStep(st.name())
+			telOf(w).setStep(st.name())
 		}
 		if st == nil || r.PostForm.Get("step") != st.name() {
 			// A stale or forged submission: show the current state instead.

@@ -45,7 +45,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
 		client, err := p.engine.AuthenticateClient(ctx, r, r.PostForm)
 		if err == nil {
-			telOf(ctx).setClient(client.ID)
+			telOf(w).setClient(client.ID)
 		}
 		if err == nil && p.cfg.CORSIntrospection {
 			p.allowOrigin(w, r, &client.Client)
@@ -54,7 +54,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			err = oauth.InvalidClient.Hint("Public clients cannot introspect tokens.")
 		}
 		if err == nil {
-			err = p.checkClientAddr(r, client)
+			err = p.checkClientAddr(w, r, client)
 		}
 		if err != nil {
 			p.setRetryAfter(w, err)
@@ -212,13 +212,13 @@ func hasClientCredentials(r *http.Request) bool {
 
 // checkClientAddr refuses a client used from outside its IP ranges
 // (invalid_client), and a request whose address cannot be determined.
-func (p *Provider) checkClientAddr(r *http.Request, c *oauth.Client) error {
+func (p *Provider) checkClientAddr(w http.ResponseWriter, r *http.Request, c *oauth.Client) error {
 	addr, err := p.clientAddr(r)
 	if err != nil {
 		return err
 	}
 	if !c.AllowedFrom(addr) {
-		return p.refuseIP(r.Context(), oauth.InvalidClient, c)
+		return p.refuseIP(r.Context(), w, oauth.InvalidClient, c)
 	}
 	return nil
 }

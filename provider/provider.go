@@ -203,12 +203,12 @@ func (p *Provider) clientAddr(r *http.Request) (netip.Addr, error) {
 
 // refuseIP returns the error for client c used from outside its IP
 // ranges, and counts the refusal.
-func (p *Provider) refuseIP(ctx context.Context, kind oauth.Kind, c *oauth.Client) error {
+func (p *Provider) refuseIP(ctx context.Context, w http.ResponseWriter, kind oauth.Kind, c *oauth.Client) error {
 	id := ""
 	if c != nil {
 		id = c.ID
 	}
-	p.tel.ipRefused(ctx, telOf(ctx).endpointName(), id)
+	p.tel.ipRefused(ctx, telOf(w).endpointName(), id)
 	return errIPRefused(kind)
 }
 

@@ -29,13 +29,13 @@ func (p *Provider) RevokeHandler() http.Handler {
 		}
 		state := oauth.NewRequest()
 		ctx = oauth.WithRequest(ctx, state)
-		err := p.checkClaimedClientAddr(r.WithContext(ctx))
+		err := p.checkClaimedClientAddr(w, r.WithContext(ctx))
 		if err == nil {
 			err = p.engine.Revoke(ctx, r)
 		}
 		if c := state.AuthenticatedClient(); c != nil {
 			p.allowOrigin(w, r, &c.Client)
-			telOf(ctx).setClient(c.ID)
+			telOf(w).setClient(c.ID)
 		}
 		p.writeRevocationError(ctx, w, err)
 	})))
@@ -85,7 +85,7 @@ func (p *Provider) revokeFamily(ctx context.Context, requestID string) {
 // checkClaimedClientAddr applies the IP ranges of the client a request
 // names (Basic user or client_id) before the engine authenticates it, for
 // endpoints where the engine does both in one call.
-func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
+func (p *Provider) checkClaimedClientAddr(w http.ResponseWriter, r *http.Request) error {
 	id := r.PostForm.Get("client_id")
 	if u, _, ok := r.BasicAuth(); ok {
 		if un, err := url.QueryUnescape(u); err == nil {
@@ -99,5 +99,5 @@ func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
 	if err != nil {
 		return nil // unknown clients are refused by authentication itself
 	}
-	return p.checkClientAddr(r, c)
+	return p.checkClientAddr(w, r, c)
 }

@@ -399,9 +399,6 @@ func (e *instrumented) subName(sub string) string {
 	return n
 }
 
-// reqTelKey is the context key of a request's *reqTel.
-type reqTelKey struct{}
-
 // reqTel is the telemetry of one endpoint request: its span, and what the
 // handlers learn about it for the span's and the duration's attributes.
 // It is also the request's ResponseWriter, to see the status written.
@@ -435,10 +432,13 @@ func (rt *reqTel) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the server's writer.
 func (rt *reqTel) Unwrap() http.ResponseWriter { return rt.ResponseWriter }
 
-// telOf returns the telemetry of ctx's endpoint request, or nil. Its
-// methods are safe on nil.
-func telOf(ctx context.Context) *reqTel {
-	rt, _ := ctx.Value(reqTelKey{}).(*reqTel)
+// telOf returns the telemetry of the instrumented request whose writer w
+// is, or nil (a handler not reached through instrument). Its methods are
+// safe on nil. The handlers reach it through their writer rather than the
+// context, which costs a request no context of its own when there is no
+// span to carry.
+func telOf(w http.ResponseWriter) *reqTel {
+	rt, _ := w.(*reqTel)
 	return rt
 }
 
@@ -528,17 +528,21 @@ func (t *telemetry) instrument(ep *instrumented, h http.Handler) http.Handler {
 			ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
 			opts = ep.server
 		}
-		ctx, span := t.tracer.Start(ctx, ep.spanName, opts...)
+		sctx, span := t.tracer.Start(ctx, ep.spanName, opts...)
+		if span.SpanContext().IsValid() {
+			// A span to carry (sampled or not): the request's context
+			// is the span's. A no-op span needs none.
+			ctx = sctx
+			r = r.WithContext(ctx)
+		}
 		rt := &reqTel{ResponseWriter: w, ep: ep, span: span}
-		ctx = context.WithValue(ctx, reqTelKey{}, rt)
-		r = r.WithContext(ctx)
-		defer t.finish(ctx, ep, rt, r, start)
+		defer t.finish(ctx, ep, rt, start)
 		h.ServeHTTP(rt, r)
 	})
 }
 
 // finish ends a request's span and records its duration.
-func (t *telemetry) finish(ctx context.Context, ep *instrumented, rt *reqTel, r *http.Request, start time.Time) {
+func (t *telemetry) finish(ctx context.Context, ep *instrumented, rt *reqTel, start time.Time) {
 	status := rt.status
 	if status == 0 {
 		status = http.StatusOK

@@ -49,7 +49,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rt := telOf(ctx)
+	rt := telOf(w)
 	rt.setGrant(grant)
 	addr, err := p.clientAddr(r)
 	if err != nil {
@@ -78,7 +78,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	tr.ar = ar
 	tr.client = ar.Client()
 	if tr.client == nil || !tr.client.AllowedFrom(addr) {
-		p.writeTokenError(ctx, w, ar, p.refuseIP(ctx, oauth.InvalidClient, tr.client))
+		p.writeTokenError(ctx, w, ar, p.refuseIP(ctx, w, oauth.InvalidClient, tr.client))
 		return
 	}
 	if err := p.tokenGrant(ctx, tr); err != nil {

@@ -49,7 +49,7 @@ func (p *Provider) UserinfoHandler() http.Handler {
 			return
 		}
 		p.allowTokenOrigin(w, r, info)
-		telOf(ctx).setClient(info.ClientID)
+		telOf(w).setClient(info.ClientID)
 		if !info.HasScope("openid") || info.Subject == "" {
 			p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.", []string{"openid"})
 			return
