@@ -350,7 +350,7 @@ func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge i
 // (GET shows the current step, POST submits it). Every POST must carry the
 // flow's CSRF token and come from the browser that started the flow.
 func (p *Provider) InteractionHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("interaction"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.tel.instrument(p.tel.endpoint("interaction", stepNames()...), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if !p.parsePageRequest(w, r) {
 			return

@@ -372,31 +372,35 @@ type instrumented struct {
 	spanName  string // "gatehouse.token"
 	server    []trace.SpanStartOption
 	internal  []trace.SpanStartOption
-	subNames  sync.Map // sub-operation (grant type, step) -> span name
-	withRoute bool     // the http.route of the request is an attribute
+	subNames  map[string]string // sub-operation (grant type, step) -> span name, made once
+	withRoute bool              // the http.route of the request is an attribute
 }
 
-// endpoint returns the instrumentation of the endpoint name. Its spans
-// start without attributes (the name says which endpoint); finish sets
-// them all at once.
-func (t *telemetry) endpoint(name string) *instrumented {
-	return &instrumented{
+// endpoint returns the instrumentation of the endpoint name, whose
+// sub-operations (grant types, steps) are subs. Its spans start without
+// attributes (the name says which endpoint); finish sets them all at once.
+func (t *telemetry) endpoint(name string, subs ...string) *instrumented {
+	e := &instrumented{
 		name:     name,
 		spanName: "gatehouse." + name,
 		server:   []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)},
 		internal: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)},
+		subNames: map[string]string{},
 	}
+	for _, s := range subs {
+		e.subNames[s] = e.spanName + "." + s
+	}
+	return e
 }
 
 // subName returns the span name of a sub-operation of the endpoint, such
-// as a grant type: "gatehouse.token.client_credentials".
+// as a grant type: "gatehouse.token.client_credentials". The names of the
+// subs given to endpoint are made once; another's is made each time.
 func (e *instrumented) subName(sub string) string {
-	if n, ok := e.subNames.Load(sub); ok {
-		return n.(string)
+	if n, ok := e.subNames[sub]; ok {
+		return n
 	}
-	n := e.spanName + "." + sub
-	e.subNames.Store(sub, n)
-	return n
+	return e.spanName + "." + sub
 }
 
 // reqTel is the telemetry of one endpoint request: its span, and what the

@@ -228,6 +228,7 @@ func TestTelemetryCodeFlow(t *testing.T) {
 	}
 	login := s.ended("gatehouse.interaction.login")
 	assert.Equal(t, "login", attrs(login[len(login)-1])["gatehouse.step"])
+	assert.Equal(t, "web", attrs(login[len(login)-1])["oauth.client_id"])
 
 	assert.Empty(t, s.ended("Fosite.*"), "fosite's own spans record error texts; they are muted")
 	exchanges := s.ended("gatehouse.token.authorization_code")

@@ -20,7 +20,7 @@ import (
 // for clients allowed it, password. Browsers may call it cross-origin from
 // the client's origins (see [Config.CORSOrigins]).
 func (p *Provider) TokenHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("token"), p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken)))
+	return p.tel.instrument(p.tel.endpoint("token", p.supported.grantTypes...), p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken)))
 }
 
 // tokenRequest is the state of one token request, created once by
