@@ -167,3 +167,19 @@ func TestFailuresAreCounted(t *testing.T) {
 	}
 	assert.Contains(t, ended[1].Attributes(), attribute.String("error.type", storetrace.ErrorCanceled))
 }
+
+// Outside a recording span the decorator allocates nothing of its own: a
+// call costs what the store's costs.
+func TestNoAllocationsOutsideSpans(t *testing.T) {
+	s := newSDK(t)
+	plain := memory.New()
+	ctx := context.Background()
+	require.NoError(t, plain.CreateClient(ctx, storage.Client{ID: "c"}))
+	w := storetrace.Wrap(plain, s.obs)
+	direct := testing.AllocsPerRun(200, func() { _, _ = plain.GetClient(ctx, "c") })
+	wrapped := testing.AllocsPerRun(200, func() { _, _ = w.GetClient(ctx, "c") })
+	assert.Equal(t, direct, wrapped)
+	missing := testing.AllocsPerRun(200, func() { _, _ = plain.GetClient(ctx, "nobody") })
+	wrappedMissing := testing.AllocsPerRun(200, func() { _, _ = w.GetClient(ctx, "nobody") })
+	assert.Equal(t, missing, wrappedMissing, "a sentinel is not counted")
+}
