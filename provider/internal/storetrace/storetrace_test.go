@@ -178,8 +178,8 @@ func TestNoAllocationsOutsideSpans(t *testing.T) {
 	w := storetrace.Wrap(plain, s.obs)
 	direct := testing.AllocsPerRun(200, func() { _, _ = plain.GetClient(ctx, "c") })
 	wrapped := testing.AllocsPerRun(200, func() { _, _ = w.GetClient(ctx, "c") })
-	assert.Equal(t, direct, wrapped)
+	assert.LessOrEqual(t, wrapped, direct)
 	missing := testing.AllocsPerRun(200, func() { _, _ = plain.GetClient(ctx, "nobody") })
 	wrappedMissing := testing.AllocsPerRun(200, func() { _, _ = w.GetClient(ctx, "nobody") })
-	assert.Equal(t, missing, wrappedMissing, "a sentinel is not counted")
+	assert.LessOrEqual(t, wrappedMissing, missing, "a sentinel is not counted")
 }
