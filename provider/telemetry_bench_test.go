@@ -57,7 +57,7 @@ func reportCPU(b *testing.B, start time.Duration) {
 // side by side in one run: the no-op providers (what a host gets without an
 // SDK), the metrics SDK alone, and the metrics SDK with the tracing SDK
 // behind a real batch span processor whose exporter drops the spans, at
-// three sampling settings.
+// four sampling settings (0 %: what a request that is not sampled costs).
 func telemetrySetups() []struct {
 	name  string
 	setup func(b *testing.B) (trace.TracerProvider, metric.MeterProvider)
@@ -88,6 +88,7 @@ func telemetrySetups() []struct {
 		{"metrics", func(b *testing.B) (trace.TracerProvider, metric.MeterProvider) {
 			return tracenoop.NewTracerProvider(), meter(b)
 		}},
+		{"traces-0pct", traced(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)))},
 		{"traces-1pct", traced(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))},
 		{"traces-10pct", traced(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1)))},
 		{"traces-all", traced(sdktrace.AlwaysSample())},
