@@ -148,7 +148,9 @@ type accountSession struct {
 // [Provider.Handler]): Account + "/apps", "/security" and "/login", and
 // Account itself, which redirects to the apps. A host with its own router
 // mounts it at Account and at every path below it.
-func (p *Provider) AccountHandler() http.Handler { return http.HandlerFunc(p.serveAccount) }
+func (p *Provider) AccountHandler() http.Handler {
+	return p.tel.instrument(p.tel.endpoint("account"), http.HandlerFunc(p.serveAccount))
+}
 
 func (p *Provider) accountURL(section string) string {
 	return p.issuerPath + p.cfg.Paths.Account + "/" + section
@@ -575,7 +577,7 @@ func confirmTOTPAction(p *Provider, w http.ResponseWriter, r *http.Request, s *a
 	if errors.Is(err, mfa.ErrAlreadyEnrolled) {
 		return accountOutcome{} // confirmed meanwhile (another tab)
 	}
-	if m, err := p.codeAnswer(err, p.totp.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(r.Context(), err, p.totp.Name()); !m.none() || err != nil {
 		return accountOutcome{m: m, err: err}
 	}
 	p.accountEvent(ctx, r, eventMFAEnrolled, s.login.Subject, "")
@@ -604,7 +606,7 @@ func replaceTOTPAction(p *Provider, _ http.ResponseWriter, r *http.Request, s *a
 		return accountOutcome{m: m}
 	}
 	_, err := p.totp.BeginReplace(r.Context(), s.login.Subject, accountName(&s.user), code)
-	if m, err := p.codeAnswer(err, p.totp.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(r.Context(), err, p.totp.Name()); !m.none() || err != nil {
 		return accountOutcome{m: m, err: err}
 	}
 	return accountOutcome{}
@@ -621,7 +623,7 @@ func removeTOTPAction(p *Provider, _ http.ResponseWriter, r *http.Request, s *ac
 		return accountOutcome{m: m}
 	}
 	ctx := r.Context()
-	if m, err := p.codeAnswer(p.totp.Verify(ctx, s.login.Subject, code), p.totp.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(ctx, p.totp.Verify(ctx, s.login.Subject, code), p.totp.Name()); !m.none() || err != nil {
 		return accountOutcome{m: m, err: err}
 	}
 	if err := p.totp.Unenroll(ctx, s.login.Subject); err != nil && !errors.Is(err, mfa.ErrNotEnrolled) {

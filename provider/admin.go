@@ -188,7 +188,9 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, http.StatusNotFound, "not_found", "No such route: the admin API serves /clients, /api-keys, /application-users and /users/{subject}/api-keys, relative to where it is mounted.", nil)
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ep := p.tel.endpoint("admin")
+	ep.withRoute = true
+	return p.tel.instrument(ep, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		actor, err := authorize(r)
 		if err != nil {
 			p.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "admin: request refused: not authenticated",
@@ -201,8 +203,11 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 			writeAdminError(w, http.StatusUnauthorized, "unauthorized", "Send an admin token: Authorization: Bearer <token>.", nil)
 			return
 		}
-		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
-	})
+		r = r.WithContext(context.WithValue(r.Context(), actorKey{}, actor))
+		mux.ServeHTTP(w, r)
+		// The route the mux chose, for the span's name and http.route.
+		telOf(w).setPattern(r.Pattern)
+	}))
 }
 
 // actorKey is the context key of the actor of an admin request.
@@ -219,6 +224,7 @@ type adminError struct {
 }
 
 func writeAdminError(w http.ResponseWriter, status int, code, desc string, fields fieldErrors) {
+	noteError(w, code)
 	writeJSON(w, status, adminError{Error: code, Description: desc, Fields: fields})
 }
 
@@ -257,7 +263,7 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, id string, err erro
 // application/json, or one of types). An empty body is nil with ok when
 // optional. On failure it writes the error and returns ok false.
 func (a *admin) readObject(w http.ResponseWriter, r *http.Request, optional bool, types ...string) (map[string]json.RawMessage, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.p.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(rawWriter(w), r.Body, a.p.cfg.MaxBodyBytes))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):

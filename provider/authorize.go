@@ -34,7 +34,7 @@ const (
 // says; of the rest only the parameters in authorizeParams are kept, and
 // only they are stored with a flow.
 func (p *Provider) AuthorizeHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.tel.instrument(p.tel.endpoint("authorize"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !p.parseAuthorizeRequest(w, r) {
 			return
 		}
@@ -53,7 +53,7 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 		// The address that started the grant: recorded in its session.
 		fl.setClientIP(addr)
 		p.advance(w, r, fl)
-	})
+	}))
 }
 
 // authorizeParams are the authorization request parameters the provider or
@@ -172,6 +172,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	fl.ar = ar
 	fl.client = ar.Client()
 	fl.ClientID = fl.client.ID
+	telOf(w).setClient(fl.client.ID)
 	fl.prompt = strings.Fields(ar.Form().Get("prompt"))
 	if err := precheck(ar, fl.client, p.supported); err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)
@@ -180,7 +181,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	// Every request of the flow must come from the client's networks.
 	addr, err := p.clientAddr(r)
 	if err == nil && !fl.client.AllowedFrom(addr) {
-		err = errIPRefused(oauth.AccessDenied)
+		err = p.refuseIP(ctx, w, oauth.AccessDenied, fl.client)
 	}
 	if err != nil {
 		p.writeAuthorizeError(ctx, w, r, ar, err)
@@ -281,6 +282,9 @@ func (p *Provider) showStep(w http.ResponseWriter, r *http.Request, fl *flow, st
 			return
 		}
 	}
+	if rt := telOf(w); rt != nil && rt.step == "" {
+		rt.setStep(st.name()) // the step a GET shows, or an authorization goes to
+	}
 	if r.Method == http.MethodGet && r.URL.Path == p.issuerPath+p.cfg.Paths.Interaction {
 		st.show(w, r, p, fl, message{})
 		return
@@ -346,7 +350,7 @@ func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge i
 // (GET shows the current step, POST submits it). Every POST must carry the
 // flow's CSRF token and come from the browser that started the flow.
 func (p *Provider) InteractionHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.tel.instrument(p.tel.endpoint("interaction", stepNames()...), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if !p.parsePageRequest(w, r) {
 			return
@@ -385,6 +389,9 @@ func (p *Provider) InteractionHandler() http.Handler {
 			return
 		}
 		st := p.currentStep(ctx, fl)
+		if st != nil {
+			telOf(w).setStep(st.name())
+		}
 		if st == nil || r.PostForm.Get("step") != st.name() {
 			// A stale or forged submission: show the current state instead.
 			http.Redirect(w, r, p.interactionURL(fl), http.StatusSeeOther)
@@ -422,7 +429,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 		// §4.12); a step that refuses ends the flow; with none left the
 		// authorization finishes.
 		p.advance(w, r, fl)
-	})
+	}))
 }
 
 // currentStep returns the first step still needed, or nil.
@@ -557,6 +564,7 @@ func (p *Provider) loadUser(ctx context.Context, subject string, fl *flow) (User
 // URI has been validated, and shows it as a page otherwise.
 func (p *Provider) writeAuthorizeError(ctx context.Context, w http.ResponseWriter, r *http.Request, ar *oauth.AuthorizeRequest, err error) {
 	a := oauth.Translate(err)
+	noteError(w, a.Code)
 	if a.Status >= 500 {
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "authorization failed", slog.String("error", oauth.Chain(err)))
 	}

@@ -686,6 +686,8 @@ func checkAccess(e *clientErrs, c storage.Client) {
 
 // checkTokenSettings checks the access token format and the lifetimes:
 // each zero (the provider's default) or positive and at most its bound.
+// (maxClientTokenLifetime also bounds how long a retired signing key stays
+// published.)
 func checkTokenSettings(e *clientErrs, c storage.Client) {
 	switch c.AccessTokenFormat {
 	case "", "jwt", "opaque":
@@ -697,10 +699,10 @@ func checkTokenSettings(e *clientErrs, c storage.Client) {
 		v, limit time.Duration
 		why      string
 	}{
-		{"AccessTokenLifetime", c.AccessTokenLifetime, 24 * time.Hour, "24 hours (an access token, a JWT above all, should be short-lived)"},
+		{"AccessTokenLifetime", c.AccessTokenLifetime, maxClientTokenLifetime, "24 hours (an access token, a JWT above all, should be short-lived)"},
 		{"RefreshTokenLifetime", c.RefreshTokenLifetime, 365 * 24 * time.Hour, "365 days"},
 		{"AuthCodeLifetime", c.AuthCodeLifetime, 10 * time.Minute, "10 minutes (RFC 6749 §4.1.2)"},
-		{"IDTokenLifetime", c.IDTokenLifetime, 24 * time.Hour, "24 hours"},
+		{"IDTokenLifetime", c.IDTokenLifetime, maxClientTokenLifetime, "24 hours"},
 	} {
 		switch {
 		case d.v < 0:

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse/gatehouse/ipfilter"
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/scope"
@@ -308,6 +311,22 @@ type Config struct {
 	// Logger receives the provider's logs. If nil, slog.Default(). Secrets
 	// and tokens are never logged.
 	Logger *slog.Logger
+
+	// TracerProvider makes the provider's OpenTelemetry spans: one per
+	// endpoint request ("gatehouse.token.client_credentials",
+	// "gatehouse.interaction.login", ...) and, inside a span that records,
+	// one per store call ("gatehouse.store.GetClient", ...). If nil, the
+	// global provider (otel.GetTracerProvider), which does nothing unless
+	// the host installs an SDK, before or after New. Span attributes hold
+	// client IDs, grant types and error codes; never a token, secret,
+	// password, code or one-time code (docs/operations.md).
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider makes the provider's OpenTelemetry metrics (the
+	// Metric* constants; docs/operations.md). If nil, the global provider
+	// (otel.GetMeterProvider), which does nothing unless the host installs
+	// an SDK.
+	MeterProvider metric.MeterProvider
 }
 
 // Lockout is a policy of growing delays after repeated failures.

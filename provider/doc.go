@@ -36,6 +36,13 @@
 // signs a user out everywhere with [Provider.EndUserSessions]
 // (docs/grant-lifecycle.md).
 //
+// Operators get OpenTelemetry spans and metrics (Config.TracerProvider,
+// Config.MeterProvider; the Metric* constants; [Provider.Instrument] for a
+// host's own routes), probes ([Provider.HealthzHandler],
+// [Provider.ReadyzHandler], [Provider.Ready]) and housekeeping that
+// replicas may all run ([Provider.RunHousekeeping]: expired records and
+// signing-key rotation); see docs/operations.md.
+//
 // The protocol engine is github.com/ory/fosite v0.49.0, kept behind one
 // internal package (provider/internal/oauth, the only code that imports
 // fosite or go-jose v3): the public API and the handlers speak Gatehouse's

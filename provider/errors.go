@@ -27,6 +27,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeJSONError writes an RFC 6749 error.
 func writeJSONError(w http.ResponseWriter, status int, code, description string) {
+	noteError(w, code)
 	writeJSON(w, status, oauthError{Error: code, Description: description})
 }
 
@@ -38,7 +39,7 @@ var errTooLarge = errors.New("request body too large")
 // returns false.
 func (p *Provider) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(rawWriter(w), r.Body, p.cfg.MaxBodyBytes)
 	}
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
@@ -83,6 +84,7 @@ var (
 // endpoint's), logging our own faults.
 func (p *Provider) writeTokenError(ctx context.Context, w http.ResponseWriter, ar *oauth.AccessRequest, err error) {
 	a := oauth.Translate(err)
+	noteError(w, a.Code)
 	switch a.Status {
 	case http.StatusInternalServerError:
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "token endpoint failed", slog.String("error", oauth.Chain(err)))

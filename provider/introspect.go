@@ -44,6 +44,9 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
 		client, err := p.engine.AuthenticateClient(ctx, r, r.PostForm)
+		if err == nil {
+			telOf(w).setClient(client.ID)
+		}
 		if err == nil && p.cfg.CORSIntrospection {
 			p.allowOrigin(w, r, &client.Client)
 		}
@@ -51,7 +54,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			err = oauth.InvalidClient.Hint("Public clients cannot introspect tokens.")
 		}
 		if err == nil {
-			err = p.checkClientAddr(r, client)
+			err = p.checkClientAddr(w, r, client)
 		}
 		if err != nil {
 			p.setRetryAfter(w, err)
@@ -78,10 +81,11 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, info.introspection())
 	})
+	ep := p.tel.endpoint("introspect")
 	if !p.cfg.CORSIntrospection {
-		return h
+		return p.tel.instrument(ep, h)
 	}
-	return p.withCORS(http.MethodPost, h)
+	return p.tel.instrument(ep, p.withCORS(http.MethodPost, h))
 }
 
 // writeInactive writes the answer for a token the caller may not see or
@@ -215,13 +219,13 @@ func hasClientCredentials(r *http.Request) bool {
 
 // checkClientAddr refuses a client used from outside its IP ranges
 // (invalid_client), and a request whose address cannot be determined.
-func (p *Provider) checkClientAddr(r *http.Request, c *oauth.Client) error {
+func (p *Provider) checkClientAddr(w http.ResponseWriter, r *http.Request, c *oauth.Client) error {
 	addr, err := p.clientAddr(r)
 	if err != nil {
 		return err
 	}
 	if !c.AllowedFrom(addr) {
-		return errIPRefused(oauth.InvalidClient)
+		return p.refuseIP(r.Context(), w, oauth.InvalidClient, c)
 	}
 	return nil
 }

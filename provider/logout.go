@@ -24,7 +24,7 @@ import (
 // post_logout_redirect_uri registered for the client named by the hint
 // (or by client_id), with state echoed; otherwise it shows a page.
 func (p *Provider) LogoutHandler() http.Handler {
-	return http.HandlerFunc(p.serveLogout)
+	return p.tel.instrument(p.tel.endpoint("logout"), http.HandlerFunc(p.serveLogout))
 }
 
 // logoutRequest is what a logout request asks, once checked.

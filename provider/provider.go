@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/provider/internal/keys"
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
+	"github.com/gatehouse/gatehouse/provider/internal/storetrace"
 	"github.com/gatehouse/gatehouse/storage"
 )
 
@@ -48,7 +49,12 @@ type Provider struct {
 	appStore  storage.ApplicationUserStore
 	keyHasher *apikey.Hasher
 	keyUses   keyUses
+	tel           *telemetry
 }
+
+// maxClientTokenLifetime is the longest access or ID token lifetime a
+// client may set (checkTokenSettings).
+const maxClientTokenLifetime = 24 * time.Hour
 
 // newTimeout bounds the store I/O of [New].
 const newTimeout = 30 * time.Second
@@ -70,7 +76,14 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: cfg, store: cfg.Store, hasher: secret.NewHasher(0, cfg.SecretHashConcurrency), supported: newSupported(cfg.AllowLegacyGrants)}
+	tel, err := newTelemetry(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("provider: telemetry: %w", err)
+	}
+	p := &Provider{cfg: cfg, tel: tel, hasher: secret.NewHasher(0, cfg.SecretHashConcurrency), supported: newSupported(cfg.AllowLegacyGrants)}
+	// Every store call goes through the decorator: a child span inside a
+	// recording span, and failures counted.
+	p.store = storetrace.Wrap(cfg.Store, tel.store)
 	u, _ := url.Parse(cfg.Issuer)
 	p.issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
 
@@ -89,14 +102,20 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		cfg.Logger.Warn("provider: Config.GlobalSecret is not set; using a random key, so tokens will not survive a restart or work across replicas")
 	}
 
-	maxLifetime := max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime)
-	p.keys = keys.NewManager(cfg.Store, keys.Options{
+	// A retired key stays published as long as anything it signed may
+	// live: a client may set its access and ID token lifetimes up to
+	// maxClientTokenLifetime, beyond the provider's defaults.
+	maxLifetime := max(cfg.AccessTokenLifetime, cfg.IDTokenLifetime, maxClientTokenLifetime)
+	p.keys = keys.NewManager(p.store, keys.Options{
 		Algorithm:        cfg.SigningAlgorithm,
 		Now:              cfg.Now,
 		MaxTokenLifetime: maxLifetime,
 	})
 	if err := p.keys.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("provider: create signing key: %w", err)
+	}
+	if err := tel.observeSigningKeys(p.keys.States); err != nil {
+		return nil, fmt.Errorf("provider: telemetry: %w", err)
 	}
 
 	p.globalSecrets = append([][]byte{globalSecret}, cfg.RotatedGlobalSecrets...)
@@ -106,7 +125,7 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	engine, err := oauth.New(oauth.Config{
 		Issuer:               cfg.Issuer,
 		TokenURL:             cfg.Issuer + cfg.Paths.Token,
-		Store:                cfg.Store,
+		Store:                p.store,
 		Now:                  cfg.Now,
 		Keys:                 p.keys,
 		AccessTokenLifetime:  cfg.AccessTokenLifetime,
@@ -135,7 +154,7 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 
 	p.cors = corsPolicy{
 		extra:      map[string]bool{},
-		registered: &originCache{store: cfg.Store, now: cfg.Now, ttl: corsOriginsTTL, logger: cfg.Logger},
+		registered: &originCache{store: p.store, now: cfg.Now, ttl: corsOriginsTTL, logger: cfg.Logger},
 	}
 	for _, o := range cfg.CORSOrigins {
 		n, _ := normalizeOrigin(strings.TrimSuffix(o, "/")) // validated above
@@ -208,6 +227,17 @@ func (p *Provider) clientAddr(r *http.Request) (netip.Addr, error) {
 	return a, nil
 }
 
+// refuseIP returns the error for client c used from outside its IP
+// ranges, and counts the refusal.
+func (p *Provider) refuseIP(ctx context.Context, w http.ResponseWriter, kind oauth.Kind, c *oauth.Client) error {
+	id := ""
+	if c != nil {
+		id = c.ID
+	}
+	p.tel.ipRefused(ctx, telOf(w).endpointName(), id)
+	return errIPRefused(kind)
+}
+
 // errIPRefused is the error for a client used from outside its IP ranges.
 func errIPRefused(kind oauth.Kind) error {
 	return kind.Hint("This client may not be used from this network address.")
@@ -228,7 +258,7 @@ func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Durat
 // at addr. Its failures are counted per (username, addr) and per username
 // over all addresses (grantCounts).
 func (p *Provider) authenticateROPC(ctx context.Context, addr netip.Addr, username, password string) (User, error) {
-	u, _, err := p.checkPassword(ctx, username, password, p.grantCounts(username, addr)...)
+	u, _, err := p.checkPassword(ctx, signInPasswordGrant, username, password, p.grantCounts(username, addr)...)
 	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errPasswordLocked) {
 		// invalid_grant; the answer says why for a lock.
 		return User{}, fmt.Errorf("%w: %w", oauth.ErrPasswordRefused, err)

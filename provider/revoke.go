@@ -17,7 +17,7 @@ import (
 // nothing. Browsers may call it cross-origin from the client's origins (see
 // [Config.CORSOrigins]).
 func (p *Provider) RevokeHandler() http.Handler {
-	return p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.tel.instrument(p.tel.endpoint("revoke"), p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -29,15 +29,16 @@ func (p *Provider) RevokeHandler() http.Handler {
 		}
 		state := oauth.NewRequest()
 		ctx = oauth.WithRequest(ctx, state)
-		err := p.checkClaimedClientAddr(r.WithContext(ctx))
+		err := p.checkClaimedClientAddr(w, r.WithContext(ctx))
 		if err == nil {
 			err = p.engine.Revoke(ctx, r)
 		}
 		if c := state.AuthenticatedClient(); c != nil {
 			p.allowOrigin(w, r, &c.Client)
+			telOf(w).setClient(c.ID)
 		}
 		p.writeRevocationError(ctx, w, err)
-	}))
+	})))
 }
 
 // writeRevocationError writes the revocation answer for err (nil: 200)
@@ -49,6 +50,9 @@ func (p *Provider) RevokeHandler() http.Handler {
 // were revoked.
 func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWriter, err error) {
 	a := oauth.Translate(err)
+	if err != nil {
+		noteError(w, a.Code)
+	}
 	if a.Status == http.StatusServiceUnavailable {
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "revocation endpoint: backend unavailable", slog.String("error", oauth.Chain(err)))
 		p.engine.WriteAccessError(ctx, w, nil, err)
@@ -81,7 +85,7 @@ func (p *Provider) revokeFamily(ctx context.Context, requestID string) {
 // checkClaimedClientAddr applies the IP ranges of the client a request
 // names (Basic user or client_id) before the engine authenticates it, for
 // endpoints where the engine does both in one call.
-func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
+func (p *Provider) checkClaimedClientAddr(w http.ResponseWriter, r *http.Request) error {
 	id := r.PostForm.Get("client_id")
 	if u, _, ok := r.BasicAuth(); ok {
 		if un, err := url.QueryUnescape(u); err == nil {
@@ -95,5 +99,5 @@ func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
 	if err != nil {
 		return nil // unknown clients are refused by authentication itself
 	}
-	return p.checkClientAddr(r, c)
+	return p.checkClientAddr(w, r, c)
 }

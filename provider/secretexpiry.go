@@ -93,9 +93,55 @@ var errSecretExpired = errors.New("provider: the client secret has expired")
 func (p *Provider) authenticateClientExplained(ctx context.Context, r *http.Request, form url.Values) (*oauth.Client, error) {
 	c, err := p.authenticateClient(ctx, r, form)
 	if err != nil {
-		return nil, p.explainExpiredSecret(ctx, r, form, err)
+		err = p.explainExpiredSecret(ctx, r, form, err)
+		p.countClientAuthFailure(ctx, r, form, err)
+		return nil, err
 	}
 	return c, nil
+}
+
+// countClientAuthFailure counts a failed client authentication by its
+// reason (clientAuthReason), with the client's ID when the request loaded
+// the client from the store (an unknown ID is never an attribute).
+func (p *Provider) countClientAuthFailure(ctx context.Context, r *http.Request, form url.Values, err error) {
+	reason := clientAuthReason(err)
+	if reason == "" {
+		return
+	}
+	id := ""
+	if reason != "malformed_request" && reason != "unknown_client" {
+		if cid, _, _, ok := oauth.ClientCredentials(r, form); ok {
+			if c, known := oauth.LoadedClient(ctx, cid); known {
+				id = c.ID
+			}
+		}
+	}
+	p.tel.clientAuthFailed(ctx, reason, id)
+}
+
+// clientAuthReason names why a client authentication failed, for
+// gatehouse.client.authentication.failures: locked (by
+// Config.ClientAuthLockout), secret_expired, malformed_request (two
+// methods, unreadable credentials), unknown_client, or
+// invalid_credentials (a wrong secret or assertion). A backend failure is
+// not the client's and is "" (not counted here; the store counts it).
+func clientAuthReason(err error) string {
+	var locked *clientLockedError
+	a := oauth.Translate(err)
+	switch {
+	case err == nil, a.Status >= 500:
+		return ""
+	case errors.As(err, &locked):
+		return "locked"
+	case errors.Is(err, errSecretExpired):
+		return "secret_expired"
+	case a.Code == "invalid_request":
+		return "malformed_request"
+	case errors.Is(err, storage.ErrNotFound):
+		return "unknown_client"
+	default:
+		return "invalid_credentials"
+	}
 }
 
 // explainExpiredSecret returns err, the refusal of a request's client

@@ -77,7 +77,7 @@ func (mfaEnrollStep) submit(w http.ResponseWriter, r *http.Request, p *Provider,
 	subject := fl.subject()
 	err := p.totp.Confirm(ctx, subject, code)
 	if !errors.Is(err, mfa.ErrAlreadyEnrolled) { // confirmed meanwhile: mfaStep asks for a code
-		if m, err := p.codeAnswer(err, p.totp.Name()); !m.none() || err != nil {
+		if m, err := p.codeAnswer(r.Context(), err, p.totp.Name()); !m.none() || err != nil {
 			return false, m, err
 		}
 		p.accountEvent(ctx, r, eventMFAEnrolled, subject, fl.client.ID)

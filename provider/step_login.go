@@ -77,7 +77,7 @@ func (p *Provider) passwordSignIn(w http.ResponseWriter, r *http.Request, curren
 	if username == "" || password == "" {
 		return nil, nil, nil, msg(msgLoginMissing), nil
 	}
-	u, until, err := p.checkPassword(ctx, username, password, p.loginCounts(r, username)...)
+	u, until, err := p.checkPassword(ctx, signInLoginPage, username, password, p.loginCounts(r, username)...)
 	switch {
 	case errors.Is(err, errPasswordLocked):
 		return nil, nil, nil, p.lockMessage(until), nil

@@ -131,7 +131,7 @@ func (p *Provider) verifyFactor(r *http.Request, subject string, fs []mfa.Factor
 	if len(code) > 64 {
 		return nil, msg(msgMFAWrong), nil
 	}
-	if m, err := p.codeAnswer(f.Verify(r.Context(), subject, code), f.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(r.Context(), f.Verify(r.Context(), subject, code), f.Name()); !m.none() || err != nil {
 		return nil, m, err
 	}
 	return f, message{}, nil
@@ -140,14 +140,23 @@ func (p *Provider) verifyFactor(r *http.Request, subject string, fs []mfa.Factor
 // codeAnswer turns the error of a factor's check of a code into what the
 // page shows: no message for success, a message for a wrong code or a
 // lockout, and an error (unavailable) for anything else.
-func (p *Provider) codeAnswer(err error, factor string) (message, error) {
+// Every check is counted in the MFA metrics (and a lockout it causes).
+func (p *Provider) codeAnswer(ctx context.Context, err error, factor string) (message, error) {
 	var locked *mfa.LockedError
 	switch {
 	case err == nil:
+		p.tel.mfaVerified(ctx, factor, "success")
 		return message{}, nil
 	case errors.As(err, &locked):
+		if errors.Is(err, mfa.ErrInvalidCode) { // this wrong code locked the user out
+			p.tel.mfaVerified(ctx, factor, "invalid_code")
+			p.tel.lockedOut(ctx, "mfa")
+		} else {
+			p.tel.mfaVerified(ctx, factor, "locked")
+		}
 		return msg(msgMFALocked, wait(locked.Until.Sub(p.cfg.Now()))), nil
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
+		p.tel.mfaVerified(ctx, factor, "invalid_code")
 		return msg(msgMFAWrong), nil
 	}
 	return message{}, fmt.Errorf("%w: %s: %w", oauth.ErrUnavailable, factor, err)

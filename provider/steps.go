@@ -135,3 +135,12 @@ func (p *Provider) flowGrant(ctx context.Context, fl *flow) (grant, User, *Membe
 	}
 	return p.decide(fl.ar.RequestedScopes(), &fl.client.Client, &u, m), u, m, nil
 }
+
+// stepNames are the names of allSteps.
+func stepNames() []string {
+	var names []string
+	for _, st := range allSteps {
+		names = append(names, st.name())
+	}
+	return names
+}

@@ -144,6 +144,13 @@ func (c count) takeBack(ctx context.Context, s storage.ThrottleStore) {
 	})
 }
 
+// Where a password is checked: the gatehouse.signin.method of the sign-in
+// metrics.
+const (
+	signInLoginPage     = "login_page"
+	signInPasswordGrant = "password_grant"
+)
+
 // checkPassword runs the host's authenticator behind the lockout
 // (Config.PasswordLockout), charging the attempt to each of counts, in
 // order. Each is charged before the password is checked, in one atomic
@@ -152,10 +159,15 @@ func (c count) takeBack(ctx context.Context, s storage.ThrottleStore) {
 // is only taken back from a ceiling (failures from elsewhere stay). A
 // refused attempt gets errPasswordLocked and the time the lock ends, is
 // taken back from the counts charged before, and the authenticator is not
-// asked.
-func (p *Provider) checkPassword(ctx context.Context, username, password string, counts ...count) (User, time.Time, error) {
+// asked. method (signInLoginPage, signInPasswordGrant) names where the
+// password was given, for the metrics.
+func (p *Provider) checkPassword(ctx context.Context, method, username, password string, counts ...count) (User, time.Time, error) {
 	if p.cfg.PasswordLockout.MaxFailures < 0 {
-		return p.authenticate(ctx, username, password)
+		u, t, err := p.authenticate(ctx, username, password)
+		if errors.Is(err, ErrInvalidCredentials) {
+			p.tel.signInFailed(ctx, method, "invalid_credentials")
+		}
+		return u, t, err
 	}
 	now := p.cfg.Now().UTC()
 	takeBack := func(charged []count) {
@@ -163,21 +175,28 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string,
 			c.takeBack(ctx, p.store)
 		}
 	}
+	locks := false // whether this attempt's charge locked a count
 	for i, c := range counts {
 		rec, err := c.charge(ctx, p.store, now)
 		if err != nil {
 			takeBack(counts[:i])
 		}
 		if errors.Is(err, errLocked) {
+			p.tel.signInFailed(ctx, method, "locked")
 			return User{}, rec.LockedUntil, errPasswordLocked
 		}
 		if err != nil {
 			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", oauth.ErrUnavailable, err)
 		}
+		locks = locks || now.Before(rec.LockedUntil)
 	}
 	u, _, err := p.authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
+		p.tel.signInFailed(ctx, method, "invalid_credentials")
+		if locks {
+			p.tel.lockedOut(ctx, method)
+		}
 		return User{}, time.Time{}, err // counted above
 	case err != nil:
 		takeBack(counts) // not the user's failure

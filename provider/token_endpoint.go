@@ -20,7 +20,7 @@ import (
 // for clients allowed it, password. Browsers may call it cross-origin from
 // the client's origins (see [Config.CORSOrigins]).
 func (p *Provider) TokenHandler() http.Handler {
-	return p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken))
+	return p.tel.instrument(p.tel.endpoint("token", p.supported.grantTypes...), p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken)))
 }
 
 // tokenRequest is the state of one token request, created once by
@@ -54,6 +54,8 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	rt := telOf(w)
+	rt.setGrant(grant)
 	addr, err := p.clientAddr(r)
 	if err != nil {
 		if len(r.Header.Values(APIKeyHeader)) > 0 {
@@ -78,15 +80,19 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		// The client authenticated: its page may read the answer,
 		// tokens or error.
 		p.allowOrigin(w, r, &c.Client)
+		rt.setClient(c.ID)
 	}
 	if err != nil {
+		if tr.state.ReuseDetected() {
+			p.tel.reuseDetected(ctx, grant, clientIDOf(ar))
+		}
 		p.writeAccessRequestError(ctx, w, ar, err)
 		return
 	}
 	tr.ar = ar
 	tr.client = ar.Client()
 	if tr.client == nil || !tr.client.AllowedFrom(addr) {
-		p.writeTokenError(ctx, w, ar, errIPRefused(oauth.InvalidClient))
+		p.writeTokenError(ctx, w, ar, p.refuseIP(ctx, w, oauth.InvalidClient, tr.client))
 		return
 	}
 	if err := p.tokenGrant(ctx, tr); err != nil {
@@ -94,6 +100,14 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.issueTokens(ctx, w, ar)
+}
+
+// clientIDOf returns the ID of the client ar authenticated, or "".
+func clientIDOf(ar *oauth.AccessRequest) string {
+	if c := ar.Client(); c != nil {
+		return c.ID
+	}
+	return ""
 }
 
 // acceptTokenRequest checks the method, the form and the grant type of a
@@ -194,11 +208,13 @@ func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, ar *o
 			// A lost race for an authorization code is code reuse:
 			// revoke whatever the code's family holds. (A lost race
 			// for a refresh token is not reuse, and revokes nothing.)
+			p.tel.reuseDetected(ctx, ar.GrantType(), ar.Client().ID)
 			p.revokeFamily(ctx, ar.ID())
 		}
 		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
+	p.tel.tokenIssued(ctx, ar.GrantType(), ar.Client().ID)
 	p.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "token issued",
 		slog.String("client_id", ar.Client().ID),
 		slog.String("grant_type", ar.GrantType()),

@@ -286,6 +286,7 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, data P
 // language follows r's ui_locales parameter (authorization and logout
 // requests), if r's form has been parsed, then Accept-Language.
 func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, status int, code string, m message) {
+	noteError(w, code)
 	uiLocales := ""
 	if r.Form != nil {
 		uiLocales = r.Form.Get("ui_locales")
@@ -301,6 +302,7 @@ func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, status in
 // language ("error.<code>"), and the protocol's description for the
 // application's developer.
 func (p *Provider) renderProtocolError(w http.ResponseWriter, r *http.Request, uiLocales string, a oauth.Answer) {
+	noteError(w, a.Code)
 	pd := p.page(r, uiLocales, msgErrorTitle)
 	pd.Error = a.Code
 	if t, ok := pd.cat.lookup(errorKeyPrefix + a.Code); ok {

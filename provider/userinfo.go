@@ -18,7 +18,7 @@ import (
 // Browsers may call it cross-origin from the origins of the token's client
 // (see [Config.CORSOrigins]).
 func (p *Provider) UserinfoHandler() http.Handler {
-	return p.withCORS("GET, POST", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.tel.instrument(p.tel.endpoint("userinfo"), p.withCORS("GET, POST", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "GET, POST")
@@ -52,6 +52,7 @@ func (p *Provider) UserinfoHandler() http.Handler {
 			return
 		}
 		p.allowTokenOrigin(w, r, info)
+		telOf(w).setClient(info.ClientID)
 		if !info.HasScope("openid") || info.Subject == "" {
 			p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.", []string{"openid"})
 			return
@@ -93,7 +94,7 @@ func (p *Provider) UserinfoHandler() http.Handler {
 		claims["sub"] = info.Subject
 		claims["principal_type"] = info.PrincipalType
 		writeJSON(w, http.StatusOK, claims)
-	}))
+	})))
 }
 
 // allowTokenOrigin lets the page at r's origin read the userinfo answer

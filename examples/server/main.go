@@ -7,12 +7,23 @@
 //	    [-trusted-proxies 10.0.0.1,10.0.0.2] [-dsn postgres://...] [-global-secret ...]
 //	    [-admin-addr 127.0.0.1:8082] [-admin-token ...]
 //	    [-read-timeout 10s] [-write-timeout 30s] [-idle-timeout 2m]
+//	    [-otlp-endpoint http://127.0.0.1:4318] [-trace-sample 0.1]
+//	    [-cleanup-every 1m] [-shutdown-delay 0s] [-shutdown-timeout 20s]
 //
 // The client administration API (provider.AdminHandler) is served on its
 // own listener, -admin-addr, behind the bearer token -admin-token (by
 // default one generated at start and printed as "admin token: <t>"). The
-// admin listener serves nothing else, and the OAuth listener never serves
-// the admin API.
+// admin listener also serves /metrics (Prometheus), /healthz and /readyz,
+// without the token; nothing else. The OAuth listener serves /healthz and
+// /readyz too, and never the admin API or /metrics.
+//
+// With -otlp-endpoint the provider's traces go to that OTLP/HTTP receiver
+// (an OpenTelemetry Collector, Jaeger, Tempo), -trace-sample of them.
+//
+// On SIGINT or SIGTERM it answers /readyz with 503 for -shutdown-delay,
+// stops accepting connections, finishes the requests under way (for at most
+// -shutdown-timeout), stops its housekeeping, sends the buffered spans and
+// closes the store.
 //
 // Without -dsn everything is lost when it stops. With -dsn it keeps its
 // state in PostgreSQL (migrating the schema and seeding the demo data only
@@ -37,6 +48,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,7 +81,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	dsn := fs.String("dsn", "", "PostgreSQL connection string (postgres://...); default: the in-memory store")
 	prefix := fs.String("table-prefix", "gatehouse_", "with -dsn: the prefix of the store's table names")
 	globalSecret := fs.String("global-secret", os.Getenv("GATEHOUSE_GLOBAL_SECRET"), "HMAC key of opaque tokens, 32+ bytes, the same on every replica (default $GATEHOUSE_GLOBAL_SECRET; with -dsn and neither, a fixed demo key)")
-	cleanupEvery := fs.Duration("cleanup-every", time.Minute, "how often expired tokens, sessions and flows are deleted")
+	cleanupEvery := fs.Duration("cleanup-every", time.Minute, "how often housekeeping runs: expired tokens, sessions and flows are deleted, the signing key rotated when due (0: never)")
+	otlpEndpoint := fs.String("otlp-endpoint", "", "send traces over OTLP/HTTP to this URL (for example http://127.0.0.1:4318); default: no traces")
+	traceSample := fs.Float64("trace-sample", 1, "with -otlp-endpoint: the share of traces kept (0-1) when a request carries no sampled parent")
+	shutdownDelay := fs.Duration("shutdown-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listeners close (a load balancer's time to stop sending)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "on SIGTERM, how long requests under way may take to finish")
 	accessLifetime := fs.Duration("access-token-lifetime", time.Hour, "how long access tokens live, unless a client sets its own (the memory store keeps each one that long)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:8082", "listen address of the client administration API (its own listener; empty: no admin API)")
 	adminToken := fs.String("admin-token", os.Getenv("GATEHOUSE_ADMIN_TOKEN"), "bearer token of the admin API, 16+ characters of A-Z a-z 0-9 - . _ ~ + / (default $GATEHOUSE_ADMIN_TOKEN, else one generated at start and printed)")
@@ -116,6 +133,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("open PostgreSQL: %w", err)
 		}
+		// Closed last: after the servers, the background jobs and the
+		// telemetry have stopped (the defers below run first).
 		defer pg.Close()
 		store = pg
 		if secret == nil {
@@ -136,7 +155,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := provider.New(provider.Config{
+	tel, err := newTelemetry(ctx, *otlpEndpoint, *traceSample)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Send the spans still buffered; a receiver that is gone costs
+		// at most a few seconds.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.shutdown(sctx); err != nil {
+			logger.Warn("telemetry shutdown", "error", err)
+		}
+	}()
+	cfg := provider.Config{
 		Issuer:          *issuer,
 		Store:           store,
 		Authenticator:   users,
@@ -148,7 +180,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Logger:          logger,
 
 		AccessTokenLifetime: *accessLifetime,
-	})
+	}
+	tel.configure(&cfg)
+	p, err := provider.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -164,10 +198,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	go cleanup(ctx, store, *cleanupEvery, logger)
+	// Background jobs stop when ctx is done (a signal) or run returns;
+	// the store is closed only once they have returned.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	var jobs sync.WaitGroup
+	defer func() {
+		stopJobs()
+		jobs.Wait()
+	}()
+	if *cleanupEvery > 0 {
+		jobs.Go(func() {
+			if err := p.RunHousekeeping(jobsCtx, provider.Housekeeping{Every: *cleanupEvery}); err != nil {
+				logger.Error("housekeeping", "error", err)
+			}
+		})
+	}
 
+	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("/", p.Handler())
+	probes(mux, p, &draining)
 	// The API takes access tokens, and scripts' API keys directly under
 	// demo-script's rules.
 	mux.Handle("GET /api/v1/widgets/top-vulnerable-clusters",
@@ -182,7 +232,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		servers = append(servers, newHTTPServer(admin, limits))
+		adminMux := http.NewServeMux()
+		adminMux.Handle("/", admin)
+		adminMux.Handle("GET /metrics", tel.metrics)
+		probes(adminMux, p, &draining)
+		servers = append(servers, newHTTPServer(adminMux, limits))
 		listeners = append(listeners, adminLn)
 		fmt.Fprintf(stdout, "admin: http://%s\n", adminLn.Addr())
 		if generated != "" {
@@ -204,13 +258,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, srv := range servers {
-		if err := srv.Shutdown(shutdownCtx); err != nil && serveErr == nil {
-			serveErr = err
-		}
+	return shutdown(servers, &draining, *shutdownDelay, *shutdownTimeout, logger, serveErr)
+}
+
+// shutdown stops the servers gracefully: /readyz answers 503 for delay,
+// then the listeners close and the requests under way finish, for at most
+// timeout. (run's defers then stop the background jobs, send the buffered
+// spans and close the store, in that order.)
+func shutdown(servers []*http.Server, draining *atomic.Bool, delay, timeout time.Duration, logger *slog.Logger, serveErr error) error {
+	draining.Store(true)
+	if delay > 0 {
+		logger.Info("shutting down: draining", "delay", delay)
+		time.Sleep(delay)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, srv := range servers {
+		wg.Go(func() { errs[i] = srv.Shutdown(ctx) })
+	}
+	wg.Wait()
+	if serveErr == nil {
+		serveErr = errors.Join(errs...)
+	}
+	logger.Info("shut down: every request answered")
 	return serveErr
 }
 
@@ -264,32 +336,6 @@ func newHTTPServer(h http.Handler, l serverLimits) *http.Server {
 // demoGlobalSecret is the HMAC key of the demo on PostgreSQL when none is
 // given, so that its tokens survive a restart.
 const demoGlobalSecret = "gatehouse-demo-global-secret-not-for-production"
-
-// cleanup deletes expired records every interval until ctx is done. On
-// PostgreSQL the deletes run in small batches, so they never hold the
-// tables for long.
-func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := store.DeleteExpired(ctx, time.Now())
-			if err != nil {
-				logger.Warn("cleanup of expired records failed", "error", err)
-				continue
-			}
-			if n > 0 {
-				logger.Info("cleanup", "deleted", n)
-			}
-		}
-	}
-}
 
 // demoTOTPSecret is alice's TOTP secret (base32); add it to an
 // authenticator app, or compute codes with: oathtool --totp -b JBSWY3DPEHPK3PXP

@@ -305,6 +305,29 @@ func (m *Manager) Rotate(ctx context.Context, publishAhead time.Duration) (strin
 	return k.ID, nil
 }
 
+// States counts the keys as this Manager last read them, at now: pending
+// (published, signing from a later ActiveAt), active (signing now) and
+// retired (no longer signing, published until the tokens they signed
+// expire). Keys no longer published are not counted. It reads no store.
+func (m *Manager) States() (pending, active, retired int) {
+	m.mu.RLock()
+	keys := m.keys
+	m.mu.RUnlock()
+	now := m.opts.Now()
+	for _, k := range keys {
+		switch {
+		case !published(k, now):
+		case k.rec.ActiveAt.After(now):
+			pending++
+		case m.signsAt(k, now):
+			active++
+		default:
+			retired++
+		}
+	}
+	return pending, active, retired
+}
+
 // PublicJWKS returns the keys to publish: every key not yet expired, public
 // parts only, each with kid, use and alg.
 func (m *Manager) PublicJWKS(ctx context.Context) (jose.JSONWebKeySet, error) {

@@ -303,6 +303,7 @@ type AuthorizeRequest struct{ ar fosite.AuthorizeRequester }
 // On failure it returns the error and, when the client and redirect URI
 // checked out, the request, so that the error can be redirected.
 func (e *Engine) NewAuthorizeRequest(ctx context.Context, r *http.Request) (*AuthorizeRequest, error) {
+	ctx = muteFosite(ctx)
 	ar, err := e.f.NewAuthorizeRequest(ctx, r)
 	if ar == nil {
 		return nil, err
@@ -356,6 +357,7 @@ type AuthorizeResponse struct{ resp fosite.AuthorizeResponder }
 // tokens) for the user of sess. The response names the issuer (RFC 9207,
 // a mix-up defence).
 func (e *Engine) NewAuthorizeResponse(ctx context.Context, ar *AuthorizeRequest, sess *Session) (*AuthorizeResponse, error) {
+	ctx = muteFosite(ctx)
 	resp, err := e.f.NewAuthorizeResponse(ctx, ar.ar, sess)
 	if err != nil {
 		return nil, err
@@ -383,6 +385,7 @@ type AccessRequest struct{ ar fosite.AccessRequester }
 // NewAccessRequest validates the token request r, loading the grant it
 // presents into sess. The request is returned even on failure.
 func (e *Engine) NewAccessRequest(ctx context.Context, r *http.Request, sess *Session) (*AccessRequest, error) {
+	ctx = muteFosite(ctx)
 	ar, err := e.f.NewAccessRequest(ctx, r, sess)
 	return &AccessRequest{ar: ar}, clientAuthError(err)
 }
@@ -469,6 +472,7 @@ func (r *AccessRequest) Narrow(scopes []string, state *Request) error {
 // IssueTokens issues the tokens of an accepted request and writes the
 // response. On failure it writes nothing and returns the error.
 func (e *Engine) IssueTokens(ctx context.Context, w http.ResponseWriter, ar *AccessRequest) error {
+	ctx = muteFosite(ctx)
 	resp, err := e.f.NewAccessResponse(ctx, ar.ar)
 	if err != nil {
 		return err
@@ -510,6 +514,7 @@ func (e *Engine) Introspect(ctx context.Context, token string, hint TokenUse) (T
 	if hint == "" {
 		hint = AccessToken
 	}
+	ctx = muteFosite(ctx)
 	use, ar, err := e.f.IntrospectToken(ctx, token, fosite.TokenUse(hint), NewSession(""))
 	if err != nil {
 		return Token{}, err
@@ -536,6 +541,7 @@ func (e *Engine) Introspect(ctx context.Context, token string, hint TokenUse) (T
 // Revoke handles a revocation request (RFC 7009): it authenticates the
 // client and revokes the token if it is the client's.
 func (e *Engine) Revoke(ctx context.Context, r *http.Request) error {
+	ctx = muteFosite(ctx)
 	return clientAuthError(e.f.NewRevocationRequest(ctx, r))
 }
 

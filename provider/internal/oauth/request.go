@@ -33,6 +33,10 @@ type Request struct {
 	// engine's client authentication has succeeded.
 	authenticated *Client
 
+	// reused is set when the request presented a refresh token after its
+	// rotation, or an authorization code after its use.
+	reused bool
+
 	// Password backs the resource-owner password grant of this request;
 	// nil refuses every password (the store answers fosite.ErrNotFound,
 	// which fosite turns into invalid_grant).
@@ -114,12 +118,39 @@ func (r *Request) setAuthenticated(c *Client) {
 	r.authenticated = c
 }
 
+// ReuseDetected reports whether the request presented a refresh token
+// again after its rotation, or an authorization code again after it was
+// exchanged (or its sign-in ended): the engine has refused it and revoked
+// the grant's tokens (RFC 9700 §4.14, RFC 6749 §4.1.2).
+func (r *Request) ReuseDetected() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reused
+}
+
+func (r *Request) setReused() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reused = true
+}
+
 type requestKey struct{}
 
 // WithRequest returns a context carrying r, for the fosite calls of r's
 // request.
 func WithRequest(ctx context.Context, r *Request) context.Context {
 	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// LoadedClient returns the client with that ID if ctx's request has
+// already loaded it from the store, without loading it: for telling a
+// registered client from an unknown ID after the fact.
+func LoadedClient(ctx context.Context, id string) (*Client, bool) {
+	r := requestOf(ctx)
+	if r == nil {
+		return nil, false
+	}
+	return r.cachedClient(id)
 }
 
 // requestOf returns the Request ctx carries, or nil (a context from

@@ -282,7 +282,13 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fo
 // code comes back with fosite.ErrInvalidatedAuthorizeCode and its request,
 // so fosite revokes the tokens issued from it.
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindAuthCode, sig, session, fosite.ErrInvalidatedAuthorizeCode)
+	req, err := s.get(ctx, storage.KindAuthCode, sig, session, fosite.ErrInvalidatedAuthorizeCode)
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		if r := requestOf(ctx); r != nil {
+			r.setReused()
+		}
+	}
+	return req, err
 }
 
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. Of
@@ -352,6 +358,9 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 		return nil, err
 	}
 	if !t.Active {
+		if r := requestOf(ctx); r != nil && !t.RotatedAt.IsZero() {
+			r.setReused() // rotated, not merely revoked
+		}
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil

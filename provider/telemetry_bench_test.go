@@ -1,0 +1,166 @@
+//go:build unix
+
+package provider_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/gatehouse/gatehouse/internal/pgtest"
+	"github.com/gatehouse/gatehouse/provider"
+)
+
+// discardExporter is a span exporter that counts what the batch processor
+// hands it and drops it: the SDK's whole path to an exporter, without the
+// network.
+type discardExporter struct{ spans atomic.Int64 }
+
+func (d *discardExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	d.spans.Add(int64(len(spans)))
+	return nil
+}
+func (d *discardExporter) Shutdown(context.Context) error { return nil }
+
+// cpuTime is the CPU time the process has used, all threads together:
+// the requests, the garbage collector and the span exporter's goroutine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per operation since start ("cpu-ns/op"):
+// on a shared machine, where other processes stretch wall time, the CPU a
+// request costs is the steadier measure of throughput (a dedicated server
+// serves cores / cpu-ns requests per ns).
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// telemetrySetups are the OpenTelemetry setups the cost benchmarks compare,
+// side by side in one run: the no-op providers (what a host gets without an
+// SDK), the metrics SDK alone, and the metrics SDK with the tracing SDK
+// behind a real batch span processor whose exporter drops the spans, at
+// four sampling settings (0 %: what a request that is not sampled costs).
+func telemetrySetups() []struct {
+	name  string
+	setup func(b *testing.B) (trace.TracerProvider, metric.MeterProvider)
+} {
+	meter := func(b *testing.B) metric.MeterProvider {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		return mp
+	}
+	traced := func(sampler sdktrace.Sampler) func(b *testing.B) (trace.TracerProvider, metric.MeterProvider) {
+		return func(b *testing.B) (trace.TracerProvider, metric.MeterProvider) {
+			exp := &discardExporter{}
+			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler))
+			b.Cleanup(func() {
+				_ = tp.Shutdown(context.Background())
+				b.ReportMetric(float64(exp.spans.Load())/float64(b.N), "spans/op")
+			})
+			return tp, meter(b)
+		}
+	}
+	return []struct {
+		name  string
+		setup func(b *testing.B) (trace.TracerProvider, metric.MeterProvider)
+	}{
+		{"noop", func(*testing.B) (trace.TracerProvider, metric.MeterProvider) {
+			return tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider()
+		}},
+		{"metrics", func(b *testing.B) (trace.TracerProvider, metric.MeterProvider) {
+			return tracenoop.NewTracerProvider(), meter(b)
+		}},
+		{"traces-0pct", traced(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)))},
+		{"traces-1pct", traced(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))},
+		{"traces-10pct", traced(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1)))},
+		{"traces-all", traced(sdktrace.AlwaysSample())},
+	}
+}
+
+// serialClientCredentials sends client_credentials requests one at a time.
+func serialClientCredentials(b *testing.B, e *env) {
+	h := e.p.Handler()
+	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(e.svc.ID, e.svcSecret)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkTelemetryClientCredentials measures what OpenTelemetry costs a
+// client_credentials token request on the memory store (the cheapest
+// request, so the largest share), with each setup of telemetrySetups:
+// serial (ns per request on one goroutine, the exporter's goroutine free to
+// use the other core) and parallel (all cores busy, the exporter's work
+// included: the throughput figure).
+//
+// The PostgreSQL variant (serial only, when GATEHOUSE_TEST_POSTGRES_DSN is
+// set) shows the share on a store whose requests cost round trips.
+//
+//	go test -run '^$' -bench TelemetryClientCredentials -count 6 ./provider | benchstat -col /otel -
+func BenchmarkTelemetryClientCredentials(b *testing.B) {
+	for _, s := range telemetrySetups() {
+		b.Run("mode=serial-postgres/otel="+s.name, func(b *testing.B) {
+			store, _, _ := pgtest.Store(b)
+			tp, mp := s.setup(b)
+			e := newEnvOn(b, store, func(c *provider.Config) { c.TracerProvider, c.MeterProvider = tp, mp })
+			serialClientCredentials(b, e)
+		})
+	}
+	for _, s := range telemetrySetups() {
+		b.Run("mode=serial/otel="+s.name, func(b *testing.B) {
+			tp, mp := s.setup(b)
+			e := newEnv(b, func(c *provider.Config) { c.TracerProvider, c.MeterProvider = tp, mp })
+			serialClientCredentials(b, e)
+		})
+		b.Run("mode=parallel/otel="+s.name, func(b *testing.B) {
+			tp, mp := s.setup(b)
+			e := newEnv(b, func(c *provider.Config) { c.TracerProvider, c.MeterProvider = tp, mp })
+			h := e.p.Handler()
+			body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
+			b.ReportAllocs()
+			start := cpuTime()
+			defer reportCPU(b, start)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth(e.svc.ID, e.svcSecret)
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Errorf("status %d: %s", rec.Code, rec.Body)
+						return
+					}
+				}
+			})
+		})
+	}
+}

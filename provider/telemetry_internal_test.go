@@ -1,0 +1,64 @@
+package provider
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// The audit metrics report what the audit trail's source says, once one is
+// set (the audit trail calls setAuditSource), and nothing before.
+func TestAuditMetricsHook(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	cfg := Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))}
+	tel, err := newTelemetry(&cfg)
+	require.NoError(t, err)
+	values := func() map[string]int64 {
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(context.Background(), &rm))
+		out := map[string]int64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				switch d := m.Data.(type) {
+				case metricdata.Gauge[int64]:
+					for _, dp := range d.DataPoints {
+						out[m.Name] += dp.Value
+					}
+				case metricdata.Sum[int64]:
+					for _, dp := range d.DataPoints {
+						out[m.Name] += dp.Value
+					}
+				}
+			}
+		}
+		return out
+	}
+	assert.NotContains(t, values(), MetricAuditQueueDepth, "no source, no points")
+	queued, unwritten := int64(3), int64(7)
+	tel.setAuditSource(func() (int64, int64) { return queued, unwritten })
+	v := values()
+	assert.Equal(t, int64(3), v[MetricAuditQueueDepth])
+	assert.Equal(t, int64(7), v[MetricAuditUnwritten])
+	queued, unwritten = 0, 9
+	v = values()
+	assert.Equal(t, int64(0), v[MetricAuditQueueDepth])
+	assert.Equal(t, int64(9), v[MetricAuditUnwritten])
+}
+
+// A request's attribute sets are built once: measuring again allocates
+// nothing.
+func TestAttrCacheAllocatesNothing(t *testing.T) {
+	var c attrCache
+	k := attrKey{kind: kindIssued, v: [4]string{"client_credentials", "svc"}}
+	first := c.get(k)
+	allocs := testing.AllocsPerRun(100, func() {
+		if c.get(k) != first {
+			t.Fatal("another set for the same key")
+		}
+	})
+	assert.Zero(t, allocs)
+}
