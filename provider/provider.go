@@ -49,7 +49,7 @@ type Provider struct {
 	appStore  storage.ApplicationUserStore
 	keyHasher *apikey.Hasher
 	keyUses   keyUses
-	tel           *telemetry
+	tel       *telemetry
 }
 
 // maxClientTokenLifetime is the longest access or ID token lifetime a
