@@ -16,6 +16,10 @@
 // tokens, which then stay valid; a shared backend that implements
 // Transactor, such as storage/postgres, closes that gap.
 //
+// It implements [storage.AuditStore] too: the audit trail is kept in memory
+// until DeleteAuditEvents removes it (the provider's SweepAudit), and each
+// query scans it whole.
+//
 // It is the reference implementation of the storage contract and passes the
 // storagetest conformance suite (whose Transactions group it skips).
 package memory

@@ -34,6 +34,8 @@ type Store struct {
 	keys      table[storage.SigningKey]
 	mfa       table[storage.MFARecord]
 	throttles map[string]storage.Throttle
+	audit     []storage.AuditEvent // in the order appended
+	auditKeys map[auditKey]struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -70,6 +72,7 @@ func (s *Store) init() {
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}
+	s.auditKeys = map[auditKey]struct{}{}
 }
 
 // tx returns ctx.Err() if ctx is done, and otherwise runs f under the

@@ -14,8 +14,9 @@ import (
 // newStore is called once at the start of every subtest with that subtest's
 // t and must return an empty store that no other subtest uses; it registers
 // any cleanup with t.Cleanup. Subtests run one after the other. The
-// Transactions subtests run when the store implements [storage.Transactor]
-// and are skipped otherwise.
+// Transactions subtests run when the store implements [storage.Transactor],
+// and the Audit subtests when it implements [storage.AuditStore]; they are
+// skipped otherwise.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Helper()
 	for _, g := range groups {
@@ -145,6 +146,16 @@ var groups = []struct {
 		{"RotateRace", withTx(testTxRace(rotateRefresh))},
 		{"RevokeLoginGrantsAfterConsume", withTx(testTxRevokeLoginGrants(consumeCode))},
 		{"RevokeLoginGrantsAfterRotate", withTx(testTxRevokeLoginGrants(rotateRefresh))},
+	}},
+	{"Audit", []testCase{
+		{"AppendFind", withAudit(testAuditAppendFind)},
+		{"Order", withAudit(testAuditOrder)},
+		{"Filters", withAudit(testAuditFilters)},
+		{"Pages", withAudit(testAuditPages)},
+		{"Retention", withAudit(testAuditRetention)},
+		{"Isolation", withAudit(testAuditIsolation)},
+		{"Context", withAudit(testAuditContext)},
+		{"Transaction", withAudit(testAuditTransaction)},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},

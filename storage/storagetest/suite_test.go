@@ -37,7 +37,7 @@ func fullRecords() []any {
 	return []any{
 		newClient("c"), newToken(storage.KindRefreshToken, "s", "r"), newConsent("a", "c"),
 		newLoginSession("l", "a"), newFlow("f"), seededKey(), newMFA("m"),
-		newThrottle("t"),
+		newThrottle("t"), newAuditEvent("e", 0),
 	}
 }
 
