@@ -34,7 +34,7 @@ const (
 // says; of the rest only the parameters in authorizeParams are kept, and
 // only they are stored with a flow.
 func (p *Provider) AuthorizeHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.traced(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !p.parseAuthorizeRequest(w, r) {
 			return
 		}
@@ -53,7 +53,7 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 		// The address that started the grant: recorded in its session.
 		fl.setClientIP(addr)
 		p.advance(w, r, fl)
-	})
+	}))
 }
 
 // authorizeParams are the authorization request parameters the provider or
@@ -180,6 +180,7 @@ func (p *Provider) load(w http.ResponseWriter, r *http.Request, fl *flow) bool {
 	// Every request of the flow must come from the client's networks.
 	addr, err := p.clientAddr(r)
 	if err == nil && !fl.client.AllowedFrom(addr) {
+		p.auditIPRefused(r.Context(), fl.client.ID, "authorize")
 		err = errIPRefused(oauth.AccessDenied)
 	}
 	if err != nil {
@@ -346,7 +347,7 @@ func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge i
 // (GET shows the current step, POST submits it). Every POST must carry the
 // flow's CSRF token and come from the browser that started the flow.
 func (p *Provider) InteractionHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.traced(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if !p.parsePageRequest(w, r) {
 			return
@@ -422,7 +423,7 @@ func (p *Provider) InteractionHandler() http.Handler {
 		// §4.12); a step that refuses ends the flow; with none left the
 		// authorization finishes.
 		p.advance(w, r, fl)
-	})
+	}))
 }
 
 // currentStep returns the first step still needed, or nil.
@@ -514,6 +515,14 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	}
 	p.deleteFlow(ctx, fl)
 	p.engine.WriteAuthorizeResponse(ctx, w, ar, resp)
+	if slices.Contains(ar.ResponseTypes(), "token") || slices.Contains(ar.ResponseTypes(), "id_token") {
+		// The legacy implicit and hybrid grants issue tokens here.
+		p.audit(ctx, storage.AuditEvent{
+			Type: AuditTokenIssued, Actor: clientActor(fl.client.ID), Target: "grant:" + ar.ID(), ClientID: fl.client.ID, Subject: subject,
+			Details: map[string]string{"grant": "implicit", "response_type": strings.Join(ar.ResponseTypes(), " "),
+				"scopes": strings.Join(ar.GrantedScopes(), " "), "grant_id": ar.ID()},
+		})
+	}
 }
 
 // userFor returns the user's current data: from the host's lookup, or from

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -102,10 +104,28 @@ func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...S
 		plain, hash = secret.Generate()
 		c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt, ExpiresAt: expires}}
 	}
-	if err := p.store.CreateClient(ctx, c); err != nil {
-		return storage.Client{}, "", fmt.Errorf("provider: create client %q: %w", c.ID, err)
+	if err := p.createClient(ctx, c); err != nil {
+		return storage.Client{}, "", err
 	}
 	return withoutSecretHashes(c), plain, nil
+}
+
+// createClient stores a registration and records it (client.created).
+func (p *Provider) createClient(ctx context.Context, c storage.Client) error {
+	return p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		if err := p.store.CreateClient(ctx, c); err != nil {
+			return storage.AuditEvent{}, fmt.Errorf("provider: create client %q: %w", c.ID, err)
+		}
+		return clientEvent(AuditClientCreated, c.ID, map[string]string{
+			"grant_types":                strings.Join(c.GrantTypes, " "),
+			"token_endpoint_auth_method": c.TokenEndpointAuthMethod,
+		}), nil
+	})
+}
+
+// clientEvent is the event of an administrator's action on client id.
+func clientEvent(typ, id string, details map[string]string) storage.AuditEvent {
+	return storage.AuditEvent{Type: typ, Target: "client:" + id, ClientID: id, Details: details}
 }
 
 // CreateClientWithSecret registers a confidential client with a secret the
@@ -127,8 +147,8 @@ func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client,
 		return storage.Client{}, &ClientError{ClientID: c.ID, Field: "secret", Reason: strings.TrimPrefix(err.Error(), "secret: ")}
 	}
 	c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt, ExpiresAt: expires}}
-	if err := p.store.CreateClient(ctx, c); err != nil {
-		return storage.Client{}, fmt.Errorf("provider: create client %q: %w", c.ID, err)
+	if err := p.createClient(ctx, c); err != nil {
+		return storage.Client{}, err
 	}
 	return withoutSecretHashes(c), nil
 }
@@ -148,12 +168,41 @@ func errNoSecret(id string) error {
 // cracked offline (a host-chosen secret's hash is bcrypt, whose strength
 // is the secret's). The hashes stay in the store; change the secrets with
 // [Provider.RotateClientSecret].
+//
+// The read is recorded in the audit trail (client.read) before the client
+// is returned; if it cannot be, the call fails with an error wrapping
+// [ErrUnavailable].
 func (p *Provider) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c, err := p.getClient(ctx, id)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	if err := p.auditNow(ctx, clientEvent(AuditClientRead, id, nil)); err != nil {
+		return storage.Client{}, fmt.Errorf("provider: get client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// getClient is GetClient without the audit trail, for the provider's own
+// reads.
+func (p *Provider) getClient(ctx context.Context, id string) (storage.Client, error) {
 	c, err := p.store.GetClient(ctx, id)
 	if err != nil {
 		return storage.Client{}, fmt.Errorf("provider: get client %q: %w", id, err)
 	}
 	return withoutSecretHashes(c), nil
+}
+
+// auditListed records a listing of clients (client.listed).
+func (p *Provider) auditListed(ctx context.Context, q storage.ClientQuery, n int) error {
+	d := map[string]string{"count": strconv.Itoa(n), "customer": q.Customer}
+	if !q.SecretExpiresBefore.IsZero() {
+		d["secret_expires_before"] = q.SecretExpiresBefore.UTC().Format(time.RFC3339)
+	}
+	if err := p.auditNow(ctx, storage.AuditEvent{Type: AuditClientListed, Details: d}); err != nil {
+		return fmt.Errorf("provider: list clients: %w", err)
+	}
+	return nil
 }
 
 // FindClients returns the clients q selects (by customer, by the expiry of
@@ -168,6 +217,9 @@ func (p *Provider) FindClients(ctx context.Context, q storage.ClientQuery) ([]st
 	for i := range found {
 		found[i] = withoutSecretHashes(found[i])
 	}
+	if err := p.auditListed(ctx, q, len(found)); err != nil {
+		return nil, err
+	}
 	return found, nil
 }
 
@@ -180,6 +232,9 @@ func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 	}
 	for i := range all {
 		all[i] = withoutSecretHashes(all[i])
+	}
+	if err := p.auditListed(ctx, storage.ClientQuery{}, len(all)); err != nil {
+		return nil, err
 	}
 	return all, nil
 }
@@ -212,8 +267,43 @@ func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 // If-Match precondition can compare UpdatedAt there.
 func (p *Provider) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
 	var stored storage.Client
+	err := p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		var before storage.Client
+		var err error
+		before, stored, err = p.updateClient(ctx, id, update)
+		if err != nil {
+			return storage.AuditEvent{}, err
+		}
+		return clientEvent(AuditClientUpdated, id, map[string]string{"fields": strings.Join(changedFields(before, stored), " ")}), nil
+	})
+	if err != nil {
+		return storage.Client{}, err
+	}
+	return stored, nil
+}
+
+// changedFields returns the names of the fields of storage.Client whose
+// values differ between a and b (which have no secret hashes), but for
+// UpdatedAt, in the struct's order.
+func changedFields(a, b storage.Client) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := range va.NumField() {
+		name := va.Type().Field(i).Name
+		if name != "UpdatedAt" && !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// updateClient is UpdateClient without the audit trail: it returns the
+// client as it was and as it is stored now, both without secret hashes.
+func (p *Provider) updateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (before, after storage.Client, err error) {
+	var stored storage.Client
 	var invalid error
-	err := p.store.UpdateClient(ctx, id, func(cur storage.Client) (storage.Client, error) {
+	err = p.store.UpdateClient(ctx, id, func(cur storage.Client) (storage.Client, error) {
+		before = withoutSecretHashes(cur)
 		shown := withoutSecretHashes(cur)
 		next, err := update(withoutSecretHashes(cur)) // its own copy of Secrets, compared with shown
 		if err != nil {
@@ -233,11 +323,11 @@ func (p *Provider) UpdateClient(ctx context.Context, id string, update func(stor
 	})
 	switch {
 	case err != nil && invalid != nil && errors.Is(err, invalid):
-		return storage.Client{}, invalid
+		return storage.Client{}, storage.Client{}, invalid
 	case err != nil:
-		return storage.Client{}, fmt.Errorf("provider: update client %q: %w", id, err)
+		return storage.Client{}, storage.Client{}, fmt.Errorf("provider: update client %q: %w", id, err)
 	}
-	return withoutSecretHashes(stored), nil
+	return before, withoutSecretHashes(stored), nil
 }
 
 // checkUpdate checks next, the new version of the client shown to the
@@ -302,11 +392,31 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 	if err != nil {
 		return "", err
 	}
-	err = p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
+	err = p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		if err := p.rotateClientSecret(ctx, clientID, storage.SecretHash{Hash: hash, CreatedAt: now, ExpiresAt: expires}, grace); err != nil {
+			return storage.AuditEvent{}, err
+		}
+		d := map[string]string{"grace_period": strconv.FormatInt(int64(grace/time.Second), 10), "secret_expires_at": "never"}
+		if !expires.IsZero() {
+			d["secret_expires_at"] = expires.Format(time.RFC3339)
+		}
+		return clientEvent(AuditClientSecretRotated, clientID, d), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return plain, nil
+}
+
+// rotateClientSecret stores next as the client's newest secret, keeping
+// the others for grace (see RotateClientSecret).
+func (p *Provider) rotateClientSecret(ctx context.Context, clientID string, next storage.SecretHash, grace time.Duration) error {
+	now := next.CreatedAt
+	err := p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(c) {
 			return c, errNoSecret(clientID)
 		}
-		kept := []storage.SecretHash{{Hash: hash, CreatedAt: now, ExpiresAt: expires}}
+		kept := []storage.SecretHash{next}
 		if grace > 0 {
 			for _, s := range c.Secrets {
 				if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
@@ -323,9 +433,9 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 		return c, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("provider: rotate secret of %q: %w", clientID, err)
+		return fmt.Errorf("provider: rotate secret of %q: %w", clientID, err)
 	}
-	return plain, nil
+	return nil
 }
 
 // DeleteClient removes a client and, in the same atomic step, every token,
@@ -334,10 +444,12 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 // and a client registered later under the same ID starts with nothing. An
 // unknown client is an error wrapping [storage.ErrNotFound].
 func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
-	if err := p.store.DeleteClient(ctx, clientID); err != nil {
-		return fmt.Errorf("provider: delete client %q: %w", clientID, err)
-	}
-	return nil
+	return p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		if err := p.store.DeleteClient(ctx, clientID); err != nil {
+			return storage.AuditEvent{}, fmt.Errorf("provider: delete client %q: %w", clientID, err)
+		}
+		return clientEvent(AuditClientDeleted, clientID, nil), nil
+	})
 }
 
 // AuthorizedClients returns the clients the user may sign in to, ordered by

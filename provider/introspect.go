@@ -51,7 +51,7 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			err = oauth.InvalidClient.Hint("Public clients cannot introspect tokens.")
 		}
 		if err == nil {
-			err = p.checkClientAddr(r, client)
+			err = p.checkClientAddr(r, client, "introspect")
 		}
 		if err != nil {
 			p.setRetryAfter(w, err)
@@ -79,9 +79,9 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		writeJSON(w, http.StatusOK, info.introspection())
 	})
 	if !p.cfg.CORSIntrospection {
-		return h
+		return p.traced(h)
 	}
-	return p.withCORS(http.MethodPost, h)
+	return p.traced(p.withCORS(http.MethodPost, h))
 }
 
 // writeInactive writes the answer for a token the caller may not see or
@@ -207,13 +207,15 @@ func hasClientCredentials(r *http.Request) bool {
 }
 
 // checkClientAddr refuses a client used from outside its IP ranges
-// (invalid_client), and a request whose address cannot be determined.
-func (p *Provider) checkClientAddr(r *http.Request, c *oauth.Client) error {
+// (invalid_client, recorded as ip.refused at endpoint), and a request whose
+// address cannot be determined.
+func (p *Provider) checkClientAddr(r *http.Request, c *oauth.Client, endpoint string) error {
 	addr, err := p.clientAddr(r)
 	if err != nil {
 		return err
 	}
 	if !c.AllowedFrom(addr) {
+		p.auditIPRefused(r.Context(), c.ID, endpoint)
 		return errIPRefused(oauth.InvalidClient)
 	}
 	return nil

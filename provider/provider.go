@@ -39,6 +39,10 @@ type Provider struct {
 	catalogues    *catalogues
 	csp           pagePolicy
 	mux           *http.ServeMux
+	// auditStore is the store's audit trail, nil if it keeps none;
+	// auditor writes the events of requests in the background.
+	auditStore storage.AuditStore
+	auditor    *auditWriter
 }
 
 // newTimeout bounds the store I/O of [New].
@@ -66,6 +70,8 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	p.issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
 
 	p.resolver.TrustedProxies, _ = ipfilter.Parse(cfg.TrustedProxies) // validated above
+	p.auditStore, _ = cfg.Store.(storage.AuditStore)
+	p.auditor = newAuditWriter(p.auditStore, cfg.Auditor, cfg.Logger, cfg.AuditQueueSize)
 	p.lookup = cfg.UserLookup
 	if p.lookup == nil {
 		if l, ok := cfg.Authenticator.(UserLookup); ok {
@@ -201,8 +207,9 @@ func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Durat
 // authenticateROPC checks the password of a password grant from the client
 // at addr. Its failures are counted per (username, addr) and per username
 // over all addresses (grantCounts).
-func (p *Provider) authenticateROPC(ctx context.Context, addr netip.Addr, username, password string) (User, error) {
-	u, _, err := p.checkPassword(ctx, username, password, p.grantCounts(username, addr)...)
+func (p *Provider) authenticateROPC(ctx context.Context, clientID string, addr netip.Addr, username, password string) (User, error) {
+	u, until, err := p.checkPassword(ctx, username, password, p.grantCounts(username, addr)...)
+	p.auditSignIn(ctx, clientID, username, u, until, err)
 	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errPasswordLocked) {
 		// invalid_grant; the answer says why for a lock.
 		return User{}, fmt.Errorf("%w: %w", oauth.ErrPasswordRefused, err)

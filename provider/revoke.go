@@ -17,7 +17,7 @@ import (
 // nothing. Browsers may call it cross-origin from the client's origins (see
 // [Config.CORSOrigins]).
 func (p *Provider) RevokeHandler() http.Handler {
-	return p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.traced(p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -33,11 +33,14 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if err == nil {
 			err = p.engine.Revoke(ctx, r)
 		}
+		if err == nil {
+			p.auditRevoked(ctx, state)
+		}
 		if c := state.AuthenticatedClient(); c != nil {
 			p.allowOrigin(w, r, &c.Client)
 		}
 		p.writeRevocationError(ctx, w, err)
-	}))
+	})))
 }
 
 // writeRevocationError writes the revocation answer for err (nil: 200)
@@ -95,5 +98,5 @@ func (p *Provider) checkClaimedClientAddr(r *http.Request) error {
 	if err != nil {
 		return nil // unknown clients are refused by authentication itself
 	}
-	return p.checkClientAddr(r, c)
+	return p.checkClientAddr(r, c, "revoke")
 }

@@ -83,8 +83,15 @@ func (p *Provider) secretExpiry(id string, now time.Time, o secretOptions) (time
 }
 
 // errSecretExpired is the cause of the invalid_client answer to a client
-// that presented one of its secrets after that secret expired.
+// that presented one of its secrets after that secret expired (a
+// *secretExpiredError, which says when).
 var errSecretExpired = errors.New("provider: the client secret has expired")
+
+// secretExpiredError is errSecretExpired with the time the secret expired.
+type secretExpiredError struct{ at time.Time }
+
+func (e *secretExpiredError) Error() string { return errSecretExpired.Error() }
+func (e *secretExpiredError) Unwrap() error { return errSecretExpired }
 
 // authenticateClientExplained is the engine's client authentication (set
 // in New), used by the token, introspection and revocation endpoints:
@@ -93,7 +100,9 @@ var errSecretExpired = errors.New("provider: the client secret has expired")
 func (p *Provider) authenticateClientExplained(ctx context.Context, r *http.Request, form url.Values) (*oauth.Client, error) {
 	c, err := p.authenticateClient(ctx, r, form)
 	if err != nil {
-		return nil, p.explainExpiredSecret(ctx, r, form, err)
+		err = p.explainExpiredSecret(ctx, r, form, err)
+		p.auditClientAuth(ctx, r, form, err)
+		return nil, err
 	}
 	return c, nil
 }
@@ -133,7 +142,7 @@ func (p *Provider) explainExpiredSecret(ctx context.Context, r *http.Request, fo
 		}
 		if p.hasher.Compare(ctx, []byte(s.Hash), []byte(plain)) == nil {
 			return oauth.InvalidClient.Wrap(fmt.Sprintf("The client secret expired at %s: an administrator must rotate the client's secret, and the client must use the new one.",
-				s.ExpiresAt.UTC().Format(time.RFC3339)), errSecretExpired)
+				s.ExpiresAt.UTC().Format(time.RFC3339)), &secretExpiredError{at: s.ExpiresAt})
 		}
 	}
 	return err

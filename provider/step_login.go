@@ -56,6 +56,7 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 		return false, msg(msgLoginMissing), nil
 	}
 	u, until, err := p.checkPassword(ctx, username, password, p.loginCounts(r, username)...)
+	p.auditSignIn(ctx, fl.client.ID, username, u, until, err)
 	switch {
 	case errors.Is(err, errPasswordLocked):
 		return false, p.lockMessage(until), nil

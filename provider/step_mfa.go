@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
@@ -114,9 +115,17 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	var locked *mfa.LockedError
 	switch err := f.Verify(ctx, subject, code); {
 	case err == nil:
+		p.auditMFA(ctx, fl.client.ID, subject, f.Name(), "", time.Time{})
 	case errors.As(err, &locked):
+		// The failure that locks is an invalid code too.
+		reason := "locked"
+		if errors.Is(err, mfa.ErrInvalidCode) {
+			reason = "invalid_code"
+		}
+		p.auditMFA(ctx, fl.client.ID, subject, f.Name(), reason, locked.Until)
 		return false, msg(msgMFALocked, wait(locked.Until.Sub(p.cfg.Now()))), nil
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
+		p.auditMFA(ctx, fl.client.ID, subject, f.Name(), "invalid_code", time.Time{})
 		return false, msg(msgMFAWrong), nil
 	default:
 		return false, message{}, fmt.Errorf("%w: verify %s: %w", oauth.ErrUnavailable, f.Name(), err)

@@ -152,7 +152,8 @@ func (c count) takeBack(ctx context.Context, s storage.ThrottleStore) {
 // is only taken back from a ceiling (failures from elsewhere stay). A
 // refused attempt gets errPasswordLocked and the time the lock ends, is
 // taken back from the counts charged before, and the authenticator is not
-// asked.
+// asked. A wrong password (ErrInvalidCredentials) that locked a count
+// returns the time that lock ends, else the zero time.
 func (p *Provider) checkPassword(ctx context.Context, username, password string, counts ...count) (User, time.Time, error) {
 	if p.cfg.PasswordLockout.MaxFailures < 0 {
 		return p.authenticate(ctx, username, password)
@@ -163,6 +164,7 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string,
 			c.takeBack(ctx, p.store)
 		}
 	}
+	var locks time.Time // the latest lock these charges set
 	for i, c := range counts {
 		rec, err := c.charge(ctx, p.store, now)
 		if err != nil {
@@ -174,11 +176,14 @@ func (p *Provider) checkPassword(ctx context.Context, username, password string,
 		if err != nil {
 			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", oauth.ErrUnavailable, err)
 		}
+		if now.Before(rec.LockedUntil) && rec.LockedUntil.After(locks) {
+			locks = rec.LockedUntil
+		}
 	}
 	u, _, err := p.authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
-		return User{}, time.Time{}, err // counted above
+		return User{}, locks, err // counted above
 	case err != nil:
 		takeBack(counts) // not the user's failure
 		return User{}, time.Time{}, err

@@ -20,7 +20,7 @@ import (
 // for clients allowed it, password. Browsers may call it cross-origin from
 // the client's origins (see [Config.CORSOrigins]).
 func (p *Provider) TokenHandler() http.Handler {
-	return p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken))
+	return p.traced(p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken)))
 }
 
 // tokenRequest is the state of one token request, created once by
@@ -38,6 +38,19 @@ type tokenRequest struct {
 	client *oauth.Client
 	// user is the password grant's user, set when the password checks out.
 	user *User
+}
+
+// clientID returns the ID of the request's client: the authenticated one
+// once the engine has accepted the request, else the one the request
+// authenticated as so far, else "".
+func (tr *tokenRequest) clientID() string {
+	if tr.client != nil {
+		return tr.client.ID
+	}
+	if c := tr.state.AuthenticatedClient(); c != nil {
+		return c.ID
+	}
+	return ""
 }
 
 // serveToken serves the token endpoint: the engine validates the request,
@@ -66,12 +79,18 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		p.allowOrigin(w, r, &c.Client)
 	}
 	if err != nil {
+		if c := ar.Client(); c != nil {
+			p.auditReuse(ctx, tr.state, c.ID, nil)
+		}
 		p.writeAccessRequestError(ctx, w, ar, err)
 		return
 	}
 	tr.ar = ar
 	tr.client = ar.Client()
 	if tr.client == nil || !tr.client.AllowedFrom(addr) {
+		if tr.client != nil {
+			p.auditIPRefused(ctx, tr.client.ID, "token")
+		}
 		p.writeTokenError(ctx, w, ar, errIPRefused(oauth.InvalidClient))
 		return
 	}
@@ -79,7 +98,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
-	p.issueTokens(ctx, w, ar)
+	p.issueTokens(ctx, w, tr)
 }
 
 // acceptTokenRequest checks the method, the form and the grant type of a
@@ -163,17 +182,22 @@ func (p *Provider) grantScopes(tr *tokenRequest, g grant) {
 
 // issueTokens has the engine issue the tokens of an accepted request and
 // write the response.
-func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, ar *oauth.AccessRequest) {
+func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, tr *tokenRequest) {
+	ar := tr.ar
 	if err := p.engine.IssueTokens(ctx, w, ar); err != nil {
+		var race *oauth.AccessRequest
 		if oauth.IsCodeReuse(ar, err) {
 			// A lost race for an authorization code is code reuse:
 			// revoke whatever the code's family holds. (A lost race
 			// for a refresh token is not reuse, and revokes nothing.)
 			p.revokeFamily(ctx, ar.ID())
+			race = ar
 		}
+		p.auditReuse(ctx, tr.state, tr.client.ID, race)
 		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
+	p.auditTokens(ctx, ar)
 	p.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "token issued",
 		slog.String("client_id", ar.Client().ID),
 		slog.String("grant_type", ar.GrantType()),
@@ -207,7 +231,7 @@ func narrowRefresh(ar *oauth.AccessRequest, state *oauth.Request) error {
 // authenticates is kept in tr.user.
 func (p *Provider) passwordAuthenticator(tr *tokenRequest) oauth.Authenticator {
 	return func(ctx context.Context, username, password string) (string, error) {
-		u, err := p.authenticateROPC(ctx, tr.addr, username, password)
+		u, err := p.authenticateROPC(ctx, tr.clientID(), tr.addr, username, password)
 		if err != nil {
 			return "", err
 		}

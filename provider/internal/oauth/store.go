@@ -168,7 +168,14 @@ func (s *Store) get(ctx context.Context, kind storage.TokenKind, sig string, ses
 	if err != nil {
 		return nil, err
 	}
+	state := requestOf(ctx)
+	if state != nil {
+		state.noteLoaded(t.Request)
+	}
 	if !t.Active {
+		if state != nil && kind == storage.KindAuthCode {
+			state.note(CodeReplayed, t.Request.ID)
+		}
 		return req, errInactive
 	}
 	return req, nil
@@ -308,7 +315,15 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 	if err != nil {
 		return nil, err
 	}
+	state := requestOf(ctx)
+	if state != nil {
+		state.noteLoaded(t.Request)
+	}
 	if !t.Active {
+		if state != nil && !t.RotatedAt.IsZero() {
+			// Rotated, not merely revoked: reuse (RFC 9700 §4.14.2).
+			state.note(RefreshReused, t.Request.ID)
+		}
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
@@ -340,13 +355,25 @@ func (s *Store) RotateRefreshToken(ctx context.Context, _ string, sig string) er
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage: it revokes
 // every refresh token of the family.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	return s.mapErr(s.S.RevokeFamily(ctx, storage.KindRefreshToken, requestID))
+	return s.revoke(ctx, storage.KindRefreshToken, requestID)
+}
+
+// revoke revokes every token of kind of the family, and notes the
+// revocation in the request's state.
+func (s *Store) revoke(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if err := s.S.RevokeFamily(ctx, kind, requestID); err != nil {
+		return s.mapErr(err)
+	}
+	if state := requestOf(ctx); state != nil {
+		state.note(GrantRevoked, requestID)
+	}
+	return nil
 }
 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage: it revokes
 // every access token of the family.
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	return s.mapErr(s.S.RevokeFamily(ctx, storage.KindAccessToken, requestID))
+	return s.revoke(ctx, storage.KindAccessToken, requestID)
 }
 
 // Authenticate implements oauth2.ResourceOwnerPasswordCredentialsGrantStorage
