@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
+	"github.com/gatehouse/gatehouse/storage/memory"
 )
 
 // The access-control environment mirrors the demo data of the issue: two
@@ -116,9 +117,15 @@ type acEnv struct {
 
 func newACEnv(t testing.TB, mutate ...func(*provider.Config)) *acEnv {
 	t.Helper()
+	return newACEnvOn(t, memory.New(), mutate...)
+}
+
+// newACEnvOn is newACEnv on the given store.
+func newACEnvOn(t testing.TB, store storage.Store, mutate ...func(*provider.Config)) *acEnv {
+	t.Helper()
 	a := &acEnv{db: newACDB(), mfaClock: &clock{}}
 	var err error
-	a.env = newEnv(t, append([]func(*provider.Config){func(c *provider.Config) {
+	a.env = newEnvOn(t, store, append([]func(*provider.Config){func(c *provider.Config) {
 		c.AllowLegacyGrants = true // the "legacy" client uses the password grant
 		c.Authenticator = a.db
 		c.UserLookup = a.db
