@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	go cleanup(ctx, store, *cleanupEvery, logger)
+	go cleanup(ctx, p, store, *cleanupEvery, logger)
 
 	mux := http.NewServeMux()
 	mux.Handle("/", p.Handler())
@@ -196,6 +196,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := srv.Shutdown(shutdownCtx); err != nil && serveErr == nil {
 			serveErr = err
 		}
+	}
+	// The requests are done: write the audit events they left queued.
+	if err := p.Shutdown(shutdownCtx); err != nil && serveErr == nil {
+		serveErr = err
 	}
 	return serveErr
 }
@@ -251,10 +255,10 @@ func newHTTPServer(h http.Handler, l serverLimits) *http.Server {
 // given, so that its tokens survive a restart.
 const demoGlobalSecret = "gatehouse-demo-global-secret-not-for-production"
 
-// cleanup deletes expired records every interval until ctx is done. On
-// PostgreSQL the deletes run in small batches, so they never hold the
-// tables for long.
-func cleanup(ctx context.Context, store storage.Store, every time.Duration, logger *slog.Logger) {
+// cleanup deletes expired records, and audit events past their retention,
+// every interval until ctx is done. On PostgreSQL the deletes run in small
+// batches, so they never hold the tables for long.
+func cleanup(ctx context.Context, p *provider.Provider, store storage.Store, every time.Duration, logger *slog.Logger) {
 	if every <= 0 {
 		return
 	}
@@ -272,6 +276,11 @@ func cleanup(ctx context.Context, store storage.Store, every time.Duration, logg
 			}
 			if n > 0 {
 				logger.Info("cleanup", "deleted", n)
+			}
+			if n, err := p.SweepAudit(ctx); err != nil {
+				logger.Warn("cleanup of old audit events failed", "error", err)
+			} else if n > 0 {
+				logger.Info("cleanup", "audit_events_deleted", n)
 			}
 		}
 	}
