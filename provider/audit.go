@@ -356,16 +356,25 @@ func (p *Provider) newEvent(ctx context.Context, e storage.AuditEvent) storage.A
 	e.Subject = cleanText(e.Subject, maxAuditText)
 	e.RequestID = cleanText(e.RequestID, maxAuditText)
 	e.ClientAddr = cleanText(e.ClientAddr, maxAuditText)
-	if len(e.Details) > 0 {
-		d := make(map[string]string, len(e.Details))
-		for k, v := range e.Details {
-			if v != "" {
-				d[cleanText(k, maxAuditText)] = cleanText(v, maxAuditDetail)
-			}
+	for k, v := range e.Details {
+		if v == "" || cleanText(k, maxAuditText) != k || cleanText(v, maxAuditDetail) != v {
+			e.Details = cleanDetails(e.Details)
+			break
 		}
-		e.Details = d
 	}
 	return e
+}
+
+// cleanDetails returns a copy of d without empty values, every key and
+// value cleaned and capped.
+func cleanDetails(d map[string]string) map[string]string {
+	out := make(map[string]string, len(d))
+	for k, v := range d {
+		if v != "" {
+			out[cleanText(k, maxAuditText)] = cleanText(v, maxAuditDetail)
+		}
+	}
+	return out
 }
 
 // audit records e in the background (see auditWriter): it never blocks

@@ -109,6 +109,9 @@ func TestAuditAdminActions(t *testing.T) {
 			if item["actor"].(map[string]any)["id"] == "ops" {
 				types = append(types, item["type"].(string))
 			}
+			if item["type"] == "client.deleted" {
+				assert.Equal(t, map[string]any{}, item["details"], "details is always an object")
+			}
 		}
 		assert.Equal(t, []string{"client.deleted", "client.listed", "client.secret_rotated", "client.updated", "client.read", "client.created"}, types)
 
@@ -314,6 +317,8 @@ func TestAuditQueryAPI(t *testing.T) {
 			}
 		}
 		ad.call(http.MethodPost, "/audit", nil).requireStatus(t, http.StatusMethodNotAllowed)
+		// A host's own type is a valid filter.
+		ad.call(http.MethodGet, "/audit?type=apikey.created,my_app.export_run", nil).requireStatus(t, http.StatusOK)
 	})
 }
 

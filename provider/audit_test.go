@@ -534,3 +534,20 @@ func TestAuditRequestID(t *testing.T) {
 	}
 	assert.NotEqual(t, post("127.0.0.1", ""), post("127.0.0.1", ""), "each request its own")
 }
+
+// Every answer of Handler's endpoints and of the admin API carries a
+// request ID, whatever the answer.
+func TestAuditEveryAnswerHasARequestID(t *testing.T) {
+	e, _ := newAuditEnv(t, memory.New())
+	ad := newAdminAPI(t, e.p)
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json", "/userinfo", "/oauth2/authorize", "/oauth2/interaction", "/oauth2/logout", "/oauth2/token"} {
+		resp, err := http.Get(e.url(path))
+		require.NoError(t, err)
+		resp.Body.Close()
+		requestIDOf(t, resp.Header)
+	}
+	for _, path := range []string{"/clients", "/nowhere", "/audit?limit=0"} {
+		requestIDOf(t, ad.call(http.MethodGet, path, nil).header)
+	}
+	requestIDOf(t, ad.call(http.MethodGet, "/clients", nil, "Authorization", "").header)
+}

@@ -2,6 +2,8 @@ package provider_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/pgtest"
+	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
 )
@@ -64,6 +67,63 @@ func benchClientCredentials(b *testing.B, e *env, id, secret string) {
 	b.ReportAllocs()
 	for b.Loop() {
 		do()
+	}
+}
+
+// BenchmarkClientCredentialsAudit measures client_credentials throughput
+// with the audit trail off (Config.AuditDisabled) and on (the default:
+// every answer gets a request ID, and each token.issued event is queued,
+// stored in batches by the background writer and logged as JSON by the
+// default Auditor, here to io.Discard), on the memory store and, when
+// GATEHOUSE_TEST_POSTGRES_DSN is set, on PostgreSQL. The timed part ends
+// only once the writer has written every event (Provider.Shutdown), so
+// that work the writer left undone is not left out; unwritten/op would
+// show events dropped for a full queue.
+func BenchmarkClientCredentialsAudit(b *testing.B) {
+	stores := []struct {
+		name string
+		open func(b *testing.B) storage.Store
+	}{
+		{"memory", func(*testing.B) storage.Store { return memory.New() }},
+		{"postgres", func(b *testing.B) storage.Store { s, _, _ := pgtest.Store(b); return s }},
+	}
+	for _, st := range stores {
+		for _, audit := range []string{"off", "on"} {
+			b.Run(st.name+"/audit="+audit, func(b *testing.B) {
+				e := newEnvOn(b, st.open(b), func(c *provider.Config) {
+					c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+					c.AuditDisabled = audit == "off"
+				})
+				h := e.p.Handler()
+				body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
+				do := func() {
+					req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth(e.svc.ID, e.svcSecret)
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+				}
+				do()
+				if err := e.p.Shutdown(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				before := e.p.AuditStats()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					do()
+				}
+				if err := e.p.Shutdown(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				after := e.p.AuditStats()
+				b.ReportMetric(float64(after.Unwritten-before.Unwritten)/float64(b.N), "unwritten/op")
+			})
+		}
 	}
 }
 

@@ -162,7 +162,9 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 //
 // Mount it at the root of the host's server (or below the issuer path's
 // parent); each endpoint is also available on its own, for hosts with their
-// own router.
+// own router. Every answer carries an X-Request-Id header, which the audit
+// events the request caused carry too (docs/audit.md; not with
+// Config.AuditDisabled).
 func (p *Provider) Handler() http.Handler { return p.mux }
 
 // routes mounts every endpoint, each at the issuer's path plus its path.
@@ -171,7 +173,7 @@ func (p *Provider) Handler() http.Handler { return p.mux }
 func (p *Provider) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, ep := range endpoints {
-		mux.Handle(p.issuerPath+*ep.path(&p.cfg.Paths), ep.handler(p))
+		mux.Handle(p.issuerPath+*ep.path(&p.cfg.Paths), p.traced(ep.handler(p)))
 	}
 	return mux
 }
