@@ -231,7 +231,7 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, id string, err erro
 		a.p.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "admin: audit trail unavailable",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 		desc := "The audit trail could not be written, so nothing was done; retry later."
-		if _, tx := a.p.store.(storage.Transactor); !tx || a.p.auditStore == nil {
+		if _, tx := a.p.store.(storage.Transactor); !tx {
 			desc = "The audit trail could not be written; the request may have taken effect, check before retrying."
 		}
 		if r.Method == http.MethodGet {

@@ -415,14 +415,15 @@ func (p *Provider) auditNow(ctx context.Context, e storage.AuditEvent) error {
 
 // auditChange makes an administrative change and records its event
 // synchronously: change makes it (with the context it is given) and
-// returns the event. With a store that is a [storage.Transactor] and an
-// [storage.AuditStore], both run in one transaction, so that a change is
-// never kept without its event nor an event without its change. With any
-// other store the change is made first; if the event then cannot be
-// recorded, the error says that the change was made.
+// returns the event. With a store that is a [storage.Transactor], both run
+// in one transaction, committed once the store and the Auditor have taken
+// the event, so that a change is never kept without its event nor an
+// event stored without its change. With any other store the change is
+// made first; if the event then cannot be recorded, the error says that
+// the change was made.
 func (p *Provider) auditChange(ctx context.Context, change func(ctx context.Context) (storage.AuditEvent, error)) error {
 	tx, ok := p.store.(storage.Transactor)
-	if p.cfg.AuditDisabled || !ok || p.auditStore == nil {
+	if p.cfg.AuditDisabled || !ok {
 		e, err := change(ctx)
 		if err != nil {
 			return err

@@ -93,6 +93,11 @@ func (e *clientErrs) err() error { return errors.Join(e.errs...) }
 // [SecretExpiresAt] says.
 //
 // Every invalid field is reported at once, as a join of [*ClientError]s.
+//
+// The registration is recorded in the audit trail (client.created, with the actor of
+// [WithActor]) before CreateClient returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...SecretOption) (storage.Client, string, error) {
 	c, expires, err := p.prepareClientWithSecret(c, opts)
 	if err != nil {
@@ -134,6 +139,11 @@ func clientEvent(typ, id string, details map[string]string) storage.AuditEvent {
 // entropy is unknown; it must be 12 to 72 bytes. Prefer
 // [Provider.CreateClient], whose generated secrets are both stronger and
 // cheaper to verify. The secret expires as [Provider.CreateClient]'s does.
+//
+// The registration is recorded in the audit trail (client.created, with the actor of
+// [WithActor]) before CreateClientWithSecret returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client, plain string, opts ...SecretOption) (storage.Client, error) {
 	c, expires, err := p.prepareClientWithSecret(c, opts)
 	if err != nil {
@@ -209,6 +219,10 @@ func (p *Provider) auditListed(ctx context.Context, q storage.ClientQuery, n int
 // their newest secret, a page at a time; see [storage.ClientQuery]),
 // ordered by ID, with secrets' metadata but not their hashes, as
 // [Provider.GetClient] does.
+//
+// The listing is recorded in the audit trail (client.listed) before the
+// clients are returned; if it cannot be, the call fails with an error
+// wrapping [ErrUnavailable].
 func (p *Provider) FindClients(ctx context.Context, q storage.ClientQuery) ([]storage.Client, error) {
 	found, err := p.store.FindClients(ctx, q)
 	if err != nil {
@@ -225,6 +239,10 @@ func (p *Provider) FindClients(ctx context.Context, q storage.ClientQuery) ([]st
 
 // ListClients returns every client, ordered by ID, with secrets' metadata
 // but not their hashes, as [Provider.GetClient] does.
+//
+// The listing is recorded in the audit trail (client.listed) before the
+// clients are returned; if it cannot be, the call fails with an error
+// wrapping [ErrUnavailable].
 func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 	all, err := p.store.ListClients(ctx)
 	if err != nil {
@@ -265,6 +283,11 @@ func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 // (RFC 7396): the patch is applied inside update to the current version,
 // so two concurrent patches of different fields both take effect, and an
 // If-Match precondition can compare UpdatedAt there.
+//
+// The change is recorded in the audit trail (client.updated, naming the fields changed, with the actor of
+// [WithActor]) before UpdateClient returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
 	var stored storage.Client
 	err := p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
@@ -382,6 +405,11 @@ func withoutSecretHashes(c storage.Client) storage.Client {
 // Config.ClientSecretLifetime, or when [SecretExpiresAt] says. An unknown
 // client is an error wrapping [storage.ErrNotFound]; a client without a
 // secret (public, or private_key_jwt) a [*ClientError].
+//
+// The rotation is recorded in the audit trail (client.secret_rotated, with the actor of
+// [WithActor]) before RotateClientSecret returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grace time.Duration, opts ...SecretOption) (string, error) {
 	if grace < 0 {
 		return "", fmt.Errorf("provider: rotate secret of %q: negative grace period", clientID)
@@ -443,6 +471,11 @@ func (p *Provider) rotateClientSecret(ctx context.Context, clientID string, next
 // ([storage.ClientStore.DeleteClient]): its tokens stop working at once,
 // and a client registered later under the same ID starts with nothing. An
 // unknown client is an error wrapping [storage.ErrNotFound].
+//
+// The deletion is recorded in the audit trail (client.deleted, with the actor of
+// [WithActor]) before DeleteClient returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
 	return p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
 		if err := p.store.DeleteClient(ctx, clientID); err != nil {
