@@ -462,3 +462,31 @@ func TestAuditStats(t *testing.T) {
 		assert.Len(t, evs, 20, "after Shutdown every event is stored")
 	})
 }
+
+// An Auditor that refuses an administrator's event fails the change; with
+// a store that has transactions, the change is not made.
+func TestAuditAuditorRefusesChange(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storage.Store) {
+		var refuse atomic.Bool
+		e, _ := newAuditEnv(t, store, func(c *provider.Config) {
+			c.Auditor = provider.AuditorFunc(func(context.Context, storage.AuditEvent) error {
+				if refuse.Load() {
+					return errors.New("siem unreachable")
+				}
+				return nil
+			})
+		})
+		refuse.Store(true)
+		ctx := context.Background()
+		_, _, err := e.p.CreateClient(ctx, storage.Client{ID: "refused", GrantTypes: []string{"client_credentials"}})
+		require.ErrorIs(t, err, provider.ErrUnavailable)
+		_, err = store.GetClient(ctx, "refused")
+		_, transactional := store.(storage.Transactor)
+		if transactional {
+			assert.ErrorIs(t, err, storage.ErrNotFound, "rolled back")
+			assert.Empty(t, e.storedNow(provider.AuditClientCreated)[3:], "nor is its event stored")
+		} else {
+			assert.NoError(t, err, "made before the Auditor refused it")
+		}
+	})
+}
