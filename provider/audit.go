@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -141,13 +140,20 @@ var auditTypes = []struct {
 	{AuditSessionEnded, slog.LevelInfo},
 }
 
+// auditLevels is auditTypes by name.
+var auditLevels = func() map[string]slog.Level {
+	m := make(map[string]slog.Level, len(auditTypes))
+	for _, t := range auditTypes {
+		m[t.name] = t.level
+	}
+	return m
+}()
+
 // auditLevel is the level the default Auditor logs an event of type typ
 // at: Info for a type not in auditTypes (a host's own).
 func auditLevel(typ string) slog.Level {
-	for _, t := range auditTypes {
-		if t.name == typ {
-			return t.level
-		}
+	if l, ok := auditLevels[typ]; ok {
+		return l
 	}
 	return slog.LevelInfo
 }
@@ -172,43 +178,61 @@ type AuditorFunc func(ctx context.Context, e storage.AuditEvent) error
 func (f AuditorFunc) Audit(ctx context.Context, e storage.AuditEvent) error { return f(ctx, e) }
 
 // LogAuditor returns the default [Auditor]: it writes each event as one
-// log record on logger, with the message "audit" and the attributes
-// event_id, event_type, event_time, actor_kind, actor_id, target,
-// client_id, subject, request_id, client_ip and the group details; at Warn
-// for refusals and attacks (failed authentication, reuse, replay, lockouts,
-// refused addresses) and at Info for the rest. It never fails.
+// log record on logger, timed at the event's time, with the message
+// "audit" and the attributes event_id, event_type, actor_kind and, when
+// not empty, actor_id, target, client_id, subject, request_id, client_ip
+// and the group details; at Warn for refusals and attacks (failed
+// authentication, reuse, replay, lockouts, refused addresses) and at Info
+// for the rest. It never fails.
 func LogAuditor(logger *slog.Logger) Auditor {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	return AuditorFunc(func(ctx context.Context, e storage.AuditEvent) error {
-		logger.LogAttrs(ctx, auditLevel(e.Type), "audit", auditAttrs(e)...)
+		level := auditLevel(e.Type)
+		h := logger.Handler()
+		if !h.Enabled(ctx, level) {
+			return nil
+		}
+		r := slog.NewRecord(e.Time, level, "audit", 0)
+		var buf [12]slog.Attr
+		r.AddAttrs(appendAuditAttrs(buf[:0], e)...)
+		_ = h.Handle(ctx, r) // a log that cannot be written is no audit failure of ours
 		return nil
 	})
 }
 
-// auditAttrs are the log attributes of e.
-func auditAttrs(e storage.AuditEvent) []slog.Attr {
-	attrs := []slog.Attr{
+// appendAuditAttrs appends the log attributes of e to attrs: the ID, type
+// and actor kind always, the other fields when they are not empty, and
+// the details as a group in key order (the time is the record's).
+func appendAuditAttrs(attrs []slog.Attr, e storage.AuditEvent) []slog.Attr {
+	attrs = append(attrs,
 		slog.String("event_id", e.ID),
 		slog.String("event_type", e.Type),
-		slog.Time("event_time", e.Time),
 		slog.String("actor_kind", string(e.Actor.Kind)),
-		slog.String("actor_id", e.Actor.ID),
-		slog.String("target", e.Target),
-		slog.String("client_id", e.ClientID),
-		slog.String("subject", e.Subject),
-		slog.String("request_id", e.RequestID),
-		slog.String("client_ip", e.ClientAddr),
-	}
-	if len(e.Details) > 0 {
-		details := make([]any, 0, len(e.Details))
-		for _, k := range slices.Sorted(maps.Keys(e.Details)) {
-			details = append(details, slog.String(k, e.Details[k]))
+	)
+	for _, a := range [...]struct{ k, v string }{
+		{"actor_id", e.Actor.ID}, {"target", e.Target}, {"client_id", e.ClientID},
+		{"subject", e.Subject}, {"request_id", e.RequestID}, {"client_ip", e.ClientAddr},
+	} {
+		if a.v != "" {
+			attrs = append(attrs, slog.String(a.k, a.v))
 		}
-		attrs = append(attrs, slog.Group("details", details...))
 	}
-	return attrs
+	if len(e.Details) == 0 {
+		return attrs
+	}
+	var keyBuf [8]string
+	keys := keyBuf[:0]
+	for k := range e.Details {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	details := make([]slog.Attr, len(keys))
+	for i, k := range keys {
+		details[i] = slog.String(k, e.Details[k])
+	}
+	return append(attrs, slog.Attr{Key: "details", Value: slog.GroupValue(details...)})
 }
 
 // WithActor returns a context that names the actor of the provider calls

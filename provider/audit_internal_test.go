@@ -158,13 +158,22 @@ func TestAuditWriterStoreFailure(t *testing.T) {
 	assert.Equal(t, []string{"lost-event-1"}, seen)
 }
 
-// The writer's goroutine ends when the queue is empty: a provider that is
+// The writer lets events gather for auditBatchDelay and writes them in one
+// batch; its goroutine ends when the queue is empty, so a provider that is
 // never shut down leaks nothing.
-func TestAuditWriterStopsWhenIdle(t *testing.T) {
+func TestAuditWriterBatchesAndStopsWhenIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w, _ := newTestWriter(memory.New(), nopAuditor, 10)
-		w.enqueue(testEvent("e"))
+		store := &blockingAudit{AuditStore: memory.New(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+		close(store.release)
+		w, _ := newTestWriter(store, nopAuditor, 10)
+		for _, id := range []string{"a", "b", "c"} {
+			w.enqueue(testEvent(id))
+		}
+		synctest.Wait() // the writer waits for more
+		assert.Empty(t, store.batches, "nothing written before the delay")
+		time.Sleep(auditBatchDelay)
 		synctest.Wait() // every goroutine of the bubble has ended or blocks for good
+		assert.Equal(t, []int{3}, store.batches, "one batch")
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		assert.False(t, w.running, "the drain goroutine ended")

@@ -15,9 +15,13 @@ import (
 // bounded queue, drained in batches (one store append per batch: a single
 // multi-row INSERT on PostgreSQL) by one goroutine that runs while there
 // is something to write and ends when the queue is empty, so that a
-// provider never left running leaks nothing. An event that finds the
-// queue full is dropped; every event not written (dropped, or refused by
-// the store or the Auditor) is counted and logged, never lost silently.
+// provider never left running leaks nothing. The goroutine lets events
+// gather for auditBatchDelay before each batch (unless a backlog of a full
+// batch waits, or flush asks), so that a busy token endpoint pays for one
+// wake-up and one store append per batch rather than per event. An event
+// that finds the queue full is dropped; every event not written (dropped,
+// or refused by the store or the Auditor) is counted and logged, never
+// lost silently.
 type auditWriter struct {
 	store   storage.AuditStore // nil: events go to the Auditor only
 	auditor Auditor
@@ -32,6 +36,7 @@ type auditWriter struct {
 	progress chan struct{} // closed (and replaced) whenever done grows
 	lastDrop time.Time     // when dropped events were last logged
 	unlogged uint64        // dropped events not logged yet
+	kick     chan struct{} // tells the drain goroutine not to wait (flush)
 
 	written, unwritten, dropped atomic.Uint64
 }
@@ -39,6 +44,7 @@ type auditWriter struct {
 // The writer's batch size, and how long one batch may take to store.
 const (
 	auditBatch        = 500
+	auditBatchDelay   = 10 * time.Millisecond
 	auditWriteTimeout = 30 * time.Second
 	// auditDropLogEvery is how often at most the writer logs the events it
 	// dropped, so that a flood of them does not flood the log too.
@@ -46,7 +52,7 @@ const (
 )
 
 func newAuditWriter(store storage.AuditStore, auditor Auditor, logger *slog.Logger, max int) *auditWriter {
-	return &auditWriter{store: store, auditor: auditor, logger: logger, max: max, progress: make(chan struct{})}
+	return &auditWriter{store: store, auditor: auditor, logger: logger, max: max, progress: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
 // enqueue queues e for writing, or drops it (counted, and logged at most
@@ -79,9 +85,22 @@ func (w *auditWriter) enqueue(e storage.AuditEvent) {
 	}
 }
 
-// drain writes batches until the queue is empty, then ends.
+// drain writes batches until the queue is empty, then ends. Before each
+// batch it waits auditBatchDelay for events to gather, unless a full
+// batch is waiting or flush kicks it.
 func (w *auditWriter) drain() {
+	wait := time.NewTimer(auditBatchDelay)
+	defer wait.Stop()
 	for {
+		w.mu.Lock()
+		backlog := len(w.queue) >= auditBatch
+		w.mu.Unlock()
+		if !backlog {
+			select {
+			case <-wait.C:
+			case <-w.kick:
+			}
+		}
 		w.mu.Lock()
 		if len(w.queue) == 0 {
 			w.running = false
@@ -102,7 +121,13 @@ func (w *auditWriter) drain() {
 		w.done += uint64(n)
 		close(w.progress)
 		w.progress = make(chan struct{})
+		if len(w.queue) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
 		w.mu.Unlock()
+		wait.Reset(auditBatchDelay)
 	}
 }
 
@@ -127,7 +152,7 @@ func (w *auditWriter) write(batch []storage.AuditEvent) {
 		if err := w.auditor.Audit(ctx, e); err != nil {
 			failed[i] = true
 			w.logger.LogAttrs(ctx, slog.LevelError, "audit: the Auditor refused an event",
-				append(auditAttrs(e), slog.String("error", err.Error()))...)
+				append(appendAuditAttrs(nil, e), slog.Time("event_time", e.Time), slog.String("error", err.Error()))...)
 		}
 	}
 	var bad uint64
@@ -157,6 +182,10 @@ func (w *auditWriter) flush(ctx context.Context) error {
 		}
 		ch := w.progress
 		w.mu.Unlock()
+		select { // the writer need not wait for more events
+		case w.kick <- struct{}{}:
+		default:
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():

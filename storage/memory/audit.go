@@ -11,18 +11,15 @@ import (
 
 var _ storage.AuditStore = (*Store)(nil)
 
-// AppendAuditEvents implements [storage.AuditStore]. The events are kept
-// in the order they were appended; an event whose Time and ID are those of
-// a stored one is skipped.
+// AppendAuditEvents implements [storage.AuditStore]. An event whose Time
+// and ID are those of a stored one is skipped.
 func (s *Store) AppendAuditEvents(ctx context.Context, events []storage.AuditEvent) error {
 	return s.tx(ctx, func() error {
 		for _, e := range events {
 			k := auditKey{e.Time.UnixNano(), e.ID}
-			if _, dup := s.auditKeys[k]; dup {
-				continue
+			if _, dup := s.audit[k]; !dup {
+				s.audit[k] = copyAuditEvent(e)
 			}
-			s.auditKeys[k] = struct{}{}
-			s.audit = append(s.audit, copyAuditEvent(e))
 		}
 		return nil
 	})
@@ -79,17 +76,12 @@ func auditSelects(q storage.AuditQuery, e storage.AuditEvent) bool {
 func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func() error {
-		kept := s.audit[:0]
-		for _, e := range s.audit {
+		for k, e := range s.audit {
 			if e.Time.Before(before) {
-				delete(s.auditKeys, auditKey{e.Time.UnixNano(), e.ID})
+				delete(s.audit, k)
 				n++
-				continue
 			}
-			kept = append(kept, e)
 		}
-		clear(s.audit[len(kept):]) // drop the references to what was removed
-		s.audit = kept
 		return nil
 	})
 	return n, err

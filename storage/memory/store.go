@@ -34,8 +34,7 @@ type Store struct {
 	keys      table[storage.SigningKey]
 	mfa       table[storage.MFARecord]
 	throttles map[string]storage.Throttle
-	audit     []storage.AuditEvent // in the order appended
-	auditKeys map[auditKey]struct{}
+	audit     map[auditKey]storage.AuditEvent
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -72,7 +71,7 @@ func (s *Store) init() {
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}
-	s.auditKeys = map[auditKey]struct{}{}
+	s.audit = map[auditKey]storage.AuditEvent{}
 }
 
 // tx returns ctx.Err() if ctx is done, and otherwise runs f under the
