@@ -34,14 +34,15 @@ func TestAuditDocListsEveryType(t *testing.T) {
 		documented = append(documented, m[1])
 	}
 	var defined []string
-	warn := map[string]bool{}
+	level := map[string]slog.Level{}
 	for _, at := range auditTypes {
 		defined = append(defined, at.name)
-		warn[at.name] = at.level == slog.LevelWarn
+		level[at.name] = at.level
 	}
 	assert.Equal(t, defined, documented, "the table lists every type, in the order of auditTypes")
 	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.]+)` \\|[^|]*\\|").FindAllStringSubmatch(table, -1) {
-		assert.Equal(t, warn[m[1]], strings.Contains(m[0], "*warn*"), "%s: the table marks it *warn* exactly when it is logged at Warn", m[1])
+		assert.Equal(t, level[m[1]] == slog.LevelWarn, strings.Contains(m[0], "*warn*"), "%s: the table marks it *warn* exactly when it is logged at Warn", m[1])
+		assert.Equal(t, level[m[1]] == slog.LevelDebug, strings.Contains(m[0], "*debug*"), "%s: the table marks it *debug* exactly when it is logged at Debug", m[1])
 	}
 }
 
