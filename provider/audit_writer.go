@@ -44,7 +44,7 @@ type auditWriter struct {
 // The writer's batch size, and how long one batch may take to store.
 const (
 	auditBatch        = 500
-	auditBatchDelay   = 10 * time.Millisecond
+	auditBatchDelay   = 100 * time.Millisecond
 	auditWriteTimeout = 30 * time.Second
 	// auditDropLogEvery is how often at most the writer logs the events it
 	// dropped, so that a flood of them does not flood the log too.

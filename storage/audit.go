@@ -34,7 +34,10 @@ type AuditActor struct {
 
 // AuditEvent is one entry of the audit trail: who did what, to what, when
 // and from where. It never holds a secret, token, code, password or
-// one-time code; the provider builds every event and keeps them out.
+// one-time code; the provider builds every event and keeps them out. Its
+// Time is never zero and its text is valid UTF-8 without NUL, at most a
+// few KB in all (the provider cleans and caps what a request named); a
+// backend may refuse other events.
 type AuditEvent struct {
 	// ID identifies the event (random, unique); it also orders events of
 	// the same Time.
