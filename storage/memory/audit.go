@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"time"
 
@@ -14,11 +13,11 @@ var _ storage.AuditStore = (*Store)(nil)
 // AppendAuditEvents implements [storage.AuditStore]. An event whose Time
 // and ID are those of a stored one is skipped.
 func (s *Store) AppendAuditEvents(ctx context.Context, events []storage.AuditEvent) error {
-	return s.tx(ctx, func() error {
+	return s.auditTx(ctx, func() error {
 		for _, e := range events {
 			k := auditKey{e.Time.UnixNano(), e.ID}
 			if _, dup := s.audit[k]; !dup {
-				s.audit[k] = copyAuditEvent(e)
+				s.audit[k] = packAuditEvent(e)
 			}
 		}
 		return nil
@@ -28,11 +27,11 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []storage.AuditEve
 // FindAuditEvents implements [storage.AuditStore]. It scans every event:
 // the memory store is for tests, demos and small single-process hosts.
 func (s *Store) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error) {
-	out := []storage.AuditEvent{}
-	err := s.tx(ctx, func() error {
-		for _, e := range s.audit {
-			if auditSelects(q, e) {
-				out = append(out, e) // copied below, once sorted and cut
+	var found []packedAuditEvent // their details are never changed: safe to read after the lock
+	err := s.auditTx(ctx, func() error {
+		for _, p := range s.audit {
+			if auditSelects(q, p.AuditEvent) {
+				found = append(found, p)
 			}
 		}
 		return nil
@@ -40,7 +39,7 @@ func (s *Store) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]st
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b storage.AuditEvent) int {
+	slices.SortFunc(found, func(a, b packedAuditEvent) int {
 		switch ka, kb := a.Key(), b.Key(); {
 		case ka.Before(kb):
 			return -1
@@ -49,11 +48,12 @@ func (s *Store) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]st
 		}
 		return 0
 	})
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
+	if q.Limit > 0 && len(found) > q.Limit {
+		found = found[:q.Limit]
 	}
-	for i := range out {
-		out[i] = copyAuditEvent(out[i])
+	out := make([]storage.AuditEvent, len(found))
+	for i, p := range found {
+		out[i] = p.unpack()
 	}
 	return out, nil
 }
@@ -75,7 +75,7 @@ func auditSelects(q storage.AuditQuery, e storage.AuditEvent) bool {
 // DeleteAuditEvents implements [storage.AuditStore].
 func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.tx(ctx, func() error {
+	err := s.auditTx(ctx, func() error {
 		for k, e := range s.audit {
 			if e.Time.Before(before) {
 				delete(s.audit, k)
@@ -87,13 +87,55 @@ func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time) (int64,
 	return n, err
 }
 
+// auditTx is tx for the audit trail, which has a lock of its own: its
+// records relate to no other record, and a batch of them appended must
+// not hold up the token endpoint's reads and writes.
+func (s *Store) auditTx(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	if s.audit == nil {
+		s.audit = map[auditKey]packedAuditEvent{}
+	}
+	return f()
+}
+
 // auditKey is the key of a stored audit event: its Time and ID.
 type auditKey struct {
 	nanos int64
 	id    string
 }
 
-func copyAuditEvent(e storage.AuditEvent) storage.AuditEvent {
-	e.Details = maps.Clone(e.Details)
+// packedAuditEvent is an event as the store keeps it: its details as one
+// flat slice of keys and values rather than a map, which costs the
+// garbage collector less to keep (a trail holds many events).
+type packedAuditEvent struct {
+	storage.AuditEvent // without Details
+	details            []string
+}
+
+func packAuditEvent(e storage.AuditEvent) packedAuditEvent {
+	p := packedAuditEvent{AuditEvent: e}
+	p.Details = nil
+	if len(e.Details) > 0 {
+		p.details = make([]string, 0, 2*len(e.Details))
+		for k, v := range e.Details {
+			p.details = append(p.details, k, v)
+		}
+	}
+	return p
+}
+
+// unpack returns the event, with a details map of its own.
+func (p packedAuditEvent) unpack() storage.AuditEvent {
+	e := p.AuditEvent
+	if len(p.details) > 0 {
+		e.Details = make(map[string]string, len(p.details)/2)
+		for i := 0; i+1 < len(p.details); i += 2 {
+			e.Details[p.details[i]] = p.details[i+1]
+		}
+	}
 	return e
 }

@@ -34,7 +34,9 @@ type Store struct {
 	keys      table[storage.SigningKey]
 	mfa       table[storage.MFARecord]
 	throttles map[string]storage.Throttle
-	audit     map[auditKey]storage.AuditEvent
+
+	auditMu sync.Mutex // guards audit alone (see auditTx)
+	audit   map[auditKey]packedAuditEvent
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -71,7 +73,6 @@ func (s *Store) init() {
 	s.jtis = map[string]time.Time{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}
-	s.audit = map[auditKey]storage.AuditEvent{}
 }
 
 // tx returns ctx.Err() if ctx is done, and otherwise runs f under the
