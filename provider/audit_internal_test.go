@@ -89,6 +89,13 @@ func (b *blockingAudit) AppendAuditEvents(ctx context.Context, events []storage.
 	return b.AuditStore.AppendAuditEvents(ctx, events)
 }
 
+// got returns the sizes of the batches appended so far.
+func (b *blockingAudit) got() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.batches)
+}
+
 func newTestWriter(store storage.AuditStore, auditor Auditor, max int) (*auditWriter, *bytes.Buffer) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
@@ -126,7 +133,7 @@ func TestAuditWriterQueueFull(t *testing.T) {
 	close(store.release)
 	require.NoError(t, w.flush(context.Background()))
 	assert.Equal(t, AuditStats{Written: 4, Unwritten: 2, Dropped: 2}, w.stats())
-	assert.Equal(t, []int{1, 3}, store.batches, "the three queued meanwhile are one batch")
+	assert.Equal(t, []int{1, 3}, store.got(), "the three queued meanwhile are one batch")
 	got, err := mem.FindAuditEvents(context.Background(), storage.AuditQuery{})
 	require.NoError(t, err)
 	var ids []string
@@ -171,10 +178,10 @@ func TestAuditWriterBatchesAndStopsWhenIdle(t *testing.T) {
 			w.enqueue(testEvent(id))
 		}
 		synctest.Wait() // the writer waits for more
-		assert.Empty(t, store.batches, "nothing written before the delay")
+		assert.Empty(t, store.got(), "nothing written before the delay")
 		time.Sleep(auditBatchDelay)
 		synctest.Wait() // every goroutine of the bubble has ended or blocks for good
-		assert.Equal(t, []int{3}, store.batches, "one batch")
+		assert.Equal(t, []int{3}, store.got(), "one batch")
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		assert.False(t, w.running, "the drain goroutine ended")
