@@ -2,7 +2,9 @@ package memory
 
 import (
 	"context"
+	"encoding/binary"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/storage"
@@ -24,14 +26,15 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []storage.AuditEve
 	})
 }
 
-// FindAuditEvents implements [storage.AuditStore]. It scans every event:
-// the memory store is for tests, demos and small single-process hosts.
+// FindAuditEvents implements [storage.AuditStore]. It decodes and scans
+// every event: the memory store is for tests, demos and small
+// single-process hosts.
 func (s *Store) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error) {
-	var found []packedAuditEvent // their details are never changed: safe to read after the lock
+	var found []storage.AuditEvent
 	err := s.auditTx(ctx, func() error {
 		for _, p := range s.audit {
-			if auditSelects(q, p.AuditEvent) {
-				found = append(found, p)
+			if e := p.unpack(); auditSelects(q, e) {
+				found = append(found, e)
 			}
 		}
 		return nil
@@ -39,7 +42,7 @@ func (s *Store) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]st
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(found, func(a, b packedAuditEvent) int {
+	slices.SortFunc(found, func(a, b storage.AuditEvent) int {
 		switch ka, kb := a.Key(), b.Key(); {
 		case ka.Before(kb):
 			return -1
@@ -51,11 +54,10 @@ func (s *Store) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]st
 	if q.Limit > 0 && len(found) > q.Limit {
 		found = found[:q.Limit]
 	}
-	out := make([]storage.AuditEvent, len(found))
-	for i, p := range found {
-		out[i] = p.unpack()
+	if found == nil {
+		found = []storage.AuditEvent{}
 	}
-	return out, nil
+	return found, nil
 }
 
 // auditSelects reports whether q selects e.
@@ -76,8 +78,8 @@ func auditSelects(q storage.AuditQuery, e storage.AuditEvent) bool {
 func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.auditTx(ctx, func() error {
-		for k, e := range s.audit {
-			if e.Time.Before(before) {
+		for k := range s.audit {
+			if time.Unix(0, k.nanos).Before(before) {
 				delete(s.audit, k)
 				n++
 			}
@@ -108,33 +110,66 @@ type auditKey struct {
 	id    string
 }
 
-// packedAuditEvent is an event as the store keeps it: its details as one
-// flat slice of keys and values rather than a map, which costs the
-// garbage collector less to keep (a trail holds many events).
-type packedAuditEvent struct {
-	storage.AuditEvent // without Details
-	details            []string
-}
+// packedAuditEvent is an event as the store keeps it: every field, but
+// the time (in the key), encoded in one string, each text length-prefixed
+// (a uvarint), then the number of details and each key and value. A
+// trail holds many events, and one string per event (whose bytes the
+// garbage collector need not scan) costs it far less than the event's
+// dozen strings and map; it also makes the store's copy its own.
+type packedAuditEvent string
 
+// packAuditEvent encodes e.
 func packAuditEvent(e storage.AuditEvent) packedAuditEvent {
-	p := packedAuditEvent{AuditEvent: e}
-	p.Details = nil
-	if len(e.Details) > 0 {
-		p.details = make([]string, 0, 2*len(e.Details))
-		for k, v := range e.Details {
-			p.details = append(p.details, k, v)
-		}
+	fields := [...]string{e.ID, e.Type, string(e.Actor.Kind), e.Actor.ID, e.Target, e.ClientID, e.Subject, e.RequestID, e.ClientAddr}
+	n := 2 * binary.MaxVarintLen64
+	for _, f := range fields {
+		n += binary.MaxVarintLen64 + len(f)
 	}
-	return p
+	for k, v := range e.Details {
+		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
+	}
+	var b strings.Builder // its String makes no copy
+	b.Grow(n)
+	var num [binary.MaxVarintLen64]byte
+	b.Write(binary.AppendVarint(num[:0], e.Time.UnixNano()))
+	text := func(t string) {
+		b.Write(binary.AppendUvarint(num[:0], uint64(len(t))))
+		b.WriteString(t)
+	}
+	for _, f := range fields {
+		text(f)
+	}
+	b.Write(binary.AppendUvarint(num[:0], uint64(len(e.Details))))
+	for k, v := range e.Details {
+		text(k)
+		text(v)
+	}
+	return packedAuditEvent(b.String())
 }
 
-// unpack returns the event, with a details map of its own.
+// unpack decodes p, with a details map of its own. Times come back in UTC.
 func (p packedAuditEvent) unpack() storage.AuditEvent {
-	e := p.AuditEvent
-	if len(p.details) > 0 {
-		e.Details = make(map[string]string, len(p.details)/2)
-		for i := 0; i+1 < len(p.details); i += 2 {
-			e.Details[p.details[i]] = p.details[i+1]
+	s := string(p)
+	nanos, n := binary.Varint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+	s = s[n:]
+	text := func() string {
+		l, n := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+		v := s[n : n+int(l)]
+		s = s[n+int(l):]
+		return v
+	}
+	var e storage.AuditEvent
+	e.Time = time.Unix(0, nanos).UTC()
+	e.ID, e.Type = text(), text()
+	e.Actor.Kind, e.Actor.ID = storage.ActorKind(text()), text()
+	e.Target, e.ClientID, e.Subject, e.RequestID, e.ClientAddr = text(), text(), text(), text(), text()
+	count, n := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+	s = s[n:]
+	if count > 0 {
+		e.Details = make(map[string]string, count)
+		for range count {
+			k := text()
+			e.Details[k] = text()
 		}
 	}
 	return e
