@@ -280,10 +280,12 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 var requestIDSyntax = regexp.MustCompile(`^[A-Za-z0-9\-._~:+/=]{1,128}$`)
 
 // requestInfo is what the audit trail records of the HTTP request that
-// caused an event: its ID and the client's address.
+// caused an event: its ID, and the request itself, whose client address
+// is resolved only if an event needs it (most requests record none, and
+// the token endpoint passes the address it resolved anyway).
 type requestInfo struct {
-	id   string
-	addr string
+	id string
+	r  *http.Request // nil for WithRequestID
 }
 
 type requestInfoKey struct{}
@@ -315,28 +317,41 @@ func requestInfoFrom(ctx context.Context) requestInfo {
 // traced wraps an endpoint so that its events name the request: its ID
 // (an X-Request-Id that a trusted proxy sent, if well-formed, else a new
 // random one), sent back in the X-Request-Id response header, and the
-// client's address as Config.TrustedProxies resolve it. A request that
-// already carries an ID (an endpoint inside another, WithRequestID) keeps
-// it. With Config.AuditDisabled it does nothing.
+// client's address as Config.TrustedProxies resolve it (when an event
+// needs it). A request that already carries an ID (an endpoint inside
+// another, WithRequestID) keeps it. With Config.AuditDisabled it does
+// nothing.
 func (p *Provider) traced(h http.Handler) http.Handler {
 	if p.cfg.AuditDisabled {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := requestInfoFrom(r.Context())
-		if info.id != "" && info.addr != "" {
+		if info.id != "" && info.r != nil {
 			h.ServeHTTP(w, r)
 			return
 		}
 		if info.id == "" {
 			info.id = p.requestID(r)
 		}
-		if a, err := p.resolver.ClientAddr(r); err == nil {
-			info.addr = a.String()
-		}
+		info.r = r
 		w.Header().Set("X-Request-Id", info.id)
 		h.ServeHTTP(w, r.WithContext(&requestContext{Context: r.Context(), info: info}))
 	})
+}
+
+// clientAddrOf returns the client address of the request info describes,
+// as Config.TrustedProxies resolve it, or "" if there is no request or
+// its address cannot be determined.
+func (p *Provider) clientAddrOf(info requestInfo) string {
+	if info.r == nil {
+		return ""
+	}
+	a, err := p.resolver.ClientAddr(info.r)
+	if err != nil {
+		return ""
+	}
+	return a.String()
 }
 
 // requestID returns the ID of r: the X-Request-Id header that a trusted
@@ -405,13 +420,13 @@ func (p *Provider) newEvent(ctx context.Context, e storage.AuditEvent) storage.A
 		e.RequestID = info.id
 	}
 	if e.ClientAddr == "" {
-		e.ClientAddr = info.addr
+		e.ClientAddr = p.clientAddrOf(info)
 	}
 	if e.Actor.Kind == "" {
 		e.Actor = actorFrom(ctx)
 	}
-	// The ID, and the request ID and address a request was given (by
-	// traced or WithRequestID), are clean already.
+	// The ID, and the request ID a request was given (by traced or
+	// WithRequestID), are clean already.
 	e.Type = cleanText(e.Type, maxAuditText)
 	e.Actor.Kind = storage.ActorKind(cleanText(string(e.Actor.Kind), maxAuditText))
 	e.Actor.ID = cleanText(e.Actor.ID, maxAuditText)
@@ -421,9 +436,7 @@ func (p *Provider) newEvent(ctx context.Context, e storage.AuditEvent) storage.A
 	if e.RequestID != info.id {
 		e.RequestID = cleanText(e.RequestID, maxAuditText)
 	}
-	if e.ClientAddr != info.addr {
-		e.ClientAddr = cleanText(e.ClientAddr, maxAuditText)
-	}
+	e.ClientAddr = cleanText(e.ClientAddr, maxAuditText)
 	for k, v := range e.Details {
 		if v == "" || cleanText(k, maxAuditText) != k || cleanText(v, maxAuditDetail) != v {
 			e.Details = cleanDetails(e.Details)

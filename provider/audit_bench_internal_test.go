@@ -13,8 +13,9 @@ import (
 )
 
 // BenchmarkAuditTokenEvent measures what the audit trail adds to one
-// token request, alone: the request ID and address (traced), the event
-// (auditTokens' fields, newEvent), the queue, and the background writer's
+// token request, alone: the request ID (traced), the event (auditTokens'
+// fields, with the address the token endpoint resolved; newEvent), the
+// queue, and the background writer's
 // share (the memory store's append; the default Auditor, at Info, skips
 // token.issued), up to the writer having written every event.
 func BenchmarkAuditTokenEvent(b *testing.B) {
@@ -29,7 +30,7 @@ func BenchmarkAuditTokenEvent(b *testing.B) {
 	grant := "0c6b5b0e-6f0e-4a5e-9d7c-6d1b3c1e2f3a"
 	h := p.traced(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		p.audit(r.Context(), storage.AuditEvent{
-			Type: AuditTokenIssued, Actor: clientActor("svc"), Target: "grant:" + grant, ClientID: "svc",
+			Type: AuditTokenIssued, Actor: clientActor("svc"), Target: "grant:" + grant, ClientID: "svc", ClientAddr: "192.0.2.1",
 			Details: map[string]string{"grant": "client_credentials", "scopes": "assets:read", "grant_id": grant},
 		})
 	}))

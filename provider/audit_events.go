@@ -30,10 +30,11 @@ func userActor(subject string) storage.AuditActor {
 
 // auditTokens records the tokens a token request was just given:
 // token.refreshed for the refresh grant, token.issued for the others.
-func (p *Provider) auditTokens(ctx context.Context, ar *oauth.AccessRequest) {
+func (p *Provider) auditTokens(ctx context.Context, tr *tokenRequest) {
 	if p.cfg.AuditDisabled {
 		return
 	}
+	ar := tr.ar
 	c := ar.Client()
 	if c == nil {
 		return
@@ -48,7 +49,8 @@ func (p *Provider) auditTokens(ctx context.Context, ar *oauth.AccessRequest) {
 	}
 	p.audit(ctx, storage.AuditEvent{
 		Type: typ, Actor: clientActor(c.ID), Target: "grant:" + ar.ID(), ClientID: c.ID, Subject: subject,
-		Details: map[string]string{"grant": grant, "scopes": strings.Join(ar.GrantedScopes(), " "), "grant_id": ar.ID()},
+		ClientAddr: tr.addr.String(), // resolved already
+		Details:    map[string]string{"grant": grant, "scopes": strings.Join(ar.GrantedScopes(), " "), "grant_id": ar.ID()},
 	})
 }
 

@@ -197,7 +197,7 @@ func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, tr *t
 		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
-	p.auditTokens(ctx, ar)
+	p.auditTokens(ctx, tr)
 	p.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "token issued",
 		slog.String("client_id", ar.Client().ID),
 		slog.String("grant_type", ar.GrantType()),
