@@ -112,8 +112,7 @@ const (
 // auditTypes are the provider's event types, each with the level the
 // default Auditor logs it at: Warn for refusals and attacks, Debug for the
 // token endpoint's routine successes (one per token request: the trail
-// keeps them, and a log at Info is spared them, as Keycloak's event log
-// does), Info for the rest. docs/audit.md lists the same types (a test
+// keeps them, and a log at Info is spared them), Info for the rest. docs/audit.md lists the same types (a test
 // holds it).
 var auditTypes = []struct {
 	name  string

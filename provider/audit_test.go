@@ -551,3 +551,24 @@ func TestAuditEveryAnswerHasARequestID(t *testing.T) {
 	}
 	requestIDOf(t, ad.call(http.MethodGet, "/clients", nil, "Authorization", "").header)
 }
+
+// The legacy implicit grant's tokens, issued at the authorization
+// endpoint, are recorded as token.issued too; the tokens are not.
+func TestAuditImplicitTokens(t *testing.T) {
+	e, logs := newAuditEnv(t, memory.New(), allowLegacyGrants)
+	c, _, err := e.p.CreateClient(context.Background(), storage.Client{
+		ID: "legacy-spa", GrantTypes: []string{"implicit"}, RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"openid", "profile"},
+	})
+	require.NoError(t, err)
+	q := url.Values{"response_type": {"id_token token"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example.com/cb"},
+		"scope": {"openid profile"}, "state": {"state-123456789"}, "nonce": {"nonce-123456789"}}
+	back := e.authorize(flowtest.NewBrowser(t), e.url("/oauth2/authorize?")+q.Encode(), "alice")
+	frag, err := url.ParseQuery(back.Fragment)
+	require.NoError(t, err)
+	require.NotEmpty(t, frag.Get("access_token"), "%s", back)
+	ev := e.event(provider.AuditTokenIssued, c.ID)
+	assert.Equal(t, "implicit", ev.Details["grant"])
+	assert.Equal(t, "id_token token", ev.Details["response_type"])
+	assert.Equal(t, "sub-alice", ev.Subject)
+	e.assertNoSecrets(logs, frag.Get("access_token"), frag.Get("id_token"), testUsers["alice"].password)
+}
