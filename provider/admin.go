@@ -420,15 +420,49 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, "", err)
 		return
 	}
-	page := listPage{Items: []clientDoc{}}
+	var page listPage
+	page.Items, page.NextCursor = pageOf(found, limit, func(c storage.Client) string { return c.ID }, docOf)
+	writeJSON(w, http.StatusOK, page)
+}
+
+// pageOf turns found, the records of a list query asked for limit+1 of
+// them, into a page: at most limit documents, and the cursor of the next
+// page ("" for the last one).
+func pageOf[T, D any](found []T, limit int, id func(T) string, doc func(T) D) (items []D, next string) {
 	if len(found) > limit {
 		found = found[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(found[limit-1].ID))
+		next = base64.RawURLEncoding.EncodeToString([]byte(id(found[limit-1])))
 	}
-	for _, c := range found {
-		page.Items = append(page.Items, docOf(c))
+	items = make([]D, 0, len(found))
+	for _, r := range found {
+		items = append(items, doc(r))
 	}
-	writeJSON(w, http.StatusOK, page)
+	return items, next
+}
+
+// parsePaging reads the paging parameters every list query has, limit and
+// cursor, into *limit and *after, and reports whether name was one of
+// them (a bad value is added to bad).
+func parsePaging(name, val string, limit *int, after *string, bad fieldErrors) bool {
+	switch name {
+	case "limit":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > maxListLimit {
+			bad.add(name, fmt.Sprintf("must be a whole number from 1 to %d", maxListLimit))
+			return true
+		}
+		*limit = n
+	case "cursor":
+		id, err := base64.RawURLEncoding.DecodeString(val)
+		if err != nil || len(id) == 0 {
+			bad.add(name, "must be a next_cursor this API returned")
+			return true
+		}
+		*after = string(id)
+	default:
+		return false
+	}
+	return true
 }
 
 // parseListQuery reads GET /clients' query parameters.
@@ -452,22 +486,10 @@ func parseListQuery(v url.Values) (storage.ClientQuery, int, fieldErrors) {
 				continue
 			}
 			q.SecretExpiresBefore = time.Unix(n, 0)
-		case "limit":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > maxListLimit {
-				bad.add(name, fmt.Sprintf("must be a whole number from 1 to %d", maxListLimit))
-				continue
-			}
-			limit = n
-		case "cursor":
-			id, err := base64.RawURLEncoding.DecodeString(val)
-			if err != nil || len(id) == 0 {
-				bad.add(name, "must be a next_cursor this API returned")
-				continue
-			}
-			q.After = string(id)
 		default:
-			bad.add(name, "unknown parameter (use customer, secret_expires_before, limit, cursor)")
+			if !parsePaging(name, val, &limit, &q.After, bad) {
+				bad.add(name, "unknown parameter (use customer, secret_expires_before, limit, cursor)")
+			}
 		}
 	}
 	return q, limit, bad

@@ -363,14 +363,7 @@ func (f fieldErrors) add(name, why string) {
 // any.
 func (f fieldErrors) addClientErrors(err error, skip fieldErrors) bool {
 	found := false
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
+	eachJoined(err, func(err error) {
 		var ce *ClientError
 		if !errors.As(err, &ce) {
 			return
@@ -384,9 +377,20 @@ func (f fieldErrors) addClientErrors(err error, skip fieldErrors) bool {
 			return
 		}
 		f.add(name, goNameWords.ReplaceAllStringFunc(ce.Reason, func(w string) string { return jsonNames[w] }))
-	}
-	walk(err)
+	})
 	return found
+}
+
+// eachJoined calls f with every error err joins (errors.Join, at any
+// depth), or with err itself when it joins none.
+func eachJoined(err error, f func(error)) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			eachJoined(e, f)
+		}
+		return
+	}
+	f(err)
 }
 
 // decodeObject reads a JSON object's members, keeping each as it is; a

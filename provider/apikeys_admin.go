@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -278,14 +276,7 @@ func patchRecord[T any](fields []recField[T], cur T, doc any, patch map[string]j
 // for members bad already; it reports whether err held any.
 func addRecordErrors[T any](bad fieldErrors, fields []recField[T], err error) bool {
 	found := false
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
+	eachJoined(err, func(err error) {
 		var ke *APIKeyError
 		var ue *ApplicationUserError
 		field, reason := "", ""
@@ -302,8 +293,7 @@ func addRecordErrors[T any](bad fieldErrors, fields []recField[T], err error) bo
 		if _, already := bad[name]; !already {
 			bad.add(name, reason)
 		}
-	}
-	walk(err)
+	})
 	return found
 }
 
@@ -414,14 +404,8 @@ func (a *admin) listKeys(w http.ResponseWriter, r *http.Request) {
 		a.failKey(w, r, "", err)
 		return
 	}
-	page := keyPage{Items: []apiKeyDoc{}}
-	if len(found) > limit {
-		found = found[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(found[limit-1].ID))
-	}
-	for _, k := range found {
-		page.Items = append(page.Items, keyDocOf(k))
-	}
+	var page keyPage
+	page.Items, page.NextCursor = pageOf(found, limit, func(k storage.APIKey) string { return k.ID }, keyDocOf)
 	writeJSON(w, http.StatusOK, page)
 }
 
@@ -446,22 +430,10 @@ func parseKeyQuery(v url.Values) (storage.APIKeyQuery, int, fieldErrors) {
 			default:
 				bad.add(name, `must be "user" or "application"`)
 			}
-		case "limit":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > maxListLimit {
-				bad.add(name, fmt.Sprintf("must be a whole number from 1 to %d", maxListLimit))
-				continue
-			}
-			limit = n
-		case "cursor":
-			id, err := base64.RawURLEncoding.DecodeString(val)
-			if err != nil || len(id) == 0 {
-				bad.add(name, "must be a next_cursor this API returned")
-				continue
-			}
-			q.After = string(id)
 		default:
-			bad.add(name, "unknown parameter (use owner, owner_type, limit, cursor)")
+			if !parsePaging(name, val, &limit, &q.After, bad) {
+				bad.add(name, "unknown parameter (use owner, owner_type, limit, cursor)")
+			}
 		}
 	}
 	return q, limit, bad

@@ -141,13 +141,42 @@ func TestInsertGroupsUnderConcurrency(t *testing.T) {
 	assert.Empty(t, s.groups.queue)
 }
 
-// A call whose context ends while it waits returns at once; the others
-// are unaffected.
+// A call whose context ends while its group waits behind another returns
+// at once with the context's error; the group is still written, and the
+// calls in it that are still waiting get their rows.
 func TestInsertGroupCallerGoesAway(t *testing.T) {
 	s := internalStore(t)
+	// Pretend a group is being written, so that the calls below queue.
+	s.groups.mu.Lock()
+	s.groups.writing = true
+	s.groups.mu.Unlock()
+
 	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() { gone <- s.CreateToken(ctx, groupToken(1)) }()
+	stays := make(chan error, 1)
+	go func() { stays <- s.CreateToken(context.Background(), groupToken(2)) }()
+	require.Eventually(t, func() bool {
+		s.groups.mu.Lock()
+		defer s.groups.mu.Unlock()
+		return len(s.groups.queue) == 2
+	}, 10*time.Second, time.Millisecond, "both calls queue behind the writing group")
 	cancel()
-	err := s.CreateToken(ctx, groupToken(1))
-	assert.ErrorIs(t, err, context.Canceled)
-	require.NoError(t, s.CreateToken(context.Background(), groupToken(2)))
+	select {
+	case err := <-gone:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call whose context ended kept waiting for its group")
+	}
+
+	// The pretended group ends: its writer takes the queue.
+	s.writeGroups(context.Background())
+	require.NoError(t, <-stays)
+	for _, i := range []int{1, 2} {
+		_, err := s.GetToken(context.Background(), storage.KindAccessToken, fmt.Sprintf("sig-%d", i))
+		assert.NoError(t, err, "row %d is written, its caller gone or not", i)
+	}
+	s.groups.mu.Lock()
+	defer s.groups.mu.Unlock()
+	assert.False(t, s.groups.writing)
 }
