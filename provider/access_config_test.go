@@ -40,6 +40,7 @@ func TestAccessConfigRefused(t *testing.T) {
 		{"bad catalog entry", func(c *provider.Config) { c.Catalog = scope.Catalog{"ROLE": scope.Set{"a b"}} }, "Catalog", "ROLE"},
 		{"negative lockout", func(c *provider.Config) { c.PasswordLockout.BaseDelay = -1 }, "PasswordLockout", "negative"},
 		{"lockout max below base", func(c *provider.Config) { c.PasswordLockout.BaseDelay, c.PasswordLockout.MaxDelay = 10e9, 1e9 }, "PasswordLockout", "shorter"},
+		{"negative audit queue", func(c *provider.Config) { c.AuditQueueSize = -1 }, "AuditQueueSize", "must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base

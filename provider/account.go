@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -134,33 +133,30 @@ func (p *Provider) revokeApp(ctx context.Context, r *http.Request, subject, clie
 	if err := p.store.RevokeUserClientGrants(ctx, subject, clientID, until); err != nil {
 		return fmt.Errorf("provider: revoke %q for %q: %w: %w", clientID, subject, ErrUnavailable, err)
 	}
-	if err := p.store.RevokeConsent(ctx, subject, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if r != nil { // the user, on their own page
+		ctx = WithActor(ctx, userActor(subject))
+	}
+	if err := p.revokeConsent(ctx, subject, clientID); err != nil {
+		if errors.Is(err, errAuditWrite) {
+			return err
+		}
 		return fmt.Errorf("provider: revoke %q for %q: %w: %w", clientID, subject, ErrUnavailable, err)
 	}
-	p.accountEvent(ctx, r, eventConsentRevoked, subject, clientID)
 	return nil
 }
 
-// The account events (accountEvent's typ).
-const (
-	eventConsentRevoked = "consent.revoked"
-	eventMFAEnrolled    = "mfa.enrolled"
-	eventMFARemoved     = "mfa.removed"
-)
-
-// accountEvent records a change a user (or the host, r nil) made to their
-// account: typ is one of the event* constants, clientID the application
-// concerned or "". It is the one place the account pages and the Go API
-// report such changes; for now it logs them at Info.
-func (p *Provider) accountEvent(ctx context.Context, r *http.Request, typ, subject, clientID string) {
-	attrs := []slog.Attr{slog.String("event", typ), slog.String("subject", subject)}
-	if clientID != "" {
-		attrs = append(attrs, slog.String("client_id", clientID))
-	}
+// accountEvent records a change a user (r not nil: on an account page) or
+// the host (r nil: through the Go API, with the actor ctx names) made to
+// subject's account: typ is AuditMFAEnrolled or AuditMFARemoved, clientID
+// the application concerned or "". The event is written before the call
+// returns; its error says the change was made but not recorded.
+func (p *Provider) accountEvent(ctx context.Context, r *http.Request, typ, subject, clientID string) error {
 	if r != nil {
-		if addr, err := p.clientAddr(r); err == nil {
-			attrs = append(attrs, slog.String("client_ip", addr.String()))
-		}
+		ctx = WithActor(ctx, userActor(subject))
 	}
-	p.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "account event", attrs...)
+	e := storage.AuditEvent{Type: typ, Target: "user:" + subject, ClientID: clientID, Subject: subject}
+	if err := p.auditNow(ctx, e); err != nil {
+		return fmt.Errorf("provider: %s was done but not recorded: %w", typ, err)
+	}
+	return nil
 }

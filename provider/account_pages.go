@@ -149,7 +149,7 @@ type accountSession struct {
 // Account itself, which redirects to the apps. A host with its own router
 // mounts it at Account and at every path below it.
 func (p *Provider) AccountHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("account"), http.HandlerFunc(p.serveAccount))
+	return p.instrument(p.tel.endpoint("account"), http.HandlerFunc(p.serveAccount))
 }
 
 func (p *Provider) accountURL(section string) string {
@@ -375,7 +375,7 @@ func (p *Provider) serveAccountLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if stage == "login" {
-		nls, _, _, m, err := p.passwordSignIn(w, r, ls)
+		nls, _, _, m, err := p.passwordSignIn(w, r, "", ls)
 		switch {
 		case err != nil:
 			p.accountFailure(w, r, err)
@@ -387,7 +387,7 @@ func (p *Provider) serveAccountLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	f, m, err := p.verifyFactor(r, ls.Subject, fs)
+	f, m, err := p.verifyFactor(r, "", ls.Subject, fs)
 	switch {
 	case err != nil:
 		p.accountFailure(w, r, err)
@@ -577,10 +577,12 @@ func confirmTOTPAction(p *Provider, w http.ResponseWriter, r *http.Request, s *a
 	if errors.Is(err, mfa.ErrAlreadyEnrolled) {
 		return accountOutcome{} // confirmed meanwhile (another tab)
 	}
-	if m, err := p.codeAnswer(r.Context(), err, p.totp.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(r.Context(), err, p.totp.Name(), s.login.Subject, ""); !m.none() || err != nil {
 		return accountOutcome{m: m, err: err}
 	}
-	p.accountEvent(ctx, r, eventMFAEnrolled, s.login.Subject, "")
+	if err := p.accountEvent(ctx, r, AuditMFAEnrolled, s.login.Subject, ""); err != nil {
+		return accountOutcome{err: err}
+	}
 	codes, err := p.totp.RegenerateRecoveryCodes(ctx, s.login.Subject)
 	if err != nil {
 		return accountOutcome{err: fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)}
@@ -606,7 +608,7 @@ func replaceTOTPAction(p *Provider, _ http.ResponseWriter, r *http.Request, s *a
 		return accountOutcome{m: m}
 	}
 	_, err := p.totp.BeginReplace(r.Context(), s.login.Subject, accountName(&s.user), code)
-	if m, err := p.codeAnswer(r.Context(), err, p.totp.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(r.Context(), err, p.totp.Name(), s.login.Subject, ""); !m.none() || err != nil {
 		return accountOutcome{m: m, err: err}
 	}
 	return accountOutcome{}
@@ -623,13 +625,15 @@ func removeTOTPAction(p *Provider, _ http.ResponseWriter, r *http.Request, s *ac
 		return accountOutcome{m: m}
 	}
 	ctx := r.Context()
-	if m, err := p.codeAnswer(ctx, p.totp.Verify(ctx, s.login.Subject, code), p.totp.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(ctx, p.totp.Verify(ctx, s.login.Subject, code), p.totp.Name(), s.login.Subject, ""); !m.none() || err != nil {
 		return accountOutcome{m: m, err: err}
 	}
 	if err := p.totp.Unenroll(ctx, s.login.Subject); err != nil && !errors.Is(err, mfa.ErrNotEnrolled) {
 		return accountOutcome{err: fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)}
 	}
-	p.accountEvent(ctx, r, eventMFARemoved, s.login.Subject, "")
+	if err := p.accountEvent(ctx, r, AuditMFARemoved, s.login.Subject, ""); err != nil {
+		return accountOutcome{err: err}
+	}
 	return accountOutcome{done: "removed"}
 }
 

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"html/template"
 	"image"
@@ -654,8 +655,9 @@ func TestAccountTemplates(t *testing.T) {
 }
 
 // TestAccountEvents: the changes made on the account pages, and RevokeApp
-// from Go, are reported through accountEvent's log line, with the subject,
-// the client and the client address.
+// from Go, are recorded in the audit trail before the call answers, with
+// the user as actor, the subject, the client and the client address; no
+// secret is in an event or in the log.
 func TestAccountEvents(t *testing.T) {
 	var logs strings.Builder
 	var mu sync.Mutex
@@ -677,14 +679,27 @@ func TestAccountEvents(t *testing.T) {
 	a.mfaClock.Advance(30 * time.Second)
 	page := flowtest.Get(t, b, a.url("/account/security"))
 	flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "totp-remove"), url.Values{"otp": {mfa.Code(secret, a.mfaClock.Now())}})
-	require.NoError(t, a.p.RevokeApp(context.Background(), "sub-alice", "spa"))
+	ctx := provider.WithActor(context.Background(), storage.AuditActor{Kind: storage.ActorAdmin, ID: "ops"})
+	require.NoError(t, a.p.RevokeApp(ctx, "sub-alice", "spa"))
+
+	events, err := a.p.AuditEvents(context.Background(), storage.AuditQuery{
+		Types: []string{provider.AuditConsentRevoked, provider.AuditMFAEnrolled, provider.AuditMFARemoved}})
+	require.NoError(t, err)
+	type seen struct{ typ, actor, subject, client, addr string }
+	var got []seen
+	for _, e := range events { // newest first
+		got = append(got, seen{e.Type, string(e.Actor.Kind) + ":" + e.Actor.ID, e.Subject, e.ClientID, e.ClientAddr})
+		assert.NotContains(t, fmt.Sprint(e), mfa.EncodeSecret(secret), "no secret in an event")
+	}
+	assert.Equal(t, []seen{
+		{provider.AuditConsentRevoked, "admin:ops", "sub-alice", "spa", ""}, // from Go: no address
+		{provider.AuditMFARemoved, "user:sub-alice", "sub-alice", "", "127.0.0.1"},
+		{provider.AuditMFAEnrolled, "user:sub-alice", "sub-alice", "", "127.0.0.1"},
+		{provider.AuditConsentRevoked, "user:sub-alice", "sub-alice", "web", "127.0.0.1"},
+	}, got)
 	mu.Lock()
 	out := logs.String()
 	mu.Unlock()
-	assert.Contains(t, out, `msg="account event" event=consent.revoked subject=sub-alice client_id=web client_ip=127.0.0.1`)
-	assert.Contains(t, out, `msg="account event" event=mfa.enrolled subject=sub-alice client_ip=127.0.0.1`)
-	assert.Contains(t, out, `msg="account event" event=mfa.removed subject=sub-alice client_ip=127.0.0.1`)
-	assert.Contains(t, out, `msg="account event" event=consent.revoked subject=sub-alice client_id=spa`+"\n", "from Go: no address")
 	assert.NotContains(t, out, mfa.EncodeSecret(secret), "no secret in the logs")
 }
 

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -110,6 +109,11 @@ func BearerAuthorizer(tokens map[string]string) (AdminAuthorizer, error) {
 //	POST   /clients/{id}/secret   rotate its secret: 200 with it and the new client_secret; the
 //	                              body {"grace_period": seconds} keeps the old secrets valid that
 //	                              long, else they end at once
+//	GET    /audit                 the audit trail, newest first: {"items": [...], "next_cursor":
+//	                              "..."}; query parameters client_id, subject, type (event types,
+//	                              comma-separated), since and until (RFC 3339 or seconds since
+//	                              the epoch; since inclusive, until exclusive), limit (1-1000,
+//	                              default 100) and cursor (a next_cursor)
 //
 // and the routes of API keys and application users (on a store that keeps
 // them; 501 otherwise):
@@ -155,13 +159,19 @@ func BearerAuthorizer(tokens map[string]string) (AdminAuthorizer, error) {
 // member at once (the checks of [Provider.CreateClient] and
 // [Provider.UpdateClient]), 400 invalid_request for a malformed body or
 // query, 401 unauthorized, 404 not_found, 405, 409 already_exists (an ID
-// taken), 413, 415 (a body that is not JSON), 503 temporarily_unavailable
-// (a store failure). Every answer has Cache-Control: no-store.
+// taken), 413, 415 (a body that is not JSON), 501 not_implemented (GET
+// /audit when the store keeps no audit trail), 503 temporarily_unavailable
+// (a store failure, or an audit event that could not be written). Every
+// answer has Cache-Control: no-store and X-Request-Id.
 //
 // Changes take effect on the next request: every endpoint loads the client
 // from the store. A narrowed permission scope narrows existing grants at
 // their next refresh. Each change is logged at Info with the actor; secrets
-// never are.
+// never are. Every change and every read of clients is recorded in the
+// audit trail (docs/audit.md) with the actor, before the answer is sent:
+// if the event cannot be written the answer is 503 and, with a store that
+// is a [storage.Transactor], the change is not made. A refused request is
+// recorded as admin.auth_failed.
 func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 	if authorize == nil {
 		panic("provider: AdminHandler needs an AdminAuthorizer (for example from BearerAuthorizer)")
@@ -175,10 +185,12 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 	mux.HandleFunc("DELETE /clients/{id}", a.delete)
 	mux.HandleFunc("POST /clients/{id}/secret", a.rotate)
 	a.keyRoutes(mux)
+	mux.HandleFunc("GET /audit", a.auditLog)
 	for pattern, allow := range map[string]string{
 		"/clients":             "GET, POST",
 		"/clients/{id}":        "GET, PATCH, DELETE",
 		"/clients/{id}/secret": "POST",
+		"/audit":               "GET",
 	} {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
@@ -186,15 +198,17 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeAdminError(w, http.StatusNotFound, "not_found", "No such route: the admin API serves /clients, /api-keys, /application-users and /users/{subject}/api-keys, relative to where it is mounted.", nil)
+		writeAdminError(w, http.StatusNotFound, "not_found", "No such route: the admin API serves /clients, /api-keys, /application-users, /users/{subject}/api-keys and /audit, relative to where it is mounted.", nil)
 	})
 	ep := p.tel.endpoint("admin")
 	ep.withRoute = true
-	return p.tel.instrument(ep, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.instrument(ep, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		actor, err := authorize(r)
 		if err != nil {
 			p.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "admin: request refused: not authenticated",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+			p.audit(r.Context(), storage.AuditEvent{Type: AuditAdminAuthFailed, Actor: storage.AuditActor{Kind: storage.ActorAdmin},
+				Details: map[string]string{"method": r.Method, "path": r.URL.Path}})
 			challenge := `Bearer realm="gatehouse-admin"`
 			if r.Header.Get("Authorization") != "" {
 				challenge += `, error="invalid_token"`
@@ -203,15 +217,12 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 			writeAdminError(w, http.StatusUnauthorized, "unauthorized", "Send an admin token: Authorization: Bearer <token>.", nil)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), actorKey{}, actor))
+		r = r.WithContext(WithActor(r.Context(), storage.AuditActor{Kind: storage.ActorAdmin, ID: actor}))
 		mux.ServeHTTP(w, r)
 		// The route the mux chose, for the span's name and http.route.
 		telOf(w).setPattern(r.Pattern)
 	}))
 }
-
-// actorKey is the context key of the actor of an admin request.
-type actorKey struct{}
 
 // admin serves the admin API's routes.
 type admin struct{ p *Provider }
@@ -230,7 +241,7 @@ func writeAdminError(w http.ResponseWriter, status int, code, desc string, field
 
 // logChange logs a change made by the request's actor.
 func (a *admin) logChange(r *http.Request, msg, clientID string, attrs ...slog.Attr) {
-	actor, _ := r.Context().Value(actorKey{}).(string)
+	actor := actorFrom(r.Context()).ID
 	a.p.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, msg,
 		append([]slog.Attr{slog.String("actor", actor), slog.String("client_id", clientID)}, attrs...)...)
 }
@@ -248,6 +259,17 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, id string, err erro
 		writeAdminError(w, http.StatusBadRequest, "invalid_client_metadata", "Some fields are invalid; see fields.", bad)
 	case errors.Is(err, storage.ErrNotFound):
 		writeAdminError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no client %q.", id), nil)
+	case errors.Is(err, errAuditWrite):
+		a.p.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "admin: audit trail unavailable",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		desc := "The audit trail could not be written, so nothing was done; retry later."
+		if _, tx := a.p.store.(storage.Transactor); !tx {
+			desc = "The audit trail could not be written; the request may have taken effect, check before retrying."
+		}
+		if r.Method == http.MethodGet {
+			desc = "The audit trail could not be written, so the answer is withheld; retry later."
+		}
+		writeAdminError(w, http.StatusServiceUnavailable, "temporarily_unavailable", desc, nil)
 	case errors.Is(err, storage.ErrAlreadyExists):
 		writeAdminError(w, http.StatusConflict, "already_exists",
 			fmt.Sprintf("A client %q exists already; choose another client_id, or leave it out to have one generated.", id),
@@ -385,7 +407,7 @@ func (a *admin) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.logChange(r, "admin: client secret rotated", id, slog.Duration("grace_period", grace))
-	c, err := a.p.GetClient(r.Context(), id)
+	c, err := a.p.getClient(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, id, err)
 		return

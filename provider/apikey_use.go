@@ -70,7 +70,7 @@ func (p *Provider) checkAPIKey(ctx context.Context, r *http.Request, raw string,
 		if k != nil {
 			owner, ownerType = k.Owner, string(k.OwnerType)
 		}
-		p.keyEvent(ctx, r, "apikey.refused", keyID, owner, map[string]string{"reason": reason, "client_id": c.ID, "owner_type": ownerType})
+		p.keyEvent(ctx, r, AuditAPIKeyRefused, keyID, owner, map[string]string{"reason": reason, "client_id": c.ID, "owner_type": ownerType})
 		return err
 	}
 	if p.keyStore == nil {
@@ -117,7 +117,7 @@ func apiKeyThrottleKey(id string) string { return "apikey:" + digest(id) }
 // holds, so that a flood of wrong secrets makes one event per lock.
 func (p *Provider) keyFailure(ctx context.Context, r *http.Request, k *storage.APIKey, c *storage.Client, now time.Time) error {
 	event := func(reason string) {
-		p.keyEvent(ctx, r, "apikey.refused", k.ID, k.Owner, map[string]string{"reason": reason, "client_id": c.ID, "owner_type": string(k.OwnerType)})
+		p.keyEvent(ctx, r, AuditAPIKeyRefused, k.ID, k.Owner, map[string]string{"reason": reason, "client_id": c.ID, "owner_type": string(k.OwnerType)})
 	}
 	if p.cfg.APIKeyLockout.MaxFailures < 0 {
 		event("wrong secret")

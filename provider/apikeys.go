@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -123,9 +122,11 @@ func (p *Provider) CreateAPIKey(ctx context.Context, k storage.APIKey, opts ...S
 	if err := ks.CreateAPIKey(ctx, k); err != nil {
 		return storage.APIKey{}, "", fmt.Errorf("provider: create API key of %s %q: %w", k.OwnerType, k.Owner, err)
 	}
-	p.keyEvent(ctx, nil, "apikey.created", k.ID, k.Owner, map[string]string{
+	if err := p.keyEvent(ctx, nil, AuditAPIKeyCreated, k.ID, k.Owner, map[string]string{
 		"owner_type": string(k.OwnerType), "name": k.Name, "tenant": k.Tenant, "expires_at": timeText(k.ExpiresAt),
-	})
+	}); err != nil {
+		return storage.APIKey{}, "", err
+	}
 	return withoutKeyHash(k), apikey.Format(k.ID, secret), nil
 }
 
@@ -279,7 +280,9 @@ func (p *Provider) GetAPIKey(ctx context.Context, id string) (storage.APIKey, er
 	if err != nil {
 		return storage.APIKey{}, fmt.Errorf("provider: get API key %q: %w", id, err)
 	}
-	p.keyEvent(ctx, nil, "apikey.read", k.ID, k.Owner, map[string]string{"owner_type": string(k.OwnerType)})
+	if err := p.keyEvent(ctx, nil, AuditAPIKeyRead, k.ID, k.Owner, map[string]string{"owner_type": string(k.OwnerType)}); err != nil {
+		return storage.APIKey{}, err
+	}
 	return withoutKeyHash(k), nil
 }
 
@@ -298,7 +301,9 @@ func (p *Provider) FindAPIKeys(ctx context.Context, q storage.APIKeyQuery) ([]st
 	for i := range found {
 		found[i] = withoutKeyHash(found[i])
 	}
-	p.keyEvent(ctx, nil, "apikey.read", "", q.Owner, map[string]string{"owner_type": string(q.OwnerType), "listed": fmt.Sprint(len(found))})
+	if err := p.keyEvent(ctx, nil, AuditAPIKeyRead, "", q.Owner, map[string]string{"owner_type": string(q.OwnerType), "listed": fmt.Sprint(len(found))}); err != nil {
+		return nil, err
+	}
 	return found, nil
 }
 
@@ -344,7 +349,9 @@ func (p *Provider) RotateAPIKey(ctx context.Context, id string, opts ...SecretOp
 		return storage.APIKey{}, "", fmt.Errorf("provider: rotate API key %q: %w", id, err)
 	}
 	p.endKeyGrants(ctx, read)
-	p.keyEvent(ctx, nil, "apikey.rotated", id, read.Owner, map[string]string{"owner_type": string(read.OwnerType), "expires_at": timeText(expires)})
+	if err := p.keyEvent(ctx, nil, AuditAPIKeyRotated, id, read.Owner, map[string]string{"owner_type": string(read.OwnerType), "expires_at": timeText(expires)}); err != nil {
+		return storage.APIKey{}, "", err
+	}
 	return withoutKeyHash(rotated), apikey.Format(id, secret), nil
 }
 
@@ -375,8 +382,7 @@ func (p *Provider) deleteKey(ctx context.Context, id string, may func(storage.AP
 	p.endKeyGrants(ctx, k)
 	d := map[string]string{"owner_type": string(k.OwnerType)}
 	maps.Copy(d, detail)
-	p.keyEvent(ctx, nil, "apikey.deleted", id, k.Owner, d)
-	return nil
+	return p.keyEvent(ctx, nil, AuditAPIKeyDeleted, id, k.Owner, d)
 }
 
 // APIKeysOf returns the keys of the user subject, without their hashes,
@@ -436,38 +442,48 @@ func (p *Provider) endGrants(ctx context.Context, sid, what string) {
 }
 
 // keyEvent records an audit event about an API key or an application
-// user. typ is one of apikey.created, apikey.rotated, apikey.deleted,
-// apikey.read, apikey.refused, appuser.created, appuser.updated and
-// appuser.deleted; keyID the key's ID ("" for an application user's event
-// and for a listing); owner the key's owner or the application user's ID;
-// r the request that used a key (nil for the Go API, whose actor an admin
-// request puts in ctx). detail is what else the event says; it never
-// holds a key or a secret.
+// user: typ is one of the AuditAPIKey* and AuditAppUser* types; keyID the
+// key's ID ("" for an application user's event and for a listing); owner
+// the key's owner or the application user's ID, the event's Subject; r the
+// request that presented a key (apikey.refused), nil for the Go API.
+// detail is what else the event says; it never holds a key or a secret.
 //
-// For now it logs at Info through Config.Logger; the audit trail replaces
-// its body.
-func (p *Provider) keyEvent(ctx context.Context, r *http.Request, typ, keyID, owner string, detail map[string]string) {
-	attrs := []slog.Attr{slog.String("event", typ)}
-	if keyID != "" {
-		attrs = append(attrs, slog.String("key_id", keyID))
+// A refusal is recorded in the background, like the token endpoint's
+// other events, with the presenting client as actor. The Go API's events
+// are administration: written before the call returns, with the actor ctx
+// names ([WithActor]; the admin API names its administrator), and an error
+// that says the change was made but not recorded if they cannot be.
+func (p *Provider) keyEvent(ctx context.Context, r *http.Request, typ, keyID, owner string, detail map[string]string) error {
+	e := storage.AuditEvent{Type: typ, Subject: owner, Details: map[string]string{}}
+	switch {
+	case keyID != "":
+		e.Target = "apikey:" + keyID
+		e.Details["key_id"] = keyID
+	case strings.HasPrefix(typ, "appuser."):
+		e.Target = "appuser:" + owner
+	case owner != "":
+		e.Target = "apikeys:" + owner
 	}
-	if owner != "" {
-		attrs = append(attrs, slog.String("owner", owner))
-	}
-	if actor, ok := ctx.Value(actorKey{}).(string); ok {
-		attrs = append(attrs, slog.String("actor", actor))
+	for k, v := range detail {
+		switch {
+		case k == "client_id":
+			e.ClientID = v
+		case v != "":
+			e.Details[k] = v
+		}
 	}
 	if r != nil {
+		e.Actor = clientActor(e.ClientID)
 		if addr, err := p.clientAddr(r); err == nil {
-			attrs = append(attrs, slog.String("client_ip", addr.String()))
+			e.ClientAddr = addr.String()
 		}
+		p.audit(ctx, e)
+		return nil
 	}
-	for _, k := range slices.Sorted(maps.Keys(detail)) {
-		if detail[k] != "" {
-			attrs = append(attrs, slog.String(k, detail[k]))
-		}
+	if err := p.auditNow(ctx, e); err != nil {
+		return fmt.Errorf("provider: %s was done but not recorded: %w", typ, err)
 	}
-	p.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "audit: "+typ, attrs...)
+	return nil
 }
 
 // timeText is t in RFC 3339, or "never" for the zero time.

@@ -81,7 +81,9 @@ func (p *Provider) CreateApplicationUser(ctx context.Context, u storage.Applicat
 	if err := us.CreateApplicationUser(ctx, u); err != nil {
 		return storage.ApplicationUser{}, fmt.Errorf("provider: create application user %q: %w", u.ID, err)
 	}
-	p.keyEvent(ctx, nil, "appuser.created", "", u.ID, appUserDetail(u))
+	if err := p.keyEvent(ctx, nil, AuditAppUserCreated, "", u.ID, appUserDetail(u)); err != nil {
+		return storage.ApplicationUser{}, err
+	}
 	return u, nil
 }
 
@@ -230,7 +232,9 @@ func (p *Provider) UpdateApplicationUser(ctx context.Context, id string, update 
 	case err != nil:
 		return storage.ApplicationUser{}, fmt.Errorf("provider: update application user %q: %w", id, err)
 	}
-	p.keyEvent(ctx, nil, "appuser.updated", "", id, appUserDetail(stored))
+	if err := p.keyEvent(ctx, nil, AuditAppUserUpdated, "", id, appUserDetail(stored)); err != nil {
+		return storage.ApplicationUser{}, err
+	}
 	return stored, nil
 }
 
@@ -258,12 +262,13 @@ func (p *Provider) DeleteApplicationUser(ctx context.Context, id string) error {
 		return fmt.Errorf("provider: delete application user %q: %w", id, err)
 	}
 	p.endGrants(ctx, appUserGrantSID(&u), "application user "+id)
+	var errs []error
 	for _, k := range keys {
 		p.endKeyGrants(ctx, k)
-		p.keyEvent(ctx, nil, "apikey.deleted", k.ID, id, map[string]string{"owner_type": string(k.OwnerType), "reason": "application user deleted"})
+		errs = append(errs, p.keyEvent(ctx, nil, AuditAPIKeyDeleted, k.ID, id, map[string]string{"owner_type": string(k.OwnerType), "reason": "application user deleted"}))
 	}
-	p.keyEvent(ctx, nil, "appuser.deleted", "", id, map[string]string{"principal_type": string(storage.PrincipalApplication), "keys_deleted": strconv.Itoa(len(keys))})
-	return nil
+	errs = append(errs, p.keyEvent(ctx, nil, AuditAppUserDeleted, "", id, map[string]string{"principal_type": string(storage.PrincipalApplication), "keys_deleted": strconv.Itoa(len(keys))}))
+	return errors.Join(errs...)
 }
 
 // appUserGrantSID is the storage.Request.LoginSID of the grants of the

@@ -34,7 +34,7 @@ const (
 // says; of the rest only the parameters in authorizeParams are kept, and
 // only they are stored with a flow.
 func (p *Provider) AuthorizeHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("authorize"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.instrument(p.tel.endpoint("authorize"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !p.parseAuthorizeRequest(w, r) {
 			return
 		}
@@ -350,7 +350,7 @@ func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge i
 // (GET shows the current step, POST submits it). Every POST must carry the
 // flow's CSRF token and come from the browser that started the flow.
 func (p *Provider) InteractionHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("interaction", stepNames()...), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.instrument(p.tel.endpoint("interaction", stepNames()...), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if !p.parsePageRequest(w, r) {
 			return
@@ -521,6 +521,14 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 	}
 	p.deleteFlow(ctx, fl)
 	p.engine.WriteAuthorizeResponse(ctx, w, ar, resp)
+	if slices.Contains(ar.ResponseTypes(), "token") || slices.Contains(ar.ResponseTypes(), "id_token") {
+		// The legacy implicit and hybrid grants issue tokens here.
+		p.audit(ctx, storage.AuditEvent{
+			Type: AuditTokenIssued, Actor: clientActor(fl.client.ID), Target: "grant:" + ar.ID(), ClientID: fl.client.ID, Subject: subject,
+			Details: map[string]string{"grant": "implicit", "response_type": strings.Join(ar.ResponseTypes(), " "),
+				"scopes": strings.Join(ar.GrantedScopes(), " "), "grant_id": ar.ID()},
+		})
+	}
 }
 
 // userFor returns the user's current data: from the host's lookup, or from

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -96,6 +98,11 @@ func (e *clientErrs) err() error { return errors.Join(e.errs...) }
 // client_credentials grant alone, and that application user must exist.
 //
 // Every invalid field is reported at once, as a join of [*ClientError]s.
+//
+// The registration is recorded in the audit trail (client.created, with the actor of
+// [WithActor]) before CreateClient returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...SecretOption) (storage.Client, string, error) {
 	c, expires, err := p.prepareClientWithSecret(c, opts)
 	if err != nil {
@@ -110,10 +117,28 @@ func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...S
 		plain, hash = secret.Generate()
 		c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt, ExpiresAt: expires}}
 	}
-	if err := p.store.CreateClient(ctx, c); err != nil {
-		return storage.Client{}, "", fmt.Errorf("provider: create client %q: %w", c.ID, err)
+	if err := p.createClient(ctx, c); err != nil {
+		return storage.Client{}, "", err
 	}
 	return withoutSecretHashes(c), plain, nil
+}
+
+// createClient stores a registration and records it (client.created).
+func (p *Provider) createClient(ctx context.Context, c storage.Client) error {
+	return p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		if err := p.store.CreateClient(ctx, c); err != nil {
+			return storage.AuditEvent{}, fmt.Errorf("provider: create client %q: %w", c.ID, err)
+		}
+		return clientEvent(AuditClientCreated, c.ID, map[string]string{
+			"grant_types":                strings.Join(c.GrantTypes, " "),
+			"token_endpoint_auth_method": c.TokenEndpointAuthMethod,
+		}), nil
+	})
+}
+
+// clientEvent is the event of an administrator's action on client id.
+func clientEvent(typ, id string, details map[string]string) storage.AuditEvent {
+	return storage.AuditEvent{Type: typ, Target: "client:" + id, ClientID: id, Details: details}
 }
 
 // CreateClientWithSecret registers a confidential client with a secret the
@@ -122,6 +147,11 @@ func (p *Provider) CreateClient(ctx context.Context, c storage.Client, opts ...S
 // entropy is unknown; it must be 12 to 72 bytes. Prefer
 // [Provider.CreateClient], whose generated secrets are both stronger and
 // cheaper to verify. The secret expires as [Provider.CreateClient]'s does.
+//
+// The registration is recorded in the audit trail (client.created, with the actor of
+// [WithActor]) before CreateClientWithSecret returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client, plain string, opts ...SecretOption) (storage.Client, error) {
 	c, expires, err := p.prepareClientWithSecret(c, opts)
 	if err != nil {
@@ -138,8 +168,8 @@ func (p *Provider) CreateClientWithSecret(ctx context.Context, c storage.Client,
 		return storage.Client{}, &ClientError{ClientID: c.ID, Field: "secret", Reason: strings.TrimPrefix(err.Error(), "secret: ")}
 	}
 	c.Secrets = []storage.SecretHash{{Hash: hash, CreatedAt: c.CreatedAt, ExpiresAt: expires}}
-	if err := p.store.CreateClient(ctx, c); err != nil {
-		return storage.Client{}, fmt.Errorf("provider: create client %q: %w", c.ID, err)
+	if err := p.createClient(ctx, c); err != nil {
+		return storage.Client{}, err
 	}
 	return withoutSecretHashes(c), nil
 }
@@ -159,7 +189,24 @@ func errNoSecret(id string) error {
 // cracked offline (a host-chosen secret's hash is bcrypt, whose strength
 // is the secret's). The hashes stay in the store; change the secrets with
 // [Provider.RotateClientSecret].
+//
+// The read is recorded in the audit trail (client.read) before the client
+// is returned; if it cannot be, the call fails with an error wrapping
+// [ErrUnavailable].
 func (p *Provider) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c, err := p.getClient(ctx, id)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	if err := p.auditNow(ctx, clientEvent(AuditClientRead, id, nil)); err != nil {
+		return storage.Client{}, fmt.Errorf("provider: get client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// getClient is GetClient without the audit trail, for the provider's own
+// reads.
+func (p *Provider) getClient(ctx context.Context, id string) (storage.Client, error) {
 	c, err := p.store.GetClient(ctx, id)
 	if err != nil {
 		return storage.Client{}, fmt.Errorf("provider: get client %q: %w", id, err)
@@ -167,10 +214,26 @@ func (p *Provider) GetClient(ctx context.Context, id string) (storage.Client, er
 	return withoutSecretHashes(c), nil
 }
 
+// auditListed records a listing of clients (client.listed).
+func (p *Provider) auditListed(ctx context.Context, q storage.ClientQuery, n int) error {
+	d := map[string]string{"count": strconv.Itoa(n), "customer": q.Customer}
+	if !q.SecretExpiresBefore.IsZero() {
+		d["secret_expires_before"] = q.SecretExpiresBefore.UTC().Format(time.RFC3339)
+	}
+	if err := p.auditNow(ctx, storage.AuditEvent{Type: AuditClientListed, Details: d}); err != nil {
+		return fmt.Errorf("provider: list clients: %w", err)
+	}
+	return nil
+}
+
 // FindClients returns the clients q selects (by customer, by the expiry of
 // their newest secret, a page at a time; see [storage.ClientQuery]),
 // ordered by ID, with secrets' metadata but not their hashes, as
 // [Provider.GetClient] does.
+//
+// The listing is recorded in the audit trail (client.listed) before the
+// clients are returned; if it cannot be, the call fails with an error
+// wrapping [ErrUnavailable].
 func (p *Provider) FindClients(ctx context.Context, q storage.ClientQuery) ([]storage.Client, error) {
 	found, err := p.store.FindClients(ctx, q)
 	if err != nil {
@@ -179,11 +242,18 @@ func (p *Provider) FindClients(ctx context.Context, q storage.ClientQuery) ([]st
 	for i := range found {
 		found[i] = withoutSecretHashes(found[i])
 	}
+	if err := p.auditListed(ctx, q, len(found)); err != nil {
+		return nil, err
+	}
 	return found, nil
 }
 
 // ListClients returns every client, ordered by ID, with secrets' metadata
 // but not their hashes, as [Provider.GetClient] does.
+//
+// The listing is recorded in the audit trail (client.listed) before the
+// clients are returned; if it cannot be, the call fails with an error
+// wrapping [ErrUnavailable].
 func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 	all, err := p.store.ListClients(ctx)
 	if err != nil {
@@ -191,6 +261,9 @@ func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 	}
 	for i := range all {
 		all[i] = withoutSecretHashes(all[i])
+	}
+	if err := p.auditListed(ctx, storage.ClientQuery{}, len(all)); err != nil {
+		return nil, err
 	}
 	return all, nil
 }
@@ -223,13 +296,53 @@ func (p *Provider) ListClients(ctx context.Context) ([]storage.Client, error) {
 // (RFC 7396): the patch is applied inside update to the current version,
 // so two concurrent patches of different fields both take effect, and an
 // If-Match precondition can compare UpdatedAt there.
+//
+// The change is recorded in the audit trail (client.updated, naming the fields changed, with the actor of
+// [WithActor]) before UpdateClient returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
 	if err := p.previewLinkedUser(ctx, id, update); err != nil {
 		return storage.Client{}, err
 	}
 	var stored storage.Client
+	err := p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		var before storage.Client
+		var err error
+		before, stored, err = p.updateClient(ctx, id, update)
+		if err != nil {
+			return storage.AuditEvent{}, err
+		}
+		return clientEvent(AuditClientUpdated, id, map[string]string{"fields": strings.Join(changedFields(before, stored), " ")}), nil
+	})
+	if err != nil {
+		return storage.Client{}, err
+	}
+	return stored, nil
+}
+
+// changedFields returns the names of the fields of storage.Client whose
+// values differ between a and b (which have no secret hashes), but for
+// UpdatedAt, in the struct's order.
+func changedFields(a, b storage.Client) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := range va.NumField() {
+		name := va.Type().Field(i).Name
+		if name != "UpdatedAt" && !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// updateClient is UpdateClient without the audit trail: it returns the
+// client as it was and as it is stored now, both without secret hashes.
+func (p *Provider) updateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (before, after storage.Client, err error) {
+	var stored storage.Client
 	var invalid error
-	err := p.store.UpdateClient(ctx, id, func(cur storage.Client) (storage.Client, error) {
+	err = p.store.UpdateClient(ctx, id, func(cur storage.Client) (storage.Client, error) {
+		before = withoutSecretHashes(cur)
 		shown := withoutSecretHashes(cur)
 		next, err := update(withoutSecretHashes(cur)) // its own copy of Secrets, compared with shown
 		if err != nil {
@@ -249,11 +362,11 @@ func (p *Provider) UpdateClient(ctx context.Context, id string, update func(stor
 	})
 	switch {
 	case err != nil && invalid != nil && errors.Is(err, invalid):
-		return storage.Client{}, invalid
+		return storage.Client{}, storage.Client{}, invalid
 	case err != nil:
-		return storage.Client{}, fmt.Errorf("provider: update client %q: %w", id, err)
+		return storage.Client{}, storage.Client{}, fmt.Errorf("provider: update client %q: %w", id, err)
 	}
-	return withoutSecretHashes(stored), nil
+	return before, withoutSecretHashes(stored), nil
 }
 
 // previewLinkedUser runs update on the client as stored now, and checks
@@ -326,6 +439,11 @@ func withoutSecretHashes(c storage.Client) storage.Client {
 // Config.ClientSecretLifetime, or when [SecretExpiresAt] says. An unknown
 // client is an error wrapping [storage.ErrNotFound]; a client without a
 // secret (public, or private_key_jwt) a [*ClientError].
+//
+// The rotation is recorded in the audit trail (client.secret_rotated, with the actor of
+// [WithActor]) before RotateClientSecret returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grace time.Duration, opts ...SecretOption) (string, error) {
 	if grace < 0 {
 		return "", fmt.Errorf("provider: rotate secret of %q: negative grace period", clientID)
@@ -336,11 +454,31 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 	if err != nil {
 		return "", err
 	}
-	err = p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
+	err = p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		if err := p.rotateClientSecret(ctx, clientID, storage.SecretHash{Hash: hash, CreatedAt: now, ExpiresAt: expires}, grace); err != nil {
+			return storage.AuditEvent{}, err
+		}
+		d := map[string]string{"grace_period": strconv.FormatInt(int64(grace/time.Second), 10), "secret_expires_at": "never"}
+		if !expires.IsZero() {
+			d["secret_expires_at"] = expires.Format(time.RFC3339)
+		}
+		return clientEvent(AuditClientSecretRotated, clientID, d), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return plain, nil
+}
+
+// rotateClientSecret stores next as the client's newest secret, keeping
+// the others for grace (see RotateClientSecret).
+func (p *Provider) rotateClientSecret(ctx context.Context, clientID string, next storage.SecretHash, grace time.Duration) error {
+	now := next.CreatedAt
+	err := p.store.UpdateClient(ctx, clientID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(c) {
 			return c, errNoSecret(clientID)
 		}
-		kept := []storage.SecretHash{{Hash: hash, CreatedAt: now, ExpiresAt: expires}}
+		kept := []storage.SecretHash{next}
 		if grace > 0 {
 			for _, s := range c.Secrets {
 				if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
@@ -357,9 +495,9 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 		return c, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("provider: rotate secret of %q: %w", clientID, err)
+		return fmt.Errorf("provider: rotate secret of %q: %w", clientID, err)
 	}
-	return plain, nil
+	return nil
 }
 
 // DeleteClient removes a client and, in the same atomic step, every token,
@@ -367,11 +505,18 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 // ([storage.ClientStore.DeleteClient]): its tokens stop working at once,
 // and a client registered later under the same ID starts with nothing. An
 // unknown client is an error wrapping [storage.ErrNotFound].
+//
+// The deletion is recorded in the audit trail (client.deleted, with the actor of
+// [WithActor]) before DeleteClient returns; if the event cannot be written, the
+// call fails with an error wrapping [ErrUnavailable] and, on a store that
+// is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
-	if err := p.store.DeleteClient(ctx, clientID); err != nil {
-		return fmt.Errorf("provider: delete client %q: %w", clientID, err)
-	}
-	return nil
+	return p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		if err := p.store.DeleteClient(ctx, clientID); err != nil {
+			return storage.AuditEvent{}, fmt.Errorf("provider: delete client %q: %w", clientID, err)
+		}
+		return clientEvent(AuditClientDeleted, clientID, nil), nil
+	})
 }
 
 // AuthorizedClients returns the clients the user may sign in to, ordered by

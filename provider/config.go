@@ -327,6 +327,31 @@ type Config struct {
 	// (otel.GetMeterProvider), which does nothing unless the host installs
 	// an SDK.
 	MeterProvider metric.MeterProvider
+	// Auditor receives every audit event (docs/audit.md): token issuance,
+	// failed authentication, reuse and replay, lockouts, refused
+	// addresses, consent, sign-in and administration. If nil, the events
+	// are logged on Logger by [LogAuditor]. Whatever the Auditor, a store
+	// that implements [storage.AuditStore] keeps them too, for
+	// [Provider.AuditEvents] and the admin API's GET /audit.
+	Auditor Auditor
+
+	// AuditRetention is how long stored audit events are kept:
+	// [Provider.SweepAudit] removes older ones. Zero means 90 days; a
+	// negative value keeps them forever.
+	AuditRetention time.Duration
+
+	// AuditQueueSize bounds the events waiting to be written in the
+	// background (token issuance and the other events of requests; the
+	// administration events are written before the call returns). An
+	// event that finds the queue full is dropped, counted in
+	// [Provider.AuditStats] and logged. Zero means 10000 (a few MB).
+	AuditQueueSize int
+
+	// AuditDisabled turns the audit trail off: no event is recorded,
+	// stored or given to the Auditor, and responses carry no
+	// X-Request-Id. For a host that records these events itself; the
+	// zero value records them.
+	AuditDisabled bool
 }
 
 // Lockout is a policy of growing delays after repeated failures.
@@ -529,6 +554,15 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Auditor == nil {
+		c.Auditor = LogAuditor(c.Logger)
+	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = 90 * 24 * time.Hour
+	}
+	if c.AuditQueueSize == 0 {
+		c.AuditQueueSize = 10000
+	}
 }
 
 // lifetime is a duration field of Config and its default.
@@ -655,6 +689,9 @@ func (c *Config) checkLimits(e *configErrors) {
 	}
 	if c.SecretHashConcurrency < 0 {
 		e.bad("SecretHashConcurrency", "must not be negative, got %d", c.SecretHashConcurrency)
+	}
+	if c.AuditQueueSize < 0 {
+		e.bad("AuditQueueSize", "must not be negative, got %d (0: the default of 10000)", c.AuditQueueSize)
 	}
 	if c.AuthCodeLifetime > 10*time.Minute {
 		e.bad("AuthCodeLifetime", "must be at most 10 minutes (RFC 6749 §4.1.2), got %v", c.AuthCodeLifetime)

@@ -85,7 +85,7 @@ func (p *Provider) scopesSupported() []string {
 // DiscoveryHandler returns the discovery endpoint.
 func (p *Provider) DiscoveryHandler() http.Handler {
 	d := p.Discovery
-	return p.tel.instrument(p.tel.endpoint("discovery"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.instrument(p.tel.endpoint("discovery"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET.")
@@ -100,7 +100,7 @@ func (p *Provider) DiscoveryHandler() http.Handler {
 // keys, each with kid, use and alg, including keys published ahead of
 // rotation and retired keys whose tokens may still be live.
 func (p *Provider) JWKSHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("jwks"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.instrument(p.tel.endpoint("jwks"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET.")

@@ -60,6 +60,9 @@ type HousekeepingReport struct {
 	Ran bool
 	// Deleted is how many expired records DeleteExpired removed.
 	Deleted int64
+	// AuditDeleted is how many audit events past Config.AuditRetention
+	// SweepAudit removed.
+	AuditDeleted int64
 	// NewKey is the ID of the signing key created, or "".
 	NewKey string
 }
@@ -70,6 +73,7 @@ const housekeepingLeaseKey = "gatehouse-housekeeping-lease"
 // Housekeeping task names, for gatehouse.housekeeping.task.
 const (
 	taskDeleteExpired = "delete_expired"
+	taskAuditSweep    = "audit_sweep"
 	taskKeyRotation   = "key_rotation"
 )
 
@@ -83,6 +87,8 @@ var errLeaseHeld = errors.New("provider: the housekeeping lease is held by anoth
 //
 //   - DeleteExpired: the store's expired tokens, sessions, flows,
 //     consents, throttles and retired signing keys are removed.
+//   - SweepAudit: stored audit events past Config.AuditRetention are
+//     removed.
 //   - Key rotation: see [Housekeeping.KeyRotation].
 //
 // Several replicas sharing a store may each run it: a run first takes a
@@ -129,11 +135,13 @@ func (p *Provider) Housekeep(ctx context.Context, h Housekeeping) (HousekeepingR
 	won, err := p.takeLease(ctx, now, h.Every)
 	if err != nil {
 		p.tel.housekept(ctx, taskDeleteExpired, "failed")
+		p.tel.housekept(ctx, taskAuditSweep, "failed")
 		p.tel.housekept(ctx, taskKeyRotation, "failed")
 		return HousekeepingReport{}, fmt.Errorf("provider: housekeeping lease: %w", err)
 	}
 	if !won {
 		p.tel.housekept(ctx, taskDeleteExpired, "skipped")
+		p.tel.housekept(ctx, taskAuditSweep, "skipped")
 		p.tel.housekept(ctx, taskKeyRotation, "skipped")
 		return HousekeepingReport{}, nil
 	}
@@ -156,6 +164,17 @@ func (p *Provider) Housekeep(ctx context.Context, h Housekeeping) (HousekeepingR
 		p.tel.housekept(ctx, taskDeleteExpired, "done")
 		if n > 0 {
 			p.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "housekeeping: expired records deleted", slog.Int64("deleted", n))
+		}
+	}
+
+	rep.AuditDeleted, err = p.SweepAudit(ctx)
+	if err != nil {
+		p.tel.housekept(ctx, taskAuditSweep, "failed")
+		errs = append(errs, err)
+	} else {
+		p.tel.housekept(ctx, taskAuditSweep, "done")
+		if rep.AuditDeleted > 0 {
+			p.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "housekeeping: old audit events deleted", slog.Int64("deleted", rep.AuditDeleted))
 		}
 	}
 

@@ -42,18 +42,26 @@ func (e *env) jwksKids() []string {
 func TestHousekeepingDeletesExpiredRecords(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store storage.Store) {
 		s := &otelSDK{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
-		e := newEnvOn(t, store, withSDK(s))
+		e := newEnvOn(t, store, withSDK(s), func(c *provider.Config) { c.AuditRetention = time.Hour })
 		e.clock.Set(time.Now())
 		status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, e.svc.ID, e.svcSecret)
 		require.Equal(t, 200, status)
 		sig := signatureOf(body["access_token"].(string))
 		ctx := context.Background()
+		issued := func() int {
+			evs, err := e.p.AuditEvents(ctx, storage.AuditQuery{Types: []string{provider.AuditTokenIssued}})
+			require.NoError(t, err)
+			return len(evs)
+		}
+		require.Equal(t, 1, issued())
 
 		rep, err := e.p.Housekeep(ctx, provider.Housekeeping{})
 		require.NoError(t, err)
-		assert.Equal(t, provider.HousekeepingReport{Ran: true}, rep, "nothing expired yet")
+		assert.True(t, rep.Ran)
+		assert.Zero(t, rep.Deleted, "nothing expired yet")
 		_, err = store.GetToken(ctx, storage.KindAccessToken, sig)
 		require.NoError(t, err)
+		assert.Equal(t, 1, issued(), "the token's audit event is within its retention")
 
 		e.clock.Advance(2 * time.Hour)
 		rep, err = e.p.Housekeep(ctx, provider.Housekeeping{})
@@ -63,8 +71,11 @@ func TestHousekeepingDeletesExpiredRecords(t *testing.T) {
 		assert.Empty(t, rep.NewKey)
 		_, err = store.GetToken(ctx, storage.KindAccessToken, sig)
 		assert.ErrorIs(t, err, storage.ErrNotFound, "the expired token was deleted")
+		assert.GreaterOrEqual(t, rep.AuditDeleted, int64(1))
+		assert.Zero(t, issued(), "the audit event past AuditRetention was swept")
 
 		assert.Equal(t, int64(2), s.value(t, provider.MetricHousekeepingRuns, map[string]string{"gatehouse.housekeeping.task": "delete_expired", "gatehouse.outcome": "done"}))
+		assert.Equal(t, int64(2), s.value(t, provider.MetricHousekeepingRuns, map[string]string{"gatehouse.housekeeping.task": "audit_sweep", "gatehouse.outcome": "done"}))
 		assert.Equal(t, int64(2), s.value(t, provider.MetricHousekeepingRuns, map[string]string{"gatehouse.housekeeping.task": "key_rotation", "gatehouse.outcome": "done"}))
 		assert.Equal(t, rep.Deleted, s.value(t, provider.MetricHousekeepingDeleted, nil))
 	})

@@ -83,9 +83,9 @@ func (p *Provider) IntrospectHandler() http.Handler {
 	})
 	ep := p.tel.endpoint("introspect")
 	if !p.cfg.CORSIntrospection {
-		return p.tel.instrument(ep, h)
+		return p.instrument(ep, h)
 	}
-	return p.tel.instrument(ep, p.withCORS(http.MethodPost, h))
+	return p.instrument(ep, p.withCORS(http.MethodPost, h))
 }
 
 // writeInactive writes the answer for a token the caller may not see or

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
@@ -140,6 +141,10 @@ func (p *Provider) EndUserSessions(ctx context.Context, subject string) error {
 		}
 		if len(sessions) == 0 {
 			p.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "user sessions ended", slog.String("subject", subject), slog.Int("sessions", ended))
+			p.audit(ctx, storage.AuditEvent{
+				Type: AuditSessionEnded, Target: "user:" + subject, Subject: subject,
+				Details: map[string]string{"reason": "end_user_sessions", "sessions": strconv.Itoa(ended)},
+			})
 			return nil
 		}
 		for i := range sessions {

@@ -24,7 +24,7 @@ import (
 // post_logout_redirect_uri registered for the client named by the hint
 // (or by client_id), with state echoed; otherwise it shows a page.
 func (p *Provider) LogoutHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("logout"), http.HandlerFunc(p.serveLogout))
+	return p.instrument(p.tel.endpoint("logout"), http.HandlerFunc(p.serveLogout))
 }
 
 // logoutRequest is what a logout request asks, once checked.
@@ -85,6 +85,10 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 			p.refuseLogout(w, r, errLogoutUnavailable)
 			return
 		}
+		p.audit(ctx, storage.AuditEvent{
+			Type: AuditSessionEnded, Actor: userActor(ls.Subject), Target: "user:" + ls.Subject, ClientID: lr.clientID, Subject: ls.Subject,
+			Details: map[string]string{"reason": "logout", "sessions": "1"},
+		})
 	}
 	p.setCookie(w, sessionCookie, "", -1)
 	if lr.target != nil {

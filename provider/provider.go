@@ -50,6 +50,10 @@ type Provider struct {
 	keyHasher *apikey.Hasher
 	keyUses   keyUses
 	tel       *telemetry
+	// auditStore is the store's audit trail, nil if it keeps none;
+	// auditor writes the events of requests in the background.
+	auditStore storage.AuditStore
+	auditor    *auditWriter
 }
 
 // maxClientTokenLifetime is the longest access or ID token lifetime a
@@ -88,6 +92,12 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 	p.issuerPath = strings.TrimSuffix(u.EscapedPath(), "/")
 
 	p.resolver.TrustedProxies, _ = ipfilter.Parse(cfg.TrustedProxies) // validated above
+	p.auditStore, _ = p.store.(storage.AuditStore)
+	p.auditor = newAuditWriter(p.auditStore, cfg.Auditor, cfg.Logger, cfg.AuditQueueSize)
+	tel.setAuditSource(func() (queued, unwritten int64) {
+		s := p.auditor.stats()
+		return int64(s.Queued), int64(s.Unwritten)
+	})
 	p.lookup = cfg.UserLookup
 	if p.lookup == nil {
 		if l, ok := cfg.Authenticator.(UserLookup); ok {
@@ -197,7 +207,9 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 //
 // Mount it at the root of the host's server (or below the issuer path's
 // parent); each endpoint is also available on its own, for hosts with their
-// own router.
+// own router. Every answer carries an X-Request-Id header, which the audit
+// events the request caused carry too (docs/audit.md; not with
+// Config.AuditDisabled).
 func (p *Provider) Handler() http.Handler { return p.mux }
 
 // routes mounts every endpoint, each at the issuer's path plus its path.
@@ -228,13 +240,18 @@ func (p *Provider) clientAddr(r *http.Request) (netip.Addr, error) {
 }
 
 // refuseIP returns the error for client c used from outside its IP
-// ranges, and counts the refusal.
+// ranges, counts the refusal and records it (ip.refused, with the
+// endpoint w's request is for).
 func (p *Provider) refuseIP(ctx context.Context, w http.ResponseWriter, kind oauth.Kind, c *oauth.Client) error {
 	id := ""
 	if c != nil {
 		id = c.ID
 	}
-	p.tel.ipRefused(ctx, telOf(w).endpointName(), id)
+	endpoint := telOf(w).endpointName()
+	p.tel.ipRefused(ctx, endpoint, id)
+	if c != nil {
+		p.auditIPRefused(ctx, id, endpoint)
+	}
 	return errIPRefused(kind)
 }
 
@@ -257,8 +274,9 @@ func (p *Provider) RotateSigningKey(ctx context.Context, publishAhead time.Durat
 // authenticateROPC checks the password of a password grant from the client
 // at addr. Its failures are counted per (username, addr) and per username
 // over all addresses (grantCounts).
-func (p *Provider) authenticateROPC(ctx context.Context, addr netip.Addr, username, password string) (User, error) {
-	u, _, err := p.checkPassword(ctx, signInPasswordGrant, username, password, p.grantCounts(username, addr)...)
+func (p *Provider) authenticateROPC(ctx context.Context, clientID string, addr netip.Addr, username, password string) (User, error) {
+	u, until, err := p.checkPassword(ctx, signInPasswordGrant, username, password, p.grantCounts(username, addr)...)
+	p.auditSignIn(ctx, clientID, username, u, until, err)
 	if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, errPasswordLocked) {
 		// invalid_grant; the answer says why for a lock.
 		return User{}, fmt.Errorf("%w: %w", oauth.ErrPasswordRefused, err)

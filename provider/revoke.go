@@ -17,7 +17,7 @@ import (
 // nothing. Browsers may call it cross-origin from the client's origins (see
 // [Config.CORSOrigins]).
 func (p *Provider) RevokeHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("revoke"), p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.instrument(p.tel.endpoint("revoke"), p.withCORS(http.MethodPost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -32,6 +32,9 @@ func (p *Provider) RevokeHandler() http.Handler {
 		err := p.checkClaimedClientAddr(w, r.WithContext(ctx))
 		if err == nil {
 			err = p.engine.Revoke(ctx, r)
+		}
+		if err == nil {
+			p.auditRevoked(ctx, state)
 		}
 		if c := state.AuthenticatedClient(); c != nil {
 			p.allowOrigin(w, r, &c.Client)

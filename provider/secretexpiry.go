@@ -83,8 +83,15 @@ func (p *Provider) secretExpiry(id string, now time.Time, o secretOptions) (time
 }
 
 // errSecretExpired is the cause of the invalid_client answer to a client
-// that presented one of its secrets after that secret expired.
+// that presented one of its secrets after that secret expired (a
+// *secretExpiredError, which says when).
 var errSecretExpired = errors.New("provider: the client secret has expired")
+
+// secretExpiredError is errSecretExpired with the time the secret expired.
+type secretExpiredError struct{ at time.Time }
+
+func (e *secretExpiredError) Error() string { return errSecretExpired.Error() }
+func (e *secretExpiredError) Unwrap() error { return errSecretExpired }
 
 // authenticateClientExplained is the engine's client authentication (set
 // in New), used by the token, introspection and revocation endpoints:
@@ -95,6 +102,7 @@ func (p *Provider) authenticateClientExplained(ctx context.Context, r *http.Requ
 	if err != nil {
 		err = p.explainExpiredSecret(ctx, r, form, err)
 		p.countClientAuthFailure(ctx, r, form, err)
+		p.auditClientAuth(ctx, r, form, err)
 		return nil, err
 	}
 	return c, nil
@@ -179,7 +187,7 @@ func (p *Provider) explainExpiredSecret(ctx context.Context, r *http.Request, fo
 		}
 		if p.hasher.Compare(ctx, []byte(s.Hash), []byte(plain)) == nil {
 			return oauth.InvalidClient.Wrap(fmt.Sprintf("The client secret expired at %s: an administrator must rotate the client's secret, and the client must use the new one.",
-				s.ExpiresAt.UTC().Format(time.RFC3339)), errSecretExpired)
+				s.ExpiresAt.UTC().Format(time.RFC3339)), &secretExpiredError{at: s.ExpiresAt})
 		}
 	}
 	return err

@@ -211,5 +211,9 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 	if err != nil {
 		return false, message{}, fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
 	}
+	p.audit(ctx, storage.AuditEvent{
+		Type: AuditConsentGranted, Actor: userActor(fl.subject()), Target: "client:" + fl.client.ID, ClientID: fl.client.ID, Subject: fl.subject(),
+		Details: map[string]string{"scopes": strings.Join(g.Scopes, " ")},
+	})
 	return true, message{}, nil
 }

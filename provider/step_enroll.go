@@ -77,10 +77,12 @@ func (mfaEnrollStep) submit(w http.ResponseWriter, r *http.Request, p *Provider,
 	subject := fl.subject()
 	err := p.totp.Confirm(ctx, subject, code)
 	if !errors.Is(err, mfa.ErrAlreadyEnrolled) { // confirmed meanwhile: mfaStep asks for a code
-		if m, err := p.codeAnswer(r.Context(), err, p.totp.Name()); !m.none() || err != nil {
+		if m, err := p.codeAnswer(r.Context(), err, p.totp.Name(), subject, fl.client.ID); !m.none() || err != nil {
 			return false, m, err
 		}
-		p.accountEvent(ctx, r, eventMFAEnrolled, subject, fl.client.ID)
+		if err := p.accountEvent(ctx, r, AuditMFAEnrolled, subject, fl.client.ID); err != nil {
+			return false, message{}, err
+		}
 		amr := slices.Clone(fl.amr())
 		if !slices.Contains(amr, p.totp.Method()) {
 			amr = append(amr, p.totp.Method())

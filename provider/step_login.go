@@ -50,7 +50,7 @@ func (s loginStep) show(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 }
 
 func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *flow) (bool, message, error) {
-	ls, u, userJSON, m, err := p.passwordSignIn(w, r, fl.login)
+	ls, u, userJSON, m, err := p.passwordSignIn(w, r, fl.client.ID, fl.login)
 	if ls == nil {
 		return false, m, err
 	}
@@ -70,14 +70,16 @@ func (loginStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl 
 // of the browser: the cookie is set, current (the browser's session
 // before, or nil) is deleted. It returns the new session, the user and
 // their JSON; or a nil session and a message to show with the form again,
-// or an error that ends the request.
-func (p *Provider) passwordSignIn(w http.ResponseWriter, r *http.Request, current *storage.LoginSession) (*storage.LoginSession, *User, []byte, message, error) {
+// or an error that ends the request. clientID is the client the sign-in is
+// for, for the audit trail; "" for the account pages.
+func (p *Provider) passwordSignIn(w http.ResponseWriter, r *http.Request, clientID string, current *storage.LoginSession) (*storage.LoginSession, *User, []byte, message, error) {
 	ctx := r.Context()
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	if username == "" || password == "" {
 		return nil, nil, nil, msg(msgLoginMissing), nil
 	}
 	u, until, err := p.checkPassword(ctx, signInLoginPage, username, password, p.loginCounts(r, username)...)
+	p.auditSignIn(ctx, clientID, username, u, until, err)
 	switch {
 	case errors.Is(err, errPasswordLocked):
 		return nil, nil, nil, p.lockMessage(until), nil

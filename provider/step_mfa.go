@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
@@ -96,7 +97,7 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	if len(fs) == 0 {
 		return false, message{}, errMFARequired
 	}
-	f, m, err := p.verifyFactor(r, subject, fs)
+	f, m, err := p.verifyFactor(r, fl.client.ID, subject, fs)
 	if f == nil {
 		return false, m, err
 	}
@@ -115,7 +116,7 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 // factors fs. It returns the factor on success; otherwise nil and a
 // message to show with the form again (wrong code, lockout), or an error
 // that ends the request. Wrong codes count towards the factor's lockout.
-func (p *Provider) verifyFactor(r *http.Request, subject string, fs []mfa.Factor) (mfa.Factor, message, error) {
+func (p *Provider) verifyFactor(r *http.Request, clientID, subject string, fs []mfa.Factor) (mfa.Factor, message, error) {
 	f := fs[0]
 	if name := r.PostForm.Get("factor"); name != "" {
 		i := slices.IndexFunc(fs, func(f mfa.Factor) bool { return f.Name() == name })
@@ -131,7 +132,7 @@ func (p *Provider) verifyFactor(r *http.Request, subject string, fs []mfa.Factor
 	if len(code) > 64 {
 		return nil, msg(msgMFAWrong), nil
 	}
-	if m, err := p.codeAnswer(r.Context(), f.Verify(r.Context(), subject, code), f.Name()); !m.none() || err != nil {
+	if m, err := p.codeAnswer(r.Context(), f.Verify(r.Context(), subject, code), f.Name(), subject, clientID); !m.none() || err != nil {
 		return nil, m, err
 	}
 	return f, message{}, nil
@@ -140,23 +141,31 @@ func (p *Provider) verifyFactor(r *http.Request, subject string, fs []mfa.Factor
 // codeAnswer turns the error of a factor's check of a code into what the
 // page shows: no message for success, a message for a wrong code or a
 // lockout, and an error (unavailable) for anything else.
-// Every check is counted in the MFA metrics (and a lockout it causes).
-func (p *Provider) codeAnswer(ctx context.Context, err error, factor string) (message, error) {
+// Every check is counted in the MFA metrics (and a lockout it causes) and
+// recorded in the audit trail as subject's, for clientID ("" on the
+// account pages).
+func (p *Provider) codeAnswer(ctx context.Context, err error, factor, subject, clientID string) (message, error) {
 	var locked *mfa.LockedError
 	switch {
 	case err == nil:
 		p.tel.mfaVerified(ctx, factor, "success")
+		p.auditMFA(ctx, clientID, subject, factor, "", time.Time{})
 		return message{}, nil
 	case errors.As(err, &locked):
+		// The failure that locks is an invalid code too.
+		reason := "locked"
 		if errors.Is(err, mfa.ErrInvalidCode) { // this wrong code locked the user out
+			reason = "invalid_code"
 			p.tel.mfaVerified(ctx, factor, "invalid_code")
 			p.tel.lockedOut(ctx, "mfa")
 		} else {
 			p.tel.mfaVerified(ctx, factor, "locked")
 		}
+		p.auditMFA(ctx, clientID, subject, factor, reason, locked.Until)
 		return msg(msgMFALocked, wait(locked.Until.Sub(p.cfg.Now()))), nil
 	case errors.Is(err, mfa.ErrInvalidCode), errors.Is(err, mfa.ErrNotEnrolled):
 		p.tel.mfaVerified(ctx, factor, "invalid_code")
+		p.auditMFA(ctx, clientID, subject, factor, "invalid_code", time.Time{})
 		return msg(msgMFAWrong), nil
 	}
 	return message{}, fmt.Errorf("%w: %s: %w", oauth.ErrUnavailable, factor, err)

@@ -613,5 +613,11 @@ func (t *telemetry) finish(ctx context.Context, ep *instrumented, rt *reqTel, st
 // request). Use it for routes a host adds around the provider, such as
 // pages of its own, so that they are measured alike.
 func (p *Provider) Instrument(name string, h http.Handler) http.Handler {
-	return p.tel.instrument(p.tel.endpoint(name), h)
+	return p.instrument(p.tel.endpoint(name), h)
+}
+
+// instrument wraps h, the handler of endpoint ep, with the telemetry and,
+// inside it, the request's identity for the audit trail (traced).
+func (p *Provider) instrument(ep *instrumented, h http.Handler) http.Handler {
+	return p.tel.instrument(ep, p.traced(h))
 }

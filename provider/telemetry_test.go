@@ -424,3 +424,26 @@ func TestTelemetryEveryEndpoint(t *testing.T) {
 	assert.Equal(t, int64(2), s.value(t, provider.MetricRequestDuration, map[string]string{"gatehouse.endpoint": "admin", "http.route": "/clients/{id}"}))
 	s.assertNoSecrets(t, tok.AccessToken, tok.RefreshToken, e.webSecret, adminToken)
 }
+
+// The audit metrics report the provider's audit writer: an event the
+// Auditor refuses is counted in gatehouse.audit.unwritten, as in
+// AuditStats, and the queue depth is what still waits.
+func TestAuditMetrics(t *testing.T) {
+	e, s := newTelEnv(t, func(c *provider.Config) {
+		c.Auditor = provider.AuditorFunc(func(_ context.Context, ev storage.AuditEvent) error {
+			if ev.Type == provider.AuditTokenIssued {
+				return fmt.Errorf("siem down")
+			}
+			return nil
+		})
+	})
+	assert.Zero(t, s.value(t, provider.MetricAuditUnwritten, nil))
+	for range 2 {
+		status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, e.svc.ID, e.svcSecret)
+		require.Equal(t, http.StatusOK, status, "%v", body)
+	}
+	require.NoError(t, e.p.Shutdown(context.Background()), "every event handled")
+	assert.EqualValues(t, 2, e.p.AuditStats().Unwritten)
+	assert.Equal(t, int64(2), s.value(t, provider.MetricAuditUnwritten, nil))
+	assert.Equal(t, int64(0), s.value(t, provider.MetricAuditQueueDepth, nil))
+}

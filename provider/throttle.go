@@ -160,7 +160,9 @@ const (
 // refused attempt gets errPasswordLocked and the time the lock ends, is
 // taken back from the counts charged before, and the authenticator is not
 // asked. method (signInLoginPage, signInPasswordGrant) names where the
-// password was given, for the metrics.
+// password was given, for the metrics. A wrong password
+// (ErrInvalidCredentials) that locked a count returns the time that lock
+// ends, else the zero time.
 func (p *Provider) checkPassword(ctx context.Context, method, username, password string, counts ...count) (User, time.Time, error) {
 	if p.cfg.PasswordLockout.MaxFailures < 0 {
 		u, t, err := p.authenticate(ctx, username, password)
@@ -175,7 +177,7 @@ func (p *Provider) checkPassword(ctx context.Context, method, username, password
 			c.takeBack(ctx, p.store)
 		}
 	}
-	locks := false // whether this attempt's charge locked a count
+	var locks time.Time // the latest lock these charges set
 	for i, c := range counts {
 		rec, err := c.charge(ctx, p.store, now)
 		if err != nil {
@@ -188,16 +190,18 @@ func (p *Provider) checkPassword(ctx context.Context, method, username, password
 		if err != nil {
 			return User{}, time.Time{}, fmt.Errorf("%w: password lockout: %w", oauth.ErrUnavailable, err)
 		}
-		locks = locks || now.Before(rec.LockedUntil)
+		if now.Before(rec.LockedUntil) && rec.LockedUntil.After(locks) {
+			locks = rec.LockedUntil
+		}
 	}
 	u, _, err := p.authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		p.tel.signInFailed(ctx, method, "invalid_credentials")
-		if locks {
+		if !locks.IsZero() {
 			p.tel.lockedOut(ctx, method)
 		}
-		return User{}, time.Time{}, err // counted above
+		return User{}, locks, err // counted above
 	case err != nil:
 		takeBack(counts) // not the user's failure
 		return User{}, time.Time{}, err

@@ -20,7 +20,7 @@ import (
 // for clients allowed it, password. Browsers may call it cross-origin from
 // the client's origins (see [Config.CORSOrigins]).
 func (p *Provider) TokenHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("token", p.supported.grantTypes...), p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken)))
+	return p.instrument(p.tel.endpoint("token", p.supported.grantTypes...), p.withCORS(http.MethodPost, http.HandlerFunc(p.serveToken)))
 }
 
 // tokenRequest is the state of one token request, created once by
@@ -43,6 +43,19 @@ type tokenRequest struct {
 	// the application user of a linked client (set by tokenGrant); nil
 	// for a client acting for itself.
 	principal *principal
+}
+
+// clientID returns the ID of the request's client: the authenticated one
+// once the engine has accepted the request, else the one the request
+// authenticated as so far, else "".
+func (tr *tokenRequest) clientID() string {
+	if tr.client != nil {
+		return tr.client.ID
+	}
+	if c := tr.state.AuthenticatedClient(); c != nil {
+		return c.ID
+	}
+	return ""
 }
 
 // serveToken serves the token endpoint: the engine validates the request,
@@ -86,6 +99,9 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		if tr.state.ReuseDetected() {
 			p.tel.reuseDetected(ctx, grant, clientIDOf(ar))
 		}
+		if c := ar.Client(); c != nil {
+			p.auditReuse(ctx, tr.state, c.ID, nil)
+		}
 		p.writeAccessRequestError(ctx, w, ar, err)
 		return
 	}
@@ -99,7 +115,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
-	p.issueTokens(ctx, w, ar)
+	p.issueTokens(ctx, w, tr)
 }
 
 // clientIDOf returns the ID of the client ar authenticated, or "".
@@ -202,19 +218,24 @@ func (p *Provider) grantScopes(tr *tokenRequest, g grant) {
 
 // issueTokens has the engine issue the tokens of an accepted request and
 // write the response.
-func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, ar *oauth.AccessRequest) {
+func (p *Provider) issueTokens(ctx context.Context, w http.ResponseWriter, tr *tokenRequest) {
+	ar := tr.ar
 	if err := p.engine.IssueTokens(ctx, w, ar); err != nil {
+		var race *oauth.AccessRequest
 		if oauth.IsCodeReuse(ar, err) {
 			// A lost race for an authorization code is code reuse:
 			// revoke whatever the code's family holds. (A lost race
 			// for a refresh token is not reuse, and revokes nothing.)
 			p.tel.reuseDetected(ctx, ar.GrantType(), ar.Client().ID)
 			p.revokeFamily(ctx, ar.ID())
+			race = ar
 		}
+		p.auditReuse(ctx, tr.state, tr.client.ID, race)
 		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
 	p.tel.tokenIssued(ctx, ar.GrantType(), ar.Client().ID)
+	p.auditTokens(ctx, tr)
 	p.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "token issued",
 		slog.String("client_id", ar.Client().ID),
 		slog.String("grant_type", ar.GrantType()),
@@ -248,7 +269,7 @@ func narrowRefresh(ar *oauth.AccessRequest, state *oauth.Request) error {
 // authenticates is kept in tr.user.
 func (p *Provider) passwordAuthenticator(tr *tokenRequest) oauth.Authenticator {
 	return func(ctx context.Context, username, password string) (string, error) {
-		u, err := p.authenticateROPC(ctx, tr.addr, username, password)
+		u, err := p.authenticateROPC(ctx, tr.clientID(), tr.addr, username, password)
 		if err != nil {
 			return "", err
 		}

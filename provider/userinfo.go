@@ -18,7 +18,7 @@ import (
 // Browsers may call it cross-origin from the origins of the token's client
 // (see [Config.CORSOrigins]).
 func (p *Provider) UserinfoHandler() http.Handler {
-	return p.tel.instrument(p.tel.endpoint("userinfo"), p.withCORS("GET, POST", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return p.instrument(p.tel.endpoint("userinfo"), p.withCORS("GET, POST", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "GET, POST")

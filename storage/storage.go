@@ -19,6 +19,10 @@
 // [TokenStore.UseJTI] return [ErrAlreadyUsed] to every caller but one, even
 // when many provider replicas share the backend.
 //
+// Two interfaces are optional, found by type assertion: [Transactor], for
+// backends that can run several operations as one transaction, and
+// [AuditStore], for backends that keep the provider's audit trail.
+//
 // The conformance suite in package storagetest checks all of this; run it in
 // the unit tests of any custom backend.
 package storage

@@ -12,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse/gatehouse/internal/flowtest"
 )
 
 // adminCall sends method path to the admin API at base with token ("" for
@@ -140,4 +143,53 @@ func TestDemoAdminWalkthrough(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, getAPI(t, d.issuer+"/api/v1/widgets/top-vulnerable-clusters", access), "the deleted client's token is refused")
 	status, _ = postForm(t, d.issuer+"/oauth2/token", "reporting", fresh, url.Values{"grant_type": {"client_credentials"}})
 	assert.Equal(t, http.StatusUnauthorized, status)
+}
+
+// The issue's scene: after a wrong client secret, a TOTP code refused and
+// an authorization code replayed, the demo's audit trail holds each of
+// them, and neither the secrets nor the codes.
+func TestDemoAuditTrail(t *testing.T) {
+	d := startDemoAdmin(t)
+	status, _ := postForm(t, d.issuer+"/oauth2/token", "demo-service", "not-the-secret-0123", url.Values{"grant_type": {"client_credentials"}})
+	require.Equal(t, http.StatusUnauthorized, status)
+
+	cfg := demoWeb(d.issuer, "openid", "customer", "assets:read")
+	v := oauth2.GenerateVerifier()
+	browser, page := signIn(t, cfg.AuthCodeURL("st-0123456789", oauth2.S256ChallengeOption(v)), "alice", "alice-password")
+	page = flowtest.Follow(t, browser, page)
+	right := aliceCode(t)
+	wrong := "13579" + string(rune('0'+(right[5]-'0'+1)%10))
+	flowtest.Submit(t, browser, page, url.Values{"otp": {wrong}})
+	page = flowtest.Follow(t, browser, flowtest.Submit(t, browser, page, url.Values{"otp": {right}}))
+	page = flowtest.Follow(t, browser, flowtest.Submit(t, browser, page, url.Values{"tenant": {"acme"}}))
+	code := flowtest.Submit(t, browser, page, url.Values{"decision": {"allow"}}).Location(t).Query().Get("code")
+	_, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(v))
+	require.NoError(t, err)
+	_, err = cfg.Exchange(context.Background(), code, oauth2.VerifierOption(v))
+	require.Error(t, err, "the replay is refused")
+
+	for typ, want := range map[string]map[string]any{
+		"client.auth_failed": {"client_id": "demo-service", "actor": map[string]any{"kind": "client", "id": "demo-service"}},
+		"mfa.failed":         {"client_id": "demo-web", "subject": "alice"},
+		"code.replayed":      {"client_id": "demo-web", "subject": "alice"},
+	} {
+		status, page := adminCall(t, d.admin, d.adminToken, http.MethodGet, "/audit?type="+typ, nil)
+		require.Equal(t, http.StatusOK, status)
+		items := page["items"].([]any)
+		require.Len(t, items, 1, typ)
+		ev := items[0].(map[string]any)
+		for k, v := range want {
+			assert.Equal(t, v, ev[k], "%s: %s", typ, k)
+		}
+	}
+
+	status, all := adminCall(t, d.admin, d.adminToken, http.MethodGet, "/audit?limit=1000", nil)
+	require.Equal(t, http.StatusOK, status)
+	raw, err := json.Marshal(all)
+	require.NoError(t, err)
+	for _, secret := range []string{"not-the-secret-0123", "demo-service-secret", "demo-web-secret", "alice-password", d.adminToken, code, v} {
+		assert.NotContains(t, string(raw), secret)
+	}
+	assert.NotRegexp(t, `(^|[^0-9])(`+right+`|`+wrong+`)([^0-9]|$)`, string(raw), "no one-time code")
+	assert.Contains(t, string(raw), `"type":"client.created"`, "the demo's seeding is recorded, as the system's")
 }

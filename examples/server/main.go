@@ -258,14 +258,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	return shutdown(servers, &draining, *shutdownDelay, *shutdownTimeout, logger, serveErr)
+	return shutdown(p, servers, &draining, *shutdownDelay, *shutdownTimeout, logger, serveErr)
 }
 
 // shutdown stops the servers gracefully: /readyz answers 503 for delay,
 // then the listeners close and the requests under way finish, for at most
-// timeout. (run's defers then stop the background jobs, send the buffered
+// timeout, and the audit events the requests left queued are written.
+// (run's defers then stop the background jobs, send the buffered
 // spans and close the store, in that order.)
-func shutdown(servers []*http.Server, draining *atomic.Bool, delay, timeout time.Duration, logger *slog.Logger, serveErr error) error {
+func shutdown(p *provider.Provider, servers []*http.Server, draining *atomic.Bool, delay, timeout time.Duration, logger *slog.Logger, serveErr error) error {
 	draining.Store(true)
 	if delay > 0 {
 		logger.Info("shutting down: draining", "delay", delay)
@@ -281,6 +282,10 @@ func shutdown(servers []*http.Server, draining *atomic.Bool, delay, timeout time
 	wg.Wait()
 	if serveErr == nil {
 		serveErr = errors.Join(errs...)
+	}
+	// The requests are done: write the audit events they left queued.
+	if err := p.Shutdown(ctx); err != nil && serveErr == nil {
+		serveErr = err
 	}
 	logger.Info("shut down: every request answered")
 	return serveErr

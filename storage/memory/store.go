@@ -43,6 +43,9 @@ type Store struct {
 	// afterSweepBatch, when set (by tests), runs between two batches of a
 	// token sweep, with the lock released.
 	afterSweepBatch func()
+
+	auditMu sync.Mutex // guards audit alone (see auditTx)
+	audit   map[auditKey]packedAuditEvent
 }
 
 var (

@@ -63,6 +63,9 @@
 //	application_users  id primary key (migration 0010)
 //	api_keys        id primary key; index (owner, id) for FindAPIKeys; application_user, a foreign key
 //	                to application_users ON DELETE CASCADE, NULL for a user's key (migration 0010)
+//	audit_events    the audit trail (migration 0011); primary key (at, id), the trail's order;
+//	                indexes (client_id, at, id), (subject, at, id), (type, at, id) for its filters;
+//	                details as jsonb
 //	schema_migrations  version int primary key, name, applied_at
 //
 // Strings are text (so they must be valid UTF-8 without NUL, which IDs,
@@ -128,7 +131,9 @@
 // not block each other) with the current time. It deletes at most 1000
 // rows per statement, skipping rows other transactions hold, so it never
 // takes long table locks. MFA records never expire; throttles do, at their
-// ExpiresAt.
+// ExpiresAt. The audit trail has no expiry of its own: [Store.DeleteAuditEvents]
+// removes the events older than a time, in batches like DeleteExpired (the
+// provider's SweepAudit calls it with its retention).
 //
 // # Secrets
 //

@@ -138,6 +138,82 @@ func (s *shiftedExpiry) DeleteExpired(ctx context.Context, before time.Time) (in
 	return s.Store.DeleteExpired(ctx, before.Add(s.shift))
 }
 
+// badAudit is the memory store with an audit trail a backend could get
+// wrong: with timeCursor, a page after a cursor starts at the next older
+// time, skipping the rest of the events of the cursor's time (a cursor of
+// the time alone); with insertionTies, events of the same time come in the
+// order they were appended rather than by ID (a backend ordering by time
+// alone); with inclusiveSweep, DeleteAuditEvents also removes the events
+// of exactly its cut-off.
+type badAudit struct {
+	*memory.Store
+	timeCursor, insertionTies, inclusiveSweep bool
+
+	mu       sync.Mutex
+	appended map[storage.AuditKey]int // the order events were first appended in
+}
+
+func (s *badAudit) AppendAuditEvents(ctx context.Context, events []storage.AuditEvent) error {
+	if err := s.Store.AppendAuditEvents(ctx, events); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.appended == nil {
+		s.appended = map[storage.AuditKey]int{}
+	}
+	for _, e := range events {
+		if _, ok := s.appended[e.Key()]; !ok {
+			s.appended[e.Key()] = len(s.appended)
+		}
+	}
+	return nil
+}
+
+func (s *badAudit) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error) {
+	limit, after := q.Limit, q.After
+	q.Limit, q.After = 0, storage.AuditKey{}
+	all, err := s.Store.FindAuditEvents(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s.insertionTies {
+		s.mu.Lock()
+		slices.SortStableFunc(all, func(a, b storage.AuditEvent) int {
+			if c := b.Time.Compare(a.Time); c != 0 {
+				return c
+			}
+			return s.appended[a.Key()] - s.appended[b.Key()]
+		})
+		s.mu.Unlock()
+	}
+	var out []storage.AuditEvent
+	for _, e := range all {
+		switch {
+		case after.ID == "":
+		case s.timeCursor && !e.Time.Before(after.Time):
+			continue
+		case !s.timeCursor && !after.Before(e.Key()):
+			continue
+		}
+		out = append(out, e)
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	if out == nil {
+		out = []storage.AuditEvent{}
+	}
+	return out, nil
+}
+
+func (s *badAudit) DeleteAuditEvents(ctx context.Context, before time.Time) (int64, error) {
+	if s.inclusiveSweep {
+		before = before.Add(time.Nanosecond)
+	}
+	return s.Store.DeleteAuditEvents(ctx, before)
+}
+
 // TestBrokenStore is the child: it runs the suite on the broken store
 // brokenStoreEnv names, and nothing without it.
 func TestBrokenStore(t *testing.T) {
@@ -199,6 +275,12 @@ func TestBrokenStore(t *testing.T) {
 				return subject != "" && tok.Request.Subject == subject && tok.Request.ClientID == clientID
 			}}
 		}
+	case "audit-time-cursor":
+		newStore = func() storage.Store { return &badAudit{Store: memory.New(), timeCursor: true} }
+	case "audit-insertion-ties":
+		newStore = func() storage.Store { return &badAudit{Store: memory.New(), insertionTies: true} }
+	case "audit-inclusive-sweep":
+		newStore = func() storage.Store { return &badAudit{Store: memory.New(), inclusiveSweep: true} }
 	case "expiry-inclusive":
 		newStore = func() storage.Store { return &shiftedExpiry{Store: memory.New(), shift: time.Nanosecond} }
 	case "expiry-late":
@@ -290,6 +372,21 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 			messages: []string{
 				`a authorization_code of a revoked family created afterwards is stored inactive`,
 			},
+		},
+		{
+			variant:  "audit-time-cursor",
+			failing:  []string{"Audit/Pages"},
+			messages: []string{`pages of 4 of \{.*\} are the whole result, in order, each event once`},
+		},
+		{
+			variant:  "audit-insertion-ties",
+			failing:  []string{"Audit/Order", "Audit/Pages"},
+			messages: []string{`\[\]string\{"n", "y", "c", "b", "a", "B", "z"\}`},
+		},
+		{
+			variant:  "audit-inclusive-sweep",
+			failing:  []string{"Audit/Retention"},
+			messages: []string{`DeleteAuditEvents\(2030-01-02T04:04:05\.123456Z\) removes the events before it, keeps the one exactly at it`},
 		},
 		{
 			variant: "expiry-inclusive",

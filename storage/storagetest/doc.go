@@ -49,8 +49,9 @@
 // must not change what is stored).
 //
 // Apart from the Transactions group ([storage.Transactor] is optional),
-// and the APIKeys and ApplicationUsers groups (for the optional
-// [storage.APIKeyStore] and [storage.ApplicationUserStore]), there are no
+// the APIKeys and ApplicationUsers groups (for the optional
+// [storage.APIKeyStore] and [storage.ApplicationUserStore]) and the Audit
+// group ([storage.AuditStore] is optional too), there are no
 // opt-outs: atomicity under concurrency is part of the contract, not an
 // optional feature.
 //
@@ -69,6 +70,21 @@
 // no others (not those of a user with the same name), and that no key can
 // be created for an application user that does not exist; isolation; and
 // done contexts.
+//
+// # Audit
+//
+// The Audit group runs when the store implements [storage.AuditStore]. It
+// checks that every field of an event round-trips and that appending an
+// event again (same Time and ID) stores it once; the trail's order
+// (newest first, events of one time by ID, byte order, greater first);
+// each filter of [storage.AuditQuery] (Since inclusive, Until exclusive,
+// client and subject byte for byte, types whole) alone and combined;
+// paging with Limit and After through runs of events of the same time,
+// pages of 1, 4, 5 and 7, with and without filters, every event once; the
+// retention sweep's cut-off (an event a microsecond before it goes, one
+// exactly at it stays); isolation of the Details map; cancelled contexts;
+// and, for a store that is also a [storage.Transactor], that events
+// appended in a transaction are kept or discarded with it.
 //
 // # Transactions
 //

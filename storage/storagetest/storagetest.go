@@ -15,8 +15,9 @@ import (
 // newStore is called once at the start of every subtest with that subtest's
 // t and must return an empty store that no other subtest uses; it registers
 // any cleanup with t.Cleanup. Subtests run one after the other. The
-// Transactions subtests run when the store implements [storage.Transactor]
-// and are skipped otherwise.
+// Transactions subtests run when the store implements [storage.Transactor],
+// and the Audit subtests when it implements [storage.AuditStore]; they are
+// skipped otherwise.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Helper()
 	for _, g := range groups {
@@ -174,6 +175,16 @@ var groups = []struct {
 		{"Isolation", withAppUsers(testAppUsersIsolation)},
 		{"ContextCanceled", withAppUsers(testPrincipalsContext(canceled, context.Canceled))},
 		{"ContextDeadlineExceeded", withAppUsers(testPrincipalsContext(pastDeadline, context.DeadlineExceeded))},
+	}},
+	{"Audit", []testCase{
+		{"AppendFind", withAudit(testAuditAppendFind)},
+		{"Order", withAudit(testAuditOrder)},
+		{"Filters", withAudit(testAuditFilters)},
+		{"Pages", withAudit(testAuditPages)},
+		{"Retention", withAudit(testAuditRetention)},
+		{"Isolation", withAudit(testAuditIsolation)},
+		{"Context", withAudit(testAuditContext)},
+		{"Transaction", withAudit(testAuditTransaction)},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},

@@ -37,7 +37,7 @@ func fullRecords() []any {
 	return []any{
 		newClient("c"), newToken(storage.KindRefreshToken, "s", "r"), newConsent("a", "c"),
 		newLoginSession("l", "a"), newFlow("f"), seededKey(), newMFA("m"),
-		newThrottle("t"), newAPIKey("k", storage.PrincipalUser, "u"), newAppUser("a"),
+		newThrottle("t"), newAPIKey("k", storage.PrincipalUser, "u"), newAppUser("a"), newAuditEvent("e", 0),
 	}
 }
 

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/gatehouse/gatehouse/storage"
@@ -33,9 +34,10 @@ type Request struct {
 	// engine's client authentication has succeeded.
 	authenticated *Client
 
-	// reused is set when the request presented a refresh token after its
-	// rotation, or an authorization code after its use.
-	reused bool
+	// loaded are the grants of the tokens the store loaded, by request ID,
+	// and events what it saw happen to them (see [Request.GrantEvents]).
+	loaded map[string]GrantRef
+	events []GrantEvent
 
 	// Password backs the resource-owner password grant of this request;
 	// nil refuses every password (the store answers fosite.ErrNotFound,
@@ -123,15 +125,80 @@ func (r *Request) setAuthenticated(c *Client) {
 // exchanged (or its sign-in ended): the engine has refused it and revoked
 // the grant's tokens (RFC 9700 §4.14, RFC 6749 §4.1.2).
 func (r *Request) ReuseDetected() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.reused
+	_, code := r.Saw(CodeReplayed)
+	_, refresh := r.Saw(RefreshReused)
+	return code || refresh
 }
 
-func (r *Request) setReused() {
+// GrantRef names a grant: its request ID, client and subject.
+type GrantRef struct {
+	ID, ClientID, Subject string
+}
+
+// GrantEventKind is what the store saw happen to a grant.
+type GrantEventKind int
+
+// The grant events.
+const (
+	// CodeReplayed: a consumed (or revoked) authorization code was
+	// presented again, and fosite revokes the tokens of its grant.
+	CodeReplayed GrantEventKind = iota + 1
+	// RefreshReused: a refresh token rotated earlier (beyond the reuse
+	// grace period) was presented again, and fosite revokes its grant.
+	RefreshReused
+	// GrantRevoked: the grant's access and refresh tokens were revoked by
+	// request ID (at the revocation endpoint, or by fosite after a reuse).
+	GrantRevoked
+)
+
+// GrantEvent is one thing the store saw happen to a grant during the
+// request, for the provider's audit trail.
+type GrantEvent struct {
+	Kind  GrantEventKind
+	Grant GrantRef
+}
+
+// GrantEvents returns what the store saw happen to grants during the
+// request, in order, each at most once.
+func (r *Request) GrantEvents() []GrantEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.reused = true
+	return slices.Clone(r.events)
+}
+
+// Saw reports whether the store saw kind happen during the request, and
+// to which grant.
+func (r *Request) Saw(kind GrantEventKind) (GrantRef, bool) {
+	for _, e := range r.GrantEvents() {
+		if e.Kind == kind {
+			return e.Grant, true
+		}
+	}
+	return GrantRef{}, false
+}
+
+// noteLoaded remembers the grant of a token the store loaded.
+func (r *Request) noteLoaded(rec storage.Request) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded == nil {
+		r.loaded = map[string]GrantRef{}
+	}
+	r.loaded[rec.ID] = GrantRef{ID: rec.ID, ClientID: rec.ClientID, Subject: rec.Subject}
+}
+
+// note records that kind happened to the grant with request ID id (once).
+func (r *Request) note(kind GrantEventKind, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g, ok := r.loaded[id]
+	if !ok {
+		g = GrantRef{ID: id}
+	}
+	e := GrantEvent{Kind: kind, Grant: g}
+	if !slices.Contains(r.events, e) {
+		r.events = append(r.events, e)
+	}
 }
 
 type requestKey struct{}

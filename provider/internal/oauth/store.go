@@ -170,7 +170,14 @@ func (s *Store) get(ctx context.Context, kind storage.TokenKind, sig string, ses
 	if err != nil {
 		return nil, err
 	}
+	state := requestOf(ctx)
+	if state != nil {
+		state.noteLoaded(t.Request)
+	}
 	if !t.Active {
+		if state != nil && kind == storage.KindAuthCode {
+			state.note(CodeReplayed, t.Request.ID)
+		}
 		return req, errInactive
 	}
 	return req, nil
@@ -282,13 +289,7 @@ func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fo
 // code comes back with fosite.ErrInvalidatedAuthorizeCode and its request,
 // so fosite revokes the tokens issued from it.
 func (s *Store) GetAuthorizeCodeSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
-	req, err := s.get(ctx, storage.KindAuthCode, sig, session, fosite.ErrInvalidatedAuthorizeCode)
-	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
-		if r := requestOf(ctx); r != nil {
-			r.setReused()
-		}
-	}
-	return req, err
+	return s.get(ctx, storage.KindAuthCode, sig, session, fosite.ErrInvalidatedAuthorizeCode)
 }
 
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. Of
@@ -357,9 +358,14 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 	if err != nil {
 		return nil, err
 	}
+	state := requestOf(ctx)
+	if state != nil {
+		state.noteLoaded(t.Request)
+	}
 	if !t.Active {
-		if r := requestOf(ctx); r != nil && !t.RotatedAt.IsZero() {
-			r.setReused() // rotated, not merely revoked
+		if state != nil && !t.RotatedAt.IsZero() {
+			// Rotated, not merely revoked: reuse (RFC 9700 §4.14.2).
+			state.note(RefreshReused, t.Request.ID)
 		}
 		return req, fosite.ErrInactiveToken
 	}
@@ -392,13 +398,25 @@ func (s *Store) RotateRefreshToken(ctx context.Context, _ string, sig string) er
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage: it revokes
 // every refresh token of the family.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	return s.mapErr(s.S.RevokeFamily(ctx, storage.KindRefreshToken, requestID))
+	return s.revoke(ctx, storage.KindRefreshToken, requestID)
+}
+
+// revoke revokes every token of kind of the family, and notes the
+// revocation in the request's state.
+func (s *Store) revoke(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if err := s.S.RevokeFamily(ctx, kind, requestID); err != nil {
+		return s.mapErr(err)
+	}
+	if state := requestOf(ctx); state != nil {
+		state.note(GrantRevoked, requestID)
+	}
+	return nil
 }
 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage: it revokes
 // every access token of the family.
 func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
-	return s.mapErr(s.S.RevokeFamily(ctx, storage.KindAccessToken, requestID))
+	return s.revoke(ctx, storage.KindAccessToken, requestID)
 }
 
 // Authenticate implements oauth2.ResourceOwnerPasswordCredentialsGrantStorage

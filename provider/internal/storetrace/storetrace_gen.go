@@ -67,6 +67,9 @@ const (
 	opListApplicationUsers
 	opUpdateApplicationUser
 	opDeleteApplicationUser
+	opAppendAuditEvents
+	opFindAuditEvents
+	opDeleteAuditEvents
 	opGetTokenSet
 	opBeginTx
 	opCommit
@@ -126,6 +129,9 @@ var opNames = [...]string{
 	opListApplicationUsers:         "ListApplicationUsers",
 	opUpdateApplicationUser:        "UpdateApplicationUser",
 	opDeleteApplicationUser:        "DeleteApplicationUser",
+	opAppendAuditEvents:            "AppendAuditEvents",
+	opFindAuditEvents:              "FindAuditEvents",
+	opDeleteAuditEvents:            "DeleteAuditEvents",
 	opGetTokenSet:                  "GetTokenSet",
 	opBeginTx:                      "BeginTx",
 	opCommit:                       "Commit",
@@ -134,7 +140,7 @@ var opNames = [...]string{
 
 // optionalInterfaces are the interfaces of package storage that
 // storage.Store does not include, in the order of the bits of a mask.
-var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "TokenSetGetter", "Transactor"}
+var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "AuditStore", "TokenSetGetter", "Transactor"}
 
 // CreateClient wraps storage.ClientStore.CreateClient.
 func (w base) CreateClient(ctx context.Context, a1 storage.Client) error {
@@ -887,6 +893,69 @@ func (w mDeleteApplicationUser) DeleteApplicationUser(ctx context.Context, a1 st
 	return err
 }
 
+// mAppendAuditEvents forwards AppendAuditEvents of storage.AuditStore.
+type mAppendAuditEvents struct {
+	s interface {
+		AppendAuditEvents(context.Context, []storage.AuditEvent) error
+	}
+	o *Observer
+}
+
+// AppendAuditEvents wraps storage.AuditStore.AppendAuditEvents.
+func (w mAppendAuditEvents) AppendAuditEvents(ctx context.Context, a1 []storage.AuditEvent) error {
+	if !recording(ctx) {
+		err := w.s.AppendAuditEvents(ctx, a1)
+		w.o.count(ctx, opAppendAuditEvents, err)
+		return err
+	}
+	sctx, span := w.o.start(ctx, opAppendAuditEvents)
+	err := w.s.AppendAuditEvents(sctx, a1)
+	w.o.end(sctx, span, opAppendAuditEvents, err)
+	return err
+}
+
+// mFindAuditEvents forwards FindAuditEvents of storage.AuditStore.
+type mFindAuditEvents struct {
+	s interface {
+		FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+	}
+	o *Observer
+}
+
+// FindAuditEvents wraps storage.AuditStore.FindAuditEvents.
+func (w mFindAuditEvents) FindAuditEvents(ctx context.Context, a1 storage.AuditQuery) ([]storage.AuditEvent, error) {
+	if !recording(ctx) {
+		r0, err := w.s.FindAuditEvents(ctx, a1)
+		w.o.count(ctx, opFindAuditEvents, err)
+		return r0, err
+	}
+	sctx, span := w.o.start(ctx, opFindAuditEvents)
+	r0, err := w.s.FindAuditEvents(sctx, a1)
+	w.o.end(sctx, span, opFindAuditEvents, err)
+	return r0, err
+}
+
+// mDeleteAuditEvents forwards DeleteAuditEvents of storage.AuditStore.
+type mDeleteAuditEvents struct {
+	s interface {
+		DeleteAuditEvents(context.Context, time.Time) (int64, error)
+	}
+	o *Observer
+}
+
+// DeleteAuditEvents wraps storage.AuditStore.DeleteAuditEvents.
+func (w mDeleteAuditEvents) DeleteAuditEvents(ctx context.Context, a1 time.Time) (int64, error) {
+	if !recording(ctx) {
+		r0, err := w.s.DeleteAuditEvents(ctx, a1)
+		w.o.count(ctx, opDeleteAuditEvents, err)
+		return r0, err
+	}
+	sctx, span := w.o.start(ctx, opDeleteAuditEvents)
+	r0, err := w.s.DeleteAuditEvents(sctx, a1)
+	w.o.end(sctx, span, opDeleteAuditEvents, err)
+	return r0, err
+}
+
 // mGetTokenSet forwards GetTokenSet of storage.TokenSetGetter.
 type mGetTokenSet struct {
 	s interface {
@@ -1027,16 +1096,18 @@ var _ storage.Store = (*c3)(nil)
 var _ storage.APIKeyStore = (*c3)(nil)
 var _ storage.ApplicationUserStore = (*c3)(nil)
 
-// c4 is the decorator of a store that implements storage.TokenSetGetter.
+// c4 is the decorator of a store that implements storage.AuditStore.
 type c4 struct {
 	base
-	mGetTokenSet
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
 }
 
 var _ storage.Store = (*c4)(nil)
-var _ storage.TokenSetGetter = (*c4)(nil)
+var _ storage.AuditStore = (*c4)(nil)
 
-// c5 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter.
+// c5 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore.
 type c5 struct {
 	base
 	mCreateAPIKey
@@ -1045,14 +1116,16 @@ type c5 struct {
 	mUpdateAPIKey
 	mTouchAPIKey
 	mDeleteAPIKey
-	mGetTokenSet
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
 }
 
 var _ storage.Store = (*c5)(nil)
 var _ storage.APIKeyStore = (*c5)(nil)
-var _ storage.TokenSetGetter = (*c5)(nil)
+var _ storage.AuditStore = (*c5)(nil)
 
-// c6 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter.
+// c6 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore.
 type c6 struct {
 	base
 	mCreateAPIKey
@@ -1066,14 +1139,16 @@ type c6 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mGetTokenSet
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
 }
 
 var _ storage.Store = (*c6)(nil)
 var _ storage.ApplicationUserStore = (*c6)(nil)
-var _ storage.TokenSetGetter = (*c6)(nil)
+var _ storage.AuditStore = (*c6)(nil)
 
-// c7 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter.
+// c7 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore.
 type c7 struct {
 	base
 	mCreateAPIKey
@@ -1087,26 +1162,26 @@ type c7 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mGetTokenSet
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
 }
 
 var _ storage.Store = (*c7)(nil)
 var _ storage.APIKeyStore = (*c7)(nil)
 var _ storage.ApplicationUserStore = (*c7)(nil)
-var _ storage.TokenSetGetter = (*c7)(nil)
+var _ storage.AuditStore = (*c7)(nil)
 
-// c8 is the decorator of a store that implements storage.Transactor.
+// c8 is the decorator of a store that implements storage.TokenSetGetter.
 type c8 struct {
 	base
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c8)(nil)
-var _ storage.Transactor = (*c8)(nil)
+var _ storage.TokenSetGetter = (*c8)(nil)
 
-// c9 is the decorator of a store that implements storage.APIKeyStore, storage.Transactor.
+// c9 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter.
 type c9 struct {
 	base
 	mCreateAPIKey
@@ -1115,16 +1190,14 @@ type c9 struct {
 	mUpdateAPIKey
 	mTouchAPIKey
 	mDeleteAPIKey
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c9)(nil)
 var _ storage.APIKeyStore = (*c9)(nil)
-var _ storage.Transactor = (*c9)(nil)
+var _ storage.TokenSetGetter = (*c9)(nil)
 
-// c10 is the decorator of a store that implements storage.ApplicationUserStore, storage.Transactor.
+// c10 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter.
 type c10 struct {
 	base
 	mCreateAPIKey
@@ -1138,16 +1211,14 @@ type c10 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c10)(nil)
 var _ storage.ApplicationUserStore = (*c10)(nil)
-var _ storage.Transactor = (*c10)(nil)
+var _ storage.TokenSetGetter = (*c10)(nil)
 
-// c11 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.Transactor.
+// c11 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter.
 type c11 struct {
 	base
 	mCreateAPIKey
@@ -1161,30 +1232,28 @@ type c11 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c11)(nil)
 var _ storage.APIKeyStore = (*c11)(nil)
 var _ storage.ApplicationUserStore = (*c11)(nil)
-var _ storage.Transactor = (*c11)(nil)
+var _ storage.TokenSetGetter = (*c11)(nil)
 
-// c12 is the decorator of a store that implements storage.TokenSetGetter, storage.Transactor.
+// c12 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter.
 type c12 struct {
 	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c12)(nil)
+var _ storage.AuditStore = (*c12)(nil)
 var _ storage.TokenSetGetter = (*c12)(nil)
-var _ storage.Transactor = (*c12)(nil)
 
-// c13 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.Transactor.
+// c13 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter.
 type c13 struct {
 	base
 	mCreateAPIKey
@@ -1193,18 +1262,18 @@ type c13 struct {
 	mUpdateAPIKey
 	mTouchAPIKey
 	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c13)(nil)
 var _ storage.APIKeyStore = (*c13)(nil)
+var _ storage.AuditStore = (*c13)(nil)
 var _ storage.TokenSetGetter = (*c13)(nil)
-var _ storage.Transactor = (*c13)(nil)
 
-// c14 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+// c14 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter.
 type c14 struct {
 	base
 	mCreateAPIKey
@@ -1218,19 +1287,246 @@ type c14 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+}
+
+var _ storage.Store = (*c14)(nil)
+var _ storage.ApplicationUserStore = (*c14)(nil)
+var _ storage.AuditStore = (*c14)(nil)
+var _ storage.TokenSetGetter = (*c14)(nil)
+
+// c15 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter.
+type c15 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+}
+
+var _ storage.Store = (*c15)(nil)
+var _ storage.APIKeyStore = (*c15)(nil)
+var _ storage.ApplicationUserStore = (*c15)(nil)
+var _ storage.AuditStore = (*c15)(nil)
+var _ storage.TokenSetGetter = (*c15)(nil)
+
+// c16 is the decorator of a store that implements storage.Transactor.
+type c16 struct {
+	base
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c16)(nil)
+var _ storage.Transactor = (*c16)(nil)
+
+// c17 is the decorator of a store that implements storage.APIKeyStore, storage.Transactor.
+type c17 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c17)(nil)
+var _ storage.APIKeyStore = (*c17)(nil)
+var _ storage.Transactor = (*c17)(nil)
+
+// c18 is the decorator of a store that implements storage.ApplicationUserStore, storage.Transactor.
+type c18 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c18)(nil)
+var _ storage.ApplicationUserStore = (*c18)(nil)
+var _ storage.Transactor = (*c18)(nil)
+
+// c19 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.Transactor.
+type c19 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c19)(nil)
+var _ storage.APIKeyStore = (*c19)(nil)
+var _ storage.ApplicationUserStore = (*c19)(nil)
+var _ storage.Transactor = (*c19)(nil)
+
+// c20 is the decorator of a store that implements storage.AuditStore, storage.Transactor.
+type c20 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c20)(nil)
+var _ storage.AuditStore = (*c20)(nil)
+var _ storage.Transactor = (*c20)(nil)
+
+// c21 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.Transactor.
+type c21 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c21)(nil)
+var _ storage.APIKeyStore = (*c21)(nil)
+var _ storage.AuditStore = (*c21)(nil)
+var _ storage.Transactor = (*c21)(nil)
+
+// c22 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+type c22 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c22)(nil)
+var _ storage.ApplicationUserStore = (*c22)(nil)
+var _ storage.AuditStore = (*c22)(nil)
+var _ storage.Transactor = (*c22)(nil)
+
+// c23 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+type c23 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c23)(nil)
+var _ storage.APIKeyStore = (*c23)(nil)
+var _ storage.ApplicationUserStore = (*c23)(nil)
+var _ storage.AuditStore = (*c23)(nil)
+var _ storage.Transactor = (*c23)(nil)
+
+// c24 is the decorator of a store that implements storage.TokenSetGetter, storage.Transactor.
+type c24 struct {
+	base
 	mGetTokenSet
 	mBeginTx
 	mCommit
 	mRollback
 }
 
-var _ storage.Store = (*c14)(nil)
-var _ storage.ApplicationUserStore = (*c14)(nil)
-var _ storage.TokenSetGetter = (*c14)(nil)
-var _ storage.Transactor = (*c14)(nil)
+var _ storage.Store = (*c24)(nil)
+var _ storage.TokenSetGetter = (*c24)(nil)
+var _ storage.Transactor = (*c24)(nil)
 
-// c15 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
-type c15 struct {
+// c25 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.Transactor.
+type c25 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c25)(nil)
+var _ storage.APIKeyStore = (*c25)(nil)
+var _ storage.TokenSetGetter = (*c25)(nil)
+var _ storage.Transactor = (*c25)(nil)
+
+// c26 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+type c26 struct {
 	base
 	mCreateAPIKey
 	mGetAPIKey
@@ -1249,11 +1545,136 @@ type c15 struct {
 	mRollback
 }
 
-var _ storage.Store = (*c15)(nil)
-var _ storage.APIKeyStore = (*c15)(nil)
-var _ storage.ApplicationUserStore = (*c15)(nil)
-var _ storage.TokenSetGetter = (*c15)(nil)
-var _ storage.Transactor = (*c15)(nil)
+var _ storage.Store = (*c26)(nil)
+var _ storage.ApplicationUserStore = (*c26)(nil)
+var _ storage.TokenSetGetter = (*c26)(nil)
+var _ storage.Transactor = (*c26)(nil)
+
+// c27 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+type c27 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c27)(nil)
+var _ storage.APIKeyStore = (*c27)(nil)
+var _ storage.ApplicationUserStore = (*c27)(nil)
+var _ storage.TokenSetGetter = (*c27)(nil)
+var _ storage.Transactor = (*c27)(nil)
+
+// c28 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c28 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c28)(nil)
+var _ storage.AuditStore = (*c28)(nil)
+var _ storage.TokenSetGetter = (*c28)(nil)
+var _ storage.Transactor = (*c28)(nil)
+
+// c29 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c29 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c29)(nil)
+var _ storage.APIKeyStore = (*c29)(nil)
+var _ storage.AuditStore = (*c29)(nil)
+var _ storage.TokenSetGetter = (*c29)(nil)
+var _ storage.Transactor = (*c29)(nil)
+
+// c30 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c30 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c30)(nil)
+var _ storage.ApplicationUserStore = (*c30)(nil)
+var _ storage.AuditStore = (*c30)(nil)
+var _ storage.TokenSetGetter = (*c30)(nil)
+var _ storage.Transactor = (*c30)(nil)
+
+// c31 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c31 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c31)(nil)
+var _ storage.APIKeyStore = (*c31)(nil)
+var _ storage.ApplicationUserStore = (*c31)(nil)
+var _ storage.AuditStore = (*c31)(nil)
+var _ storage.TokenSetGetter = (*c31)(nil)
+var _ storage.Transactor = (*c31)(nil)
 
 // wrap returns s decorated: the type of the combination of optional
 // interfaces s implements.
@@ -1266,11 +1687,14 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 	if _, ok := s.(storage.ApplicationUserStore); ok {
 		mask |= 1 << 1
 	}
-	if _, ok := s.(storage.TokenSetGetter); ok {
+	if _, ok := s.(storage.AuditStore); ok {
 		mask |= 1 << 2
 	}
-	if _, ok := s.(storage.Transactor); ok {
+	if _, ok := s.(storage.TokenSetGetter); ok {
 		mask |= 1 << 3
+	}
+	if _, ok := s.(storage.Transactor); ok {
+		mask |= 1 << 4
 	}
 	switch mask {
 	case 0:
@@ -1338,8 +1762,12 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteApplicationUser(context.Context, string) error
 		}), o: o}}
 	case 4:
-		return &c4{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		return &c4{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}}
 	case 5:
 		return &c5{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1354,8 +1782,12 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			TouchAPIKey(context.Context, string, time.Time) error
 		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
 			DeleteAPIKey(context.Context, string) error
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}}
 	case 6:
 		return &c6{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1380,8 +1812,12 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}}
 	case 7:
 		return &c7{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1406,13 +1842,17 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}}
 	case 8:
-		return &c8{base: b, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		return &c8{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 9:
 		return &c9{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -1426,9 +1866,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			TouchAPIKey(context.Context, string, time.Time) error
 		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
 			DeleteAPIKey(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 10:
 		return &c10{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -1452,9 +1892,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 11:
 		return &c11{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -1478,15 +1918,19 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
-	case 12:
-		return &c12{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
+	case 12:
+		return &c12{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 13:
 		return &c13{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -1500,11 +1944,15 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			TouchAPIKey(context.Context, string, time.Time) error
 		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
 			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 14:
 		return &c14{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -1528,11 +1976,15 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 15:
 		return &c15{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -1556,6 +2008,362 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
+	case 16:
+		return &c16{base: b, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 17:
+		return &c17{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 18:
+		return &c18{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 19:
+		return &c19{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 20:
+		return &c20{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 21:
+		return &c21{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 22:
+		return &c22{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 23:
+		return &c23{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 24:
+		return &c24{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 25:
+		return &c25{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 26:
+		return &c26{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 27:
+		return &c27{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 28:
+		return &c28{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 29:
+		return &c29{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 30:
+		return &c30{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 31:
+		return &c31{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {

@@ -101,21 +101,21 @@ import (
 	"time"
 )
 
-// AuditEvent is an event.
-type AuditEvent struct{ At time.Time }
+// EventRecord is an event.
+type EventRecord struct{ At time.Time }
 
-// AuditStore keeps events.
-type AuditStore interface {
-	AppendAudit(ctx context.Context, events ...AuditEvent) error
-	QueryAudit(ctx context.Context, since time.Time, limit int) ([]AuditEvent, string, error)
+// EventLog keeps events.
+type EventLog interface {
+	AppendEvents(ctx context.Context, events ...EventRecord) error
+	QueryEvents(ctx context.Context, since time.Time, limit int) ([]EventRecord, string, error)
 }
 
-// AuditReader reads events; AuditStore has the same method.
-type AuditReader interface {
-	QueryAudit(ctx context.Context, since time.Time, limit int) ([]AuditEvent, string, error)
+// EventReader reads events; EventLog has the same method.
+type EventReader interface {
+	QueryEvents(ctx context.Context, since time.Time, limit int) ([]EventRecord, string, error)
 }
 `
-	if err := os.WriteFile(filepath.Join(dir, "zz_audit.go"), []byte(extra), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "zz_events.go"), []byte(extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	src, err := generate(dir)
@@ -126,13 +126,13 @@ type AuditReader interface {
 		t.Fatalf("generated source does not parse: %v", err)
 	}
 	list := regexp.MustCompile(`optionalInterfaces = \[\]string\{([^}]*)\}`).FindSubmatch(src)
-	if list == nil || !bytes.Contains(list[1], []byte(`"AuditStore"`)) || !bytes.Contains(list[1], []byte(`"AuditReader"`)) {
-		t.Errorf("optionalInterfaces does not list AuditStore and AuditReader: %s", list)
+	if list == nil || !bytes.Contains(list[1], []byte(`"EventLog"`)) || !bytes.Contains(list[1], []byte(`"EventReader"`)) {
+		t.Errorf("optionalInterfaces does not list EventLog and EventReader: %s", list)
 	}
-	// Every decorator type that implements AuditStore or AuditReader embeds
-	// the QueryAudit wrapper once; there is at least one of each.
+	// Every decorator type that implements EventLog or EventReader embeds
+	// the QueryEvents wrapper once; there is at least one of each.
 	implementing := map[string]bool{}
-	for _, iface := range []string{"AuditStore", "AuditReader"} {
+	for _, iface := range []string{"EventLog", "EventReader"} {
 		ms := regexp.MustCompile(`var _ storage\.`+iface+` = \(\*(c\d+)\)\(nil\)`).FindAllSubmatch(src, -1)
 		if len(ms) == 0 {
 			t.Errorf("no decorator type implements storage.%s", iface)
@@ -141,13 +141,13 @@ type AuditReader interface {
 			implementing[string(m[1])] = true
 		}
 	}
-	if c := bytes.Count(src, []byte("\tmQueryAudit\n")); c != len(implementing) {
-		t.Errorf("QueryAudit is embedded in %d decorator types, want %d (each type with AuditStore or AuditReader, once)", c, len(implementing))
+	if c := bytes.Count(src, []byte("\tmQueryEvents\n")); c != len(implementing) {
+		t.Errorf("QueryEvents is embedded in %d decorator types, want %d (each type with EventLog or EventReader, once)", c, len(implementing))
 	}
 	for _, want := range []string{
-		"func (w mAppendAudit) AppendAudit(ctx context.Context, a1 ...storage.AuditEvent) error",
-		"r0, r1, err := w.s.QueryAudit(sctx, a1, a2)",
-		"w.s.AppendAudit(sctx, a1...)",
+		"func (w mAppendEvents) AppendEvents(ctx context.Context, a1 ...storage.EventRecord) error",
+		"r0, r1, err := w.s.QueryEvents(sctx, a1, a2)",
+		"w.s.AppendEvents(sctx, a1...)",
 	} {
 		if !bytes.Contains(src, []byte(want)) {
 			t.Errorf("generated source lacks %q", want)
@@ -176,7 +176,7 @@ type AuditReader interface {
 		t.Fatal(err)
 	}
 	overlay, _ := json.Marshal(map[string]map[string]string{"Replace": {
-		filepath.Join(root, "storage", "zz_audit.go"):                                  filepath.Join(dir, "zz_audit.go"),
+		filepath.Join(root, "storage", "zz_events.go"):                                 filepath.Join(dir, "zz_events.go"),
 		filepath.Join(root, "provider", "internal", "storetrace", "storetrace_gen.go"): genFile,
 	}})
 	overlayFile := filepath.Join(dir, "overlay.json")
