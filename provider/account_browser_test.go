@@ -22,7 +22,8 @@ import (
 // in on the account login, sees the two apps she authorized (one with its
 // logo, which the page's Content-Security-Policy lets load), and sets up
 // an authenticator app from the QR code's key, confirming it with a code;
-// the page then shows her recovery codes. The screenshots of docs/account.md
+// the page then shows her recovery codes. Below the apps she finds her
+// API key and revokes it. The screenshots of docs/account.md
 // are taken on the way.
 func TestBrowserAccountPages(t *testing.T) {
 	ctx := newChromium(t)
@@ -38,6 +39,9 @@ func TestBrowserAccountPages(t *testing.T) {
 		RedirectURIs: []string{webRedirect},
 		Scopes:       []string{"openid", "offline_access", "profile", "email"},
 	})
+	require.NoError(t, err)
+	apiKey, _, err := a.p.CreateAPIKey(context.Background(), storage.APIKey{OwnerType: storage.PrincipalUser, Owner: "sub-alice",
+		Name: "nightly asset export", PermissionScope: []string{"profile"}, IPRanges: []string{"192.0.2.0/24"}})
 	require.NoError(t, err)
 	b := flowtest.NewBrowser(t)
 	a.signIn(b, assets, secret, nil)
@@ -56,6 +60,14 @@ func TestBrowserAccountPages(t *testing.T) {
 	}
 	assert.Equal(t, []any{"acme-assets", "web"}, check(`[...document.querySelectorAll("ul.apps > li")].map(li => li.dataset.client)`))
 	assert.EqualValues(t, 48, check(`document.querySelector("ul.apps img").naturalWidth`), "the client's logo loads under the page's CSP")
+	assert.Equal(t, []any{apiKey.ID}, check(`[...document.querySelectorAll("ul.keys > li")].map(li => li.dataset.key)`), "her API key, below the apps")
+
+	// Revoking the key: the form posts under the page's CSP and comes back.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`input[name="action"][value="revoke-key"] ~ button`)))
+	waitFor(t, ctx, `document.readyState === "complete" && location.search === "?done=key-revoked"`)
+	assert.EqualValues(t, 0, check(`document.querySelectorAll("ul.keys > li").length`))
+	_, err = a.p.GetAPIKey(context.Background(), apiKey.ID)
+	assert.ErrorIs(t, err, storage.ErrNotFound, "the key is gone")
 
 	// The security page: set up an authenticator app.
 	require.NoError(t, chromedp.Do(ctx,

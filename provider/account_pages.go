@@ -46,6 +46,9 @@ type AccountPage struct {
 	Notice string
 	// Apps are the applications the user authorized (apps).
 	Apps []AccountApp
+	// APIKeys are the user's own API keys, ordered by ID, with which
+	// scripts act as them (apps; empty when the store keeps no API keys).
+	APIKeys []AccountAPIKey
 	// CanEnroll is true when the provider has a factor users may set up
 	// themselves (an *mfa.TOTP in Config.Factors) (security).
 	CanEnroll bool
@@ -74,6 +77,26 @@ type AccountApp struct {
 	ScopeInfos []ScopeInfo
 	// TenantName is Tenant's Name, else its ID, or empty.
 	TenantName string
+}
+
+// AccountAPIKey is one of the user's API keys on the account's apps page.
+// It never holds the key or its hash.
+type AccountAPIKey struct {
+	// ID is the key's public identifier (the part after gatehouse_ak_ that
+	// the user finds in their key), and Name the note it was given.
+	ID, Name string
+	// TenantName is the name of the tenant the key acts in (its ID if the
+	// user's memberships do not name it), or empty.
+	TenantName string
+	// Permissions are the key's permission bound, described for the user;
+	// empty when the key may do all its owner may.
+	Permissions []ScopeInfo
+	// IPRanges are the only addresses the key is accepted from, if any.
+	IPRanges []string
+	// CreatedAt, ExpiresAt (zero: never) and LastUsedAt (zero: never used).
+	CreatedAt, ExpiresAt, LastUsedAt time.Time
+	// Expired is true once ExpiresAt has passed.
+	Expired bool
 }
 
 // TOTPSetup is an authenticator app's secret to set up.
@@ -119,14 +142,15 @@ type accountOutcome struct {
 // accountNotices are the confirmations a page shows after a change, by
 // the "done" query parameter its redirect carries.
 var accountNotices = map[string]msgID{
-	"revoked":  msgAccountRevoked,
-	"removed":  msgAccountMFARemoved,
-	"enrolled": msgAccountMFAEnrolled,
+	"revoked":     msgAccountRevoked,
+	"key-revoked": msgAccountKeyRevoked,
+	"removed":     msgAccountMFARemoved,
+	"enrolled":    msgAccountMFAEnrolled,
 }
 
 var accountSections = []*accountSection{
 	{name: "apps", title: msgAccountAppsTitle, template: "account-apps", fill: fillApps,
-		actions: map[string]accountAction{"revoke": revokeAction}},
+		actions: map[string]accountAction{"revoke": revokeAction, "revoke-key": revokeKeyAction}},
 	{name: "security", title: msgAccountSecurityTitle, template: "account-security", fill: fillSecurity,
 		actions: map[string]accountAction{
 			"totp-start":   startTOTPAction,
@@ -469,7 +493,62 @@ func fillApps(p *Provider, r *http.Request, s *accountSession, pd *PageData) err
 		}
 		pd.Account.Apps = append(pd.Account.Apps, aa)
 	}
+	return fillKeys(p, r, s, pd)
+}
+
+// fillKeys lists the user's own API keys, if the store keeps keys.
+func fillKeys(p *Provider, r *http.Request, s *accountSession, pd *PageData) error {
+	if p.keyStore == nil {
+		return nil
+	}
+	keys, err := p.APIKeysOf(r.Context(), s.login.Subject)
+	if err != nil {
+		return fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)
+	}
+	now := p.cfg.Now()
+	for _, k := range keys {
+		ak := AccountAPIKey{
+			ID: k.ID, Name: k.Name, IPRanges: k.IPRanges,
+			CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt,
+			Expired: !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt),
+		}
+		for _, perm := range k.PermissionScope {
+			info := ScopeInfo{Name: perm}
+			info.Description, _ = pd.cat.lookup(scopeKeyPrefix + perm)
+			ak.Permissions = append(ak.Permissions, info)
+		}
+		if k.Tenant != "" {
+			ak.TenantName = k.Tenant
+			for _, m := range s.user.Memberships {
+				if m.Tenant.ID == k.Tenant && m.Tenant.Name != "" {
+					ak.TenantName = m.Tenant.Name
+				}
+			}
+		}
+		pd.Account.APIKeys = append(pd.Account.APIKeys, ak)
+	}
 	return nil
+}
+
+// revokeKeyAction deletes the user's own API key the form names
+// (RevokeOwnAPIKey). A key that is not theirs, or no longer exists, is
+// answered alike and left alone.
+func revokeKeyAction(p *Provider, _ http.ResponseWriter, r *http.Request, s *accountSession) accountOutcome {
+	id := r.PostForm.Get("key_id")
+	if id == "" {
+		return accountOutcome{m: msg(msgAccountNoKey)}
+	}
+	ctx := WithActor(r.Context(), userActor(s.login.Subject))
+	err := p.RevokeOwnAPIKey(ctx, s.login.Subject, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return accountOutcome{m: msg(msgAccountKeyUnknown)}
+	case errors.Is(err, errAuditWrite):
+		return accountOutcome{err: err}
+	case err != nil:
+		return accountOutcome{err: fmt.Errorf("%w: %w", oauth.ErrUnavailable, err)}
+	}
+	return accountOutcome{done: "key-revoked"}
 }
 
 // revokeAction disconnects the app the form names (RevokeApp).

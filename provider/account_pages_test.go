@@ -37,19 +37,36 @@ func accountInGerman(t *testing.T, g *germanCheck, accept string) {
 	require.NoError(t, err)
 	require.Len(t, apps, 1)
 	fmtTime := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+	// Her API keys: one for Acme with a permission bound and an address
+	// rule, never used; one expired, without a bound.
+	keyed, _, err := a.p.CreateAPIKey(ctx, storage.APIKey{OwnerType: storage.PrincipalUser, Owner: "sub-alice", Tenant: "acme",
+		Name: "Nächtlicher Export", PermissionScope: []string{"assets:read"}, IPRanges: []string{"192.0.2.0/24"}})
+	require.NoError(t, err)
+	expiredAt := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	require.NoError(t, a.store.(storage.APIKeyStore).CreateAPIKey(ctx, storage.APIKey{ID: "oldkeyoldkeyoldk", OwnerType: storage.PrincipalUser,
+		Owner: "sub-alice", Tenant: "globex", Name: "Alter Schlüssel", Hash: "hmac-sha256$AAAA", CreatedAt: expiredAt.Add(-time.Hour), ExpiresAt: expiredAt}))
 
 	// The apps page: the portal, its logo, tenant, scopes and dates.
 	page := flowtest.Get(t, b, a.url("/account/apps"))
 	g.page("account apps", page, http.StatusOK, say("account.apps-title"), say("account.nav-apps"), say("account.nav-security"),
 		strong("page.signed-in-as", "alice"), say("account.apps-intro"), say("account.app-logo-alt", "Portal"),
 		say("account.app-tenant", "Acme Corp"), say("account.app-granted", fmtTime(apps[0].GrantedAt)),
-		say("account.app-last-used", fmtTime(apps[0].LastUsed)), say("scope.assets:read"), say("account.app-revoke"))
+		say("account.app-last-used", fmtTime(apps[0].LastUsed)), say("scope.assets:read"), say("account.app-revoke"),
+		say("account.keys-heading"), say("account.keys-intro"), say("account.app-tenant", "Globex Inc"), say("account.key-all"),
+		say("account.key-from"), say("account.key-created", fmtTime(keyed.CreatedAt)), say("account.key-never-used"),
+		say("account.key-expires", fmtTime(keyed.ExpiresAt)), say("account.key-expired", fmtTime(expiredAt)), say("account.key-revoke"))
 	g.page("account apps, no app", flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "revoke"), url.Values{"client_id": {""}}),
 		http.StatusBadRequest, say("account.no-app"))
 	g.page("account apps, unknown action", flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "revoke"), url.Values{"action": {"x"}}),
 		http.StatusBadRequest, say("account.bad-action"))
 	revoked := flowtest.Follow(t, b, flowtest.SubmitForm(t, b, page, page.FormWith(t, "action", "revoke"), nil))
 	g.page("account apps, revoked", revoked, http.StatusOK, say("account.notice-revoked"), say("account.apps-none"))
+	g.page("account keys, no key", flowtest.SubmitForm(t, b, revoked, revoked.FormWith(t, "key_id", keyed.ID), url.Values{"key_id": {""}}),
+		http.StatusBadRequest, say("account.no-key"))
+	g.page("account keys, not hers", flowtest.SubmitForm(t, b, revoked, revoked.FormWith(t, "key_id", keyed.ID), url.Values{"key_id": {"aaaaaaaaaaaaaaaa"}}),
+		http.StatusBadRequest, say("account.key-unknown"))
+	g.page("account keys, revoked", flowtest.Follow(t, b, flowtest.SubmitForm(t, b, revoked, revoked.FormWith(t, "key_id", keyed.ID), nil)),
+		http.StatusOK, say("account.notice-key-revoked"), say("account.key-expired", fmtTime(expiredAt)))
 	g.page("account, no such page", flowtest.Get(t, b, a.url("/account/nothing")), http.StatusNotFound, say("account.not-found"))
 
 	// The security page: replace (pending, then cancelled), remove, set up.

@@ -323,6 +323,9 @@ func (p *Provider) RotateAPIKey(ctx context.Context, id string, opts ...SecretOp
 		return storage.APIKey{}, "", err
 	}
 	read, err := ks.GetAPIKey(ctx, id)
+	if err == nil && apikey.IsRetired(read.Hash) {
+		err = storage.ErrNotFound // being deleted
+	}
 	if err != nil {
 		return storage.APIKey{}, "", fmt.Errorf("provider: rotate API key %q: %w", id, err)
 	}
@@ -335,6 +338,9 @@ func (p *Provider) RotateAPIKey(ctx context.Context, id string, opts ...SecretOp
 	hash := p.keyHasher.Hash(id, secret)
 	var rotated storage.APIKey
 	err = ks.UpdateAPIKey(ctx, id, func(k storage.APIKey) (storage.APIKey, error) {
+		if apikey.IsRetired(k.Hash) {
+			return k, storage.ErrNotFound // deleted meanwhile
+		}
 		if k.Hash != read.Hash {
 			return k, ErrAPIKeyRotatedConcurrently
 		}
@@ -369,10 +375,20 @@ func (p *Provider) deleteKey(ctx context.Context, id string, may func(storage.AP
 	if err != nil {
 		return err
 	}
-	k, err := ks.GetAPIKey(ctx, id)
-	if err == nil && !may(k) {
-		err = storage.ErrNotFound
-	}
+	// Retire the key first, atomically: from then on no secret verifies
+	// and no rotation gives it a new one, so the generation read here is
+	// its last, and ending its grants below ends them all. (Reading the
+	// key and deleting it would let a rotation in between mint a secret
+	// whose tokens outlive the key.)
+	var k storage.APIKey
+	err = ks.UpdateAPIKey(ctx, id, func(cur storage.APIKey) (storage.APIKey, error) {
+		if !may(cur) {
+			return cur, storage.ErrNotFound
+		}
+		k = cur
+		cur.Hash = apikey.Retire(cur.Hash)
+		return cur, nil
+	})
 	if err == nil {
 		err = ks.DeleteAPIKey(ctx, id)
 	}

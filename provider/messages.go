@@ -106,6 +106,9 @@ var (
 	msgAccountNotFound       = msgID{"account.not-found"}
 	msgAccountBadAction      = msgID{"account.bad-action"}
 	msgAccountNoApp          = msgID{"account.no-app"}
+	msgAccountKeyRevoked     = msgID{"account.notice-key-revoked"}
+	msgAccountNoKey          = msgID{"account.no-key"}
+	msgAccountKeyUnknown     = msgID{"account.key-unknown"}
 	msgAccountMFAUnavailable = msgID{"account.mfa-unavailable"}
 	msgAccountQRLabel        = msgID{"account.qr-label"}
 

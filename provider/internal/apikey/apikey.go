@@ -142,6 +142,27 @@ func (h *Hasher) Verify(hash, id, secret string) bool {
 // digest of its hash, which changes when the key is rotated and tells
 // nothing of the secret.
 func Generation(hash string) string {
+	if g, ok := strings.CutPrefix(hash, retiredPrefix); ok {
+		return g
+	}
 	sum := sha256.Sum256([]byte(hash))
 	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
+
+// retiredPrefix starts the stored hash of a key being deleted.
+const retiredPrefix = "retired$"
+
+// Retire returns what a key being deleted stores instead of its hash:
+// it verifies no secret (Verify knows only "hmac-sha256$"), nothing
+// rotates it (see IsRetired), and its Generation is that of hash, so
+// the grants made with the key's last secret are still found. Retiring a
+// retired hash keeps it.
+func Retire(hash string) string {
+	if IsRetired(hash) {
+		return hash
+	}
+	return retiredPrefix + Generation(hash)
+}
+
+// IsRetired reports whether hash is a retired key's (see Retire).
+func IsRetired(hash string) bool { return strings.HasPrefix(hash, retiredPrefix) }
