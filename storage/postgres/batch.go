@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +30,46 @@ import (
 // durable. If the group's batch fails as a whole (one row that the server
 // refuses rolls back the implicit transaction), each row of it is written
 // again on its own, so one bad row fails only its own call.
+
+// A token that belongs to a sign-in (LoginSID set: a browser sign-in, an
+// API key's secret, an application user) and is inserted outside a
+// transaction must not come out active from a race with RevokeLoginGrants
+// of that sign-in: its INSERT can take its snapshot before the sign-in is
+// recorded as ended and commit after the revocation's last UPDATE took
+// its own, and a group's rows stay uncommitted until the whole group is.
+// So every such batch first takes a shared transaction-level advisory
+// lock per sign-in (sidLock), in its own statements, before its INSERTs;
+// RevokeLoginGrants takes the same lock exclusively, once the sign-in is
+// recorded, which waits until every batch holding it has committed. A
+// batch that locks after that has its INSERTs' snapshots taken after the
+// record, and stores its tokens inactive. The locks are taken in one
+// order (sorted by key), so two batches never wait on each other through
+// revocations waiting between them.
+
+// sidLockClass is the first key of the sign-in locks: the two-key
+// advisory locks are a key space of their own, apart from the migrations'
+// one-key lock.
+const sidLockClass = 0x67617465 // "gate"
+
+// sidLock is the second key of sign-in sid's advisory lock: two sign-ins
+// with one key only wait for each other.
+func sidLock(sid string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(sid))
+	return int32(h.Sum32())
+}
+
+// sidLocks returns the sorted, distinct lock keys of the tokens' sign-ins.
+func sidLocks(group []*pendingInsert) []int32 {
+	var keys []int32
+	for _, p := range group {
+		if p.t.Request.LoginSID != "" {
+			keys = append(keys, sidLock(p.t.Request.LoginSID))
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
 
 // maxInsertGroup bounds a group: the batch's size on the wire (a token row
 // is a few hundred bytes) and the wait of its last member.
@@ -118,18 +160,24 @@ func (s *Store) writeGroups(ctx context.Context) {
 func (s *Store) writeGroup(ctx context.Context, group []*pendingInsert) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupWriteTimeout)
 	defer cancel()
-	if len(group) > 1 {
-		results, err := s.insertBatch(ctx, group)
-		if err == nil {
-			for i, p := range group {
-				p.done <- results[i]
-			}
-			return
+	results, err := s.insertBatch(ctx, group)
+	if err == nil {
+		for i, p := range group {
+			p.done <- results[i]
 		}
-		// The batch rolled back as a whole: write each row alone.
+		return
 	}
+	if len(group) == 1 {
+		group[0].done <- err
+		return
+	}
+	// The batch rolled back as a whole: write each row alone.
 	for _, p := range group {
-		p.done <- s.run(ctx, func(q querier) error { return s.insertToken(ctx, q, p.t) })
+		results, err := s.insertBatch(ctx, []*pendingInsert{p})
+		if err == nil {
+			err = results[0]
+		}
+		p.done <- err
 	}
 }
 
@@ -140,13 +188,28 @@ func (s *Store) writeGroup(ctx context.Context, group []*pendingInsert) {
 // which nothing of it was committed.
 func (s *Store) insertBatch(ctx context.Context, group []*pendingInsert) (results []error, err error) {
 	var b pgx.Batch
+	locks := sidLocks(group)
+	for _, k := range locks {
+		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, $2)`, int32(sidLockClass), k)
+	}
 	for _, p := range group {
 		b.Queue(s.sql(insertTokenSQL), tokenArgs(p.t)...)
+	}
+	if len(group) == 1 && len(locks) == 0 {
+		// One statement: as it always was, without a batch.
+		results = make([]error, 1)
+		return results, s.onConn(ctx, func(c *conn) error { return s.insertToken(ctx, c, group[0].t) })
 	}
 	results = make([]error, len(group))
 	err = s.onConn(ctx, func(c *conn) error {
 		c.sent++
 		br := c.c.SendBatch(ctx, &b)
+		for range locks {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
+			}
+		}
 		for i := range group {
 			tag, err := br.Exec()
 			if err != nil {

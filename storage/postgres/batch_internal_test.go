@@ -180,3 +180,67 @@ func TestInsertGroupCallerGoesAway(t *testing.T) {
 	defer s.groups.mu.Unlock()
 	assert.False(t, s.groups.writing)
 }
+
+// insertWaiting reports whether a session waits on a lock inside an
+// INSERT into s's tokens (s's prefix is its own).
+func insertWaiting(t *testing.T, s *Store) bool {
+	t.Helper()
+	var n int
+	require.NoError(t, s.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO ' || $1 || 'tokens%'`, s.prefix).Scan(&n))
+	return n > 0
+}
+
+// sidLockWaiting reports whether a session waits for sign-in sid's lock.
+func sidLockWaiting(t *testing.T, s *Store, sid string) bool {
+	t.Helper()
+	var n int
+	require.NoError(t, s.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+		WHERE NOT granted AND locktype = 'advisory' AND objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2`,
+		int64(uint32(sidLockClass)), int64(uint32(sidLock(sid)))).Scan(&n))
+	return n > 0
+}
+
+// eventually polls cond every 10ms for a minute, and fails with what.
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), what)
+	}
+}
+
+// TestInsertRacesRevokeLoginGrants: a token of a sign-in whose INSERT
+// took its snapshot before RevokeLoginGrants recorded the sign-in as ended,
+// and commits only after the revocation's UPDATEs would have run, still
+// comes out inactive: the revocation waits for it (sidLock). The INSERT is
+// held mid-statement by another transaction's uncommitted row with the same
+// key, released (rolled back) once the revocation has either finished or
+// come to wait.
+func TestInsertRacesRevokeLoginGrants(t *testing.T) {
+	s := internalStore(t)
+	ctx := context.Background()
+	tok := groupToken(1)
+	tok.Request.LoginSID = "apikey:" + s.prefix + ":gen1" // no other test's
+	sid := tok.Request.LoginSID
+
+	blocker, err := s.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = blocker.Rollback(ctx) }()
+	require.NoError(t, s.insertToken(ctx, blocker, tok))
+
+	inserted := make(chan error, 1)
+	go func() { inserted <- s.CreateToken(ctx, tok) }()
+	eventually(t, func() bool { return insertWaiting(t, s) }, "the INSERT never came to wait")
+
+	revoked := make(chan error, 1)
+	go func() { revoked <- s.RevokeLoginGrants(ctx, sid, time.Now().Add(time.Hour)) }()
+	// The revocation either finishes (it did not wait for the INSERT) or
+	// comes to wait for it on the sign-in's lock.
+	eventually(t, func() bool { return len(revoked) > 0 || sidLockWaiting(t, s, sid) }, "the revocation neither finished nor waited")
+	require.NoError(t, blocker.Rollback(ctx))
+	require.NoError(t, <-inserted)
+	require.NoError(t, <-revoked)
+	got, err := s.GetToken(ctx, tok.Kind, tok.Signature)
+	require.NoError(t, err)
+	assert.False(t, got.Active, "a token of the ended sign-in whose INSERT raced the revocation is inactive")
+}

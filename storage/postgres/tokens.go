@@ -238,6 +238,9 @@ func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, reques
 //
 //  1. it records the sign-in in ended_logins. A token INSERT that starts
 //     after this committed stores the token inactive (CreateToken).
+//     Then it takes the sign-in's advisory lock, which waits for the
+//     token inserts made outside a transaction that began before: they
+//     hold it shared until they commit (see sidLock).
 //  2. it revokes the sign-in's refresh tokens and codes. A code exchange
 //     or refresh that inserted active tokens before 1 holds the row of
 //     the code it consumed or the refresh token it rotated, locked from
@@ -264,6 +267,12 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		err = s.run(ctx, func(q querier) error {
 			if _, err := q.Exec(ctx, s.sql(`INSERT INTO {p}ended_logins AS e (sid, expires_at) VALUES ($1, $2)
 				ON CONFLICT (sid) DO UPDATE SET expires_at = GREATEST(e.expires_at, EXCLUDED.expires_at)`), sid, ts(until)); err != nil {
+				return err
+			}
+			// Wait for the token batches that locked the sign-in before it
+			// was recorded (see sidLock); a batch that locks later stores
+			// its tokens inactive.
+			if _, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(sidLockClass), sidLock(sid)); err != nil {
 				return err
 			}
 			if _, err := q.Exec(ctx, s.sql(`UPDATE {p}tokens SET active = false
