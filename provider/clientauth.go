@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
@@ -85,18 +87,50 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, err
 	}
 	key := clientAuthKey(id, addr)
-	if err := p.countClientAuth(ctx, key, id, addr); err != nil {
-		return nil, err
+	// Concurrent requests of one pair with one secret share a single
+	// counted check: the first runs it, the others wait for its outcome.
+	// Otherwise a burst of correct first requests (a deployment's replicas
+	// starting, a load test) would each count a failure before any of them
+	// verified, and lock out the secret they all hold. The others, after a
+	// success, find the secret cached and pass the engine's check cheaply;
+	// after a failure they get the same answer (an identical guess tells
+	// nothing more).
+	for {
+		var c *oauth.Client
+		leader, err := p.clientAuthFlights.do(ctx, key, plain, func() error {
+			if err := p.countClientAuth(ctx, key, id, addr); err != nil {
+				return err
+			}
+			if !known {
+				// What the engine answers for an unknown client, without
+				// loading it again.
+				return oauth.InvalidClient.Wrap("", lookupErr)
+			}
+			var err error
+			if c, err = authenticate(ctx, r, form); err != nil {
+				return err // counted above
+			}
+			p.clearClientAuth(ctx, key, id)
+			return nil
+		})
+		switch {
+		case leader && err != nil:
+			return nil, err
+		case leader:
+			return c, nil
+		case err == nil:
+			return authenticate(ctx, r, form) // the secret is cached now
+		case ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+			continue // the first request went away: check again
+		default:
+			return nil, err
+		}
 	}
-	if !known {
-		// What the engine answers for an unknown client, without loading
-		// it again.
-		return nil, oauth.InvalidClient.Wrap("", lookupErr)
-	}
-	c, err = authenticate(ctx, r, form)
-	if err != nil {
-		return nil, err // counted above
-	}
+}
+
+// clearClientAuth removes the failure count of a pair whose client has
+// just authenticated.
+func (p *Provider) clearClientAuth(ctx context.Context, key, id string) {
 	if err := p.store.UpdateThrottle(ctx, key, func(t storage.Throttle) (storage.Throttle, error) {
 		return storage.Throttle{Key: t.Key}, nil // removes the record
 	}); err != nil {
@@ -105,7 +139,54 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication: clear failure count",
 			slog.String("client_id", id), slog.String("error", err.Error()))
 	}
-	return c, nil
+}
+
+// authFlights coalesces concurrent client authentications of one (client,
+// address) pair with one secret (see authenticateClient). Its zero value
+// is ready.
+type authFlights struct {
+	mu sync.Mutex
+	m  map[string]*authFlight
+}
+
+// authFlight is one check under way; err is its outcome once done is
+// closed.
+type authFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// do runs check unless a check of key with the same secret is under way,
+// in which case it waits for that one (or for ctx) and returns its error;
+// leader says which happened. The secret is kept only as a SHA-256 digest
+// in the map key, for as long as the check runs.
+func (f *authFlights) do(ctx context.Context, key, secret string, check func() error) (leader bool, err error) {
+	sum := sha256.Sum256([]byte(secret))
+	k := key + "\x00" + string(sum[:])
+	f.mu.Lock()
+	if fl, ok := f.m[k]; ok {
+		f.mu.Unlock()
+		select {
+		case <-fl.done:
+			return false, fl.err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	if f.m == nil {
+		f.m = map[string]*authFlight{}
+	}
+	fl := &authFlight{done: make(chan struct{})}
+	f.m[k] = fl
+	f.mu.Unlock()
+	defer func() {
+		fl.err = err
+		f.mu.Lock()
+		delete(f.m, k)
+		f.mu.Unlock()
+		close(fl.done)
+	}()
+	return true, check()
 }
 
 // oneAuthMethod refuses a request that authenticates its client by more than

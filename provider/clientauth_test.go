@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -54,6 +55,12 @@ func newCAEnv(t *testing.T, store storage.Store, mutate ...func(*provider.Config
 // yet, so the first check of it runs bcrypt.
 func (c *caEnv) bcryptClient(id, plain string, mutate ...func(*storage.Client)) {
 	c.t.Helper()
+	c.bcryptClientAt(bcrypt.MinCost, id, plain, mutate...)
+}
+
+// bcryptClientAt is bcryptClient with the secret hashed at bcrypt cost.
+func (c *caEnv) bcryptClientAt(cost int, id, plain string, mutate ...func(*storage.Client)) {
+	c.t.Helper()
 	ctx := context.Background()
 	sc := storage.Client{ID: id, GrantTypes: []string{"client_credentials"}, Scopes: []string{"assets:read"}}
 	for _, m := range mutate {
@@ -61,7 +68,7 @@ func (c *caEnv) bcryptClient(id, plain string, mutate ...func(*storage.Client)) 
 	}
 	_, _, err := c.p.CreateClient(ctx, sc)
 	require.NoError(c.t, err)
-	h, err := bcrypt.GenerateFromPassword([]byte(plain), bcrypt.MinCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(plain), cost)
 	require.NoError(c.t, err)
 	require.NoError(c.t, c.store.UpdateClient(ctx, id, func(sc storage.Client) (storage.Client, error) {
 		sc.Secrets = []storage.SecretHash{{Hash: string(h), CreatedAt: sc.CreatedAt}}
@@ -299,17 +306,20 @@ func TestClientAuthLockoutUnknownClient(t *testing.T) {
 	})
 }
 
-// A burst of 20 concurrent guesses, with a limit of 5, gets exactly 5
-// secret checks: each attempt is counted, and a locked pair refused, in one atomic
-// store update before bcrypt runs. Every loser is told invalid_client; the
-// ones refused unchecked also get Retry-After.
+// A burst of 20 concurrent guesses, each a different secret, with a limit
+// of 5, gets exactly 5 secret checks: each attempt is counted, and a locked
+// pair refused, in one atomic store update before bcrypt runs. Every loser
+// is told invalid_client; the ones refused unchecked also get Retry-After.
 func TestClientAuthLockoutConcurrentGuesses(t *testing.T) {
 	const limit, n = 5, 20
 	forEachStore(t, func(t *testing.T, store storage.Store) {
 		c := newCAEnv(t, store, func(cfg *provider.Config) { cfg.ClientAuthLockout.MaxFailures = limit })
 		c.bcryptClient("bsvc", "bcrypt-service-secret")
 		before := provider.BcryptRuns(c.p)
-		answers := parallel(n, func() endpointAnswer { return c.send("127.0.0.1", "token", basic("bsvc", "wrong-guess-0001")) })
+		var guess atomic.Int64
+		answers := parallel(n, func() endpointAnswer {
+			return c.send("127.0.0.1", "token", basic("bsvc", fmt.Sprintf("wrong-guess-%04d", guess.Add(1))))
+		})
 		locked := 0
 		for _, a := range answers {
 			assert.Equal(t, http.StatusUnauthorized, a.status)
@@ -328,6 +338,37 @@ func TestClientAuthLockoutConcurrentGuesses(t *testing.T) {
 		th, err := c.store.GetThrottle(context.Background(), provider.ClientAuthKey("bsvc", netip.MustParseAddr("127.0.0.1")))
 		require.NoError(t, err)
 		assert.Equal(t, limit, th.Failures)
+	})
+}
+
+// A burst of correct first requests with a host-chosen (bcrypt) secret,
+// more than the lockout's limit, all pass: concurrent checks of one secret
+// from one address are one counted check (the first), which the others
+// wait for, and then pass cheaply. Before, each counted a failure before
+// any had verified, and those past the limit were locked out with the
+// right secret. A burst of one wrong guess shares checks the same way, and
+// every request of it is refused.
+func TestClientAuthConcurrentFirstUse(t *testing.T) {
+	const limit, n = 5, 32
+	forEachStore(t, func(t *testing.T, store storage.Store) {
+		c := newCAEnv(t, store, func(cfg *provider.Config) { cfg.ClientAuthLockout.MaxFailures = limit })
+		const right = "bcrypt-service-secret"
+		// A host's usual cost (bcrypt.DefaultCost), so that the check takes
+		// long enough for the burst to overlap it, as in production.
+		c.bcryptClientAt(bcrypt.DefaultCost, "bsvc", right)
+		before := provider.BcryptRuns(c.p)
+		for _, a := range parallel(n, func() endpointAnswer { return c.send("127.0.0.1", "token", basic("bsvc", right)) }) {
+			assertOK(t, a, "a correct first request")
+		}
+		assert.Equal(t, int64(1), provider.BcryptRuns(c.p)-before, "one bcrypt comparison for the burst")
+		_, err := c.store.GetThrottle(context.Background(), provider.ClientAuthKey("bsvc", netip.MustParseAddr("127.0.0.1")))
+		assert.ErrorIs(t, err, storage.ErrNotFound, "no failure is left counted")
+
+		c.bcryptClient("bsvc2", right)
+		for _, a := range parallel(n, func() endpointAnswer { return c.send("127.0.0.3", "token", basic("bsvc2", "wrong-guess-0001")) }) {
+			assert.Equal(t, http.StatusUnauthorized, a.status, a.body)
+			assert.Equal(t, "invalid_client", a.json(t)["error"])
+		}
 	})
 }
 

@@ -54,6 +54,9 @@ type Provider struct {
 	// auditor writes the events of requests in the background.
 	auditStore storage.AuditStore
 	auditor    *auditWriter
+	// clientAuthFlights coalesces concurrent checks of one secret
+	// (authenticateClient).
+	clientAuthFlights authFlights
 }
 
 // maxClientTokenLifetime is the longest access or ID token lifetime a
