@@ -13,17 +13,44 @@ import (
 var _ storage.AuditStore = (*Store)(nil)
 
 // AppendAuditEvents implements [storage.AuditStore]. An event whose Time
-// and ID are those of a stored one is skipped.
+// and ID are those of a stored one is skipped. Beyond the store's audit
+// capacity ([WithAuditCapacity]) the events appended first are dropped.
 func (s *Store) AppendAuditEvents(ctx context.Context, events []storage.AuditEvent) error {
 	return s.auditTx(ctx, func() error {
 		for _, e := range events {
 			k := auditKey{e.Time.UnixNano(), e.ID}
 			if _, dup := s.audit[k]; !dup {
 				s.audit[k] = packAuditEvent(e)
+				s.auditOrder = append(s.auditOrder, k)
 			}
+		}
+		limit := s.auditCap
+		if limit == 0 { // a zero Store
+			limit = DefaultAuditCapacity
+		}
+		for limit >= 0 && len(s.audit) > limit {
+			k := s.auditOrder[s.auditHead]
+			s.auditOrder[s.auditHead] = auditKey{}
+			s.auditHead++
+			if _, ok := s.audit[k]; ok {
+				delete(s.audit, k)
+				s.auditDropped++
+			}
+		}
+		if s.auditHead > len(s.auditOrder)/2 { // reuse the dropped half
+			s.auditOrder = slices.Delete(s.auditOrder, 0, s.auditHead)
+			s.auditHead = 0
 		}
 		return nil
 	})
+}
+
+// AuditEventsDropped returns how many audit events the store dropped
+// because it held its capacity of them ([WithAuditCapacity]).
+func (s *Store) AuditEventsDropped() int64 {
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	return s.auditDropped
 }
 
 // FindAuditEvents implements [storage.AuditStore]. It decodes and scans
@@ -83,6 +110,13 @@ func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time) (int64,
 				delete(s.audit, k)
 				n++
 			}
+		}
+		if n > 0 { // forget the deleted keys' places
+			s.auditOrder = slices.DeleteFunc(s.auditOrder[s.auditHead:], func(k auditKey) bool {
+				_, ok := s.audit[k]
+				return !ok
+			})
+			s.auditHead = 0
 		}
 		return nil
 	})

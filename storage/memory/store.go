@@ -44,8 +44,35 @@ type Store struct {
 	// token sweep, with the lock released.
 	afterSweepBatch func()
 
-	auditMu sync.Mutex // guards audit alone (see auditTx)
+	auditMu sync.Mutex // guards the audit fields alone (see auditTx)
 	audit   map[auditKey]packedAuditEvent
+	// auditOrder holds the audit keys in the order they were appended,
+	// from auditHead on (keys deleted since may remain; they are skipped),
+	// so that the first appended are the first dropped at auditCap.
+	auditOrder   []auditKey
+	auditHead    int
+	auditCap     int // the most events kept; 0: DefaultAuditCapacity; negative: no limit
+	auditDropped int64
+}
+
+// DefaultAuditCapacity is how many audit events a memory store keeps
+// unless [WithAuditCapacity] says otherwise: at about 500 bytes of heap
+// each (a token.issued event), some 50 MB.
+const DefaultAuditCapacity = 100_000
+
+// Option configures a memory store.
+type Option func(*Store)
+
+// WithAuditCapacity keeps at most n audit events: when an append would
+// keep more, the events appended first are dropped, and
+// [Store.AuditEventsDropped] counts them. n < 0 keeps every event until
+// [Store.DeleteAuditEvents] removes it. A process that issues thousands of
+// tokens a second records as many token.issued events: without a bound the
+// trail alone would grow by megabytes a second, whatever the retention.
+// A trail that must keep every event belongs in a database (package
+// postgres).
+func WithAuditCapacity(n int) Option {
+	return func(s *Store) { s.auditCap = n }
 }
 
 var (
@@ -54,9 +81,12 @@ var (
 	_ storage.ApplicationUserStore = (*Store)(nil)
 )
 
-// New returns an empty store.
-func New() *Store {
+// New returns an empty store, configured by opts ([WithAuditCapacity]).
+func New(opts ...Option) *Store {
 	s := &Store{}
+	for _, o := range opts {
+		o(s)
+	}
 	s.init()
 	return s
 }

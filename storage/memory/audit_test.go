@@ -1,0 +1,96 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// tokenIssued is a token.issued event as the provider records one for a
+// client_credentials request: the same fields, the same sizes.
+func tokenIssued(i int, at time.Time) storage.AuditEvent {
+	return storage.AuditEvent{
+		ID: fmt.Sprintf("%026d", i), Time: at, Type: "token.issued",
+		Actor:  storage.AuditActor{Kind: storage.ActorClient, ID: "demo-service"},
+		Target: "client:demo-service", ClientID: "demo-service",
+		RequestID: fmt.Sprintf("R%025d", i), ClientAddr: "127.0.0.1",
+		Details: map[string]string{"grant_type": "client_credentials", "scope": "assets:read", "token_types": "access_token"},
+	}
+}
+
+// TestAuditCapacity: a store keeps at most its capacity of audit events;
+// beyond it the events appended first are dropped, and counted; the rest
+// are found as before, and a sweep in between leaves the order right.
+func TestAuditCapacity(t *testing.T) {
+	ctx := context.Background()
+	s := New(WithAuditCapacity(100))
+	t0 := time.Now().Add(-time.Hour).UTC()
+	for i := range 250 {
+		require.NoError(t, s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, t0.Add(time.Duration(i)*time.Second))}))
+	}
+	all, err := s.FindAuditEvents(ctx, storage.AuditQuery{})
+	require.NoError(t, err)
+	require.Len(t, all, 100)
+	assert.Equal(t, fmt.Sprintf("%026d", 249), all[0].ID, "newest first")
+	assert.Equal(t, fmt.Sprintf("%026d", 150), all[99].ID, "the 150 appended first were dropped")
+	assert.Equal(t, int64(150), s.AuditEventsDropped())
+
+	// A sweep removes the oldest 50; the next 60 appended fill the room
+	// and drop 10, the oldest left.
+	n, err := s.DeleteAuditEvents(ctx, t0.Add(200*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, int64(50), n)
+	batch := make([]storage.AuditEvent, 60)
+	for i := range batch {
+		batch[i] = tokenIssued(250+i, t0.Add(time.Duration(250+i)*time.Second))
+	}
+	require.NoError(t, s.AppendAuditEvents(ctx, batch))
+	all, err = s.FindAuditEvents(ctx, storage.AuditQuery{})
+	require.NoError(t, err)
+	require.Len(t, all, 100)
+	assert.Equal(t, fmt.Sprintf("%026d", 210), all[99].ID)
+	assert.Equal(t, int64(160), s.AuditEventsDropped())
+
+	unbounded := New(WithAuditCapacity(-1))
+	for i := range DefaultAuditCapacity + 10 {
+		require.NoError(t, unbounded.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, t0)}))
+	}
+	assert.Zero(t, unbounded.AuditEventsDropped())
+	assert.Len(t, unbounded.audit, DefaultAuditCapacity+10)
+}
+
+// maxBytesPerAuditEvent is the most heap one token.issued event may hold
+// in the memory store (DefaultAuditCapacity's doc comment).
+const maxBytesPerAuditEvent = 600
+
+// TestAuditEventFootprint appends 100,000 token.issued events and checks
+// the heap they hold, as runtime.MemStats counts it.
+func TestAuditEventFootprint(t *testing.T) {
+	const n = 100_000
+	ctx := context.Background()
+	at := time.Now()
+	s := New(WithAuditCapacity(n))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		if err := s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, at)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d bytes of heap per stored audit event", per)
+	if per > maxBytesPerAuditEvent {
+		t.Errorf("%d bytes of heap per stored audit event; at most %d", per, maxBytesPerAuditEvent)
+	}
+	runtime.KeepAlive(s)
+}
