@@ -31,6 +31,7 @@ type Store struct {
 	ended     map[string]time.Time  // ended sign-ins (RevokeLoginGrants): SID -> until
 	revoked   map[string]time.Time  // revoked grants (RevokeUserClientGrants): request ID -> until
 	jtis      map[string]time.Time  // JWT ID -> expiry
+	denied    map[storage.DenyKey]storage.Deny
 	consents  map[consentKey]storage.Consent
 	logins    table[storage.LoginSession]
 	flows     table[storage.AuthFlow]
@@ -122,6 +123,7 @@ func (s *Store) init() {
 	s.ended = map[string]time.Time{}
 	s.revoked = map[string]time.Time{}
 	s.jtis = map[string]time.Time{}
+	s.denied = map[storage.DenyKey]storage.Deny{}
 	s.consents = map[consentKey]storage.Consent{}
 	s.throttles = map[string]storage.Throttle{}
 }
@@ -184,8 +186,8 @@ func (s *Store) tx(ctx context.Context, f func() error) error {
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows, used JWT IDs, throttles, ended sign-ins and revoked
-// grants whose expiry
+// sessions, flows, used JWT IDs, throttles, ended sign-ins, revoked
+// grants and deny-list entries whose expiry
 // is before before (a zero expiry has passed at any later time), and
 // consents and signing keys whose non-zero ExpiresAt is before before. An expiry equal to before
 // has not passed.
@@ -215,6 +217,12 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time) (int64, err
 		for jti, exp := range s.jtis {
 			if exp.Before(before) {
 				delete(s.jtis, jti)
+				n++
+			}
+		}
+		for k, d := range s.denied {
+			if d.ExpiresAt.Before(before) {
+				delete(s.denied, k)
 				n++
 			}
 		}

@@ -25,11 +25,12 @@ var expiring = []struct {
 	{"signing_keys", false},
 	{"ended_logins", true},
 	{"revoked_grants", true},
+	{"deny_list", false},
 }
 
 // DeleteExpired implements [storage.Store]. It removes tokens, login
-// sessions, flows, used JWT IDs, throttles, ended sign-ins and revoked
-// grants whose expiry is before before
+// sessions, flows, used JWT IDs, throttles, ended sign-ins, revoked
+// grants and deny-list entries whose expiry is before before
 // (a zero expiry has passed at any later time), and consents and signing
 // keys whose non-zero ExpiresAt is before before. An expiry equal to before
 // has not passed.

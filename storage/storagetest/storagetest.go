@@ -16,7 +16,8 @@ import (
 // t and must return an empty store that no other subtest uses; it registers
 // any cleanup with t.Cleanup. Subtests run one after the other. The
 // Transactions subtests run when the store implements [storage.Transactor],
-// and the Audit subtests when it implements [storage.AuditStore]; they are
+// the Audit subtests when it implements [storage.AuditStore], and the
+// DenyList subtests when it implements [storage.DenyListStore]; they are
 // skipped otherwise.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Helper()
@@ -185,6 +186,12 @@ var groups = []struct {
 		{"Isolation", withAudit(testAuditIsolation)},
 		{"Context", withAudit(testAuditContext)},
 		{"Transaction", withAudit(testAuditTransaction)},
+	}},
+	{"DenyList", []testCase{
+		{"Denied", withDenyList(testDenyListDenied)},
+		{"Merge", withDenyList(testDenyListMerge)},
+		{"Expiry", withDenyList(testDenyListExpiry)},
+		{"Context", withDenyList(testDenyListContext)},
 	}},
 	{"Isolation", []testCase{
 		{"InputsAreCopied", testIsolationInputsAreCopied},

@@ -70,6 +70,8 @@ const (
 	opAppendAuditEvents
 	opFindAuditEvents
 	opDeleteAuditEvents
+	opAddDenials
+	opDenied
 	opGetTokenSet
 	opBeginTx
 	opCommit
@@ -132,6 +134,8 @@ var opNames = [...]string{
 	opAppendAuditEvents:            "AppendAuditEvents",
 	opFindAuditEvents:              "FindAuditEvents",
 	opDeleteAuditEvents:            "DeleteAuditEvents",
+	opAddDenials:                   "AddDenials",
+	opDenied:                       "Denied",
 	opGetTokenSet:                  "GetTokenSet",
 	opBeginTx:                      "BeginTx",
 	opCommit:                       "Commit",
@@ -140,7 +144,7 @@ var opNames = [...]string{
 
 // optionalInterfaces are the interfaces of package storage that
 // storage.Store does not include, in the order of the bits of a mask.
-var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "AuditStore", "TokenSetGetter", "Transactor"}
+var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "AuditStore", "DenyListStore", "TokenSetGetter", "Transactor"}
 
 // CreateClient wraps storage.ClientStore.CreateClient.
 func (w base) CreateClient(ctx context.Context, a1 storage.Client) error {
@@ -956,6 +960,48 @@ func (w mDeleteAuditEvents) DeleteAuditEvents(ctx context.Context, a1 time.Time)
 	return r0, err
 }
 
+// mAddDenials forwards AddDenials of storage.DenyListStore.
+type mAddDenials struct {
+	s interface {
+		AddDenials(context.Context, ...storage.Deny) error
+	}
+	o *Observer
+}
+
+// AddDenials wraps storage.DenyListStore.AddDenials.
+func (w mAddDenials) AddDenials(ctx context.Context, a1 ...storage.Deny) error {
+	if !recording(ctx) {
+		err := w.s.AddDenials(ctx, a1...)
+		w.o.count(ctx, opAddDenials, err)
+		return err
+	}
+	sctx, span := w.o.start(ctx, opAddDenials)
+	err := w.s.AddDenials(sctx, a1...)
+	w.o.end(sctx, span, opAddDenials, err)
+	return err
+}
+
+// mDenied forwards Denied of storage.DenyListStore.
+type mDenied struct {
+	s interface {
+		Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+	}
+	o *Observer
+}
+
+// Denied wraps storage.DenyListStore.Denied.
+func (w mDenied) Denied(ctx context.Context, a1 time.Time, a2 ...storage.DenyKey) (bool, error) {
+	if !recording(ctx) {
+		r0, err := w.s.Denied(ctx, a1, a2...)
+		w.o.count(ctx, opDenied, err)
+		return r0, err
+	}
+	sctx, span := w.o.start(ctx, opDenied)
+	r0, err := w.s.Denied(sctx, a1, a2...)
+	w.o.end(sctx, span, opDenied, err)
+	return r0, err
+}
+
 // mGetTokenSet forwards GetTokenSet of storage.TokenSetGetter.
 type mGetTokenSet struct {
 	s interface {
@@ -1172,16 +1218,17 @@ var _ storage.APIKeyStore = (*c7)(nil)
 var _ storage.ApplicationUserStore = (*c7)(nil)
 var _ storage.AuditStore = (*c7)(nil)
 
-// c8 is the decorator of a store that implements storage.TokenSetGetter.
+// c8 is the decorator of a store that implements storage.DenyListStore.
 type c8 struct {
 	base
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c8)(nil)
-var _ storage.TokenSetGetter = (*c8)(nil)
+var _ storage.DenyListStore = (*c8)(nil)
 
-// c9 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter.
+// c9 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore.
 type c9 struct {
 	base
 	mCreateAPIKey
@@ -1190,14 +1237,15 @@ type c9 struct {
 	mUpdateAPIKey
 	mTouchAPIKey
 	mDeleteAPIKey
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c9)(nil)
 var _ storage.APIKeyStore = (*c9)(nil)
-var _ storage.TokenSetGetter = (*c9)(nil)
+var _ storage.DenyListStore = (*c9)(nil)
 
-// c10 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter.
+// c10 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore.
 type c10 struct {
 	base
 	mCreateAPIKey
@@ -1211,14 +1259,15 @@ type c10 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c10)(nil)
 var _ storage.ApplicationUserStore = (*c10)(nil)
-var _ storage.TokenSetGetter = (*c10)(nil)
+var _ storage.DenyListStore = (*c10)(nil)
 
-// c11 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter.
+// c11 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore.
 type c11 struct {
 	base
 	mCreateAPIKey
@@ -1232,28 +1281,30 @@ type c11 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c11)(nil)
 var _ storage.APIKeyStore = (*c11)(nil)
 var _ storage.ApplicationUserStore = (*c11)(nil)
-var _ storage.TokenSetGetter = (*c11)(nil)
+var _ storage.DenyListStore = (*c11)(nil)
 
-// c12 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter.
+// c12 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore.
 type c12 struct {
 	base
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c12)(nil)
 var _ storage.AuditStore = (*c12)(nil)
-var _ storage.TokenSetGetter = (*c12)(nil)
+var _ storage.DenyListStore = (*c12)(nil)
 
-// c13 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter.
+// c13 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore.
 type c13 struct {
 	base
 	mCreateAPIKey
@@ -1265,15 +1316,16 @@ type c13 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c13)(nil)
 var _ storage.APIKeyStore = (*c13)(nil)
 var _ storage.AuditStore = (*c13)(nil)
-var _ storage.TokenSetGetter = (*c13)(nil)
+var _ storage.DenyListStore = (*c13)(nil)
 
-// c14 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter.
+// c14 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore.
 type c14 struct {
 	base
 	mCreateAPIKey
@@ -1290,15 +1342,16 @@ type c14 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c14)(nil)
 var _ storage.ApplicationUserStore = (*c14)(nil)
 var _ storage.AuditStore = (*c14)(nil)
-var _ storage.TokenSetGetter = (*c14)(nil)
+var _ storage.DenyListStore = (*c14)(nil)
 
-// c15 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter.
+// c15 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore.
 type c15 struct {
 	base
 	mCreateAPIKey
@@ -1315,27 +1368,26 @@ type c15 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mGetTokenSet
+	mAddDenials
+	mDenied
 }
 
 var _ storage.Store = (*c15)(nil)
 var _ storage.APIKeyStore = (*c15)(nil)
 var _ storage.ApplicationUserStore = (*c15)(nil)
 var _ storage.AuditStore = (*c15)(nil)
-var _ storage.TokenSetGetter = (*c15)(nil)
+var _ storage.DenyListStore = (*c15)(nil)
 
-// c16 is the decorator of a store that implements storage.Transactor.
+// c16 is the decorator of a store that implements storage.TokenSetGetter.
 type c16 struct {
 	base
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c16)(nil)
-var _ storage.Transactor = (*c16)(nil)
+var _ storage.TokenSetGetter = (*c16)(nil)
 
-// c17 is the decorator of a store that implements storage.APIKeyStore, storage.Transactor.
+// c17 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter.
 type c17 struct {
 	base
 	mCreateAPIKey
@@ -1344,16 +1396,14 @@ type c17 struct {
 	mUpdateAPIKey
 	mTouchAPIKey
 	mDeleteAPIKey
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c17)(nil)
 var _ storage.APIKeyStore = (*c17)(nil)
-var _ storage.Transactor = (*c17)(nil)
+var _ storage.TokenSetGetter = (*c17)(nil)
 
-// c18 is the decorator of a store that implements storage.ApplicationUserStore, storage.Transactor.
+// c18 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter.
 type c18 struct {
 	base
 	mCreateAPIKey
@@ -1367,16 +1417,14 @@ type c18 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c18)(nil)
 var _ storage.ApplicationUserStore = (*c18)(nil)
-var _ storage.Transactor = (*c18)(nil)
+var _ storage.TokenSetGetter = (*c18)(nil)
 
-// c19 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.Transactor.
+// c19 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter.
 type c19 struct {
 	base
 	mCreateAPIKey
@@ -1390,32 +1438,28 @@ type c19 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c19)(nil)
 var _ storage.APIKeyStore = (*c19)(nil)
 var _ storage.ApplicationUserStore = (*c19)(nil)
-var _ storage.Transactor = (*c19)(nil)
+var _ storage.TokenSetGetter = (*c19)(nil)
 
-// c20 is the decorator of a store that implements storage.AuditStore, storage.Transactor.
+// c20 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter.
 type c20 struct {
 	base
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c20)(nil)
 var _ storage.AuditStore = (*c20)(nil)
-var _ storage.Transactor = (*c20)(nil)
+var _ storage.TokenSetGetter = (*c20)(nil)
 
-// c21 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.Transactor.
+// c21 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter.
 type c21 struct {
 	base
 	mCreateAPIKey
@@ -1427,17 +1471,15 @@ type c21 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c21)(nil)
 var _ storage.APIKeyStore = (*c21)(nil)
 var _ storage.AuditStore = (*c21)(nil)
-var _ storage.Transactor = (*c21)(nil)
+var _ storage.TokenSetGetter = (*c21)(nil)
 
-// c22 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+// c22 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter.
 type c22 struct {
 	base
 	mCreateAPIKey
@@ -1454,17 +1496,15 @@ type c22 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c22)(nil)
 var _ storage.ApplicationUserStore = (*c22)(nil)
 var _ storage.AuditStore = (*c22)(nil)
-var _ storage.Transactor = (*c22)(nil)
+var _ storage.TokenSetGetter = (*c22)(nil)
 
-// c23 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+// c23 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter.
 type c23 struct {
 	base
 	mCreateAPIKey
@@ -1481,31 +1521,28 @@ type c23 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mGetTokenSet
 }
 
 var _ storage.Store = (*c23)(nil)
 var _ storage.APIKeyStore = (*c23)(nil)
 var _ storage.ApplicationUserStore = (*c23)(nil)
 var _ storage.AuditStore = (*c23)(nil)
-var _ storage.Transactor = (*c23)(nil)
+var _ storage.TokenSetGetter = (*c23)(nil)
 
-// c24 is the decorator of a store that implements storage.TokenSetGetter, storage.Transactor.
+// c24 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter.
 type c24 struct {
 	base
+	mAddDenials
+	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c24)(nil)
+var _ storage.DenyListStore = (*c24)(nil)
 var _ storage.TokenSetGetter = (*c24)(nil)
-var _ storage.Transactor = (*c24)(nil)
 
-// c25 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.Transactor.
+// c25 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter.
 type c25 struct {
 	base
 	mCreateAPIKey
@@ -1514,18 +1551,17 @@ type c25 struct {
 	mUpdateAPIKey
 	mTouchAPIKey
 	mDeleteAPIKey
+	mAddDenials
+	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c25)(nil)
 var _ storage.APIKeyStore = (*c25)(nil)
+var _ storage.DenyListStore = (*c25)(nil)
 var _ storage.TokenSetGetter = (*c25)(nil)
-var _ storage.Transactor = (*c25)(nil)
 
-// c26 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+// c26 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter.
 type c26 struct {
 	base
 	mCreateAPIKey
@@ -1539,18 +1575,17 @@ type c26 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
+	mAddDenials
+	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c26)(nil)
 var _ storage.ApplicationUserStore = (*c26)(nil)
+var _ storage.DenyListStore = (*c26)(nil)
 var _ storage.TokenSetGetter = (*c26)(nil)
-var _ storage.Transactor = (*c26)(nil)
 
-// c27 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+// c27 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter.
 type c27 struct {
 	base
 	mCreateAPIKey
@@ -1564,36 +1599,34 @@ type c27 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
+	mAddDenials
+	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c27)(nil)
 var _ storage.APIKeyStore = (*c27)(nil)
 var _ storage.ApplicationUserStore = (*c27)(nil)
+var _ storage.DenyListStore = (*c27)(nil)
 var _ storage.TokenSetGetter = (*c27)(nil)
-var _ storage.Transactor = (*c27)(nil)
 
-// c28 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+// c28 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter.
 type c28 struct {
 	base
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
+	mAddDenials
+	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c28)(nil)
 var _ storage.AuditStore = (*c28)(nil)
+var _ storage.DenyListStore = (*c28)(nil)
 var _ storage.TokenSetGetter = (*c28)(nil)
-var _ storage.Transactor = (*c28)(nil)
 
-// c29 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+// c29 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter.
 type c29 struct {
 	base
 	mCreateAPIKey
@@ -1605,19 +1638,18 @@ type c29 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
+	mAddDenials
+	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
 }
 
 var _ storage.Store = (*c29)(nil)
 var _ storage.APIKeyStore = (*c29)(nil)
 var _ storage.AuditStore = (*c29)(nil)
+var _ storage.DenyListStore = (*c29)(nil)
 var _ storage.TokenSetGetter = (*c29)(nil)
-var _ storage.Transactor = (*c29)(nil)
 
-// c30 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+// c30 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter.
 type c30 struct {
 	base
 	mCreateAPIKey
@@ -1634,20 +1666,533 @@ type c30 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+}
+
+var _ storage.Store = (*c30)(nil)
+var _ storage.ApplicationUserStore = (*c30)(nil)
+var _ storage.AuditStore = (*c30)(nil)
+var _ storage.DenyListStore = (*c30)(nil)
+var _ storage.TokenSetGetter = (*c30)(nil)
+
+// c31 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter.
+type c31 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+}
+
+var _ storage.Store = (*c31)(nil)
+var _ storage.APIKeyStore = (*c31)(nil)
+var _ storage.ApplicationUserStore = (*c31)(nil)
+var _ storage.AuditStore = (*c31)(nil)
+var _ storage.DenyListStore = (*c31)(nil)
+var _ storage.TokenSetGetter = (*c31)(nil)
+
+// c32 is the decorator of a store that implements storage.Transactor.
+type c32 struct {
+	base
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c32)(nil)
+var _ storage.Transactor = (*c32)(nil)
+
+// c33 is the decorator of a store that implements storage.APIKeyStore, storage.Transactor.
+type c33 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c33)(nil)
+var _ storage.APIKeyStore = (*c33)(nil)
+var _ storage.Transactor = (*c33)(nil)
+
+// c34 is the decorator of a store that implements storage.ApplicationUserStore, storage.Transactor.
+type c34 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c34)(nil)
+var _ storage.ApplicationUserStore = (*c34)(nil)
+var _ storage.Transactor = (*c34)(nil)
+
+// c35 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.Transactor.
+type c35 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c35)(nil)
+var _ storage.APIKeyStore = (*c35)(nil)
+var _ storage.ApplicationUserStore = (*c35)(nil)
+var _ storage.Transactor = (*c35)(nil)
+
+// c36 is the decorator of a store that implements storage.AuditStore, storage.Transactor.
+type c36 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c36)(nil)
+var _ storage.AuditStore = (*c36)(nil)
+var _ storage.Transactor = (*c36)(nil)
+
+// c37 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.Transactor.
+type c37 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c37)(nil)
+var _ storage.APIKeyStore = (*c37)(nil)
+var _ storage.AuditStore = (*c37)(nil)
+var _ storage.Transactor = (*c37)(nil)
+
+// c38 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+type c38 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c38)(nil)
+var _ storage.ApplicationUserStore = (*c38)(nil)
+var _ storage.AuditStore = (*c38)(nil)
+var _ storage.Transactor = (*c38)(nil)
+
+// c39 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+type c39 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c39)(nil)
+var _ storage.APIKeyStore = (*c39)(nil)
+var _ storage.ApplicationUserStore = (*c39)(nil)
+var _ storage.AuditStore = (*c39)(nil)
+var _ storage.Transactor = (*c39)(nil)
+
+// c40 is the decorator of a store that implements storage.DenyListStore, storage.Transactor.
+type c40 struct {
+	base
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c40)(nil)
+var _ storage.DenyListStore = (*c40)(nil)
+var _ storage.Transactor = (*c40)(nil)
+
+// c41 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.Transactor.
+type c41 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c41)(nil)
+var _ storage.APIKeyStore = (*c41)(nil)
+var _ storage.DenyListStore = (*c41)(nil)
+var _ storage.Transactor = (*c41)(nil)
+
+// c42 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.Transactor.
+type c42 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c42)(nil)
+var _ storage.ApplicationUserStore = (*c42)(nil)
+var _ storage.DenyListStore = (*c42)(nil)
+var _ storage.Transactor = (*c42)(nil)
+
+// c43 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.Transactor.
+type c43 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c43)(nil)
+var _ storage.APIKeyStore = (*c43)(nil)
+var _ storage.ApplicationUserStore = (*c43)(nil)
+var _ storage.DenyListStore = (*c43)(nil)
+var _ storage.Transactor = (*c43)(nil)
+
+// c44 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c44 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c44)(nil)
+var _ storage.AuditStore = (*c44)(nil)
+var _ storage.DenyListStore = (*c44)(nil)
+var _ storage.Transactor = (*c44)(nil)
+
+// c45 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c45 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c45)(nil)
+var _ storage.APIKeyStore = (*c45)(nil)
+var _ storage.AuditStore = (*c45)(nil)
+var _ storage.DenyListStore = (*c45)(nil)
+var _ storage.Transactor = (*c45)(nil)
+
+// c46 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c46 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c46)(nil)
+var _ storage.ApplicationUserStore = (*c46)(nil)
+var _ storage.AuditStore = (*c46)(nil)
+var _ storage.DenyListStore = (*c46)(nil)
+var _ storage.Transactor = (*c46)(nil)
+
+// c47 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c47 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c47)(nil)
+var _ storage.APIKeyStore = (*c47)(nil)
+var _ storage.ApplicationUserStore = (*c47)(nil)
+var _ storage.AuditStore = (*c47)(nil)
+var _ storage.DenyListStore = (*c47)(nil)
+var _ storage.Transactor = (*c47)(nil)
+
+// c48 is the decorator of a store that implements storage.TokenSetGetter, storage.Transactor.
+type c48 struct {
+	base
 	mGetTokenSet
 	mBeginTx
 	mCommit
 	mRollback
 }
 
-var _ storage.Store = (*c30)(nil)
-var _ storage.ApplicationUserStore = (*c30)(nil)
-var _ storage.AuditStore = (*c30)(nil)
-var _ storage.TokenSetGetter = (*c30)(nil)
-var _ storage.Transactor = (*c30)(nil)
+var _ storage.Store = (*c48)(nil)
+var _ storage.TokenSetGetter = (*c48)(nil)
+var _ storage.Transactor = (*c48)(nil)
 
-// c31 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
-type c31 struct {
+// c49 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.Transactor.
+type c49 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c49)(nil)
+var _ storage.APIKeyStore = (*c49)(nil)
+var _ storage.TokenSetGetter = (*c49)(nil)
+var _ storage.Transactor = (*c49)(nil)
+
+// c50 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+type c50 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c50)(nil)
+var _ storage.ApplicationUserStore = (*c50)(nil)
+var _ storage.TokenSetGetter = (*c50)(nil)
+var _ storage.Transactor = (*c50)(nil)
+
+// c51 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+type c51 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c51)(nil)
+var _ storage.APIKeyStore = (*c51)(nil)
+var _ storage.ApplicationUserStore = (*c51)(nil)
+var _ storage.TokenSetGetter = (*c51)(nil)
+var _ storage.Transactor = (*c51)(nil)
+
+// c52 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c52 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c52)(nil)
+var _ storage.AuditStore = (*c52)(nil)
+var _ storage.TokenSetGetter = (*c52)(nil)
+var _ storage.Transactor = (*c52)(nil)
+
+// c53 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c53 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c53)(nil)
+var _ storage.APIKeyStore = (*c53)(nil)
+var _ storage.AuditStore = (*c53)(nil)
+var _ storage.TokenSetGetter = (*c53)(nil)
+var _ storage.Transactor = (*c53)(nil)
+
+// c54 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c54 struct {
 	base
 	mCreateAPIKey
 	mGetAPIKey
@@ -1669,12 +2214,249 @@ type c31 struct {
 	mRollback
 }
 
-var _ storage.Store = (*c31)(nil)
-var _ storage.APIKeyStore = (*c31)(nil)
-var _ storage.ApplicationUserStore = (*c31)(nil)
-var _ storage.AuditStore = (*c31)(nil)
-var _ storage.TokenSetGetter = (*c31)(nil)
-var _ storage.Transactor = (*c31)(nil)
+var _ storage.Store = (*c54)(nil)
+var _ storage.ApplicationUserStore = (*c54)(nil)
+var _ storage.AuditStore = (*c54)(nil)
+var _ storage.TokenSetGetter = (*c54)(nil)
+var _ storage.Transactor = (*c54)(nil)
+
+// c55 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c55 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c55)(nil)
+var _ storage.APIKeyStore = (*c55)(nil)
+var _ storage.ApplicationUserStore = (*c55)(nil)
+var _ storage.AuditStore = (*c55)(nil)
+var _ storage.TokenSetGetter = (*c55)(nil)
+var _ storage.Transactor = (*c55)(nil)
+
+// c56 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c56 struct {
+	base
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c56)(nil)
+var _ storage.DenyListStore = (*c56)(nil)
+var _ storage.TokenSetGetter = (*c56)(nil)
+var _ storage.Transactor = (*c56)(nil)
+
+// c57 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c57 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c57)(nil)
+var _ storage.APIKeyStore = (*c57)(nil)
+var _ storage.DenyListStore = (*c57)(nil)
+var _ storage.TokenSetGetter = (*c57)(nil)
+var _ storage.Transactor = (*c57)(nil)
+
+// c58 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c58 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c58)(nil)
+var _ storage.ApplicationUserStore = (*c58)(nil)
+var _ storage.DenyListStore = (*c58)(nil)
+var _ storage.TokenSetGetter = (*c58)(nil)
+var _ storage.Transactor = (*c58)(nil)
+
+// c59 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c59 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c59)(nil)
+var _ storage.APIKeyStore = (*c59)(nil)
+var _ storage.ApplicationUserStore = (*c59)(nil)
+var _ storage.DenyListStore = (*c59)(nil)
+var _ storage.TokenSetGetter = (*c59)(nil)
+var _ storage.Transactor = (*c59)(nil)
+
+// c60 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c60 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c60)(nil)
+var _ storage.AuditStore = (*c60)(nil)
+var _ storage.DenyListStore = (*c60)(nil)
+var _ storage.TokenSetGetter = (*c60)(nil)
+var _ storage.Transactor = (*c60)(nil)
+
+// c61 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c61 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c61)(nil)
+var _ storage.APIKeyStore = (*c61)(nil)
+var _ storage.AuditStore = (*c61)(nil)
+var _ storage.DenyListStore = (*c61)(nil)
+var _ storage.TokenSetGetter = (*c61)(nil)
+var _ storage.Transactor = (*c61)(nil)
+
+// c62 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c62 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c62)(nil)
+var _ storage.ApplicationUserStore = (*c62)(nil)
+var _ storage.AuditStore = (*c62)(nil)
+var _ storage.DenyListStore = (*c62)(nil)
+var _ storage.TokenSetGetter = (*c62)(nil)
+var _ storage.Transactor = (*c62)(nil)
+
+// c63 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c63 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c63)(nil)
+var _ storage.APIKeyStore = (*c63)(nil)
+var _ storage.ApplicationUserStore = (*c63)(nil)
+var _ storage.AuditStore = (*c63)(nil)
+var _ storage.DenyListStore = (*c63)(nil)
+var _ storage.TokenSetGetter = (*c63)(nil)
+var _ storage.Transactor = (*c63)(nil)
 
 // wrap returns s decorated: the type of the combination of optional
 // interfaces s implements.
@@ -1690,11 +2472,14 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 	if _, ok := s.(storage.AuditStore); ok {
 		mask |= 1 << 2
 	}
-	if _, ok := s.(storage.TokenSetGetter); ok {
+	if _, ok := s.(storage.DenyListStore); ok {
 		mask |= 1 << 3
 	}
-	if _, ok := s.(storage.Transactor); ok {
+	if _, ok := s.(storage.TokenSetGetter); ok {
 		mask |= 1 << 4
+	}
+	if _, ok := s.(storage.Transactor); ok {
+		mask |= 1 << 5
 	}
 	switch mask {
 	case 0:
@@ -1850,8 +2635,10 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}}
 	case 8:
-		return &c8{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		return &c8{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 9:
 		return &c9{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1866,8 +2653,10 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			TouchAPIKey(context.Context, string, time.Time) error
 		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
 			DeleteAPIKey(context.Context, string) error
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 10:
 		return &c10{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1892,8 +2681,10 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 11:
 		return &c11{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1918,8 +2709,10 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 12:
 		return &c12{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
@@ -1928,8 +2721,10 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 13:
 		return &c13{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1950,8 +2745,10 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 14:
 		return &c14{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -1982,8 +2779,10 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 15:
 		return &c15{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
@@ -2014,13 +2813,15 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
-			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}}
 	case 16:
-		return &c16{base: b, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		return &c16{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 17:
 		return &c17{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2034,9 +2835,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			TouchAPIKey(context.Context, string, time.Time) error
 		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
 			DeleteAPIKey(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 18:
 		return &c18{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2060,9 +2861,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 19:
 		return &c19{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2086,9 +2887,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 20:
 		return &c20{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -2096,9 +2897,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 21:
 		return &c21{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2118,9 +2919,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 22:
 		return &c22{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2150,9 +2951,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 23:
 		return &c23{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2182,15 +2983,17 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
-	case 24:
-		return &c24{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
+	case 24:
+		return &c24{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
 	case 25:
 		return &c25{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2204,11 +3007,13 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			TouchAPIKey(context.Context, string, time.Time) error
 		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
 			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 26:
 		return &c26{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2232,11 +3037,13 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 27:
 		return &c27{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2260,11 +3067,13 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 28:
 		return &c28{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -2272,11 +3081,13 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 29:
 		return &c29{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2296,11 +3107,13 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 30:
 		return &c30{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2330,11 +3143,13 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}}
 	case 31:
 		return &c31{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -2364,6 +3179,776 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}}
+	case 32:
+		return &c32{base: b, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 33:
+		return &c33{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 34:
+		return &c34{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 35:
+		return &c35{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 36:
+		return &c36{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 37:
+		return &c37{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 38:
+		return &c38{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 39:
+		return &c39{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 40:
+		return &c40{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 41:
+		return &c41{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 42:
+		return &c42{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 43:
+		return &c43{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 44:
+		return &c44{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 45:
+		return &c45{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 46:
+		return &c46{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 47:
+		return &c47{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 48:
+		return &c48{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 49:
+		return &c49{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 50:
+		return &c50{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 51:
+		return &c51{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 52:
+		return &c52{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 53:
+		return &c53{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 54:
+		return &c54{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 55:
+		return &c55{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 56:
+		return &c56{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 57:
+		return &c57{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 58:
+		return &c58{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 59:
+		return &c59{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 60:
+		return &c60{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 61:
+		return &c61{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 62:
+		return &c62{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 63:
+		return &c63{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
