@@ -130,6 +130,9 @@ func (p *Provider) revokeApp(ctx context.Context, r *http.Request, subject, clie
 	// The tokens first: if this fails, the consent is still there, the
 	// app still listed, and a retry finds it.
 	until := p.cfg.Now().Add(revokedGrantMemory).UTC()
+	if err := p.engine.Deny(ctx, storage.DenyUserClient, oauth.UserClientDenyKey(subject, clientID), p.cfg.Now()); err != nil {
+		return fmt.Errorf("provider: revoke %q for %q: %w", clientID, subject, err)
+	}
 	if err := p.store.RevokeUserClientGrants(ctx, subject, clientID, until); err != nil {
 		return fmt.Errorf("provider: revoke %q for %q: %w: %w", clientID, subject, ErrUnavailable, err)
 	}

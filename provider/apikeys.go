@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/ipfilter"
 	"github.com/gatehouse/gatehouse/provider/internal/apikey"
+	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/scope"
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -452,6 +453,9 @@ func (p *Provider) endKeyGrants(ctx context.Context, k storage.APIKey) {
 
 // endGrants revokes the grants whose LoginSID is sid.
 func (p *Provider) endGrants(ctx context.Context, sid, what string) {
+	if err := p.engine.Deny(ctx, storage.DenySignIn, oauth.SignInDenyKey(sid), time.Time{}); err != nil {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "deny the stateless tokens of "+what, slog.String("error", err.Error()))
+	}
 	if err := p.store.RevokeLoginGrants(ctx, sid, p.cfg.Now().Add(endedSignInMemory)); err != nil {
 		p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "revoke the tokens of "+what, slog.String("error", err.Error()))
 	}

@@ -512,6 +512,9 @@ func (p *Provider) rotateClientSecret(ctx context.Context, clientID string, next
 // is a [storage.Transactor], nothing is changed (docs/audit.md).
 func (p *Provider) DeleteClient(ctx context.Context, clientID string) error {
 	return p.auditChange(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		if err := p.engine.Deny(ctx, storage.DenyClient, clientID, p.cfg.Now()); err != nil {
+			return storage.AuditEvent{}, fmt.Errorf("provider: delete client %q: %w", clientID, err)
+		}
 		if err := p.store.DeleteClient(ctx, clientID); err != nil {
 			return storage.AuditEvent{}, fmt.Errorf("provider: delete client %q: %w", clientID, err)
 		}

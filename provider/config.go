@@ -209,6 +209,22 @@ type Config struct {
 	// tokens are opaque HMAC tokens, which can be revoked instantly.
 	JWTAccessTokens bool
 
+	// StatelessAccessTokens stops storing JWT access tokens (those of
+	// JWTAccessTokens, and of clients whose access_token_format is jwt):
+	// issuing one writes nothing, and introspection, userinfo and
+	// RequireScopes check it by its signature and the deny list. Every
+	// revocation (the revocation endpoint, refresh-token reuse, a code
+	// replayed, logout and EndUserSessions, RevokeApp, DeleteClient, an API
+	// key rotated or deleted, an application user deleted) puts the
+	// token's grant, sign-in, user and client, or client on the deny list
+	// (a storage.DenyListStore, which Store must be), so it still takes
+	// effect at once at this provider. A resource server that checks the
+	// JWT's signature alone sees a revocation only when the token expires;
+	// and a refresh leaves the access token it replaces valid until it
+	// expires (docs/stateless-tokens.md). Opaque access tokens are stored
+	// as before.
+	StatelessAccessTokens bool
+
 	// AccessTokenLifetime, if zero, is 1 hour.
 	AccessTokenLifetime time.Duration
 	// RefreshTokenLifetime, if zero, is 30 days.
@@ -639,6 +655,8 @@ func cleanIssuerPath(u *url.URL) bool {
 func (c *Config) checkRequired(e *configErrors) {
 	if c.Store == nil {
 		e.bad("Store", "is required: use memory.New() for tests or postgres for production")
+	} else if _, ok := c.Store.(storage.DenyListStore); c.StatelessAccessTokens && !ok {
+		e.bad("StatelessAccessTokens", "needs a Store that is a storage.DenyListStore, to keep the revocations of tokens it does not store (memory and postgres are); %T is not", c.Store)
 	}
 	if c.Authenticator == nil {
 		e.bad("Authenticator", "is required: it checks usernames and passwords on the login page")

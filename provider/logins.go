@@ -91,6 +91,9 @@ func (p *Provider) loginStillLive(ctx context.Context, ls *storage.LoginSession)
 func (p *Provider) endLogin(ctx context.Context, ls *storage.LoginSession) error {
 	if p.sessionLive(ls) {
 		until := p.cfg.Now().Add(endedSignInMemory).UTC()
+		if err := p.engine.Deny(ctx, storage.DenySignIn, oauth.SignInDenyKey(loginSID(ls)), time.Time{}); err != nil {
+			return err
+		}
 		if err := p.store.RevokeLoginGrants(ctx, loginSID(ls), until); err != nil {
 			return fmt.Errorf("%w: revoke the grants of a sign-in: %w", oauth.ErrUnavailable, err)
 		}

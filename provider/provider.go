@@ -147,14 +147,17 @@ func NewContext(ctx context.Context, cfg Config) (*Provider, error) {
 		IDTokenLifetime:      cfg.IDTokenLifetime,
 		RefreshReuseGrace:    cfg.RefreshReuseGrace,
 		JWTAccessTokens:      cfg.JWTAccessTokens,
-		GlobalSecret:         globalSecret,
-		RotatedGlobalSecrets: cfg.RotatedGlobalSecrets,
-		ScopeStrategy:        clientScopeStrategy,
-		SecretHasher:         p.hasher,
-		AuthenticateClient:   p.authenticateClientExplained,
-		RefreshTokenScopes:   claimScopeNames(func(s claimScope) bool { return s.refresh }),
-		PromptValues:         promptValues,
-		RedirectSecure:       redirectURISecure,
+		// A deny-list entry must outlive every token it denies.
+		StatelessAccessTokens: cfg.StatelessAccessTokens,
+		DenyTTL:               maxLifetime,
+		GlobalSecret:          globalSecret,
+		RotatedGlobalSecrets:  cfg.RotatedGlobalSecrets,
+		ScopeStrategy:         clientScopeStrategy,
+		SecretHasher:          p.hasher,
+		AuthenticateClient:    p.authenticateClientExplained,
+		RefreshTokenScopes:    claimScopeNames(func(s claimScope) bool { return s.refresh }),
+		PromptValues:          promptValues,
+		RedirectSecure:        redirectURISecure,
 		// Only the enabled grants' handlers are composed: without
 		// AllowLegacyGrants there is no implicit, hybrid or password
 		// handler.

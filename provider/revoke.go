@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
@@ -28,6 +29,7 @@ func (p *Provider) RevokeHandler() http.Handler {
 			return
 		}
 		state := oauth.NewRequest()
+		state.Present(r.PostForm.Get("token")) // a stateless JWT is rebuilt from it
 		ctx = oauth.WithRequest(ctx, state)
 		err := p.checkClaimedClientAddr(w, r.WithContext(ctx))
 		if err == nil {
@@ -77,6 +79,9 @@ func (p *Provider) writeRevocationError(ctx context.Context, w http.ResponseWrit
 func (p *Provider) revokeFamily(ctx context.Context, requestID string) {
 	if requestID == "" {
 		return
+	}
+	if err := p.engine.Deny(ctx, storage.DenyGrant, requestID, time.Time{}); err != nil {
+		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "deny a grant's stateless tokens", slog.String("request_id", requestID), slog.String("error", err.Error()))
 	}
 	for _, k := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
 		if err := p.store.RevokeFamily(ctx, k, requestID); err != nil {

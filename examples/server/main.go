@@ -4,6 +4,7 @@
 // alice in acme at start ("API key of alice in acme: ...").
 //
 //	go run ./examples/server [-addr 127.0.0.1:8080] [-issuer http://127.0.0.1:8080] [-jwt-access-tokens]
+//	    [-stateless-access-tokens]
 //	    [-trusted-proxies 10.0.0.1,10.0.0.2] [-dsn postgres://...] [-global-secret ...]
 //	    [-admin-addr 127.0.0.1:8082] [-admin-token ...]
 //	    [-read-timeout 10s] [-write-timeout 30s] [-idle-timeout 2m]
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	issuer := fs.String("issuer", "", "issuer URL (default http:// + the listen address)")
 	jwtTokens := fs.Bool("jwt-access-tokens", false, "issue RFC 9068 JWT access tokens instead of opaque ones")
+	statelessTokens := fs.Bool("stateless-access-tokens", false, "issue JWT access tokens that are not stored, revoked through a deny list (implies -jwt-access-tokens; docs/stateless-tokens.md)")
 	verbose := fs.Bool("v", false, "log every request at debug level")
 	trusted := fs.String("trusted-proxies", "", "comma-separated reverse proxies (addresses, CIDR, a-b ranges) whose X-Forwarded-For is believed; default none")
 	dsn := fs.String("dsn", "", "PostgreSQL connection string (postgres://...); default: the in-memory store")
@@ -169,15 +171,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}()
 	cfg := provider.Config{
-		Issuer:          *issuer,
-		Store:           store,
-		Authenticator:   users,
-		UserLookup:      users,
-		Factors:         []mfa.Factor{totp},
-		GlobalSecret:    secret,
-		TrustedProxies:  proxies,
-		JWTAccessTokens: *jwtTokens,
-		Logger:          logger,
+		Issuer:                *issuer,
+		Store:                 store,
+		Authenticator:         users,
+		UserLookup:            users,
+		Factors:               []mfa.Factor{totp},
+		GlobalSecret:          secret,
+		TrustedProxies:        proxies,
+		JWTAccessTokens:       *jwtTokens || *statelessTokens,
+		StatelessAccessTokens: *statelessTokens,
+		Logger:                logger,
 
 		AccessTokenLifetime: *accessLifetime,
 	}

@@ -130,7 +130,7 @@ func getAPI(t *testing.T, u, token string) int {
 
 // The README's client-credentials walkthrough.
 func TestDemoClientCredentials(t *testing.T) {
-	for _, args := range [][]string{nil, {"-jwt-access-tokens"}} {
+	for _, args := range [][]string{nil, {"-jwt-access-tokens"}, {"-stateless-access-tokens"}} {
 		t.Run(strings.Join(append([]string{"flags"}, args...), " "), func(t *testing.T) {
 			issuer := startDemo(t, args...)
 			status, body := postForm(t, issuer+"/oauth2/token", "demo-service", "demo-service-secret", url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}})
@@ -146,6 +146,11 @@ func TestDemoClientCredentials(t *testing.T) {
 			status, body = postForm(t, issuer+"/oauth2/introspect", "demo-service", "demo-service-secret", url.Values{"token": {token}})
 			require.Equal(t, http.StatusOK, status)
 			assert.Equal(t, true, body["active"])
+
+			// Revoked: refused at once, stored or not.
+			status, _ = postForm(t, issuer+"/oauth2/revoke", "demo-service", "demo-service-secret", url.Values{"token": {token}})
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, http.StatusUnauthorized, getAPI(t, issuer+"/api/v1/widgets/top-vulnerable-clusters", token))
 		})
 	}
 }

@@ -81,6 +81,9 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 	if sess, ok := r.GetSession().(*Session); ok && r.GetSession().GetSubject() != "" {
 		claims["principal_type"] = PrincipalType(sess)
 	}
+	if s.isStateless(r.GetClient()) {
+		addStatelessClaims(claims, r, now)
+	}
 	if sess, ok := r.GetSession().(*Session); ok && sess.Claims != nil {
 		if !sess.Claims.AuthTime.IsZero() {
 			claims["auth_time"] = sess.Claims.AuthTime.Unix()
@@ -104,7 +107,7 @@ func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.
 	if !IsJWT(token) {
 		return s.HMACSHAStrategy.ValidateAccessToken(ctx, r, token)
 	}
-	_, err := s.verifyJWT(ctx, token)
+	_, err := s.verifiedClaims(ctx, token)
 	return err
 }
 
@@ -137,24 +140,30 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 // verifyJWT checks a JWT access token's signature (by kid), typ, issuer
 // and expiry. It does not consult storage.
 func (s *accessTokenStrategy) verifyJWT(ctx context.Context, token string) (jwtAccessClaims, error) {
+	var c statelessClaims
+	err := s.verifyJWTInto(ctx, token, &c)
+	return c.jwtAccessClaims, err
+}
+
+// verifyJWTInto is verifyJWT, decoding every claim into c.
+func (s *accessTokenStrategy) verifyJWTInto(ctx context.Context, token string, c *statelessClaims) error {
 	payload, hdr, err := s.cfg.Keys.Verify(ctx, token)
 	if err != nil {
-		return jwtAccessClaims{}, fosite.ErrTokenSignatureMismatch.WithWrap(err)
+		return fosite.ErrTokenSignatureMismatch.WithWrap(err)
 	}
 	if typ, _ := hdr.ExtraHeaders["typ"].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
-		return jwtAccessClaims{}, fosite.ErrTokenClaim.WithHint("The token is not an access token.")
+		return fosite.ErrTokenClaim.WithHint("The token is not an access token.")
 	}
-	var c jwtAccessClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return jwtAccessClaims{}, fosite.ErrInvalidTokenFormat.WithWrap(err)
+	if err := json.Unmarshal(payload, c); err != nil {
+		return fosite.ErrInvalidTokenFormat.WithWrap(err)
 	}
 	if c.Issuer != s.cfg.Issuer {
-		return jwtAccessClaims{}, fosite.ErrTokenClaim.WithHint("The token was issued by another issuer.")
+		return fosite.ErrTokenClaim.WithHint("The token was issued by another issuer.")
 	}
 	if !s.cfg.Now().Before(time.Unix(c.Expiry, 0)) {
-		return jwtAccessClaims{}, fosite.ErrTokenExpired.WithWrap(errors.New("expired"))
+		return fosite.ErrTokenExpired.WithWrap(errors.New("expired"))
 	}
-	return c, nil
+	return nil
 }
 
 // PrincipalType is the principal_type of a token of sess: "application"

@@ -35,6 +35,13 @@ type Config struct {
 	// JWTAccessTokens makes access tokens RFC 9068 JWTs for clients that do
 	// not choose a format.
 	JWTAccessTokens bool
+	// StatelessAccessTokens leaves JWT access tokens unstored: they carry
+	// what introspection needs, and their revocation goes on the deny list
+	// of Store, which must then be a storage.DenyListStore. DenyTTL is how
+	// long a deny-list entry lives: at least the longest access token
+	// lifetime.
+	StatelessAccessTokens bool
+	DenyTTL               time.Duration
 	// GlobalSecret keys the HMAC of opaque tokens and codes;
 	// RotatedGlobalSecrets still verify.
 	GlobalSecret         []byte
@@ -76,9 +83,14 @@ type SecretHasher interface {
 // protocol's work through it; it is the only code outside this package's
 // store adapter that speaks fosite.
 type Engine struct {
-	f     *fosite.Fosite
-	fc    *fosite.Config
-	store *Store
+	f        *fosite.Fosite
+	fc       *fosite.Config
+	store    *Store
+	strategy *accessTokenStrategy
+	cfg      Config
+	// deny is the deny list of stateless access tokens; nil when they
+	// are off.
+	deny storage.DenyListStore
 }
 
 // factories are fosite's handlers in the order they are composed (the
@@ -144,9 +156,23 @@ func New(cfg Config) (*Engine, error) {
 		CodeSignature:     hmac.AuthorizeCodeSignature,
 		RefreshReuseGrace: cfg.RefreshReuseGrace,
 	}
+	e.cfg = cfg
+	e.strategy = &accessTokenStrategy{HMACSHAStrategy: hmac, cfg: &e.cfg}
+	if cfg.StatelessAccessTokens {
+		d, ok := cfg.Store.(storage.DenyListStore)
+		if !ok {
+			return nil, fmt.Errorf("oauth: stateless access tokens need a store that is a storage.DenyListStore; %T is not", cfg.Store)
+		}
+		e.deny = d
+		e.store.unstored = e.strategy.isStateless
+		e.store.rebuild = e.rebuildStateless
+		e.store.onRevokeAccess = func(ctx context.Context, requestID string) error {
+			return e.Deny(ctx, storage.DenyGrant, requestID, time.Time{})
+		}
+	}
 	sign := signer{cfg.Keys}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               &accessTokenStrategy{HMACSHAStrategy: hmac, cfg: &cfg},
+		CoreStrategy:               e.strategy,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: sign, Config: fc},
 		Signer:                     sign,
 	}
@@ -515,6 +541,14 @@ func (e *Engine) Introspect(ctx context.Context, token string, hint TokenUse) (T
 		hint = AccessToken
 	}
 	ctx = muteFosite(ctx)
+	if e.deny != nil && IsJWT(token) {
+		req := requestOf(ctx)
+		if req == nil {
+			req = NewRequest()
+			ctx = WithRequest(ctx, req)
+		}
+		req.Present(token)
+	}
 	use, ar, err := e.f.IntrospectToken(ctx, token, fosite.TokenUse(hint), NewSession(""))
 	if err != nil {
 		return Token{}, err

@@ -43,6 +43,43 @@ type Request struct {
 	// nil refuses every password (the store answers fosite.ErrNotFound,
 	// which fosite turns into invalid_grant).
 	Password Authenticator
+
+	// RefreshGrant is true for a token request with grant_type
+	// refresh_token: its revocation of the grant's earlier access tokens
+	// is the rotation's, which puts no stateless token on the deny list
+	// (see Store.revoke).
+	RefreshGrant bool
+	// rotating is true once a refresh grant has loaded its refresh token
+	// active: what it revokes then is a rotation, not a reuse.
+	rotating bool
+
+	// presented is the access token the request presents (introspection,
+	// revocation, a resource), so that the store can rebuild a stateless
+	// JWT's grant from it; verified is its claims once checked.
+	presented string
+	verified  *statelessClaims
+}
+
+func (r *Request) setRotating() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rotating = true
+}
+
+func (r *Request) isRotating() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rotating
+}
+
+// Present records the token the request presents, for a stateless JWT
+// access token's lookup by signature (see Store.GetAccessTokenSession).
+func (r *Request) Present(token string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.presented != token {
+		r.presented, r.verified = token, nil
+	}
 }
 
 // NewRequest returns the state of a new request. The store loads each

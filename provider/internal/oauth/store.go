@@ -37,6 +37,14 @@ type Store struct {
 	// presented again is answered with [ErrRecentlyRotated] (a lost race)
 	// rather than treated as reuse; zero means never.
 	RefreshReuseGrace time.Duration
+
+	// With stateless access tokens (set by New): unstored reports whether
+	// a client's access tokens are not stored; rebuild returns the grant
+	// of a presented stateless token; onRevokeAccess puts a grant whose
+	// access tokens are revoked on the deny list.
+	unstored       func(fosite.Client) bool
+	rebuild        func(ctx context.Context, token string, session fosite.Session) (fosite.Requester, error)
+	onRevokeAccess func(ctx context.Context, requestID string) error
 }
 
 var (
@@ -305,12 +313,25 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) 
 }
 
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+// A stateless access token is not stored.
 func (s *Store) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	if s.unstored != nil && s.unstored(r.GetClient()) {
+		return nil
+	}
 	return s.create(ctx, storage.KindAccessToken, sig, "", r, fosite.AccessToken)
 }
 
-// GetAccessTokenSession implements oauth2.AccessTokenStorage.
+// GetAccessTokenSession implements oauth2.AccessTokenStorage. With
+// stateless access tokens, a JWT the request presents ([Request.Present])
+// is rebuilt from its claims and checked against the deny list.
 func (s *Store) GetAccessTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	if s.rebuild != nil {
+		if req := requestOf(ctx); req != nil {
+			if token := req.presentedJWT(sig); token != "" {
+				return s.rebuild(ctx, token, session)
+			}
+		}
+	}
 	return s.get(ctx, storage.KindAccessToken, sig, session, fosite.ErrInactiveToken)
 }
 
@@ -361,6 +382,9 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 	state := requestOf(ctx)
 	if state != nil {
 		state.noteLoaded(t.Request)
+		if t.Active && state.RefreshGrant {
+			state.setRotating()
+		}
 	}
 	if !t.Active {
 		if state != nil && !t.RotatedAt.IsZero() {
@@ -403,11 +427,22 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 
 // revoke revokes every token of kind of the family, and notes the
 // revocation in the request's state.
+//
+// With stateless access tokens, revoking a grant's access tokens also puts
+// the grant on the deny list, but for a refresh's rotation (a refresh
+// grant whose refresh token was active): the access tokens it replaces
+// stay valid until they expire, and the grant's new one must not be denied.
 func (s *Store) revoke(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	state := requestOf(ctx)
+	if kind == storage.KindAccessToken && s.onRevokeAccess != nil && (state == nil || !state.isRotating()) {
+		if err := s.onRevokeAccess(ctx, requestID); err != nil {
+			return err
+		}
+	}
 	if err := s.S.RevokeFamily(ctx, kind, requestID); err != nil {
 		return s.mapErr(err)
 	}
-	if state := requestOf(ctx); state != nil {
+	if state != nil {
 		state.note(GrantRevoked, requestID)
 	}
 	return nil
