@@ -46,11 +46,15 @@ type benchEnv struct {
 	roundTrips *pgtest.RoundTrips // counts the store's round trips, if set
 }
 
-func newBenchEnv(b *testing.B, s storage.Store) *benchEnv {
+func newBenchEnv(b *testing.B, s storage.Store, mutate ...func(*provider.Config)) *benchEnv {
 	b.Helper()
 	srv := httptest.NewServer(nil)
 	b.Cleanup(srv.Close)
-	p, err := provider.New(provider.Config{Issuer: srv.URL, Store: s, Authenticator: users, GlobalSecret: []byte(globalSecret)})
+	cfg := provider.Config{Issuer: srv.URL, Store: s, Authenticator: users, GlobalSecret: []byte(globalSecret)}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	p, err := provider.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,10 +96,19 @@ func BenchmarkClientCredentials(b *testing.B) {
 
 // BenchmarkRoundTrips reports the round trips to PostgreSQL (statements
 // sent alone, COMMITs included, plus pipelined batches) and the commits of
-// one request of each grant: where a PostgreSQL request's time goes.
+// one request of each grant: where a PostgreSQL request's time goes. The
+// stateless/ ones are the same requests with stateless JWT access tokens
+// (Config.StatelessAccessTokens).
 func BenchmarkRoundTrips(b *testing.B) {
 	var rt pgtest.RoundTrips
 	e := newBenchEnv(b, pgtest.CountedStore(b, &rt))
+	benchRoundTrips(b, e, &rt)
+	var srt pgtest.RoundTrips
+	se := newBenchEnv(b, pgtest.CountedStore(b, &srt), func(c *provider.Config) { c.JWTAccessTokens, c.StatelessAccessTokens = true, true })
+	b.Run("stateless", func(b *testing.B) { benchRoundTrips(b, se, &srt) })
+}
+
+func benchRoundTrips(b *testing.B, e *benchEnv, rt *pgtest.RoundTrips) {
 	vals := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}
 	b.Run("client_credentials", func(b *testing.B) {
 		trips0, commits0 := rt.Counts()
