@@ -109,6 +109,7 @@ func TestStatelessUserTokens(t *testing.T) {
 		assert.Equal(t, "user", info["principal_type"])
 		assert.Equal(t, "127.0.0.1", info["client_ip"])
 		assert.NotEmpty(t, info["auth_time"])
+		assert.NotContains(t, info, "username", "the token does not carry the user's login name")
 		req, err := http.NewRequest(http.MethodGet, a.url("/userinfo"), nil)
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)

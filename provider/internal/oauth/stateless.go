@@ -34,7 +34,6 @@ type statelessClaims struct {
 	IssuedAtMs int64    `json:"iat_ms"`
 	SignIn     string   `json:"lsid"`
 	ClientIP   string   `json:"client_ip"`
-	Username   string   `json:"username"`
 	APIKeyID   string   `json:"api_key_id"`
 	Principal  string   `json:"principal_type"`
 	Tenant     *Tenant  `json:"tenant"`
@@ -102,9 +101,6 @@ func addStatelessClaims(claims map[string]any, r fosite.Requester, now time.Time
 	}
 	if sess.APIKeyID != "" {
 		claims["api_key_id"] = sess.APIKeyID
-	}
-	if u := sess.GetUsername(); u != "" {
-		claims["username"] = u
 	}
 	if sess.Tenant != nil {
 		claims["tenant"] = sess.Tenant
@@ -205,7 +201,6 @@ func (e *Engine) rebuildStateless(ctx context.Context, token string, session fos
 			sess.Principal = c.Principal
 		}
 	}
-	sess.Username = c.Username
 	sess.ExpiresAt[fosite.AccessToken] = time.Unix(c.Expiry, 0).UTC()
 	sess.Tenant, sess.ClientIP, sess.APIKeyID = c.Tenant, c.ClientIP, c.APIKeyID
 	if c.AuthTime > 0 {
