@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -214,4 +215,43 @@ func TestStatelessCodeReplay(t *testing.T) {
 		assert.False(t, e.active("web", tok.AccessToken), "a replayed code ends its first exchange's stateless token")
 		assert.Equal(t, http.StatusUnauthorized, e.apiStatus(tok.AccessToken))
 	})
+}
+
+// TestStatelessForgedTokens: with nothing stored to look up, the JWT's
+// signature, typ and issuer are the gate. An ID token of this provider
+// (its signature, but typ JWT), a token with its payload altered, one
+// signed by another provider's key, one with alg none, and a token of
+// another issuer are all inactive, at introspection and at RequireScopes.
+func TestStatelessForgedTokens(t *testing.T) {
+	e := newEnvOn(t, memory.New(), stateless)
+	status, body := e.ccToken(e.svc.ID, e.svcSecret, "assets:read")
+	require.Equal(t, http.StatusOK, status)
+	good := body["access_token"].(string)
+	require.True(t, e.active("svc", good))
+	parts := strings.Split(good, ".")
+
+	other := newEnvOn(t, memory.New(), stateless) // its own signing key and issuer
+	_, body = other.ccToken(other.svc.ID, other.svcSecret, "assets:read")
+	foreign := body["access_token"].(string)
+
+	web := newEnvOn(t, memory.New(), stateless)
+	idTok := web.codeFlow(web.web, web.webSecret, webRedirect, "alice", "openid").Extra("id_token").(string)
+
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	widened := strings.Replace(string(payload), `"scope":"assets:read"`, `"scope":"assets:read registry:read"`, 1)
+	require.NotEqual(t, string(payload), widened)
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`))
+
+	for name, tok := range map[string]string{
+		"payload altered":     parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(widened)) + "." + parts[2],
+		"alg none":            header + "." + parts[1] + ".",
+		"alg none, signature": header + "." + parts[1] + "." + parts[2],
+		"another provider's":  foreign,
+		"an ID token":         idTok,
+	} {
+		assert.False(t, e.active("svc", tok), name)
+		assert.Equal(t, http.StatusUnauthorized, e.apiStatus(tok), name)
+	}
+	assert.True(t, e.active("svc", good), "the real one still is")
 }
