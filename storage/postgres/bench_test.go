@@ -237,27 +237,38 @@ func (e *benchEnv) newCode(b *testing.B, cfg *oauth2.Config) url.Values {
 // once (GOMAXPROCS × 16 on two cores): the codes, made beforehand, are not
 // timed. It reports exchanges per second; on PostgreSQL set
 // pool_max_conns in GATEHOUSE_TEST_POSTGRES_DSN to serve the concurrency.
+// tokens=stateless issues stateless JWT access tokens.
 func BenchmarkCodeExchangeParallel(b *testing.B) {
-	for _, st := range benchStores(b) {
-		b.Run(st.name, func(b *testing.B) {
-			e := newBenchEnv(b, st.new(b))
-			cfg := e.signIn(b)
-			codes := make(chan url.Values, b.N)
-			for range b.N {
-				codes <- e.newCode(b, cfg)
-			}
-			close(codes)
-			b.SetParallelism(16)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					e.post(b, "/oauth2/token", <-codes)
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "exchanges/s")
-		})
+	modes := []struct {
+		name   string
+		mutate func(*provider.Config)
+	}{
+		{"tokens=stored", func(*provider.Config) {}},
+		{"tokens=stateless", func(c *provider.Config) { c.JWTAccessTokens, c.StatelessAccessTokens = true, true }},
 	}
+	for _, st := range benchStores(b) {
+		for _, m := range modes {
+			b.Run(st.name+"/"+m.name, func(b *testing.B) { benchCodeExchangeParallel(b, newBenchEnv(b, st.new(b), m.mutate)) })
+		}
+	}
+}
+
+func benchCodeExchangeParallel(b *testing.B, e *benchEnv) {
+	cfg := e.signIn(b)
+	codes := make(chan url.Values, b.N)
+	for range b.N {
+		codes <- e.newCode(b, cfg)
+	}
+	close(codes)
+	b.SetParallelism(16)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e.post(b, "/oauth2/token", <-codes)
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "exchanges/s")
 }
 
 // BenchmarkClientCredentialsParallel is the same request from many
