@@ -218,11 +218,11 @@ type Config struct {
 	// key rotated or deleted, an application user deleted) puts the
 	// token's grant, sign-in, user and client, or client on the deny list
 	// (a storage.DenyListStore, which Store must be), so it still takes
-	// effect at once at this provider. A resource server that checks the
-	// JWT's signature alone sees a revocation only when the token expires;
-	// and a refresh leaves the access token it replaces valid until it
-	// expires (docs/stateless-tokens.md). Opaque access tokens are stored
-	// as before.
+	// effect at once at this provider, as does a refresh for the access
+	// token it replaces. A resource server that checks the JWT's signature
+	// alone sees a revocation only when the token expires
+	// (docs/stateless-tokens.md). Opaque access tokens are stored as
+	// before.
 	StatelessAccessTokens bool
 
 	// AccessTokenLifetime, if zero, is 1 hour.

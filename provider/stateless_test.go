@@ -92,8 +92,8 @@ func mustClient(t *testing.T, e *env, c storage.Client) string {
 
 // TestStatelessUserTokens: a code flow's access token is a stateless JWT
 // that introspection and userinfo answer for as for a stored one
-// (subject, username, client address); a refresh issues a new one and
-// leaves the one it replaces valid until it expires; a refresh token
+// (subject, client address); a refresh issues a new one and ends the
+// one it replaces, as with stored tokens; a refresh token
 // used again after its rotation, the user disconnecting the app, and the
 // end of the user's sessions each end the grant's tokens at once.
 func TestStatelessUserTokens(t *testing.T) {
@@ -118,20 +118,24 @@ func TestStatelessUserTokens(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, "%v", claims)
 		assert.Equal(t, "sub-alice", claims["sub"])
 
-		// A refresh: a new token; the one it replaces stays valid.
+		// A refresh: a new token, and the one it replaces ends, as a
+		// stored one would.
 		cfg := a.oauth2Config(a.web, a.webSecret, webRedirect)
 		refreshed, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Minute)}).Token()
 		require.NoError(t, err)
 		a.requireUnstored(refreshed.AccessToken)
-		assert.True(t, a.active("web", refreshed.AccessToken))
-		assert.True(t, a.active("web", tok.AccessToken), "a refresh does not deny the token it replaces")
+		assert.True(t, a.active("web", refreshed.AccessToken), "the new token is active")
+		assert.False(t, a.active("web", tok.AccessToken), "the refresh ended the token it replaces")
+		again, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken, Expiry: time.Now().Add(-time.Minute)}).Token()
+		require.NoError(t, err)
+		assert.True(t, a.active("web", again.AccessToken), "a second refresh: its token is active")
+		assert.False(t, a.active("web", refreshed.AccessToken), "and the first refresh's ended")
 
 		// The rotated refresh token used again: reuse, the grant ends.
 		status, e := a.refresh(a.web, a.webSecret, tok.RefreshToken)
 		assert.Equal(t, http.StatusBadRequest, status)
 		assert.Equal(t, "invalid_grant", e)
-		assert.False(t, a.active("web", refreshed.AccessToken), "reuse denies the grant's newest token")
-		assert.False(t, a.active("web", tok.AccessToken), "and the older one")
+		assert.False(t, a.active("web", again.AccessToken), "reuse denies the grant's newest token")
 
 		// The user disconnects the app.
 		tok = a.signIn(b, a.web, a.webSecret, nil)

@@ -82,7 +82,6 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	if grant == "password" {
 		tr.state.Password = p.passwordAuthenticator(tr)
 	}
-	tr.state.RefreshGrant = grant == "refresh_token"
 	ctx = oauth.WithRequest(ctx, tr.state)
 	if ctx, err = p.apiKeyTokenRequest(ctx, tr); err != nil {
 		p.setRetryAfter(w, err)

@@ -82,7 +82,11 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 		claims["principal_type"] = PrincipalType(sess)
 	}
 	if s.isStateless(r.GetClient()) {
+		now = now.Truncate(time.Millisecond) // iat_ms, exactly
 		addStatelessClaims(claims, r, now)
+		if req := requestOf(ctx); req != nil {
+			req.setIssued(now)
+		}
 	}
 	if sess, ok := r.GetSession().(*Session); ok && sess.Claims != nil {
 		if !sess.Claims.AuthTime.IsZero() {

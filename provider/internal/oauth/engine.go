@@ -166,8 +166,8 @@ func New(cfg Config) (*Engine, error) {
 		e.deny = d
 		e.store.unstored = e.strategy.isStateless
 		e.store.rebuild = e.rebuildStateless
-		e.store.onRevokeAccess = func(ctx context.Context, requestID string) error {
-			return e.Deny(ctx, storage.DenyGrant, requestID, time.Time{})
+		e.store.onRevokeAccess = func(ctx context.Context, requestID string, issuedBefore time.Time) error {
+			return e.Deny(ctx, storage.DenyGrant, requestID, issuedBefore)
 		}
 	}
 	sign := signer{cfg.Keys}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -44,14 +45,10 @@ type Request struct {
 	// which fosite turns into invalid_grant).
 	Password Authenticator
 
-	// RefreshGrant is true for a token request with grant_type
-	// refresh_token: its revocation of the grant's earlier access tokens
-	// is the rotation's, which puts no stateless token on the deny list
-	// (see Store.revoke).
-	RefreshGrant bool
-	// rotating is true once a refresh grant has loaded its refresh token
-	// active: what it revokes then is a rotation, not a reuse.
-	rotating bool
+	// issued is when the request issued a stateless access token (its
+	// iat_ms), or zero: a refresh's rotation denies the grant's tokens
+	// issued before it (see Store.RotateRefreshToken).
+	issued time.Time
 
 	// presented is the access token the request presents (introspection,
 	// revocation, a resource), so that the store can rebuild a stateless
@@ -60,16 +57,18 @@ type Request struct {
 	verified  *statelessClaims
 }
 
-func (r *Request) setRotating() {
+// issuedAt returns when the request issued its stateless access token,
+// or zero.
+func (r *Request) issuedAt() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rotating = true
+	return r.issued
 }
 
-func (r *Request) isRotating() bool {
+func (r *Request) setIssued(t time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.rotating
+	r.issued = t
 }
 
 // Present records the token the request presents, for a stateless JWT

@@ -44,7 +44,7 @@ type Store struct {
 	// access tokens are revoked on the deny list.
 	unstored       func(fosite.Client) bool
 	rebuild        func(ctx context.Context, token string, session fosite.Session) (fosite.Requester, error)
-	onRevokeAccess func(ctx context.Context, requestID string) error
+	onRevokeAccess func(ctx context.Context, requestID string, issuedBefore time.Time) error
 }
 
 var (
@@ -382,9 +382,6 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 	state := requestOf(ctx)
 	if state != nil {
 		state.noteLoaded(t.Request)
-		if t.Active && state.RefreshGrant {
-			state.setRotating()
-		}
 	}
 	if !t.Active {
 		if state != nil && !t.RotatedAt.IsZero() {
@@ -411,12 +408,27 @@ func (s *Store) DeleteRefreshTokenSession(context.Context, string) error {
 // loser of a concurrent rotation gets fosite.ErrSerializationFailure
 // (wrapping storage.ErrAlreadyUsed); fosite rolls its transaction back and
 // the provider answers invalid_grant, revoking nothing.
-func (s *Store) RotateRefreshToken(ctx context.Context, _ string, sig string) error {
+//
+// The store deletes the access token issued with the rotated refresh
+// token. A stateless one is not stored: the grant's access tokens issued
+// before the one this refresh issued (fosite makes it first) go on the
+// deny list instead, so that a refresh ends what it replaces either way.
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID string, sig string) error {
 	err := s.S.RotateRefreshToken(ctx, sig, s.Now().UTC())
 	if errors.Is(err, storage.ErrAlreadyUsed) {
 		return fosite.ErrSerializationFailure.WithWrap(err)
 	}
-	return s.mapErr(err)
+	if err != nil {
+		return s.mapErr(err)
+	}
+	if s.onRevokeAccess != nil {
+		if req := requestOf(ctx); req != nil {
+			if issued := req.issuedAt(); !issued.IsZero() {
+				return s.onRevokeAccess(ctx, requestID, issued)
+			}
+		}
+	}
+	return nil
 }
 
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage: it revokes
@@ -429,13 +441,11 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 // revocation in the request's state.
 //
 // With stateless access tokens, revoking a grant's access tokens also puts
-// the grant on the deny list, but for a refresh's rotation (a refresh
-// grant whose refresh token was active): the access tokens it replaces
-// stay valid until they expire, and the grant's new one must not be denied.
+// every one of them on the deny list.
 func (s *Store) revoke(ctx context.Context, kind storage.TokenKind, requestID string) error {
 	state := requestOf(ctx)
-	if kind == storage.KindAccessToken && s.onRevokeAccess != nil && (state == nil || !state.isRotating()) {
-		if err := s.onRevokeAccess(ctx, requestID); err != nil {
+	if kind == storage.KindAccessToken && s.onRevokeAccess != nil {
+		if err := s.onRevokeAccess(ctx, requestID, time.Time{}); err != nil {
 			return err
 		}
 	}
