@@ -186,8 +186,8 @@ func setStrings(f func(*storage.Client) *[]string) func(*storage.Client, json.Ra
 	}
 }
 
-func setBool(f func(*storage.Client) *bool) func(*storage.Client, json.RawMessage) error {
-	return func(c *storage.Client, v json.RawMessage) error {
+func setBool[T any](f func(*T) *bool) func(*T, json.RawMessage) error {
+	return func(c *T, v json.RawMessage) error {
 		var b *bool
 		if json.Unmarshal(v, &b) != nil {
 			return errWantBool

@@ -21,6 +21,10 @@ import (
 // APIKeyHeader is the request header a script presents its API key in.
 const APIKeyHeader = "X-API-Key"
 
+// APIKeyCodeHeader is the request header that carries the owner's current
+// one-time code with a key that requires it (storage.APIKey.RequireMFA).
+const APIKeyCodeHeader = "X-API-Key-OTP"
+
 // principal is who a request acts as when it is not a user signed in
 // through a browser: the owner of an API key, or an application user.
 type principal struct {
@@ -104,8 +108,53 @@ func (p *Provider) checkAPIKey(ctx context.Context, r *http.Request, raw string,
 		}
 		return nil, err
 	}
+	if k.RequireMFA {
+		if reason, err := p.checkKeyFactor(ctx, r, &k, c); err != nil {
+			if reason == "" {
+				return nil, err
+			}
+			return nil, refuse(&k, id, reason, err)
+		}
+	}
 	p.touchKey(ctx, &k, now)
 	return pr, nil
+}
+
+// checkKeyFactor checks the owner's one-time code that a key requiring
+// the owner's second factor comes with (APIKeyCodeHeader): a code of the
+// owner's first enrolled factor, checked by it as at sign-in (single use,
+// its lockout, the MFA metrics and audit events). An owner without a
+// second factor cannot use such a key. A refusal returns the reason for
+// apikey.refused and an invalid_client error; a backend failure returns
+// no reason.
+func (p *Provider) checkKeyFactor(ctx context.Context, r *http.Request, k *storage.APIKey, c *storage.Client) (string, error) {
+	fs, err := p.enrolledFactors(ctx, k.Owner)
+	if err != nil {
+		return "", err
+	}
+	if len(fs) == 0 {
+		return "mfa: the owner has no second factor", oauth.InvalidClient.Hint("The API key requires its owner's second factor, and its owner has none set up; set one up on the account page, or use a key that does not require it.")
+	}
+	codes := r.Header.Values(APIKeyCodeHeader)
+	switch {
+	case len(codes) == 0:
+		return "mfa: no code", oauth.InvalidClient.Hint("The API key requires its owner's current one-time code in the " + APIKeyCodeHeader + " header.")
+	case len(codes) > 1:
+		return "mfa: several codes", oauth.InvalidClient.Hint("Send exactly one " + APIKeyCodeHeader + " header.")
+	case len(codes[0]) > 64:
+		return "mfa: wrong code", oauth.InvalidClient.Hint("The one-time code is wrong or was used already.")
+	}
+	f := fs[0]
+	m, err := p.codeAnswer(ctx, f.Verify(ctx, k.Owner, codes[0]), f.Name(), k.Owner, c.ID)
+	switch {
+	case err != nil:
+		return "", err
+	case m.id == msgMFALocked:
+		return "mfa: locked", oauth.InvalidClient.Hint("Too many wrong one-time codes for the key's owner; retry later.")
+	case !m.none():
+		return "mfa: wrong code", oauth.InvalidClient.Hint("The one-time code is wrong or was used already.")
+	}
+	return "", nil
 }
 
 // apiKeyThrottleKey is the throttle key of a key ID: its digest.

@@ -221,7 +221,13 @@ func (p *Provider) checkKeyOwner(ctx context.Context, e *keyErrs, k *storage.API
 		if k.Tenant == "" && len(u.Memberships) > 1 {
 			e.add("Tenant", "is required: the user %q belongs to several tenants, and a key acts in one", k.Owner)
 		}
+		if k.RequireMFA && len(p.cfg.Factors) == 0 {
+			e.add("RequireMFA", "Config.Factors has no second factor, so a key that requires its owner's could never be used")
+		}
 	case storage.PrincipalApplication:
+		if k.RequireMFA {
+			e.add("RequireMFA", "an application user has no second factor to enforce; only a user's key can require one")
+		}
 		if p.appStore == nil {
 			e.add("OwnerType", "the store keeps no application users")
 			return nil

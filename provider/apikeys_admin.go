@@ -74,6 +74,7 @@ type apiKeyDoc struct {
 	PermissionScope    []string `json:"permission_scope"`
 	IPRanges           []string `json:"ip_ranges"`
 	ForwardedForRanges []string `json:"forwarded_for_ranges"`
+	RequireMFA         bool     `json:"require_mfa"`
 	ExpiresAt          int64    `json:"expires_at"`
 	CreatedAt          int64    `json:"created_at"`
 	RotatedAt          int64    `json:"rotated_at"`
@@ -83,7 +84,7 @@ type apiKeyDoc struct {
 func keyDocOf(k storage.APIKey) apiKeyDoc {
 	return apiKeyDoc{
 		ID: k.ID, Name: k.Name, OwnerType: string(k.OwnerType), Owner: k.Owner, Tenant: k.Tenant,
-		PermissionScope: listOf(k.PermissionScope), IPRanges: listOf(k.IPRanges), ForwardedForRanges: listOf(k.ForwardedForRanges),
+		PermissionScope: listOf(k.PermissionScope), IPRanges: listOf(k.IPRanges), ForwardedForRanges: listOf(k.ForwardedForRanges), RequireMFA: k.RequireMFA,
 		ExpiresAt: unixOrZero(k.ExpiresAt), CreatedAt: unixOrZero(k.CreatedAt), RotatedAt: unixOrZero(k.RotatedAt), LastUsedAt: unixOrZero(k.LastUsedAt),
 	}
 }
@@ -166,6 +167,7 @@ var keyFields = []recField[storage.APIKey]{
 	{name: "permission_scope", goName: "PermissionScope", set: textsField(func(k *storage.APIKey) *[]string { return &k.PermissionScope })},
 	{name: "ip_ranges", goName: "IPRanges", set: textsField(func(k *storage.APIKey) *[]string { return &k.IPRanges })},
 	{name: "forwarded_for_ranges", goName: "ForwardedForRanges", set: textsField(func(k *storage.APIKey) *[]string { return &k.ForwardedForRanges })},
+	{name: "require_mfa", goName: "RequireMFA", set: setBool(func(k *storage.APIKey) *bool { return &k.RequireMFA })},
 	{name: "expires_at", goName: "ExpiresAt"}, // read by decodeKey as the SecretExpiresAt option
 	{name: "created_at", goName: "CreatedAt", readOnly: setByServer},
 	{name: "rotated_at", goName: "RotatedAt", readOnly: setByServer},

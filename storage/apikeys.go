@@ -48,6 +48,10 @@ type APIKey struct {
 	// key is accepted for behind a load balancer: the request must then
 	// carry exactly one X-Forwarded-For value, in these ranges.
 	ForwardedForRanges []string
+	// RequireMFA makes the key enforce its owner's second factor: a
+	// request must also carry a current one-time code of the owner's
+	// (a user's key only).
+	RequireMFA bool
 	// ExpiresAt is when the key stops being accepted; zero means never.
 	// Expired keys are kept (until deleted) so that their owners see them.
 	ExpiresAt time.Time

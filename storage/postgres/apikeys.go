@@ -15,7 +15,7 @@ import (
 var _ storage.ApplicationUserStore = (*Store)(nil)
 
 const apiKeyColumns = `id, name, owner_type, owner, application_user, tenant, hash, permission_scope,
-	ip_ranges, forwarded_for_ranges, expires_at, created_at, rotated_at, last_used_at`
+	ip_ranges, forwarded_for_ranges, expires_at, created_at, rotated_at, last_used_at, require_mfa`
 
 // apiKeyArgs returns k's column values, in the order of apiKeyColumns.
 // application_user is the owner of an application user's key and NULL
@@ -27,7 +27,7 @@ func apiKeyArgs(k storage.APIKey) []any {
 	}
 	return []any{
 		k.ID, k.Name, string(k.OwnerType), k.Owner, appUser, k.Tenant, k.Hash, k.PermissionScope,
-		k.IPRanges, k.ForwardedForRanges, ts(k.ExpiresAt), ts(k.CreatedAt), ts(k.RotatedAt), ts(k.LastUsedAt),
+		k.IPRanges, k.ForwardedForRanges, ts(k.ExpiresAt), ts(k.CreatedAt), ts(k.RotatedAt), ts(k.LastUsedAt), k.RequireMFA,
 	}
 }
 
@@ -39,7 +39,7 @@ func scanAPIKey(row pgx.Row) (storage.APIKey, error) {
 		expiresAt, createdAt, rotated, usedAt pgtype.Timestamptz
 	)
 	err := row.Scan(&k.ID, &k.Name, &ownerType, &k.Owner, &appUser, &k.Tenant, &k.Hash, &k.PermissionScope,
-		&k.IPRanges, &k.ForwardedForRanges, &expiresAt, &createdAt, &rotated, &usedAt)
+		&k.IPRanges, &k.ForwardedForRanges, &expiresAt, &createdAt, &rotated, &usedAt, &k.RequireMFA)
 	if err != nil {
 		return storage.APIKey{}, err
 	}

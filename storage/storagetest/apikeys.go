@@ -65,6 +65,7 @@ func newAPIKey(id string, ownerType storage.PrincipalType, owner string) storage
 		PermissionScope:    []string{"assets:read", "registry:*"},
 		IPRanges:           []string{"10.0.0.0/8", "2001:db8::/32"},
 		ForwardedForRanges: []string{"192.0.2.1-192.0.2.9"},
+		RequireMFA:         true,
 		ExpiresAt:          at(365 * 24 * time.Hour),
 		CreatedAt:          base,
 		RotatedAt:          at(time.Hour),
@@ -104,7 +105,7 @@ func testAPIKeysCreateGetDelete(t *testing.T, s storage.Store, ks storage.APIKey
 	ensureAppUser(t, s, "bot")
 	alice := newAPIKey("k1", storage.PrincipalUser, "alice")
 	bot := inZone(newAPIKey("k2", storage.PrincipalApplication, "bot"), kolkata)
-	bot.Tenant, bot.PermissionScope, bot.IPRanges, bot.ForwardedForRanges = "", nil, nil, nil
+	bot.Tenant, bot.PermissionScope, bot.IPRanges, bot.ForwardedForRanges, bot.RequireMFA = "", nil, nil, nil, false
 	bot.ExpiresAt, bot.RotatedAt, bot.LastUsedAt = time.Time{}, time.Time{}, time.Time{} // never expires, never rotated or used
 	require.NoError(t, ks.CreateAPIKey(ctx, alice))
 	require.NoError(t, ks.CreateAPIKey(ctx, bot))
