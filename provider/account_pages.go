@@ -620,7 +620,7 @@ func postedCode(r *http.Request) (string, message) {
 	switch {
 	case code == "":
 		return "", msg(msgMFAMissing)
-	case len(code) > 64:
+	case len(code) > maxCodeLen:
 		return "", msg(msgMFAWrong)
 	}
 	return code, message{}

@@ -21,6 +21,10 @@ import (
 // APIKeyHeader is the request header a script presents its API key in.
 const APIKeyHeader = "X-API-Key"
 
+// errWrongKeyCode refuses a wrong or used one-time code presented with a
+// key that requires its owner's second factor.
+var errWrongKeyCode = oauth.InvalidClient.Hint("The one-time code is wrong or was used already.")
+
 // APIKeyCodeHeader is the request header that carries the owner's current
 // one-time code with a key that requires it (storage.APIKey.RequireMFA).
 const APIKeyCodeHeader = "X-API-Key-OTP"
@@ -141,8 +145,8 @@ func (p *Provider) checkKeyFactor(ctx context.Context, r *http.Request, k *stora
 		return "mfa: no code", oauth.InvalidClient.Hint("The API key requires its owner's current one-time code in the " + APIKeyCodeHeader + " header.")
 	case len(codes) > 1:
 		return "mfa: several codes", oauth.InvalidClient.Hint("Send exactly one " + APIKeyCodeHeader + " header.")
-	case len(codes[0]) > 64:
-		return "mfa: wrong code", oauth.InvalidClient.Hint("The one-time code is wrong or was used already.")
+	case len(codes[0]) > maxCodeLen:
+		return "mfa: wrong code", errWrongKeyCode
 	}
 	f := fs[0]
 	m, err := p.codeAnswer(ctx, f.Verify(ctx, k.Owner, codes[0]), f.Name(), k.Owner, c.ID)
@@ -152,7 +156,7 @@ func (p *Provider) checkKeyFactor(ctx context.Context, r *http.Request, k *stora
 	case m.id == msgMFALocked:
 		return "mfa: locked", oauth.InvalidClient.Hint("Too many wrong one-time codes for the key's owner; retry later.")
 	case !m.none():
-		return "mfa: wrong code", oauth.InvalidClient.Hint("The one-time code is wrong or was used already.")
+		return "mfa: wrong code", errWrongKeyCode
 	}
 	return "", nil
 }

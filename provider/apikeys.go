@@ -382,20 +382,7 @@ func (p *Provider) deleteKey(ctx context.Context, id string, may func(storage.AP
 	if err != nil {
 		return err
 	}
-	// Retire the key first, atomically: from then on no secret verifies
-	// and no rotation gives it a new one, so the generation read here is
-	// its last, and ending its grants below ends them all. (Reading the
-	// key and deleting it would let a rotation in between mint a secret
-	// whose tokens outlive the key.)
-	var k storage.APIKey
-	err = ks.UpdateAPIKey(ctx, id, func(cur storage.APIKey) (storage.APIKey, error) {
-		if !may(cur) {
-			return cur, storage.ErrNotFound
-		}
-		k = cur
-		cur.Hash = apikey.Retire(cur.Hash)
-		return cur, nil
-	})
+	k, err := retireKey(ctx, ks, id, may)
 	if err == nil {
 		err = ks.DeleteAPIKey(ctx, id)
 	}
@@ -406,6 +393,25 @@ func (p *Provider) deleteKey(ctx context.Context, id string, may func(storage.AP
 	d := map[string]string{"owner_type": string(k.OwnerType)}
 	maps.Copy(d, detail)
 	return p.keyEvent(ctx, nil, AuditAPIKeyDeleted, id, k.Owner, d)
+}
+
+// retireKey makes key id unusable before it is deleted, in one atomic
+// update, if may allows it (else it is not found), and returns the key as
+// it was: from then on no secret verifies and no rotation gives it a new
+// one, so the generation returned is its last, and ending its grants ends
+// them all. (Reading the key and then deleting it would let a rotation in
+// between mint a secret whose tokens outlive the key.)
+func retireKey(ctx context.Context, ks storage.APIKeyStore, id string, may func(storage.APIKey) bool) (storage.APIKey, error) {
+	var last storage.APIKey
+	err := ks.UpdateAPIKey(ctx, id, func(cur storage.APIKey) (storage.APIKey, error) {
+		if may != nil && !may(cur) {
+			return cur, storage.ErrNotFound
+		}
+		last = cur
+		cur.Hash = apikey.Retire(cur.Hash)
+		return cur, nil
+	})
+	return last, err
 }
 
 // APIKeysOf returns the keys of the user subject, without their hashes,

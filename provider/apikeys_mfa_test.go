@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,8 +64,25 @@ func TestAPIKeyRequiresOwnersMFA(t *testing.T) {
 		status, _, _ = k.scriptToken(plain, "assets:read")
 		assert.Equal(t, http.StatusOK, status)
 
+		// An overlong code is wrong without being checked; wrong codes
+		// count towards the owner's lockout, which then refuses even the
+		// right code.
+		status, body, h = k.scriptToken(key, "assets:read", provider.APIKeyCodeHeader, strings.Repeat("1", 65))
+		requireRefused(t, status, body, h, `wrong or was used already`, "an overlong code")
+		locked := false
+		for i := 0; i < 20 && !locked; i++ {
+			status, body, h = k.scriptToken(key, "assets:read", provider.APIKeyCodeHeader, "000000")
+			require.Equal(t, http.StatusUnauthorized, status)
+			locked = strings.Contains(body["error_description"].(string), "Too many wrong one-time codes")
+		}
+		require.True(t, locked, "wrong codes lock the owner's factor")
+		// (The lock runs on the factor's clock, which the test does not
+		// move now: moving it past a step would also end the lock.)
+		status, body, h = k.scriptToken(key, "assets:read", provider.APIKeyCodeHeader, k.code())
+		requireRefused(t, status, body, h, `Too many wrong one-time codes`, "locked: a code is not even checked")
+
 		events := k.auditText(provider.AuditAPIKeyRefused)
-		for _, reason := range []string{"mfa: no code", "mfa: wrong code", "mfa: several codes", "mfa: the owner has no second factor"} {
+		for _, reason := range []string{"mfa: no code", "mfa: wrong code", "mfa: several codes", "mfa: the owner has no second factor", "mfa: locked"} {
 			assert.Contains(t, events, "reason:"+reason)
 		}
 		mfaEvents := k.auditText(provider.AuditMFAPassed, provider.AuditMFAFailed)

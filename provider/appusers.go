@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/gatehouse/gatehouse/provider/internal/apikey"
 	"github.com/gatehouse/gatehouse/provider/internal/secret"
 	"github.com/gatehouse/gatehouse/scope"
 	"github.com/gatehouse/gatehouse/storage"
@@ -259,16 +258,15 @@ func (p *Provider) DeleteApplicationUser(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("provider: delete application user %q: %w", id, err)
 	}
-	// Retire its keys first (see deleteKey), so that no rotation between
-	// the listing and the deletion mints a secret whose tokens outlive
-	// them: the generations kept here are their last.
+	// Retire its keys first (retireKey), so that no rotation between the
+	// listing and the deletion mints a secret whose tokens outlive them:
+	// the generations kept here are their last.
 	for i := range keys {
-		err := us.UpdateAPIKey(ctx, keys[i].ID, func(cur storage.APIKey) (storage.APIKey, error) {
-			keys[i] = cur
-			cur.Hash = apikey.Retire(cur.Hash)
-			return cur, nil
-		})
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		last, err := retireKey(ctx, us, keys[i].ID, nil)
+		switch {
+		case err == nil:
+			keys[i] = last
+		case !errors.Is(err, storage.ErrNotFound):
 			return fmt.Errorf("provider: delete application user %q: retire API key %q: %w", id, keys[i].ID, err)
 		}
 	}

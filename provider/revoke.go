@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 	"github.com/gatehouse/gatehouse/storage"
@@ -80,11 +79,8 @@ func (p *Provider) revokeFamily(ctx context.Context, requestID string) {
 	if requestID == "" {
 		return
 	}
-	if err := p.engine.Deny(ctx, storage.DenyGrant, requestID, time.Time{}); err != nil {
-		p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "deny a grant's stateless tokens", slog.String("request_id", requestID), slog.String("error", err.Error()))
-	}
 	for _, k := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
-		if err := p.store.RevokeFamily(ctx, k, requestID); err != nil {
+		if err := p.engine.RevokeFamily(ctx, k, requestID); err != nil {
 			p.cfg.Logger.LogAttrs(ctx, slog.LevelError, "revoke token family", slog.String("request_id", requestID), slog.String("error", err.Error()))
 		}
 	}

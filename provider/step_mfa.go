@@ -111,6 +111,10 @@ func (mfaStep) submit(w http.ResponseWriter, r *http.Request, p *Provider, fl *f
 	return true, message{}, nil
 }
 
+// maxCodeLen bounds a one-time or recovery code: a longer one is wrong
+// without being checked (and counted).
+const maxCodeLen = 64
+
 // verifyFactor checks the code r posted ("otp") with the factor it chose
 // ("factor", the first of fs when empty), one of subject's enrolled
 // factors fs. It returns the factor on success; otherwise nil and a
@@ -129,7 +133,7 @@ func (p *Provider) verifyFactor(r *http.Request, clientID, subject string, fs []
 	if code == "" {
 		return nil, msg(msgMFAMissing), nil
 	}
-	if len(code) > 64 {
+	if len(code) > maxCodeLen {
 		return nil, msg(msgMFAWrong), nil
 	}
 	if m, err := p.codeAnswer(r.Context(), f.Verify(r.Context(), subject, code), f.Name(), subject, clientID); !m.none() || err != nil {

@@ -73,24 +73,11 @@ const maxBytesPerAuditEvent = 600
 // TestAuditEventFootprint appends 100,000 token.issued events and checks
 // the heap they hold, as runtime.MemStats counts it.
 func TestAuditEventFootprint(t *testing.T) {
-	const n = 100_000
 	ctx := context.Background()
 	at := time.Now()
-	s := New(WithAuditCapacity(n))
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range n {
-		if err := s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, at)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
-	t.Logf("%d bytes of heap per stored audit event", per)
-	if per > maxBytesPerAuditEvent {
-		t.Errorf("%d bytes of heap per stored audit event; at most %d", per, maxBytesPerAuditEvent)
-	}
+	s := New(WithAuditCapacity(100_000))
+	checkFootprint(t, "stored audit event", maxBytesPerAuditEvent, func(i int) error {
+		return s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, at)})
+	})
 	runtime.KeepAlive(s)
 }

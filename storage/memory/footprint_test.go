@@ -40,24 +40,34 @@ func ccAccessToken(i int, now time.Time) storage.Token {
 // the heap they hold, as runtime.MemStats counts it, stays within
 // maxBytesPerAccessToken each.
 func TestAccessTokenFootprint(t *testing.T) {
-	const n = 100_000
 	ctx := context.Background()
 	now := time.Now()
 	s := New()
+	checkFootprint(t, "live access token", maxBytesPerAccessToken, func(i int) error {
+		return s.CreateToken(ctx, ccAccessToken(i, now))
+	})
+	runtime.KeepAlive(s)
+}
+
+// checkFootprint stores 100,000 records with add(i) and checks the heap
+// they hold each, as runtime.MemStats counts it, is at most limit. The
+// caller keeps its store alive past the call.
+func checkFootprint(t *testing.T, what string, limit int64, add func(i int) error) {
+	t.Helper()
+	const n = 100_000
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i := range n {
-		if err := s.CreateToken(ctx, ccAccessToken(i, now)); err != nil {
+		if err := add(i); err != nil {
 			t.Fatal(err)
 		}
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
-	t.Logf("%d bytes of heap per live access token", per)
-	if per > maxBytesPerAccessToken {
-		t.Errorf("%d bytes of heap per live access token; at most %d", per, maxBytesPerAccessToken)
+	t.Logf("%d bytes of heap per %s", per, what)
+	if per > limit {
+		t.Errorf("%d bytes of heap per %s; at most %d", per, what, limit)
 	}
-	runtime.KeepAlive(s)
 }

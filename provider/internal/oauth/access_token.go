@@ -142,15 +142,8 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 }
 
 // verifyJWT checks a JWT access token's signature (by kid), typ, issuer
-// and expiry. It does not consult storage.
-func (s *accessTokenStrategy) verifyJWT(ctx context.Context, token string) (jwtAccessClaims, error) {
-	var c statelessClaims
-	err := s.verifyJWTInto(ctx, token, &c)
-	return c.jwtAccessClaims, err
-}
-
-// verifyJWTInto is verifyJWT, decoding every claim into c.
-func (s *accessTokenStrategy) verifyJWTInto(ctx context.Context, token string, c *statelessClaims) error {
+// and expiry, and decodes its claims into c. It does not consult storage.
+func (s *accessTokenStrategy) verifyJWT(ctx context.Context, token string, c *statelessClaims) error {
 	payload, hdr, err := s.cfg.Keys.Verify(ctx, token)
 	if err != nil {
 		return fosite.ErrTokenSignatureMismatch.WithWrap(err)

@@ -121,7 +121,7 @@ func (s *accessTokenStrategy) verifiedClaims(ctx context.Context, token string) 
 		}
 	}
 	c := &statelessClaims{}
-	if err := s.verifyJWTInto(ctx, token, c); err != nil {
+	if err := s.verifyJWT(ctx, token, c); err != nil {
 		return nil, err
 	}
 	if req != nil {
@@ -161,8 +161,12 @@ func (e *Engine) Deny(ctx context.Context, kind storage.DenyKind, key string, is
 	return nil
 }
 
-// Stateless reports whether stateless access tokens are on.
-func (e *Engine) Stateless() bool { return e.deny != nil }
+// RevokeFamily revokes every token of kind of the grant requestID, as a
+// revocation by the protocol does: with stateless access tokens, revoking
+// the access tokens also puts the grant on the deny list.
+func (e *Engine) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	return e.store.revoke(ctx, kind, requestID)
+}
 
 // rebuildStateless returns the grant of a stateless JWT access token from
 // its claims, checking its signature, its client (which must still exist)
