@@ -16,6 +16,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
@@ -75,8 +76,8 @@ func main() {
 		log.Fatalf("refusing to listen on %s: loopback addresses only", *addr)
 	}
 
-	mux := http.NewServeMux()
 	if *mode == "plain" {
+		mux := http.NewServeMux()
 		mux.HandleFunc("/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
 			_ = r.ParseForm()
 			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -87,9 +88,19 @@ func main() {
 		log.Printf("plain net/http listening on %s", *addr)
 		log.Fatal(http.ListenAndServe(*addr, mux))
 	}
+	h, err := newHandler("http://"+*addr, *hasherName, *strategy)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("bare fosite listening on %s (hasher %s, strategy %s)", *addr, *hasherName, *strategy)
+	log.Fatal(http.ListenAndServe(*addr, h))
+}
 
+// newHandler returns the bare fosite server's handler: /oauth2/token and
+// /oauth2/introspect for one client, perf-client:perf-secret.
+func newHandler(issuer, hasherName, strategy string) (http.Handler, error) {
 	var hasher fosite.Hasher
-	switch *hasherName {
+	switch hasherName {
 	case "sha256":
 		hasher = sha256Hasher{}
 	case "bcrypt12":
@@ -99,19 +110,19 @@ func main() {
 	case "bcrypt4":
 		hasher = bcryptHasher{4}
 	default:
-		log.Fatalf("unknown -hasher %q", *hasherName)
+		return nil, fmt.Errorf("unknown -hasher %q", hasherName)
 	}
 
 	config := &fosite.Config{
 		AccessTokenLifespan: time.Hour,
 		GlobalSecret:        []byte("baseline-global-secret-32-bytes!"),
 		ClientSecretsHasher: hasher,
-		AccessTokenIssuer:   "http://" + *addr,
+		AccessTokenIssuer:   issuer,
 	}
 	store := storage.NewMemoryStore()
 	secretHash, err := hasher.Hash(context.Background(), []byte("perf-secret"))
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	store.Clients["perf-client"] = &fosite.DefaultClient{
 		ID:            "perf-client",
@@ -122,14 +133,14 @@ func main() {
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	keyGetter := func(context.Context) (interface{}, error) { return key, nil }
 
 	// compose appends its handlers to config: build exactly one provider per config.
 	var provider fosite.OAuth2Provider
 	newSession := func() fosite.Session { return &fosite.DefaultSession{} }
-	switch *strategy {
+	switch strategy {
 	case "hmac":
 		provider = compose.ComposeAllEnabled(config, store, key)
 	case "jwt":
@@ -146,9 +157,10 @@ func main() {
 			return &oauth2.JWTSession{JWTClaims: &jwt.JWTClaims{}, JWTHeader: &jwt.Headers{}}
 		}
 	default:
-		log.Fatalf("unknown -strategy %q", *strategy)
+		return nil, fmt.Errorf("unknown -strategy %q", strategy)
 	}
 
+	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		ar, err := provider.NewAccessRequest(ctx, r, newSession())
@@ -176,6 +188,5 @@ func main() {
 		}
 		provider.WriteIntrospectionResponse(ctx, w, ir)
 	})
-	log.Printf("bare fosite listening on %s (hasher %s, strategy %s)", *addr, *hasherName, *strategy)
-	log.Fatal(http.ListenAndServe(*addr, mux))
+	return mux, nil
 }

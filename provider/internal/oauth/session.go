@@ -61,12 +61,12 @@ func (s *Session) Clone() fosite.Session {
 	if s == nil {
 		return nil
 	}
-	b, err := json.Marshal(s)
+	b, err := s.AppendJSON(nil)
 	if err != nil {
 		return NewSession(s.GetSubject())
 	}
 	c := &Session{}
-	if err := json.Unmarshal(b, c); err != nil {
+	if err := c.UnmarshalJSON(b); err != nil {
 		return NewSession(s.GetSubject())
 	}
 	c.normalize()

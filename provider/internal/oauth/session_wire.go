@@ -62,6 +62,11 @@ func fromNanos(n int64) time.Time {
 
 // MarshalJSON writes the compact form.
 func (s *Session) MarshalJSON() ([]byte, error) {
+	return s.AppendJSON(make([]byte, 0, 256))
+}
+
+// AppendJSON appends the compact form (what MarshalJSON returns) to b.
+func (s *Session) AppendJSON(b []byte) ([]byte, error) {
 	w := wireSession{Extra: s.Extra, User: s.User, Tenant: s.Tenant, ClientIP: s.ClientIP, LoginSID: s.LoginSID, Principal: s.Principal, APIKeyID: s.APIKeyID}
 	if d := s.DefaultSession; d != nil {
 		w.Subject, w.Username = d.Subject, d.Username
@@ -86,7 +91,7 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 			}
 		}
 	}
-	return json.Marshal(w)
+	return appendWire(b, &w)
 }
 
 // UnmarshalJSON reads the compact form into s. It replaces everything in
@@ -115,8 +120,11 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 // expiry map of its own.
 func (s *Session) UnmarshalJSON(b []byte) error {
 	var w wireSession
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
+	if err := decodeWire(b, &w); err != nil {
+		w = wireSession{}
+		if err := json.Unmarshal(b, &w); err != nil {
+			return err
+		}
 	}
 	var exp map[fosite.TokenType]time.Time
 	if s.DefaultSession != nil {

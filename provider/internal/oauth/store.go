@@ -62,7 +62,13 @@ var sensitiveForm = []string{"password", "client_secret", "client_assertion", "c
 
 // ToRecord converts a fosite request to a storage request.
 func ToRecord(r fosite.Requester) (storage.Request, error) {
-	sess, err := json.Marshal(r.GetSession())
+	var sess []byte
+	var err error
+	if s, ok := r.GetSession().(*Session); ok && s != nil {
+		sess, err = s.AppendJSON(make([]byte, 0, 256))
+	} else {
+		sess, err = json.Marshal(r.GetSession())
+	}
 	if err != nil {
 		return storage.Request{}, fmt.Errorf("oauth: encode session: %w", err)
 	}

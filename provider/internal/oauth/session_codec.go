@@ -1,0 +1,578 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/ory/fosite"
+)
+
+// A session is encoded on every token write and decoded on every token
+// read (introspection, refresh, userinfo, the code exchange): through
+// encoding/json's reflection that was a tenth of an introspection's CPU.
+// appendWire and decodeWire do the same work by hand for the values a
+// session holds (strings, Unix-nanosecond integers, string lists), and
+// hand the free-form values (header and claim maps) to encoding/json.
+//
+// They are exact: appendWire writes json.Marshal(w) byte for byte, and
+// decodeWire reads into w what json.Unmarshal would, or, for anything
+// outside the canonical form (a duplicate or unknown key, null, an escape
+// in a string, a number that is not a plain integer), reports that it did
+// not and leaves the input to json.Unmarshal. FuzzSessionCodec and
+// TestSessionCodecMatchesEncodingJSON hold both to that.
+
+// appendWire appends json.Marshal(w) to b.
+func appendWire(b []byte, w *wireSession) ([]byte, error) {
+	o := objectWriter{b: append(b, '{')}
+	o.str("sub", w.Subject)
+	o.str("usr", w.Username)
+	if len(w.Expires) > 0 {
+		o.key("exp")
+		o.b = appendExpires(o.b, w.Expires)
+	}
+	if c := w.Claims; c != nil {
+		o.key("idt")
+		if err := o.claims(c); err != nil {
+			return nil, err
+		}
+	}
+	o.marshal("hdr", w.Headers)
+	o.marshal("ext", w.Extra)
+	if len(w.User) > 0 {
+		o.key("user")
+		o.b, o.err = appendRaw(o.b, w.User)
+	}
+	if t := w.Tenant; t != nil {
+		o.key("tnt")
+		t := objectWriter{b: append(o.b, `{"id":`...), n: 1}
+		t.b = appendJSONString(t.b, w.Tenant.ID)
+		t.str("dom", w.Tenant.DomainID)
+		t.str("short", w.Tenant.ShortName)
+		t.str("name", w.Tenant.Name)
+		o.b = append(t.b, '}')
+	}
+	o.str("ip", w.ClientIP)
+	o.str("sid", w.LoginSID)
+	o.str("pt", w.Principal)
+	o.str("akid", w.APIKeyID)
+	if o.err != nil {
+		return nil, o.err
+	}
+	return append(o.b, '}'), nil
+}
+
+// objectWriter appends the members of a JSON object as encoding/json
+// writes a struct's fields tagged omitempty: a zero value is left out.
+type objectWriter struct {
+	b   []byte
+	n   int // members written
+	err error
+}
+
+func (o *objectWriter) key(k string) {
+	if o.n > 0 {
+		o.b = append(o.b, ',')
+	}
+	o.n++
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...)
+	o.b = append(o.b, '"', ':')
+}
+
+func (o *objectWriter) str(k, v string) {
+	if v != "" {
+		o.key(k)
+		o.b = appendJSONString(o.b, v)
+	}
+}
+
+func (o *objectWriter) int(k string, v int64) {
+	if v != 0 {
+		o.key(k)
+		o.b = strconv.AppendInt(o.b, v, 10)
+	}
+}
+
+func (o *objectWriter) list(k string, v []string) {
+	if len(v) > 0 {
+		o.key(k)
+		o.b = append(o.b, '[')
+		for i, s := range v {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendJSONString(o.b, s)
+		}
+		o.b = append(o.b, ']')
+	}
+}
+
+// marshal writes a free-form map with encoding/json.
+func (o *objectWriter) marshal(k string, m map[string]any) {
+	if len(m) > 0 && o.err == nil {
+		o.key(k)
+		o.b, o.err = appendMarshal(o.b, m)
+	}
+}
+
+// claims writes the ID token claims as the value of the current key.
+func (o *objectWriter) claims(c *wireClaims) error {
+	w := objectWriter{b: append(o.b, '{')}
+	w.str("jti", c.JTI)
+	w.str("iss", c.Issuer)
+	w.str("sub", c.Subject)
+	w.list("aud", c.Audience)
+	w.str("nonce", c.Nonce)
+	w.int("exp", c.ExpiresAt)
+	w.int("iat", c.IssuedAt)
+	w.int("rat", c.RequestedAt)
+	w.int("auth_time", c.AuthTime)
+	w.str("at_hash", c.AtHash)
+	w.str("acr", c.ACR)
+	w.list("amr", c.AMR)
+	w.str("c_hash", c.CHash)
+	w.marshal("ext", c.Extra)
+	o.b = append(w.b, '}')
+	return w.err
+}
+
+// appendExpires appends a token-type-to-nanoseconds map, keys sorted as
+// encoding/json sorts them.
+func appendExpires(b []byte, m map[fosite.TokenType]int64) []byte {
+	var buf [4]fosite.TokenType
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, string(k))
+		b = append(b, ':')
+		b = strconv.AppendInt(b, m[k], 10)
+	}
+	return append(b, '}')
+}
+
+func appendMarshal(b []byte, v any) ([]byte, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, js...), nil
+}
+
+// appendRaw appends a json.RawMessage as json.Marshal does: compacted,
+// with <, > and & (and U+2028, U+2029) escaped in strings. Raw JSON that is
+// already so (what the provider stores: json.Marshal's output) is checked
+// and copied; anything else goes through json.Marshal.
+func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
+	inString, escaped := false, false
+	for _, c := range raw {
+		switch {
+		case c == '<' || c == '>' || c == '&' || c == 0xe2:
+			return appendMarshal(b, raw)
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return appendMarshal(b, raw)
+		}
+	}
+	if !json.Valid(raw) {
+		return appendMarshal(b, raw) // for its error
+	}
+	return append(b, raw...), nil
+}
+
+// wireFields are the keys of wireSession's JSON form.
+var wireFields = [...]string{"sub", "usr", "exp", "idt", "hdr", "ext", "user", "tnt", "ip", "sid", "pt", "akid"}
+
+// errNotCanonical tells decodeWire's caller to use json.Unmarshal.
+var errNotCanonical = errors.New("oauth: session not in canonical form")
+
+// decodeWire reads b into w as json.Unmarshal(b, w) would, for input in
+// the canonical form; otherwise it returns errNotCanonical and w must not
+// be used.
+func decodeWire(b []byte, w *wireSession) error {
+	d := wireDecoder{b: b}
+	var seen uint16
+	err := d.object(func(k []byte) error {
+		field := string(k) // no allocation: compared, not kept
+		bit := uint16(0)
+		for i, f := range wireFields {
+			if f == field {
+				bit = 1 << i
+				break
+			}
+		}
+		if bit == 0 {
+			return errNotCanonical
+		}
+		if seen&bit != 0 {
+			return errNotCanonical
+		}
+		seen |= bit
+		var err error
+		switch field {
+		case "sub":
+			w.Subject, err = d.str()
+		case "usr":
+			w.Username, err = d.str()
+		case "exp":
+			w.Expires = make(map[fosite.TokenType]int64, 3)
+			err = d.object(func(k []byte) error {
+				if _, dup := w.Expires[fosite.TokenType(k)]; dup {
+					return errNotCanonical
+				}
+				n, err := d.int()
+				w.Expires[fosite.TokenType(k)] = n
+				return err
+			})
+		case "idt":
+			w.Claims = &wireClaims{}
+			err = d.claims(w.Claims)
+		case "hdr":
+			w.Headers, err = d.anyMap()
+		case "ext":
+			w.Extra, err = d.anyMap()
+		case "user":
+			var raw []byte
+			if raw, err = d.skip(); err == nil {
+				w.User = append(json.RawMessage(nil), raw...)
+			}
+		case "tnt":
+			w.Tenant = &Tenant{}
+			err = d.tenant(w.Tenant)
+		case "ip":
+			w.ClientIP, err = d.str()
+		case "sid":
+			w.LoginSID, err = d.str()
+		case "pt":
+			w.Principal, err = d.str()
+		case "akid":
+			w.APIKeyID, err = d.str()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	d.space()
+	if d.i != len(d.b) {
+		return errNotCanonical
+	}
+	return nil
+}
+
+// wireDecoder reads the canonical form of a session: JSON objects, strings
+// without escapes, integers, string lists. Anything else is
+// errNotCanonical.
+type wireDecoder struct {
+	b []byte
+	i int
+}
+
+func (d *wireDecoder) space() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and returns the next byte, or 0 at the end.
+func (d *wireDecoder) next() byte {
+	d.space()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+func (d *wireDecoder) expect(c byte) error {
+	if d.next() != c {
+		return errNotCanonical
+	}
+	d.i++
+	return nil
+}
+
+// object reads an object, calling member for each key with the decoder
+// at the value, which member must read.
+func (d *wireDecoder) object(member func(key []byte) error) error {
+	if err := d.expect('{'); err != nil {
+		return err
+	}
+	if d.next() == '}' {
+		d.i++
+		return nil
+	}
+	for {
+		k, err := d.rawStr()
+		if err != nil {
+			return err
+		}
+		if err := d.expect(':'); err != nil {
+			return err
+		}
+		if err := member(k); err != nil {
+			return err
+		}
+		switch d.next() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return errNotCanonical
+		}
+	}
+}
+
+// rawStr reads a string without escapes and returns its bytes (valid
+// UTF-8, which encoding/json would return unchanged).
+func (d *wireDecoder) rawStr() ([]byte, error) {
+	if err := d.expect('"'); err != nil {
+		return nil, err
+	}
+	start, ascii := d.i, true
+	for ; d.i < len(d.b); d.i++ {
+		switch c := d.b[d.i]; {
+		case c == '"':
+			s := d.b[start:d.i]
+			d.i++
+			if !ascii && !utf8.Valid(s) {
+				return nil, errNotCanonical
+			}
+			return s, nil
+		case c == '\\' || c < 0x20:
+			return nil, errNotCanonical
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, errNotCanonical
+}
+
+func (d *wireDecoder) str() (string, error) {
+	s, err := d.rawStr()
+	return string(s), err
+}
+
+// int reads an integer as encoding/json reads one into an int64.
+func (d *wireDecoder) int() (int64, error) {
+	d.space()
+	start := d.i
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	digits := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	if d.i == digits || (d.b[digits] == '0' && d.i-digits > 1) {
+		return 0, errNotCanonical
+	}
+	if d.i < len(d.b) {
+		if c := d.b[d.i]; c == '.' || c == 'e' || c == 'E' {
+			return 0, errNotCanonical
+		}
+	}
+	n, err := strconv.ParseInt(string(d.b[start:d.i]), 10, 64)
+	if err != nil {
+		return 0, errNotCanonical
+	}
+	return n, nil
+}
+
+// strList reads an array of strings; [] is an empty, non-nil list, as
+// encoding/json makes it.
+func (d *wireDecoder) strList() ([]string, error) {
+	if err := d.expect('['); err != nil {
+		return nil, err
+	}
+	l := []string{}
+	if d.next() == ']' {
+		d.i++
+		return l, nil
+	}
+	for {
+		s, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		l = append(l, s)
+		switch d.next() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return l, nil
+		default:
+			return nil, errNotCanonical
+		}
+	}
+}
+
+// skip returns the raw bytes of the next value, which must be an object
+// or an array (the free-form values); json.Valid checks it.
+func (d *wireDecoder) skip() ([]byte, error) {
+	c := d.next()
+	if c != '{' && c != '[' {
+		return nil, errNotCanonical
+	}
+	start, depth, inString := d.i, 0, false
+	for ; d.i < len(d.b); d.i++ {
+		c := d.b[d.i]
+		if inString {
+			switch c {
+			case '\\':
+				d.i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				d.i++
+				raw := d.b[start:d.i]
+				if !json.Valid(raw) {
+					return nil, errNotCanonical
+				}
+				return raw, nil
+			}
+		}
+	}
+	return nil, errNotCanonical
+}
+
+// anyMap reads a free-form object with encoding/json.
+func (d *wireDecoder) anyMap() (map[string]any, error) {
+	if d.next() != '{' {
+		return nil, errNotCanonical
+	}
+	raw, err := d.skip()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, errNotCanonical
+	}
+	return m, nil
+}
+
+func (d *wireDecoder) tenant(t *Tenant) error {
+	var seen uint8
+	return d.object(func(k []byte) error {
+		var bit uint8
+		var dst *string
+		switch string(k) {
+		case "id":
+			bit, dst = 1, &t.ID
+		case "dom":
+			bit, dst = 2, &t.DomainID
+		case "short":
+			bit, dst = 4, &t.ShortName
+		case "name":
+			bit, dst = 8, &t.Name
+		default:
+			return errNotCanonical
+		}
+		if seen&bit != 0 {
+			return errNotCanonical
+		}
+		seen |= bit
+		var err error
+		*dst, err = d.str()
+		return err
+	})
+}
+
+func (d *wireDecoder) claims(c *wireClaims) error {
+	var seen uint16
+	return d.object(func(k []byte) error {
+		var bit uint16
+		var s *string
+		var n *int64
+		var l *[]string
+		switch string(k) {
+		case "jti":
+			bit, s = 1<<0, &c.JTI
+		case "iss":
+			bit, s = 1<<1, &c.Issuer
+		case "sub":
+			bit, s = 1<<2, &c.Subject
+		case "aud":
+			bit, l = 1<<3, &c.Audience
+		case "nonce":
+			bit, s = 1<<4, &c.Nonce
+		case "exp":
+			bit, n = 1<<5, &c.ExpiresAt
+		case "iat":
+			bit, n = 1<<6, &c.IssuedAt
+		case "rat":
+			bit, n = 1<<7, &c.RequestedAt
+		case "auth_time":
+			bit, n = 1<<8, &c.AuthTime
+		case "at_hash":
+			bit, s = 1<<9, &c.AtHash
+		case "acr":
+			bit, s = 1<<10, &c.ACR
+		case "amr":
+			bit, l = 1<<11, &c.AMR
+		case "c_hash":
+			bit, s = 1<<12, &c.CHash
+		case "ext":
+			if seen&(1<<13) != 0 {
+				return errNotCanonical
+			}
+			seen |= 1 << 13
+			var err error
+			c.Extra, err = d.anyMap()
+			return err
+		default:
+			return errNotCanonical
+		}
+		if seen&bit != 0 {
+			return errNotCanonical
+		}
+		seen |= bit
+		var err error
+		switch {
+		case s != nil:
+			*s, err = d.str()
+		case n != nil:
+			*n, err = d.int()
+		default:
+			*l, err = d.strList()
+		}
+		return err
+	})
+}
