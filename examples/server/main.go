@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	shutdownDelay := fs.Duration("shutdown-delay", 0, "on SIGTERM, how long /readyz answers 503 before the listeners close (a load balancer's time to stop sending)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 20*time.Second, "on SIGTERM, how long requests under way may take to finish")
 	accessLifetime := fs.Duration("access-token-lifetime", time.Hour, "how long access tokens live, unless a client sets its own (the memory store keeps each one that long)")
-	adminAddr := fs.String("admin-addr", "127.0.0.1:8082", "listen address of the client administration API (its own listener; empty: no admin API)")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:8082", "listen address of the client administration API and /metrics (its own listener; empty: neither, and no metrics are collected)")
 	adminToken := fs.String("admin-token", os.Getenv("GATEHOUSE_ADMIN_TOKEN"), "bearer token of the admin API, 16+ characters of A-Z a-z 0-9 - . _ ~ + / (default $GATEHOUSE_ADMIN_TOKEN, else one generated at start and printed)")
 	var limits serverLimits
 	fs.DurationVar(&limits.read, "read-timeout", defaultLimits.read, "longest time to read a whole request, body included (slow clients are cut)")
@@ -157,7 +157,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tel, err := newTelemetry(ctx, *otlpEndpoint, *traceSample)
+	tel, err := newTelemetry(ctx, adminLn != nil, *otlpEndpoint, *traceSample)
 	if err != nil {
 		return err
 	}

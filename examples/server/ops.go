@@ -35,7 +35,7 @@ import (
 // OTLP to a collector, ...) without the library changing, and the demo
 // needs no second set of instruments.
 type telemetry struct {
-	meter   *sdkmetric.MeterProvider
+	meter   *sdkmetric.MeterProvider // nil without an admin listener
 	tracer  *sdktrace.TracerProvider // nil without -otlp-endpoint
 	metrics http.Handler
 }
@@ -43,19 +43,18 @@ type telemetry struct {
 // newTelemetry sets up the SDK. otlpEndpoint is "" (no traces) or an
 // http(s) URL of an OTLP/HTTP receiver; a URL without a path gets the
 // standard /v1/traces. sample is the share of traces kept (0 to 1), for
-// requests that do not carry a sampled parent.
-func newTelemetry(ctx context.Context, otlpEndpoint string, sample float64) (*telemetry, error) {
+// requests that do not carry a sampled parent. Without metrics (no admin
+// listener, so no /metrics to read them from) the provider keeps the
+// global, no-op meter provider and pays nothing for measurements no one
+// can read.
+func newTelemetry(ctx context.Context, metrics bool, otlpEndpoint string, sample float64) (*telemetry, error) {
 	res := resource.NewSchemaless(attribute.String("service.name", "gatehouse-demo"))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	exporter, err := otelprom.New(otelprom.WithRegisterer(reg),
-		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
-	if err != nil {
-		return nil, fmt.Errorf("prometheus exporter: %w", err)
-	}
-	t := &telemetry{
-		meter:   sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter), sdkmetric.WithResource(res)),
-		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	t := &telemetry{}
+	if metrics {
+		var err error
+		if t.meter, t.metrics, err = newMetrics(res); err != nil {
+			return nil, err
+		}
 	}
 	if otlpEndpoint == "" {
 		return t, nil
@@ -84,9 +83,26 @@ func newTelemetry(ctx context.Context, otlpEndpoint string, sample float64) (*te
 	return t, nil
 }
 
+// newMetrics returns the metrics SDK, exported in the Prometheus format by
+// the handler returned with it (with the Go runtime's and the process's
+// collectors).
+func newMetrics(res *resource.Resource) (*sdkmetric.MeterProvider, http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg),
+		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	return sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter), sdkmetric.WithResource(res)),
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
 // configure gives the provider the SDK's providers.
 func (t *telemetry) configure(cfg *provider.Config) {
-	cfg.MeterProvider = t.meter
+	if t.meter != nil {
+		cfg.MeterProvider = t.meter
+	}
 	if t.tracer != nil {
 		cfg.TracerProvider = t.tracer
 	}
@@ -98,7 +114,9 @@ func (t *telemetry) shutdown(ctx context.Context) error {
 	if t.tracer != nil {
 		errs = append(errs, t.tracer.Shutdown(ctx))
 	}
-	errs = append(errs, t.meter.Shutdown(ctx))
+	if t.meter != nil {
+		errs = append(errs, t.meter.Shutdown(ctx))
+	}
 	return errors.Join(errs...)
 }
 

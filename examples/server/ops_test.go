@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/provider"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -106,4 +107,23 @@ func TestDemoOTLPTraces(t *testing.T) {
 	err := run(t.Context(), []string{"-addr", "127.0.0.1:0", "-admin-addr", "", "-otlp-endpoint", "127.0.0.1:4318"}, io.Discard)
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "-otlp-endpoint"), "%v", err)
+}
+
+// Without an admin listener there is no /metrics to read measurements
+// from, so none are taken: the provider keeps the no-op meter provider.
+func TestNoMetricsWithoutAdminListener(t *testing.T) {
+	tel, err := newTelemetry(t.Context(), false, "", 1)
+	require.NoError(t, err)
+	var cfg provider.Config
+	tel.configure(&cfg)
+	assert.Nil(t, cfg.MeterProvider, "the global (no-op) meter provider")
+	assert.Nil(t, tel.metrics)
+	require.NoError(t, tel.shutdown(t.Context()))
+
+	tel, err = newTelemetry(t.Context(), true, "", 1)
+	require.NoError(t, err)
+	tel.configure(&cfg)
+	assert.NotNil(t, cfg.MeterProvider)
+	assert.NotNil(t, tel.metrics)
+	require.NoError(t, tel.shutdown(t.Context()))
 }

@@ -15,16 +15,25 @@ import (
 
 func copyClient(c storage.Client) storage.Client {
 	c.Secrets = slices.Clone(c.Secrets) // SecretHash holds only values
-	c.RedirectURIs = slices.Clone(c.RedirectURIs)
-	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-	c.GrantTypes = slices.Clone(c.GrantTypes)
-	c.ResponseTypes = slices.Clone(c.ResponseTypes)
-	c.Scopes = slices.Clone(c.Scopes)
-	c.Audience = slices.Clone(c.Audience)
 	c.JWKS = slices.Clone(c.JWKS)
-	c.PermissionScope = slices.Clone(c.PermissionScope)
-	c.IPRanges = slices.Clone(c.IPRanges)
-	c.IntrospectAudiences = slices.Clone(c.IntrospectAudiences)
+	// The string lists share one new array (a read is on every token
+	// request: one allocation, not eight); each is capped at its own
+	// length, so appending to one reallocates it rather than writing over
+	// the next.
+	lists := [...]*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes,
+		&c.Scopes, &c.Audience, &c.PermissionScope, &c.IPRanges, &c.IntrospectAudiences}
+	n := 0
+	for _, l := range lists {
+		n += len(*l)
+	}
+	all := make([]string, 0, n)
+	for _, l := range lists {
+		if *l != nil {
+			start := len(all)
+			all = append(all, *l...)
+			*l = all[start:len(all):len(all)]
+		}
+	}
 	return c
 }
 

@@ -76,3 +76,15 @@ func assertDisjoint(t *testing.T, path string, a, b reflect.Value) {
 		}
 	}
 }
+
+// copyClient puts the client's string lists in one array: appending to
+// one of the copy's lists must not write over the next.
+func TestCopyClientListsAreCapped(t *testing.T) {
+	c := storage.Client{RedirectURIs: []string{"https://a/cb"}, GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}}
+	cp := copyClient(c)
+	cp.RedirectURIs = append(cp.RedirectURIs, "https://evil/cb")
+	assert.Equal(t, []string{"client_credentials"}, cp.GrantTypes, "the append wrote over the next list")
+	cp.GrantTypes = append(cp.GrantTypes, "password")
+	assert.Equal(t, []string{"read"}, cp.Scopes, "the append wrote over the next list")
+	assert.Equal(t, []string{"https://a/cb"}, c.RedirectURIs)
+}

@@ -549,7 +549,7 @@ func (e *Engine) Introspect(ctx context.Context, token string, hint TokenUse) (T
 		}
 		req.Present(token)
 	}
-	use, ar, err := e.f.IntrospectToken(ctx, token, fosite.TokenUse(hint), NewSession(""))
+	use, ar, err := e.f.IntrospectToken(ctx, token, fosite.TokenUse(hint), loadTarget())
 	if err != nil {
 		return Token{}, err
 	}

@@ -18,8 +18,10 @@ import (
 // request only, so that a changed or deleted client takes effect at the
 // next.
 type Request struct {
-	mu      sync.Mutex
-	clients map[string]*Client
+	mu sync.Mutex
+	// clients are the clients loaded, one or two in a request: a slice
+	// searched in order costs less than a map.
+	clients []cachedClient
 
 	// codeRecords are the records of the authorization code being
 	// exchanged, by kind: the code and the PKCE and OpenID Connect records
@@ -37,7 +39,7 @@ type Request struct {
 
 	// loaded are the grants of the tokens the store loaded, by request ID,
 	// and events what it saw happen to them (see [Request.GrantEvents]).
-	loaded map[string]GrantRef
+	loaded []GrantRef
 	events []GrantEvent
 
 	// Password backs the resource-owner password grant of this request;
@@ -87,7 +89,12 @@ func (r *Request) Present(token string) {
 // Connect session); within one request these are the same record, and on a
 // database each read is a round trip.
 func NewRequest() *Request {
-	return &Request{clients: map[string]*Client{}}
+	return &Request{}
+}
+
+type cachedClient struct {
+	id string
+	c  *Client
 }
 
 // KeepRefreshScopes makes a refresh token the store creates for this
@@ -101,14 +108,24 @@ func (r *Request) KeepRefreshScopes(full []string) {
 func (r *Request) cachedClient(id string) (*Client, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, ok := r.clients[id]
-	return c, ok
+	for _, e := range r.clients {
+		if e.id == id {
+			return e.c, true
+		}
+	}
+	return nil, false
 }
 
 func (r *Request) cacheClient(id string, c *Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.clients[id] = c
+	for i := range r.clients {
+		if r.clients[i].id == id {
+			r.clients[i].c = c
+			return
+		}
+	}
+	r.clients = append(r.clients, cachedClient{id, c})
 }
 
 // cachedCodeRecord returns the record of kind under the code signature sig
@@ -217,19 +234,25 @@ func (r *Request) Saw(kind GrantEventKind) (GrantRef, bool) {
 func (r *Request) noteLoaded(rec storage.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.loaded == nil {
-		r.loaded = map[string]GrantRef{}
+	g := GrantRef{ID: rec.ID, ClientID: rec.ClientID, Subject: rec.Subject}
+	for i := range r.loaded {
+		if r.loaded[i].ID == rec.ID {
+			r.loaded[i] = g
+			return
+		}
 	}
-	r.loaded[rec.ID] = GrantRef{ID: rec.ID, ClientID: rec.ClientID, Subject: rec.Subject}
+	r.loaded = append(r.loaded, g)
 }
 
 // note records that kind happened to the grant with request ID id (once).
 func (r *Request) note(kind GrantEventKind, id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	g, ok := r.loaded[id]
-	if !ok {
-		g = GrantRef{ID: id}
+	g := GrantRef{ID: id}
+	for _, l := range r.loaded {
+		if l.ID == id {
+			g = l
+		}
 	}
 	e := GrantEvent{Kind: kind, Grant: g}
 	if !slices.Contains(r.events, e) {
