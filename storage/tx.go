@@ -24,3 +24,30 @@ type Transactor interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }
+
+// deferInsertsKey is the context key of DeferInserts.
+type deferInsertsKey struct{}
+
+// DeferInserts returns a context that allows a Transactor to hold back the
+// CreateToken calls made inside its transaction and send them with
+// Commit, in one round trip with the COMMIT itself, rather than one round
+// trip each. A store may ignore it (the memory store does). Where it
+// defers, a CreateToken call returns nil at once, and an error it would
+// have returned (ErrAlreadyExists for a taken signature) is returned by
+// Commit instead, which then commits nothing: the caller must not go on
+// after a failed CreateToken as if the transaction were intact, which is
+// what the provider does anyway (a failed write ends its request). Any
+// other call inside the transaction first sends the inserts held back, so
+// the transaction reads its own writes.
+//
+// The provider sets it on the transactions of the code exchange and the
+// refresh, whose inserts come last.
+func DeferInserts(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferInsertsKey{}, true)
+}
+
+// InsertsDeferrable reports whether ctx was made by DeferInserts.
+func InsertsDeferrable(ctx context.Context) bool {
+	v, _ := ctx.Value(deferInsertsKey{}).(bool)
+	return v
+}

@@ -118,7 +118,8 @@ func Store(t testing.TB, opts ...postgres.Option) (*postgres.Store, *pgxpool.Poo
 }
 
 // RoundTrips counts the round trips a pool makes to the server: every
-// statement sent on its own (a COMMIT included) and every batch. Install it
+// statement sent on its own (a COMMIT included) and every batch; and the
+// COMMITs, alone or in a batch. Install it
 // with [CountedStore].
 type RoundTrips struct {
 	statements, batches, commits atomic.Int64
@@ -142,8 +143,13 @@ func (c *RoundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 	return ctx
 }
 
-// TraceBatchQuery implements pgx.BatchTracer.
-func (*RoundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+// TraceBatchQuery implements pgx.BatchTracer: a COMMIT sent in a batch
+// counts as a commit, not as a round trip of its own.
+func (c *RoundTrips) TraceBatchQuery(_ context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if strings.EqualFold(strings.TrimSpace(data.SQL), "commit") {
+		c.commits.Add(1)
+	}
+}
 
 // TraceBatchEnd implements pgx.BatchTracer.
 func (*RoundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}

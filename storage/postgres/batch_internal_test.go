@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,4 +244,12 @@ func TestInsertRacesRevokeLoginGrants(t *testing.T) {
 	got, err := s.GetToken(ctx, tok.Kind, tok.Signature)
 	require.NoError(t, err)
 	assert.False(t, got.Active, "a token of the ended sign-in whose INSERT raced the revocation is inactive")
+}
+
+// A held-back insert must fail on a taken key (so that the COMMIT in its
+// batch does not run), where insertTokenSQL skips it.
+func TestDeferredInsertSQLFailsOnConflict(t *testing.T) {
+	require.Contains(t, insertTokenSQL, "ON CONFLICT")
+	require.NotContains(t, deferredInsertSQL, "ON CONFLICT")
+	require.True(t, strings.HasPrefix(insertTokenSQL, deferredInsertSQL))
 }

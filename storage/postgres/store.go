@@ -174,6 +174,9 @@ func (s *Store) run(ctx context.Context, f func(q querier) error) error {
 	if st.tx == nil {
 		return errTxEnded
 	}
+	if err := s.flushPending(ctx, st); err != nil {
+		return err
+	}
 	return f(st.tx)
 }
 

@@ -57,11 +57,17 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 // calls (see batch.go); it returns once its own row is committed.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	var err error
-	if txFrom(ctx, s.pool) == nil {
+	st := txFrom(ctx, s.pool)
+	switch {
+	case st == nil:
 		if err = ctx.Err(); err == nil {
 			err = s.createGrouped(ctx, t)
 		}
-	} else {
+	case storage.InsertsDeferrable(ctx):
+		if err = ctx.Err(); err == nil {
+			err = s.deferInsert(st, t)
+		}
+	default:
 		err = s.run(ctx, func(q querier) error { return s.insertToken(ctx, q, t) })
 	}
 	if err != nil {

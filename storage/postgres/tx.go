@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse/gatehouse/storage"
 )
 
 // txKey is the context key of the transaction BeginTx started.
@@ -23,11 +27,16 @@ type txState struct {
 	conn *pgxpool.Conn // tx's connection, released when tx ends
 	tx   pgx.Tx
 	stop func() bool // stops the rollback when the context is done
+
+	// pending are the arguments of token inserts held back
+	// (storage.DeferInserts), sent before the transaction's next statement
+	// or with its COMMIT.
+	pending [][]any
 }
 
 // end releases the connection of the ended transaction. st.mu is held.
 func (st *txState) end() {
-	st.tx = nil
+	st.tx, st.pending = nil, nil
 	st.conn.Release()
 }
 
@@ -119,9 +128,72 @@ func (s *Store) Commit(ctx context.Context) error {
 		_ = tx.Rollback(ctx)
 		return fmt.Errorf("postgres: commit: %w", err)
 	}
+	if len(st.pending) > 0 {
+		return s.commitPending(ctx, st, tx)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return s.fail(ctx, err, "commit")
 	}
+	return nil
+}
+
+// deferredInsertSQL is insertTokenSQL failing on a taken key, so that the
+// COMMIT sent after it in the same batch does not run.
+var deferredInsertSQL = strings.TrimSuffix(insertTokenSQL, "\n\tON CONFLICT (kind, signature) DO NOTHING")
+
+// pendingBatch queues the held-back inserts of st.
+func (s *Store) pendingBatch(st *txState) *pgx.Batch {
+	b := &pgx.Batch{}
+	for _, args := range st.pending {
+		b.Queue(s.sql(deferredInsertSQL), args...)
+	}
+	st.pending = nil
+	return b
+}
+
+// commitPending sends the held-back inserts and the COMMIT in one batch:
+// one round trip. If an insert fails, PostgreSQL skips the rest of the
+// batch, the COMMIT included, and the transaction is rolled back.
+func (s *Store) commitPending(ctx context.Context, st *txState, tx pgx.Tx) error {
+	b := s.pendingBatch(st)
+	b.Queue("commit")
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
+		_ = tx.Rollback(rctx) // a broken connection is closed, which rolls back as well
+		return s.fail(ctx, err, "commit")
+	}
+	// The batch's COMMIT ended the transaction; the connection is idle,
+	// and end returns it to the pool.
+	return nil
+}
+
+// flushPending sends the held-back inserts of st, before another
+// statement of its transaction. st.mu is held.
+func (s *Store) flushPending(ctx context.Context, st *txState) error {
+	if len(st.pending) == 0 {
+		return nil
+	}
+	if err := st.tx.SendBatch(ctx, s.pendingBatch(st)).Close(); err != nil {
+		return s.fail(ctx, err, "create the transaction's tokens")
+	}
+	return nil
+}
+
+// deferInsert holds back the insert of t until the next statement of the
+// context's transaction or its COMMIT (storage.DeferInserts). t's slices
+// are copied: the caller may change them once the call has returned.
+func (s *Store) deferInsert(st *txState, t storage.Token) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.tx == nil {
+		return errTxEnded
+	}
+	r := &t.Request
+	r.RequestedScopes, r.GrantedScopes = slices.Clone(r.RequestedScopes), slices.Clone(r.GrantedScopes)
+	r.RequestedAudience, r.GrantedAudience = slices.Clone(r.RequestedAudience), slices.Clone(r.GrantedAudience)
+	r.Session = slices.Clone(r.Session)
+	st.pending = append(st.pending, tokenArgs(t)) // the form is encoded here
 	return nil
 }
 

@@ -128,3 +128,86 @@ func txToken(kind storage.TokenKind, sig, family string) storage.Token {
 		Request: storage.Request{ID: family, ClientID: "c", Subject: "alice", GrantedScopes: []string{"openid"}, Session: []byte{0, 1, 2}},
 	}
 }
+
+// With storage.DeferInserts, a transaction's token inserts go with its
+// COMMIT: invisible until then, read by the transaction itself (the
+// inserts are sent before its next statement), and committed together.
+func TestTxDeferredInserts(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var rt pgtest.RoundTrips
+	s := pgtest.CountedStore(t, &rt)
+	require.NoError(t, s.CreateToken(ctx, txToken(storage.KindAuthCode, "code", "g1")))
+
+	txCtx, err := s.BeginTx(ctx)
+	require.NoError(t, err)
+	txCtx = storage.DeferInserts(txCtx)
+	_, err = s.ConsumeAuthCode(txCtx, "code")
+	require.NoError(t, err)
+	trips0, _ := rt.Counts()
+	access := txToken(storage.KindAccessToken, "at", "g1")
+	require.NoError(t, s.CreateToken(txCtx, access))
+	require.NoError(t, s.CreateToken(txCtx, txToken(storage.KindRefreshToken, "rt", "g1")))
+	access.Request.GrantedScopes[0] = "changed after the call" // the store kept its own copy
+	trips1, commits1 := rt.Counts()
+	assert.Equal(t, trips0, trips1, "the inserts were held back")
+	_, err = s.GetToken(ctx, storage.KindAccessToken, "at")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "invisible to others before the commit")
+
+	trips1, commits1 = rt.Counts()
+	require.NoError(t, s.Commit(txCtx))
+	trips2, commits2 := rt.Counts()
+	assert.Equal(t, trips1+1, trips2, "inserts and COMMIT in one round trip")
+	assert.Equal(t, commits1+1, commits2)
+	for _, k := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
+		got, err := s.GetToken(ctx, k, map[storage.TokenKind]string{storage.KindAccessToken: "at", storage.KindRefreshToken: "rt"}[k])
+		require.NoError(t, err, k)
+		assert.Equal(t, txToken(k, got.Signature, "g1").Request.GrantedScopes, got.Request.GrantedScopes)
+	}
+
+	// A transaction reads its own held-back insert.
+	txCtx, err = s.BeginTx(ctx)
+	require.NoError(t, err)
+	txCtx = storage.DeferInserts(txCtx)
+	require.NoError(t, s.CreateToken(txCtx, txToken(storage.KindAccessToken, "at2", "g2")))
+	_, err = s.GetToken(txCtx, storage.KindAccessToken, "at2")
+	require.NoError(t, err, "the transaction sees its own insert")
+	require.NoError(t, s.Rollback(txCtx))
+	_, err = s.GetToken(ctx, storage.KindAccessToken, "at2")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "rolled back")
+}
+
+// A held-back insert that fails (a taken signature) fails the Commit with
+// storage.ErrAlreadyExists, and nothing of the transaction is kept: not
+// the code it consumed, not the other tokens.
+func TestTxDeferredInsertFailsCommit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, _, _ := pgtest.Store(t)
+	require.NoError(t, s.CreateToken(ctx, txToken(storage.KindAuthCode, "code", "g1")))
+	require.NoError(t, s.CreateToken(ctx, txToken(storage.KindRefreshToken, "taken", "other")))
+
+	txCtx, err := s.BeginTx(ctx)
+	require.NoError(t, err)
+	txCtx = storage.DeferInserts(txCtx)
+	_, err = s.ConsumeAuthCode(txCtx, "code")
+	require.NoError(t, err)
+	require.NoError(t, s.CreateToken(txCtx, txToken(storage.KindAccessToken, "at", "g1")))
+	require.NoError(t, s.CreateToken(txCtx, txToken(storage.KindRefreshToken, "taken", "g1")), "held back: the error comes with the commit")
+	assert.ErrorIs(t, s.Commit(txCtx), storage.ErrAlreadyExists)
+	assert.NoError(t, s.Rollback(txCtx), "the transaction has ended")
+
+	_, err = s.GetToken(ctx, storage.KindAccessToken, "at")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "the other insert was not committed")
+	code, err := s.GetToken(ctx, storage.KindAuthCode, "code")
+	require.NoError(t, err)
+	assert.True(t, code.Active, "the code's consumption was rolled back")
+	taken, err := s.GetToken(ctx, storage.KindRefreshToken, "taken")
+	require.NoError(t, err)
+	assert.Equal(t, "other", taken.Request.ID, "the existing token is untouched")
+
+	// The pool's connections are all usable afterwards.
+	for i := range 8 {
+		require.NoError(t, s.CreateToken(ctx, txToken(storage.KindAccessToken, "after-"+string(rune('a'+i)), "g3")))
+	}
+}

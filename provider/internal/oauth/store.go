@@ -542,7 +542,9 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return ctx, s.mapErr(err)
 	}
-	return txCtx, nil
+	// The tokens are written last, so the store may send them with the
+	// COMMIT; a failed write fails the request either way.
+	return storage.DeferInserts(txCtx), nil
 }
 
 // Commit implements fosite's storage.Transactional.
