@@ -25,9 +25,9 @@ type Store struct {
 	mu        sync.Mutex
 	clients   table[storage.Client]
 	tokens    map[tokenKey]tokenEntry
-	families  map[string][]tokenKey // request ID -> keys of its tokens, every kind
-	bySID     map[string][]tokenKey // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
-	bySubject map[string][]tokenKey // Request.Subject -> keys of its tokens, every kind; "" not indexed
+	families  map[string]keyList // request ID -> keys of its tokens, every kind
+	bySID     map[string]keyList // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
+	bySubject map[string]keyList // Request.Subject -> keys of its tokens, every kind; "" not indexed
 	ended     map[string]time.Time  // ended sign-ins (RevokeLoginGrants): SID -> until
 	revoked   map[string]time.Time  // revoked grants (RevokeUserClientGrants): request ID -> until
 	jtis      map[string]time.Time  // JWT ID -> expiry
@@ -117,9 +117,9 @@ func (s *Store) init() {
 		func(u storage.ApplicationUser) string { return u.ID },
 		func(u storage.ApplicationUser, id string) storage.ApplicationUser { u.ID = id; return u })
 	s.tokens = map[tokenKey]tokenEntry{}
-	s.families = map[string][]tokenKey{}
-	s.bySID = map[string][]tokenKey{}
-	s.bySubject = map[string][]tokenKey{}
+	s.families = map[string]keyList{}
+	s.bySID = map[string]keyList{}
+	s.bySubject = map[string]keyList{}
 	s.ended = map[string]time.Time{}
 	s.revoked = map[string]time.Time{}
 	s.jtis = map[string]time.Time{}

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -27,15 +28,15 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		h := e.head()
 		k.sig = h.signature // the key shares the record's memory
 		s.tokens[k] = e
-		s.families[h.requestID] = append(s.families[h.requestID], k)
+		s.families[h.requestID] = s.families[h.requestID].add(k)
 		if h.loginSID != "" {
-			s.bySID[h.loginSID] = append(s.bySID[h.loginSID], k)
+			s.bySID[h.loginSID] = s.bySID[h.loginSID].add(k)
 		}
 		if h.subject != "" {
-			s.bySubject[h.subject] = append(s.bySubject[h.subject], k)
+			s.bySubject[h.subject] = s.bySubject[h.subject].add(k)
 		}
 		if sub := t.Request.Subject; sub != "" {
-			s.bySubject[sub] = append(s.bySubject[sub], k)
+			s.bySubject[sub] = s.bySubject[sub].add(k)
 		}
 		return nil
 	})
@@ -102,12 +103,56 @@ func (s *Store) deleteToken(k tokenKey) bool {
 }
 
 // unindex removes k from index[key], and the entry once it is empty.
-func unindex(index map[string][]tokenKey, key string, k tokenKey) {
-	keys := slices.DeleteFunc(index[key], func(x tokenKey) bool { return x == k })
-	if len(keys) == 0 {
+func unindex(index map[string]keyList, key string, k tokenKey) {
+	if l, empty := index[key].remove(k); empty {
 		delete(index, key)
 	} else {
-		index[key] = keys
+		index[key] = l
+	}
+}
+
+// keyList is an index entry: the keys of one family, sign-in or subject.
+// Most hold one key (a client_credentials token is a family of its own),
+// which is kept inline, so that indexing it allocates nothing.
+type keyList struct {
+	first tokenKey // the zero key when the list is empty (a real key has a kind)
+	rest  []tokenKey
+}
+
+// add returns l with k appended.
+func (l keyList) add(k tokenKey) keyList {
+	if l.first == (tokenKey{}) {
+		l.first = k
+	} else {
+		l.rest = append(l.rest, k)
+	}
+	return l
+}
+
+// remove returns l without k, and whether it is empty then.
+func (l keyList) remove(k tokenKey) (keyList, bool) {
+	if l.first == k {
+		if len(l.rest) == 0 {
+			return keyList{}, true
+		}
+		l.first, l.rest = l.rest[0], l.rest[1:]
+		return l, false
+	}
+	l.rest = slices.DeleteFunc(l.rest, func(x tokenKey) bool { return x == k })
+	return l, l.first == (tokenKey{})
+}
+
+// all yields the keys of l.
+func (l keyList) all() iter.Seq[tokenKey] {
+	return func(yield func(tokenKey) bool) {
+		if l.first == (tokenKey{}) || !yield(l.first) {
+			return
+		}
+		for _, k := range l.rest {
+			if !yield(k) {
+				return
+			}
+		}
 	}
 }
 
@@ -158,7 +203,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 // RevokeFamily implements [storage.TokenStore].
 func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
 	return s.tx(ctx, func() error {
-		for _, k := range s.families[requestID] {
+		for k := range s.families[requestID].all() {
 			if k.kind != kind {
 				continue
 			}
@@ -181,7 +226,7 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		if cur, ok := s.ended[sid]; !ok || until.After(cur) {
 			s.ended[sid] = until
 		}
-		for _, k := range s.bySID[sid] {
+		for k := range s.bySID[sid].all() {
 			if t, ok := s.tokens[k]; ok {
 				t.active = false
 				s.tokens[k] = t
@@ -200,7 +245,7 @@ func (s *Store) RevokeUserClientGrants(ctx context.Context, subject, clientID st
 		if subject == "" || clientID == "" {
 			return nil
 		}
-		for _, k := range s.bySubject[subject] {
+		for k := range s.bySubject[subject].all() {
 			e, ok := s.tokens[k]
 			if !ok {
 				continue
@@ -229,7 +274,7 @@ func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) (
 		}
 		newest := map[string]storage.Token{}
 		cut := toStamp(now)
-		for _, k := range s.bySubject[subject] {
+		for k := range s.bySubject[subject].all() {
 			e, ok := s.tokens[k]
 			if !ok || !e.active || !cut.before(e.expires) || (k.kind != storage.KindAccessToken && k.kind != storage.KindRefreshToken) {
 				continue

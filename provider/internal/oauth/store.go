@@ -72,12 +72,14 @@ func ToRecord(r fosite.Requester) (storage.Request, error) {
 	if err != nil {
 		return storage.Request{}, fmt.Errorf("oauth: encode session: %w", err)
 	}
-	form := url.Values{}
-	for k, v := range r.GetRequestForm() {
-		form[k] = append([]string(nil), v...)
-	}
-	for _, k := range sensitiveForm {
-		delete(form, k)
+	// The values are shared, not copied: a store keeps its own copy of
+	// what it is given (storagetest checks that it does).
+	src := r.GetRequestForm()
+	form := make(url.Values, len(src))
+	for k, v := range src {
+		if !slices.Contains(sensitiveForm, k) {
+			form[k] = v
+		}
 	}
 	rec := storage.Request{
 		ID:                r.GetID(),
