@@ -436,7 +436,7 @@ const (
 // becomes U+FFFD, which every backend stores as it is), cut to at most
 // max bytes at a rune boundary, with "…" marking a cut.
 func cleanText(s string, max int) string {
-	if len(s) <= max && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+	if len(s) <= max && cleanASCII(s) || len(s) <= max && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
 		return s
 	}
 	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
@@ -448,6 +448,17 @@ func cleanText(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// cleanASCII reports whether s is ASCII without NUL, in one pass: the
+// common case of cleanText (IDs, types, addresses).
+func cleanASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // newEvent completes e for recording: a new ID, the time (microseconds,

@@ -28,8 +28,12 @@ type auditWriter struct {
 	logger  *slog.Logger
 	max     int // the queue's bound
 
-	mu       sync.Mutex
-	queue    []storage.AuditEvent
+	mu    sync.Mutex
+	queue []storage.AuditEvent
+	// spare is the array of the last batch written, cleared, for the
+	// queue to fill next, so that a busy writer's queue does not grow a
+	// new array (and copy every event into it a few times) per batch.
+	spare    []storage.AuditEvent
 	running  bool          // a drain goroutine runs
 	seq      uint64        // events accepted into the queue, ever
 	done     uint64        // of those, the events the writer has finished with
@@ -111,13 +115,17 @@ func (w *auditWriter) drain() {
 		batch := w.queue[:n:n]
 		w.queue = w.queue[n:]
 		if len(w.queue) == 0 {
-			w.queue = nil // let the array go
+			w.queue, w.spare = w.spare, nil // the next events go to the spare array
 		}
 		w.mu.Unlock()
 
 		w.write(batch)
+		clear(batch) // let the events' strings go
 
 		w.mu.Lock()
+		if w.spare == nil {
+			w.spare = batch[:0]
+		}
 		w.done += uint64(n)
 		close(w.progress)
 		w.progress = make(chan struct{})

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"slices"
@@ -14,35 +15,50 @@ var _ storage.AuditStore = (*Store)(nil)
 
 // AppendAuditEvents implements [storage.AuditStore]. An event whose Time
 // and ID are those of a stored one is skipped. Beyond the store's audit
-// capacity ([WithAuditCapacity]) the events appended first are dropped.
+// capacity ([WithAuditCapacity]) the oldest events are dropped.
+//
+// The trail is one slice in the trail's order, oldest first: events
+// arrive nearly in time order, so an append is an append at the end or an
+// insert a few places before it, and no map or index is kept beside it.
 func (s *Store) AppendAuditEvents(ctx context.Context, events []storage.AuditEvent) error {
 	return s.auditTx(ctx, func() error {
 		for _, e := range events {
-			k := auditKey{e.Time.UnixNano(), e.ID}
-			if _, dup := s.audit[k]; !dup {
-				s.audit[k] = packAuditEvent(e)
-				s.auditOrder = append(s.auditOrder, k)
+			nanos := e.Time.UnixNano()
+			live := s.auditLog[s.auditHead:]
+			i := len(live)
+			if i > 0 && compareAudit(live[i-1], nanos, e.ID) >= 0 { // not the newest: find its place
+				var found bool
+				if i, found = slices.BinarySearchFunc(live, e, func(x auditEntry, e storage.AuditEvent) int {
+					return compareAudit(x, nanos, e.ID)
+				}); found {
+					continue
+				}
 			}
+			s.auditLog = slices.Insert(s.auditLog, s.auditHead+i, auditEntry{nanos: nanos, p: packAuditEvent(e)})
 		}
 		limit := s.auditCap
 		if limit == 0 { // a zero Store
 			limit = DefaultAuditCapacity
 		}
-		for limit >= 0 && len(s.audit) > limit {
-			k := s.auditOrder[s.auditHead]
-			s.auditOrder[s.auditHead] = auditKey{}
+		for limit >= 0 && len(s.auditLog)-s.auditHead > limit {
+			s.auditLog[s.auditHead] = auditEntry{}
 			s.auditHead++
-			if _, ok := s.audit[k]; ok {
-				delete(s.audit, k)
-				s.auditDropped++
-			}
+			s.auditDropped++
 		}
-		if s.auditHead > len(s.auditOrder)/2 { // reuse the dropped half
-			s.auditOrder = slices.Delete(s.auditOrder, 0, s.auditHead)
-			s.auditHead = 0
-		}
+		s.compactAudit()
 		return nil
 	})
+}
+
+// compactAudit reuses the room of the events dropped from the front once
+// it is half the slice.
+func (s *Store) compactAudit() {
+	if s.auditHead > 0 && s.auditHead >= len(s.auditLog)/2 {
+		n := copy(s.auditLog, s.auditLog[s.auditHead:])
+		clear(s.auditLog[n:])
+		s.auditLog = s.auditLog[:n]
+		s.auditHead = 0
+	}
 }
 
 // AuditEventsDropped returns how many audit events the store dropped
@@ -53,36 +69,26 @@ func (s *Store) AuditEventsDropped() int64 {
 	return s.auditDropped
 }
 
-// FindAuditEvents implements [storage.AuditStore]. It decodes and scans
-// every event: the memory store is for tests, demos and small
+// FindAuditEvents implements [storage.AuditStore]. It reads the trail
+// from its newest event back, decoding each, until it has found the
+// query's limit: the memory store is for tests, demos and small
 // single-process hosts.
 func (s *Store) FindAuditEvents(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error) {
-	var found []storage.AuditEvent
+	found := []storage.AuditEvent{}
 	err := s.auditTx(ctx, func() error {
-		for _, p := range s.audit {
-			if e := p.unpack(); auditSelects(q, e) {
+		live := s.auditLog[s.auditHead:]
+		for i := len(live) - 1; i >= 0; i-- {
+			if e := live[i].p.unpack(); auditSelects(q, e) {
 				found = append(found, e)
+				if q.Limit > 0 && len(found) == q.Limit {
+					break
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	slices.SortFunc(found, func(a, b storage.AuditEvent) int {
-		switch ka, kb := a.Key(), b.Key(); {
-		case ka.Before(kb):
-			return -1
-		case kb.Before(ka):
-			return 1
-		}
-		return 0
-	})
-	if q.Limit > 0 && len(found) > q.Limit {
-		found = found[:q.Limit]
-	}
-	if found == nil {
-		found = []storage.AuditEvent{}
 	}
 	return found, nil
 }
@@ -105,19 +111,13 @@ func auditSelects(q storage.AuditQuery, e storage.AuditEvent) bool {
 func (s *Store) DeleteAuditEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.auditTx(ctx, func() error {
-		for k := range s.audit {
-			if time.Unix(0, k.nanos).Before(before) {
-				delete(s.audit, k)
-				n++
-			}
-		}
-		if n > 0 { // forget the deleted keys' places
-			s.auditOrder = slices.DeleteFunc(s.auditOrder[s.auditHead:], func(k auditKey) bool {
-				_, ok := s.audit[k]
-				return !ok
-			})
-			s.auditHead = 0
-		}
+		live := s.auditLog[s.auditHead:]
+		cut := before.UnixNano()
+		i, _ := slices.BinarySearchFunc(live, cut, func(x auditEntry, cut int64) int { return cmp.Compare(x.nanos, cut) })
+		clear(live[:i])
+		s.auditHead += i
+		n = int64(i)
+		s.compactAudit()
 		return nil
 	})
 	return n, err
@@ -132,16 +132,24 @@ func (s *Store) auditTx(ctx context.Context, f func() error) error {
 	}
 	s.auditMu.Lock()
 	defer s.auditMu.Unlock()
-	if s.audit == nil {
-		s.audit = map[auditKey]packedAuditEvent{}
-	}
 	return f()
 }
 
-// auditKey is the key of a stored audit event: its Time and ID.
-type auditKey struct {
+// auditEntry is a stored audit event: its Time, for the order, and the
+// event packed.
+type auditEntry struct {
 	nanos int64
-	id    string
+	p     packedAuditEvent
+}
+
+// compareAudit compares x with the event of time nanos and ID id in the
+// trail's stored order (oldest first; of events as old, the smaller ID
+// first: the reverse of storage.AuditKey.Before).
+func compareAudit(x auditEntry, nanos int64, id string) int {
+	if c := cmp.Compare(x.nanos, nanos); c != 0 {
+		return c
+	}
+	return strings.Compare(x.p.id(), id)
 }
 
 // packedAuditEvent is an event as the store keeps it: every field, but
@@ -179,6 +187,15 @@ func packAuditEvent(e storage.AuditEvent) packedAuditEvent {
 		text(v)
 	}
 	return packedAuditEvent(b.String())
+}
+
+// id returns the ID of the packed event without decoding the rest.
+func (p packedAuditEvent) id() string {
+	s := string(p)
+	_, n := binary.Varint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+	s = s[n:]
+	l, n := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+	return s[n : n+int(l)]
 }
 
 // unpack decodes p, with a details map of its own. Times come back in UTC.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func tokenIssued(i int, at time.Time) storage.AuditEvent {
 }
 
 // TestAuditCapacity: a store keeps at most its capacity of audit events;
-// beyond it the events appended first are dropped, and counted; the rest
+// beyond it the oldest events are dropped, and counted; the rest
 // are found as before, and a sweep in between leaves the order right.
 func TestAuditCapacity(t *testing.T) {
 	ctx := context.Background()
@@ -39,7 +40,7 @@ func TestAuditCapacity(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, 100)
 	assert.Equal(t, fmt.Sprintf("%026d", 249), all[0].ID, "newest first")
-	assert.Equal(t, fmt.Sprintf("%026d", 150), all[99].ID, "the 150 appended first were dropped")
+	assert.Equal(t, fmt.Sprintf("%026d", 150), all[99].ID, "the 150 oldest were dropped")
 	assert.Equal(t, int64(150), s.AuditEventsDropped())
 
 	// A sweep removes the oldest 50; the next 60 appended fill the room
@@ -63,12 +64,12 @@ func TestAuditCapacity(t *testing.T) {
 		require.NoError(t, unbounded.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, t0)}))
 	}
 	assert.Zero(t, unbounded.AuditEventsDropped())
-	assert.Len(t, unbounded.audit, DefaultAuditCapacity+10)
+	assert.Len(t, unbounded.auditLog, DefaultAuditCapacity+10)
 }
 
 // maxBytesPerAuditEvent is the most heap one token.issued event may hold
 // in the memory store (DefaultAuditCapacity's doc comment).
-const maxBytesPerAuditEvent = 600
+const maxBytesPerAuditEvent = 450
 
 // TestAuditEventFootprint appends 100,000 token.issued events and checks
 // the heap they hold, as runtime.MemStats counts it.
@@ -80,4 +81,45 @@ func TestAuditEventFootprint(t *testing.T) {
 		return s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, at)})
 	})
 	runtime.KeepAlive(s)
+}
+
+// Events arrive nearly in time order (a batch of concurrent requests'
+// events): each is put in its place, a stored one appended again is
+// skipped, and the trail is found newest first, of events as old the
+// greater ID first; at capacity the oldest go, whatever the append order.
+func TestAuditOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	s := New(WithAuditCapacity(6))
+	t0 := time.Now().UTC().Truncate(time.Second)
+	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+	require.NoError(t, s.AppendAuditEvents(ctx, []storage.AuditEvent{
+		tokenIssued(1, at(1)), tokenIssued(3, at(3)), tokenIssued(2, at(2)), tokenIssued(5, at(3)), tokenIssued(4, at(3)),
+	}))
+	require.NoError(t, s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(2, at(2)), tokenIssued(0, at(0))}), "one again, one older")
+	ids := func() []string {
+		all, err := s.FindAuditEvents(ctx, storage.AuditQuery{})
+		require.NoError(t, err)
+		var out []string
+		for i, e := range all {
+			if i > 0 {
+				require.True(t, all[i-1].Key().Before(e.Key()), "the trail's order")
+			}
+			out = append(out, strings.TrimLeft(e.ID, "0"))
+		}
+		return out
+	}
+	assert.Equal(t, []string{"5", "4", "3", "2", "1", ""}, ids(), "newest first; the duplicate skipped")
+	require.NoError(t, s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(7, at(-1)), tokenIssued(6, at(4))}))
+	assert.Equal(t, []string{"6", "5", "4", "3", "2", "1"}, ids(), "the two oldest dropped, the one appended last among them")
+	assert.Equal(t, int64(2), s.AuditEventsDropped())
+
+	page, err := s.FindAuditEvents(ctx, storage.AuditQuery{Limit: 2, After: storage.AuditKey{Time: at(3), ID: fmt.Sprintf("%026d", 4)}})
+	require.NoError(t, err)
+	require.Len(t, page, 2)
+	assert.Equal(t, []string{fmt.Sprintf("%026d", 3), fmt.Sprintf("%026d", 2)}, []string{page[0].ID, page[1].ID}, "the page after a cursor")
+
+	n, err := s.DeleteAuditEvents(ctx, at(3))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n, "the events before the cut")
+	assert.Equal(t, []string{"6", "5", "4", "3"}, ids())
 }

@@ -25,12 +25,12 @@ type Store struct {
 	mu        sync.Mutex
 	clients   table[storage.Client]
 	tokens    map[tokenKey]tokenEntry
-	families  map[string]keyList // request ID -> keys of its tokens, every kind
-	bySID     map[string]keyList // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
-	bySubject map[string]keyList // Request.Subject -> keys of its tokens, every kind; "" not indexed
-	ended     map[string]time.Time  // ended sign-ins (RevokeLoginGrants): SID -> until
-	revoked   map[string]time.Time  // revoked grants (RevokeUserClientGrants): request ID -> until
-	jtis      map[string]time.Time  // JWT ID -> expiry
+	families  map[string]keyList   // request ID -> keys of its tokens, every kind
+	bySID     map[string]keyList   // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
+	bySubject map[string]keyList   // Request.Subject -> keys of its tokens, every kind; "" not indexed
+	ended     map[string]time.Time // ended sign-ins (RevokeLoginGrants): SID -> until
+	revoked   map[string]time.Time // revoked grants (RevokeUserClientGrants): request ID -> until
+	jtis      map[string]time.Time // JWT ID -> expiry
 	denied    map[storage.DenyKey]storage.Deny
 	consents  map[consentKey]storage.Consent
 	logins    table[storage.LoginSession]
@@ -46,26 +46,25 @@ type Store struct {
 	afterSweepBatch func()
 
 	auditMu sync.Mutex // guards the audit fields alone (see auditTx)
-	audit   map[auditKey]packedAuditEvent
-	// auditOrder holds the audit keys in the order they were appended,
-	// from auditHead on (keys deleted since may remain; they are skipped),
-	// so that the first appended are the first dropped at auditCap.
-	auditOrder   []auditKey
+	// auditLog holds the audit events in the trail's order, oldest
+	// first, from auditHead on (the room before it is reused once it is
+	// half the slice).
+	auditLog     []auditEntry
 	auditHead    int
 	auditCap     int // the most events kept; 0: DefaultAuditCapacity; negative: no limit
 	auditDropped int64
 }
 
 // DefaultAuditCapacity is how many audit events a memory store keeps
-// unless [WithAuditCapacity] says otherwise: at about 500 bytes of heap
-// each (a token.issued event), some 50 MB.
+// unless [WithAuditCapacity] says otherwise: at about 410 bytes of heap
+// each (a token.issued event), some 41 MB.
 const DefaultAuditCapacity = 100_000
 
 // Option configures a memory store.
 type Option func(*Store)
 
 // WithAuditCapacity keeps at most n audit events: when an append would
-// keep more, the events appended first are dropped, and
+// keep more, the oldest events are dropped, and
 // [Store.AuditEventsDropped] counts them. n < 0 keeps every event until
 // [Store.DeleteAuditEvents] removes it. A process that issues thousands of
 // tokens a second records as many token.issued events: without a bound the
