@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/provider/internal/jsonw"
 	"github.com/gatehouse/gatehouse/provider/internal/oauth"
 )
 
@@ -79,7 +80,8 @@ func (p *Provider) IntrospectHandler() http.Handler {
 			writeInactive(w)
 			return
 		}
-		writeJSON(w, http.StatusOK, info.introspection())
+		resp := info.introspection()
+		writeJSONBody(w, http.StatusOK, resp.appendJSON(make([]byte, 0, 512)))
 	})
 	ep := p.tel.endpoint("introspect")
 	if !p.cfg.CORSIntrospection {
@@ -91,8 +93,11 @@ func (p *Provider) IntrospectHandler() http.Handler {
 // writeInactive writes the answer for a token the caller may not see or
 // that is not valid: the two must be indistinguishable.
 func writeInactive(w http.ResponseWriter) {
-	writeJSON(w, http.StatusOK, map[string]any{"active": false})
+	writeJSONBody(w, http.StatusOK, []byte(inactiveBody))
 }
+
+// inactiveBody is what writeJSON wrote for {"active": false}.
+const inactiveBody = `{"active":false}` + "\n"
 
 // mayIntrospect reports whether caller, an authenticated client, may see
 // the token that info describes: its own token, or an access token whose
@@ -171,6 +176,30 @@ type introspectionResponse struct {
 	// PrincipalType is "user" or "application" (an application user) for
 	// a token with a subject.
 	PrincipalType string `json:"principal_type,omitempty"`
+}
+
+// appendJSON appends what json.NewEncoder(w).Encode(r) writes (the
+// trailing newline included), without reflection: introspection is a
+// resource server's call on every request it serves.
+func (r *introspectionResponse) appendJSON(b []byte) []byte {
+	o := jsonw.Object{B: append(b, '{')}
+	o.Bool("active", r.Active)
+	o.Str("scope", r.Scope)
+	o.StrAlways("client_id", r.ClientID)
+	o.Str("username", r.Username)
+	o.StrAlways("token_type", r.TokenType)
+	o.Int("exp", r.Exp)
+	o.Int("iat", r.Iat)
+	o.Str("sub", r.Sub)
+	o.List("aud", r.Aud)
+	o.StrAlways("iss", r.Iss)
+	o.Int("auth_time", r.AuthTime)
+	o.List("amr", r.AMR)
+	o.Str("acr", r.ACR)
+	o.Str("customer_id", r.Customer)
+	o.Str("client_ip", r.ClientIP)
+	o.Str("principal_type", r.PrincipalType)
+	return append(o.B, '}', '\n')
 }
 
 func unixOrZero(t time.Time) int64 {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/provider/internal/jsonw"
+
 	"github.com/ory/fosite"
 )
 
@@ -26,117 +28,63 @@ import (
 
 // appendWire appends json.Marshal(w) to b.
 func appendWire(b []byte, w *wireSession) ([]byte, error) {
-	o := objectWriter{b: append(b, '{')}
-	o.str("sub", w.Subject)
-	o.str("usr", w.Username)
+	o := jsonw.Object{B: append(b, '{')}
+	o.Str("sub", w.Subject)
+	o.Str("usr", w.Username)
 	if len(w.Expires) > 0 {
-		o.key("exp")
-		o.b = appendExpires(o.b, w.Expires)
+		o.Key("exp")
+		o.B = appendExpires(o.B, w.Expires)
 	}
 	if c := w.Claims; c != nil {
-		o.key("idt")
-		if err := o.claims(c); err != nil {
+		o.Key("idt")
+		var err error
+		if o.B, err = appendClaims(o.B, c); err != nil {
 			return nil, err
 		}
 	}
-	o.marshal("hdr", w.Headers)
-	o.marshal("ext", w.Extra)
-	if len(w.User) > 0 {
-		o.key("user")
-		o.b, o.err = appendRaw(o.b, w.User)
+	o.Marshal("hdr", w.Headers)
+	o.Marshal("ext", w.Extra)
+	if len(w.User) > 0 && o.Err == nil {
+		o.Key("user")
+		o.B, o.Err = appendRaw(o.B, w.User)
 	}
 	if t := w.Tenant; t != nil {
-		o.key("tnt")
-		t := objectWriter{b: append(o.b, `{"id":`...), n: 1}
-		t.b = appendJSONString(t.b, w.Tenant.ID)
-		t.str("dom", w.Tenant.DomainID)
-		t.str("short", w.Tenant.ShortName)
-		t.str("name", w.Tenant.Name)
-		o.b = append(t.b, '}')
+		o.Key("tnt")
+		t := jsonw.Object{B: append(o.B, '{')}
+		t.StrAlways("id", w.Tenant.ID)
+		t.Str("dom", w.Tenant.DomainID)
+		t.Str("short", w.Tenant.ShortName)
+		t.Str("name", w.Tenant.Name)
+		o.B = append(t.B, '}')
 	}
-	o.str("ip", w.ClientIP)
-	o.str("sid", w.LoginSID)
-	o.str("pt", w.Principal)
-	o.str("akid", w.APIKeyID)
-	if o.err != nil {
-		return nil, o.err
+	o.Str("ip", w.ClientIP)
+	o.Str("sid", w.LoginSID)
+	o.Str("pt", w.Principal)
+	o.Str("akid", w.APIKeyID)
+	if o.Err != nil {
+		return nil, o.Err
 	}
-	return append(o.b, '}'), nil
+	return append(o.B, '}'), nil
 }
 
-// objectWriter appends the members of a JSON object as encoding/json
-// writes a struct's fields tagged omitempty: a zero value is left out.
-type objectWriter struct {
-	b   []byte
-	n   int // members written
-	err error
-}
-
-func (o *objectWriter) key(k string) {
-	if o.n > 0 {
-		o.b = append(o.b, ',')
-	}
-	o.n++
-	o.b = append(o.b, '"')
-	o.b = append(o.b, k...)
-	o.b = append(o.b, '"', ':')
-}
-
-func (o *objectWriter) str(k, v string) {
-	if v != "" {
-		o.key(k)
-		o.b = appendJSONString(o.b, v)
-	}
-}
-
-func (o *objectWriter) int(k string, v int64) {
-	if v != 0 {
-		o.key(k)
-		o.b = strconv.AppendInt(o.b, v, 10)
-	}
-}
-
-func (o *objectWriter) list(k string, v []string) {
-	if len(v) > 0 {
-		o.key(k)
-		o.b = append(o.b, '[')
-		for i, s := range v {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			o.b = appendJSONString(o.b, s)
-		}
-		o.b = append(o.b, ']')
-	}
-}
-
-// marshal writes a free-form map with encoding/json.
-func (o *objectWriter) marshal(k string, m map[string]any) {
-	if len(m) > 0 && o.err == nil {
-		o.key(k)
-		o.b, o.err = appendMarshal(o.b, m)
-	}
-}
-
-// claims writes the ID token claims as the value of the current key.
-func (o *objectWriter) claims(c *wireClaims) error {
-	w := objectWriter{b: append(o.b, '{')}
-	w.str("jti", c.JTI)
-	w.str("iss", c.Issuer)
-	w.str("sub", c.Subject)
-	w.list("aud", c.Audience)
-	w.str("nonce", c.Nonce)
-	w.int("exp", c.ExpiresAt)
-	w.int("iat", c.IssuedAt)
-	w.int("rat", c.RequestedAt)
-	w.int("auth_time", c.AuthTime)
-	w.str("at_hash", c.AtHash)
-	w.str("acr", c.ACR)
-	w.list("amr", c.AMR)
-	w.str("c_hash", c.CHash)
-	w.marshal("ext", c.Extra)
-	o.b = append(w.b, '}')
-	return w.err
+// appendClaims appends the ID token claims.
+func appendClaims(b []byte, c *wireClaims) ([]byte, error) {
+	w := jsonw.Object{B: append(b, '{')}
+	w.Str("jti", c.JTI)
+	w.Str("iss", c.Issuer)
+	w.Str("sub", c.Subject)
+	w.List("aud", c.Audience)
+	w.Str("nonce", c.Nonce)
+	w.Int("exp", c.ExpiresAt)
+	w.Int("iat", c.IssuedAt)
+	w.Int("rat", c.RequestedAt)
+	w.Int("auth_time", c.AuthTime)
+	w.Str("at_hash", c.AtHash)
+	w.Str("acr", c.ACR)
+	w.List("amr", c.AMR)
+	w.Str("c_hash", c.CHash)
+	w.Marshal("ext", c.Extra)
+	return append(w.B, '}'), w.Err
 }
 
 // appendExpires appends a token-type-to-nanoseconds map, keys sorted as
@@ -153,7 +101,7 @@ func appendExpires(b []byte, m map[fosite.TokenType]int64) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, string(k))
+		b = jsonw.AppendString(b, string(k))
 		b = append(b, ':')
 		b = strconv.AppendInt(b, m[k], 10)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+
+	"github.com/gatehouse/gatehouse/provider/internal/jsonw"
 )
 
 // writeAccessResponse writes a successful token response as fosite's
@@ -40,11 +42,11 @@ func appendJSONObject(b []byte, m map[string]any) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonw.AppendString(b, k)
 		b = append(b, ':')
 		switch v := m[k].(type) {
 		case string:
-			b = appendJSONString(b, v)
+			b = jsonw.AppendString(b, v)
 		case int64:
 			b = strconv.AppendInt(b, v, 10)
 		case int:
@@ -58,19 +60,4 @@ func appendJSONObject(b []byte, m map[string]any) ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
-}
-
-// appendJSONString appends json.Marshal(s) to b: quoted as it is when
-// nothing in it needs escaping (tokens and scopes never do), by
-// json.Marshal's own rules otherwise.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			js, _ := json.Marshal(s) // a string always marshals
-			return append(b, js...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
