@@ -398,7 +398,7 @@ type apiKeyClientKey struct{}
 func (p *Provider) apiKeyTokenRequest(ctx context.Context, tr *tokenRequest) (context.Context, error) {
 	r := tr.r
 	keys := r.Header.Values(APIKeyHeader)
-	id, _, basic, ok := oauth.ClientCredentials(r, r.PostForm)
+	id, _, basic, ok := oauth.ClientCredentials(ctx, r, r.PostForm)
 	if !ok {
 		if len(keys) > 0 {
 			return ctx, oauth.InvalidClient.Hint("Send the client_id of a client that accepts API keys with the X-API-Key header.")

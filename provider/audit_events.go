@@ -130,7 +130,7 @@ func (p *Provider) auditClientAuth(ctx context.Context, r *http.Request, form ur
 	if !oauth.InvalidClient.In(err) {
 		return
 	}
-	id, plain, _, _ := oauth.ClientCredentials(r, form)
+	id, plain, _, _ := oauth.ClientCredentials(ctx, r, form)
 	if id == "" {
 		id = form.Get("client_id")
 	}

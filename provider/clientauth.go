@@ -63,14 +63,14 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 	if c, ok := ctx.Value(apiKeyClientKey{}).(*oauth.Client); ok {
 		return c, nil // a token request whose API key checked out (apiKeyTokenRequest)
 	}
-	if err := oneAuthMethod(r, form); err != nil {
+	if err := oneAuthMethod(ctx, r, form); err != nil {
 		return nil, err
 	}
 	authenticate := p.engine.AuthenticateClientDirectly
 	if p.cfg.ClientAuthLockout.MaxFailures < 0 || form.Get("client_assertion_type") != "" {
 		return authenticate(ctx, r, form)
 	}
-	id, plain, _, ok := oauth.ClientCredentials(r, form)
+	id, plain, _, ok := oauth.ClientCredentials(ctx, r, form)
 	if !ok {
 		return authenticate(ctx, r, form) // the engine describes what is missing or malformed
 	}
@@ -195,8 +195,8 @@ func (f *authFlights) do(ctx context.Context, key, secret string, check func() e
 // a secret together with an assertion. A body client_id beside Basic
 // credentials is allowed (some clients send both) but must name the same
 // client. Any of these is a malformed request: 400 invalid_request.
-func oneAuthMethod(r *http.Request, form url.Values) error {
-	user, _, basic := r.BasicAuth()
+func oneAuthMethod(ctx context.Context, r *http.Request, form url.Values) error {
+	user, _, basic := oauth.BasicAuth(ctx, r)
 	secret := form.Get("client_secret") != ""
 	assertion := form.Get("client_assertion") != "" || form.Get("client_assertion_type") != ""
 	switch {

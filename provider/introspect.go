@@ -39,11 +39,11 @@ func (p *Provider) IntrospectHandler() http.Handler {
 		if !p.parseForm(w, r) {
 			return
 		}
-		if !hasClientCredentials(r) {
+		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
+		if !hasClientCredentials(ctx, r) {
 			p.writeTokenError(ctx, w, nil, oauth.InvalidClient.Hint("Authenticate as a client to introspect tokens."))
 			return
 		}
-		ctx = oauth.WithRequest(ctx, oauth.NewRequest())
 		client, err := p.engine.AuthenticateClient(ctx, r, r.PostForm)
 		if err == nil {
 			telOf(w).setClient(client.ID)
@@ -239,8 +239,8 @@ func (i TokenInfo) introspection() introspectionResponse {
 
 // hasClientCredentials reports whether the request carries any form of
 // client authentication (Basic, client_secret_post or a client assertion).
-func hasClientCredentials(r *http.Request) bool {
-	if _, _, ok := r.BasicAuth(); ok {
+func hasClientCredentials(ctx context.Context, r *http.Request) bool {
+	if _, _, ok := oauth.BasicAuth(ctx, r); ok {
 		return true
 	}
 	return r.PostForm.Get("client_id") != "" || r.PostForm.Get("client_assertion") != ""

@@ -118,7 +118,7 @@ func (p *Provider) countClientAuthFailure(ctx context.Context, r *http.Request, 
 	}
 	id := ""
 	if reason != "malformed_request" && reason != "unknown_client" {
-		if cid, _, _, ok := oauth.ClientCredentials(r, form); ok {
+		if cid, _, _, ok := oauth.ClientCredentials(ctx, r, form); ok {
 			if c, known := oauth.LoadedClient(ctx, cid); known {
 				id = c.ID
 			}
@@ -172,7 +172,7 @@ func (p *Provider) explainExpiredSecret(ctx context.Context, r *http.Request, fo
 	if !oauth.InvalidClient.In(err) || errors.As(err, &locked) || form.Get("client_assertion_type") != "" {
 		return err
 	}
-	id, plain, _, ok := oauth.ClientCredentials(r, form)
+	id, plain, _, ok := oauth.ClientCredentials(ctx, r, form)
 	if !ok || plain == "" {
 		return err
 	}

@@ -239,7 +239,7 @@ func (e *Engine) secretMethodAsRegistered(ctx context.Context, r *http.Request, 
 	if form.Get("client_assertion_type") != "" || form.Get("client_assertion") != "" {
 		return r, form
 	}
-	id, secret, basic, ok := ClientCredentials(r, form)
+	id, secret, basic, ok := ClientCredentials(ctx, r, form)
 	if !ok || secret == "" {
 		return r, form
 	}
@@ -268,8 +268,8 @@ func (e *Engine) secretMethodAsRegistered(ctx context.Context, r *http.Request, 
 // else from client_id and client_secret in the body. basic says which; ok
 // is false when fosite would refuse the credentials as missing or
 // malformed before looking up a client.
-func ClientCredentials(r *http.Request, form url.Values) (id, secret string, basic, ok bool) {
-	user, pass, basic := r.BasicAuth()
+func ClientCredentials(ctx context.Context, r *http.Request, form url.Values) (id, secret string, basic, ok bool) {
+	user, pass, basic := BasicAuth(ctx, r)
 	if !basic {
 		id = form.Get("client_id")
 		return id, form.Get("client_secret"), false, id != ""

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -57,6 +58,33 @@ type Request struct {
 	// JWT's grant from it; verified is its claims once checked.
 	presented string
 	verified  *statelessClaims
+
+	// basic is the request's HTTP Basic credentials, decoded once: the
+	// client authentication's steps each read them.
+	basic *basicCreds
+}
+
+type basicCreds struct {
+	header, user, pass string
+	ok                 bool
+}
+
+// BasicAuth returns r.BasicAuth(), decoded once for the Request that ctx
+// carries (and again if the Authorization header is not the one decoded).
+func BasicAuth(ctx context.Context, r *http.Request) (user, pass string, ok bool) {
+	q := requestOf(ctx)
+	if q == nil {
+		return r.BasicAuth()
+	}
+	h := r.Header.Get("Authorization")
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if b := q.basic; b != nil && b.header == h {
+		return b.user, b.pass, b.ok
+	}
+	user, pass, ok = r.BasicAuth()
+	q.basic = &basicCreds{header: h, user: user, pass: pass, ok: ok}
+	return user, pass, ok
 }
 
 // issuedAt returns when the request issued its stateless access token,

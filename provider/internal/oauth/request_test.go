@@ -2,6 +2,9 @@ package oauth
 
 import (
 	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/ory/fosite"
@@ -71,4 +74,26 @@ func TestAuthenticateUsesTheRequestsPassword(t *testing.T) {
 	assert.Equal(t, "sub-alice", sub)
 	_, err = s.Authenticate(ctx, "alice", "wrong")
 	assert.ErrorIs(t, err, fosite.ErrNotFound)
+}
+
+// BasicAuth answers as r.BasicAuth, for the header the request has now:
+// the decoded credentials are kept for the header they came from.
+func TestBasicAuthOncePerHeader(t *testing.T) {
+	ctx := WithRequest(context.Background(), NewRequest())
+	r := httptest.NewRequest(http.MethodPost, "/oauth2/token", nil)
+	for _, h := range []string{"", "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:s%3Acret")), "Basic !!", "Bearer x",
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("other:secret")), "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:s%3Acret"))} {
+		if h == "" {
+			r.Header.Del("Authorization")
+		} else {
+			r.Header.Set("Authorization", h)
+		}
+		u, p, ok := r.BasicAuth()
+		for range 2 {
+			gu, gp, gok := BasicAuth(ctx, r)
+			assert.Equal(t, []any{u, p, ok}, []any{gu, gp, gok}, "header %q", h)
+		}
+		gu, gp, gok := BasicAuth(context.Background(), r)
+		assert.Equal(t, []any{u, p, ok}, []any{gu, gp, gok}, "without a Request: header %q", h)
+	}
 }
