@@ -107,7 +107,7 @@ type outcome int
 
 const (
 	answered outcome = iota // a complete 200 with an access token
-	notTaken                // never reached the server: connection refused, or an idle connection closed under it
+	notTaken                // never reached the server: refused, reset in the accept queue, or an idle connection closed under it
 	broken                  // anything else: a request the server took and did not answer
 )
 
@@ -135,6 +135,12 @@ func tokenRequest(c *http.Client, issuer string) (outcome, string) {
 			// The server closed a keep-alive connection it had not read
 			// a request from (Shutdown closes idle connections): the
 			// request was never taken.
+			return notTaken, ""
+		case !reused.Load() && !firstByte.Load() && errors.Is(err, syscall.ECONNRESET):
+			// A new connection the kernel completed but the server never
+			// accepted: closing the listener resets those still in its
+			// accept queue. (One the server accepted is not closed by
+			// Shutdown until its request is answered, or after 5 s unread.)
 			return notTaken, ""
 		}
 		return broken, fmt.Sprintf("error (reused connection %v, response begun %v): %v", reused.Load(), firstByte.Load(), err)

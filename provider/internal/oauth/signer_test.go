@@ -143,3 +143,36 @@ func BenchmarkSignerGenerate(b *testing.B) {
 		}
 	}
 }
+
+// The header's typ is the caller's (else "JWT"), whatever was signed
+// before with the same key (the go-jose signers are cached per key and
+// typ); other header members are kept; claims of every kind come back as
+// encoding/json reads them.
+func TestSignerHeaderAndClaims(t *testing.T) {
+	s, _, _ := newSigner(t, "ES256")
+	ctx := context.Background()
+	claims := jwt.MapClaims{"sub": "a\"<b>&", "n": int64(1 << 40), "i": 7, "f": 1.5, "aud": []string{"x", "y"}, "ext": map[string]any{"k": []any{"v", true}}}
+	for _, c := range []struct {
+		header map[string]any
+		typ    string
+	}{
+		{map[string]any{"typ": "at+jwt"}, "at+jwt"},
+		{nil, "JWT"},
+		{map[string]any{"typ": "at+jwt"}, "at+jwt"},
+		{map[string]any{"cty": "x"}, "JWT"},
+		{nil, "JWT"},
+	} {
+		tok, _, err := s.Generate(ctx, claims, &jwt.Headers{Extra: c.header})
+		require.NoError(t, err)
+		h := jwsHeader(t, tok)
+		assert.Equal(t, c.typ, h["typ"])
+		assert.Equal(t, c.header["cty"], h["cty"], "other members are kept, and only where given")
+		decoded, err := s.Decode(ctx, tok)
+		require.NoError(t, err)
+		want, err := json.Marshal(claims)
+		require.NoError(t, err)
+		got, err := json.Marshal(decoded.Claims)
+		require.NoError(t, err)
+		assert.JSONEq(t, string(want), string(got))
+	}
+}
