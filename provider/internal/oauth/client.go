@@ -3,6 +3,10 @@ package oauth
 import (
 	"encoding/json"
 	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	jose3 "github.com/go-jose/go-jose/v3"
@@ -40,8 +44,7 @@ func NewClient(c storage.Client, now time.Time) *Client {
 		fc.hashes = append(fc.hashes, []byte(s.Hash))
 	}
 	if len(c.IPRanges) > 0 {
-		l, err := ipfilter.Parse(c.IPRanges)
-		fc.ips, fc.ipsBad = l, err != nil
+		fc.ips, fc.ipsBad = parseRanges(c.IPRanges)
 	}
 	if len(c.JWKS) > 0 {
 		// The v3 key set exists only because fosite's OpenIDConnectClient
@@ -52,6 +55,64 @@ func NewClient(c storage.Client, now time.Time) *Client {
 		}
 	}
 	return fc
+}
+
+// rangeCache caches ipfilter.Parse by the ranges' text: a client is
+// loaded on every request, and parsing its ranges each time cost a
+// microsecond of a token request. A List is immutable, so one is shared.
+// The cache is dropped whole once it holds maxRangeCache entries (clients'
+// ranges changing that often, or that many clients).
+var rangeCache atomic.Pointer[rangeCacheMap]
+
+type rangeCacheMap struct {
+	m sync.Map // string -> parsedRanges
+	n atomic.Int64
+}
+
+type parsedRanges struct {
+	l   ipfilter.List
+	bad bool
+}
+
+const maxRangeCache = 4096
+
+// rangeKey returns a key that no other list of ranges has: the one range
+// as it is when it holds no newline, else a newline followed by each range
+// prefixed with its length.
+func rangeKey(ranges []string) string {
+	if len(ranges) == 1 && !strings.Contains(ranges[0], "\n") {
+		return ranges[0]
+	}
+	var b strings.Builder
+	b.WriteByte('\n')
+	for _, r := range ranges {
+		b.WriteString(strconv.Itoa(len(r)))
+		b.WriteByte(':')
+		b.WriteString(r)
+	}
+	return b.String()
+}
+
+// parseRanges returns ipfilter.Parse(ranges) and whether it failed.
+func parseRanges(ranges []string) (ipfilter.List, bool) {
+	key := rangeKey(ranges)
+	c := rangeCache.Load()
+	if c != nil {
+		if p, ok := c.m.Load(key); ok {
+			pr := p.(parsedRanges)
+			return pr.l, pr.bad
+		}
+	}
+	l, err := ipfilter.Parse(ranges)
+	pr := parsedRanges{l: l, bad: err != nil}
+	if c == nil || c.n.Load() >= maxRangeCache {
+		c = &rangeCacheMap{}
+		rangeCache.Store(c)
+	}
+	if _, loaded := c.m.LoadOrStore(key, pr); !loaded {
+		c.n.Add(1)
+	}
+	return pr.l, pr.bad
 }
 
 // AllowedFrom reports whether the client may be used from addr: always

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gatehouse/gatehouse/ipfilter"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
 )
@@ -59,4 +61,34 @@ func TestRequestObjectsRefusedByFosite(t *testing.T) {
 		})
 	}
 	assert.NotEmpty(t, (&Client{}).GetRequestObjectSigningAlgorithm())
+}
+
+// Parsed ranges are cached by a key no other list shares: a list whose
+// ranges joined would read as another's (a range holding a newline, an
+// entry that looks like a length prefix) is parsed for itself, so a bad
+// range never borrows a good list's verdict.
+func TestParseRangesCacheKeys(t *testing.T) {
+	lists := [][]string{
+		{"127.0.0.1/32"}, {"127.0.0.1/32\n10.0.0.0/8"}, {"127.0.0.1/32", "10.0.0.0/8"},
+		{"12:127.0.0.1/32"}, {"127.0.0.1/32", ""}, {"::1"}, {"bogus"},
+	}
+	keys := map[string]int{}
+	for i, l := range lists {
+		k := rangeKey(l)
+		if j, dup := keys[k]; dup {
+			t.Fatalf("lists %d and %d share the key %q", j, i, k)
+		}
+		keys[k] = i
+	}
+	for range 2 { // the second round is served from the cache
+		for _, l := range lists {
+			want, wantErr := ipfilter.Parse(l)
+			got, bad := parseRanges(l)
+			require.Equal(t, wantErr != nil, bad, "%q", l)
+			for _, a := range []string{"127.0.0.1", "10.1.2.3", "::1", "192.0.2.1"} {
+				addr := netip.MustParseAddr(a)
+				require.Equal(t, want.Contains(addr), got.Contains(addr), "%q contains %s", l, a)
+			}
+		}
+	}
 }
