@@ -49,7 +49,7 @@ func (p *Provider) auditTokens(ctx context.Context, tr *tokenRequest) {
 	}
 	p.audit(ctx, storage.AuditEvent{
 		Type: typ, Actor: clientActor(c.ID), Target: "grant:" + ar.ID(), ClientID: c.ID, Subject: subject,
-		ClientAddr: tr.addr.String(), // resolved already
+		ClientAddr: tr.addrString(), // resolved already
 		Details:    map[string]string{"grant": grant, "scopes": strings.Join(ar.GrantedScopes(), " "), "grant_id": ar.ID()},
 	})
 }

@@ -29,6 +29,8 @@ type tokenRequest struct {
 	r     *http.Request
 	grant string     // the grant_type parameter, an enabled token grant
 	addr  netip.Addr // the client's address
+	// addrText is addr.String(), made once (addrString).
+	addrText string
 	// state is the request's state in the engine's store adapter: its
 	// client cache, the refresh scopes and the password authenticator.
 	state *oauth.Request
@@ -213,7 +215,15 @@ func (p *Provider) refreshGrant(ctx context.Context, tr *tokenRequest) error {
 // permission scope (∩ the user's permissions).
 func (p *Provider) grantScopes(tr *tokenRequest, g grant) {
 	tr.ar.Grant(g.Scopes)
-	tr.sess.ClientIP = tr.addr.String()
+	tr.sess.ClientIP = tr.addrString()
+}
+
+// addrString returns the client's address as text, made once per request.
+func (tr *tokenRequest) addrString() string {
+	if tr.addrText == "" {
+		tr.addrText = tr.addr.String()
+	}
+	return tr.addrText
 }
 
 // issueTokens has the engine issue the tokens of an accepted request and

@@ -194,8 +194,11 @@ func IsCodeReuse(ar *AccessRequest, err error) bool {
 // engine applies it to the errors of every fosite call that authenticates
 // a client: elsewhere a bare error is a fault of ours (server_error).
 func clientAuthError(err error) error {
+	if err == nil { // before the errors.As target, which escapes: no allocation on success
+		return nil
+	}
 	var rfc *fosite.RFC6749Error
-	if err == nil || errors.As(err, &rfc) || translate(err).CodeField != http.StatusInternalServerError {
+	if errors.As(err, &rfc) || translate(err).CodeField != http.StatusInternalServerError {
 		return err
 	}
 	return fosite.ErrInvalidClient.WithHint("The client assertion could not be verified.").WithWrap(err)
