@@ -86,7 +86,7 @@ func TestTransactionsCatchBrokenTransactors(t *testing.T) {
 			failing: []string{
 				"RollbackDiscardsEveryWrite", "ReadsSeeOwnWrites", "NestedBeginTx", "ContextCanceled",
 				"ConsumeWaitsForCommit", "ConsumeWaitsForRollback", "RotateWaitsForCommit", "RotateWaitsForRollback",
-				"ConsumeRace", "RotateRace",
+				"ConsumeRace", "RotateRace", "DeferredInserts",
 			},
 			messages: []string{
 				"clients unchanged", // a rolled-back write stayed

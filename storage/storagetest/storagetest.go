@@ -158,6 +158,7 @@ var groups = []struct {
 		{"RevokeLoginGrantsAfterRotate", withTx(testTxRevokeLoginGrants(rotateRefresh))},
 		{"RevokeUserClientGrantsAfterConsume", withTx(testTxRevokeUserClientGrants(consumeCode))},
 		{"RevokeUserClientGrantsAfterRotate", withTx(testTxRevokeUserClientGrants(rotateRefresh))},
+		{"DeferredInserts", withTx(testTxDeferredInserts)},
 	}},
 	{"APIKeys", []testCase{
 		{"CreateGetDelete", withAPIKeys(testAPIKeysCreateGetDelete)},

@@ -491,3 +491,58 @@ func testTxRace(u singleUse) func(t *testing.T, s storage.Store, tr storage.Tran
 		}
 	}
 }
+
+// testTxDeferredInserts: with storage.DeferInserts, as the provider marks
+// the code exchange's and the refresh's transactions, a transaction whose
+// token insert fails (a taken signature) keeps nothing. The error comes
+// from CreateToken, or, from a store that holds the inserts back until the
+// commit, from Commit; either way the code it consumed is not consumed and
+// no token of it is stored. A transaction whose inserts succeed reads them
+// and keeps them all.
+func testTxDeferredInserts(t *testing.T, s storage.Store, tr storage.Transactor) {
+	ctx := t.Context()
+	require.NoError(t, s.CreateToken(ctx, newToken(storage.KindAuthCode, "deferred-code", "deferred")))
+	require.NoError(t, s.CreateToken(ctx, newToken(storage.KindRefreshToken, "taken", "other")))
+
+	txCtx, err := tr.BeginTx(ctx)
+	require.NoError(t, err)
+	txCtx = storage.DeferInserts(txCtx)
+	_, err = s.ConsumeAuthCode(txCtx, "deferred-code")
+	require.NoError(t, err)
+	require.NoError(t, s.CreateToken(txCtx, newToken(storage.KindAccessToken, "deferred-at", "deferred")))
+	if err = s.CreateToken(txCtx, newToken(storage.KindRefreshToken, "taken", "deferred")); err == nil {
+		err = tr.Commit(txCtx) // held back: the commit answers for it
+	} else {
+		require.NoError(t, tr.Rollback(txCtx), "the caller rolls back after a failed write")
+	}
+	require.ErrorIs(t, err, storage.ErrAlreadyExists, "a taken signature, from CreateToken or from Commit")
+	require.NoError(t, tr.Rollback(txCtx), "the transaction has ended: a deferred Rollback does nothing")
+	code, err := s.GetToken(ctx, storage.KindAuthCode, "deferred-code")
+	require.NoError(t, err)
+	assert.True(t, code.Active, "the code consumed in the failed transaction is not consumed")
+	_, err = s.GetToken(ctx, storage.KindAccessToken, "deferred-at")
+	assert.ErrorIs(t, err, storage.ErrNotFound, "no token of the failed transaction is kept")
+	taken, err := s.GetToken(ctx, storage.KindRefreshToken, "taken")
+	require.NoError(t, err)
+	assert.Equal(t, "other", taken.Request.ID, "the token that held the signature is untouched")
+
+	txCtx, err = tr.BeginTx(ctx)
+	require.NoError(t, err)
+	txCtx = storage.DeferInserts(txCtx)
+	_, err = s.ConsumeAuthCode(txCtx, "deferred-code")
+	require.NoError(t, err)
+	require.NoError(t, s.CreateToken(txCtx, newToken(storage.KindAccessToken, "deferred-at", "deferred")))
+	require.NoError(t, s.CreateToken(txCtx, newToken(storage.KindRefreshToken, "deferred-rt", "deferred")))
+	_, err = s.GetToken(txCtx, storage.KindAccessToken, "deferred-at")
+	require.NoError(t, err, "the transaction reads its own inserts")
+	require.NoError(t, tr.Commit(txCtx))
+	for kind, sig := range map[storage.TokenKind]string{storage.KindAccessToken: "deferred-at", storage.KindRefreshToken: "deferred-rt"} {
+		got, err := s.GetToken(ctx, kind, sig)
+		if assert.NoError(t, err, "%s %s committed", kind, sig) {
+			assertSameRecord(t, newToken(kind, sig, "deferred"), got)
+		}
+	}
+	code, err = s.GetToken(ctx, storage.KindAuthCode, "deferred-code")
+	require.NoError(t, err)
+	assert.False(t, code.Active, "the code is consumed")
+}
