@@ -141,7 +141,7 @@ func (s *Store) Commit(ctx context.Context) error {
 // COMMIT sent after it in the same batch does not run.
 var deferredInsertSQL = strings.TrimSuffix(insertTokenSQL, "\n\tON CONFLICT (kind, signature) DO NOTHING")
 
-// pendingBatch queues the held-back inserts of st.
+// pendingBatch queues the held-back inserts of st, which it forgets.
 func (s *Store) pendingBatch(st *txState) *pgx.Batch {
 	b := &pgx.Batch{}
 	for _, args := range st.pending {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -90,5 +91,15 @@ func TestParseRangesCacheKeys(t *testing.T) {
 				require.Equal(t, want.Contains(addr), got.Contains(addr), "%q contains %s", l, a)
 			}
 		}
+	}
+}
+
+// The parsed-ranges cache never holds more than maxRangeCache lists.
+func TestParseRangesCacheIsBounded(t *testing.T) {
+	for i := range maxRangeCache + 10 {
+		l, bad := parseRanges([]string{fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)})
+		require.False(t, bad)
+		require.True(t, l.Contains(netip.MustParseAddr(fmt.Sprintf("10.%d.%d.7", i/256, i%256))))
+		require.LessOrEqual(t, rangeCache.Load().n.Load(), int64(maxRangeCache))
 	}
 }

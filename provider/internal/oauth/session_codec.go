@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -147,9 +148,6 @@ func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
 	return append(b, raw...), nil
 }
 
-// wireFields are the keys of wireSession's JSON form.
-var wireFields = [...]string{"sub", "usr", "exp", "idt", "hdr", "ext", "user", "tnt", "ip", "sid", "pt", "akid"}
-
 // errNotCanonical tells decodeWire's caller to use json.Unmarshal.
 var errNotCanonical = errors.New("oauth: session not in canonical form")
 
@@ -158,25 +156,9 @@ var errNotCanonical = errors.New("oauth: session not in canonical form")
 // be used.
 func decodeWire(b []byte, w *wireSession) error {
 	d := wireDecoder{b: b}
-	var seen uint16
 	err := d.object(func(k []byte) error {
-		field := string(k) // no allocation: compared, not kept
-		bit := uint16(0)
-		for i, f := range wireFields {
-			if f == field {
-				bit = 1 << i
-				break
-			}
-		}
-		if bit == 0 {
-			return errNotCanonical
-		}
-		if seen&bit != 0 {
-			return errNotCanonical
-		}
-		seen |= bit
 		var err error
-		switch field {
+		switch string(k) {
 		case "sub":
 			w.Subject, err = d.str()
 		case "usr":
@@ -184,9 +166,6 @@ func decodeWire(b []byte, w *wireSession) error {
 		case "exp":
 			w.Expires = make(map[fosite.TokenType]int64, 3)
 			err = d.object(func(k []byte) error {
-				if _, dup := w.Expires[fosite.TokenType(k)]; dup {
-					return errNotCanonical
-				}
 				n, err := d.int()
 				w.Expires[fosite.TokenType(k)] = n
 				return err
@@ -214,6 +193,8 @@ func decodeWire(b []byte, w *wireSession) error {
 			w.Principal, err = d.str()
 		case "akid":
 			w.APIKeyID, err = d.str()
+		default:
+			return errNotCanonical
 		}
 		return err
 	})
@@ -264,7 +245,8 @@ func (d *wireDecoder) expect(c byte) error {
 }
 
 // object reads an object, calling member for each key with the decoder
-// at the value, which member must read.
+// at the value, which member must read. A key seen twice is not canonical
+// (encoding/json would keep the last value, or merge two objects).
 func (d *wireDecoder) object(member func(key []byte) error) error {
 	if err := d.expect('{'); err != nil {
 		return err
@@ -273,11 +255,19 @@ func (d *wireDecoder) object(member func(key []byte) error) error {
 		d.i++
 		return nil
 	}
+	var seenBuf [16][]byte
+	seen := seenBuf[:0]
 	for {
 		k, err := d.rawStr()
 		if err != nil {
 			return err
 		}
+		for _, s := range seen {
+			if bytes.Equal(s, k) {
+				return errNotCanonical
+			}
+		}
+		seen = append(seen, k)
 		if err := d.expect(':'); err != nil {
 			return err
 		}
@@ -437,26 +427,20 @@ func (d *wireDecoder) anyMap() (map[string]any, error) {
 }
 
 func (d *wireDecoder) tenant(t *Tenant) error {
-	var seen uint8
 	return d.object(func(k []byte) error {
-		var bit uint8
 		var dst *string
 		switch string(k) {
 		case "id":
-			bit, dst = 1, &t.ID
+			dst = &t.ID
 		case "dom":
-			bit, dst = 2, &t.DomainID
+			dst = &t.DomainID
 		case "short":
-			bit, dst = 4, &t.ShortName
+			dst = &t.ShortName
 		case "name":
-			bit, dst = 8, &t.Name
+			dst = &t.Name
 		default:
 			return errNotCanonical
 		}
-		if seen&bit != 0 {
-			return errNotCanonical
-		}
-		seen |= bit
 		var err error
 		*dst, err = d.str()
 		return err
@@ -464,62 +448,39 @@ func (d *wireDecoder) tenant(t *Tenant) error {
 }
 
 func (d *wireDecoder) claims(c *wireClaims) error {
-	var seen uint16
 	return d.object(func(k []byte) error {
-		var bit uint16
-		var s *string
-		var n *int64
-		var l *[]string
+		var err error
 		switch string(k) {
 		case "jti":
-			bit, s = 1<<0, &c.JTI
+			c.JTI, err = d.str()
 		case "iss":
-			bit, s = 1<<1, &c.Issuer
+			c.Issuer, err = d.str()
 		case "sub":
-			bit, s = 1<<2, &c.Subject
+			c.Subject, err = d.str()
 		case "aud":
-			bit, l = 1<<3, &c.Audience
+			c.Audience, err = d.strList()
 		case "nonce":
-			bit, s = 1<<4, &c.Nonce
+			c.Nonce, err = d.str()
 		case "exp":
-			bit, n = 1<<5, &c.ExpiresAt
+			c.ExpiresAt, err = d.int()
 		case "iat":
-			bit, n = 1<<6, &c.IssuedAt
+			c.IssuedAt, err = d.int()
 		case "rat":
-			bit, n = 1<<7, &c.RequestedAt
+			c.RequestedAt, err = d.int()
 		case "auth_time":
-			bit, n = 1<<8, &c.AuthTime
+			c.AuthTime, err = d.int()
 		case "at_hash":
-			bit, s = 1<<9, &c.AtHash
+			c.AtHash, err = d.str()
 		case "acr":
-			bit, s = 1<<10, &c.ACR
+			c.ACR, err = d.str()
 		case "amr":
-			bit, l = 1<<11, &c.AMR
+			c.AMR, err = d.strList()
 		case "c_hash":
-			bit, s = 1<<12, &c.CHash
+			c.CHash, err = d.str()
 		case "ext":
-			if seen&(1<<13) != 0 {
-				return errNotCanonical
-			}
-			seen |= 1 << 13
-			var err error
 			c.Extra, err = d.anyMap()
-			return err
 		default:
 			return errNotCanonical
-		}
-		if seen&bit != 0 {
-			return errNotCanonical
-		}
-		seen |= bit
-		var err error
-		switch {
-		case s != nil:
-			*s, err = d.str()
-		case n != nil:
-			*n, err = d.int()
-		default:
-			*l, err = d.strList()
 		}
 		return err
 	})

@@ -134,6 +134,7 @@ func TestSessionCodecFastPath(t *testing.T) {
 		`{"sub":"a","sub":"b"}`, `{"SUB":"a"}`, `{"sub":null}`, `{"sub":"\u0061"}`, `{"exp":{"access_token":1.0}}`,
 		`{"exp":{"access_token":1e3}}`, `{"exp":{"a":1,"a":2}}`, `{"exp":{"access_token":01}}`, `{"unknown":1}`, `{}x`,
 		`{"user":null}`, `{"idt":{"aud":"x"}}`, `{"exp":{"access_token":99999999999999999999}}`,
+		`{"idt":{"acr":"1","acr":"2"}}`, `{"tnt":{"id":"a","id":"b"}}`, `{"idt":{"ext":{},"ext":{}}}`, `{"tnt":{"ID":"a"}}`,
 	} {
 		var w wireSession
 		assert.ErrorIs(t, decodeWire([]byte(b), &w), errNotCanonical, b)

@@ -3,8 +3,10 @@ package oauth
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -174,5 +176,33 @@ func TestSignerHeaderAndClaims(t *testing.T) {
 		got, err := json.Marshal(decoded.Claims)
 		require.NoError(t, err)
 		assert.JSONEq(t, string(want), string(got))
+	}
+}
+
+// signJWS signs only with a key of the algorithm it is labelled with:
+// ES256 on P-256 ECDSA, RS256 on RSA; anything else is refused, never
+// signed under a header that misnames it.
+func TestSignJWSRefusesMismatchedKeys(t *testing.T) {
+	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	for _, k := range []keys.SigningKey{
+		{ID: "a", Algorithm: "RS256", Key: p256},
+		{ID: "b", Algorithm: "ES256", Key: p384},
+		{ID: "c", Algorithm: "ES256", Key: rsaKey},
+		{ID: "d", Algorithm: "EdDSA", Key: edKey},
+	} {
+		_, err := signJWS(k, []byte("header.payload"))
+		assert.Error(t, err, "%s: %s with %T", k.ID, k.Algorithm, k.Key)
+	}
+	for _, k := range []keys.SigningKey{{ID: "e", Algorithm: "ES256", Key: p256}, {ID: "f", Algorithm: "RS256", Key: rsaKey}} {
+		sig, err := signJWS(k, []byte("header.payload"))
+		require.NoError(t, err, k.ID)
+		assert.NotEmpty(t, sig)
 	}
 }
