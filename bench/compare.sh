@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# bench/compare.sh [cc|jwt|introspect] — requests per second of the Gatehouse demo server
+# bench/compare.sh [cc|jwt|introspect|audit] — requests per second of the Gatehouse demo server
 # beside a bare fosite v0.49.0 server (bench/baseline: memory store, SHA-256 client-secret
 # hasher) and a plain net/http ceiling, measured in turns (G F P G F P ...) in one run on
 # loopback with wrk. Only the ratios of one run mean anything on a shared machine.
 #   cc          client_credentials, opaque access tokens (default)
 #   jwt         client_credentials, ES256 JWT access tokens (demo flag -jwt-access-tokens)
 #   introspect  RFC 7662 introspection of a live token, the caller authenticated by Basic
+#   audit       client_credentials on the demo with its audit trail on (the default) beside
+#               the same demo with -audit=false, in turns: the last line gives on/off
 # Environment: ROUNDS (3), DUR (5s), CONNS (32), THREADS (2), GATEHOUSE_FLAGS (extra demo
 # flags, e.g. "-dsn postgres://..."). The last line holds the medians and the ratios.
 set -uo pipefail
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
 MODE=${1:-cc} ROUNDS=${ROUNDS:-3} DUR=${DUR:-5s} CONNS=${CONNS:-32} THREADS=${THREADS:-2}
-case $MODE in cc|jwt|introspect) ;; *) echo "usage: $0 [cc|jwt|introspect]" >&2; exit 2 ;; esac
+case $MODE in cc|jwt|introspect|audit) ;; *) echo "usage: $0 [cc|jwt|introspect|audit]" >&2; exit 2 ;; esac
 if ! command -v wrk >/dev/null; then
   echo "== installing wrk" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >/dev/null ||
@@ -23,7 +25,7 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
 (cd "$BENCH" && go build -o "$W/baseline" ./baseline) || { echo "bench/baseline: build failed" >&2; exit 1; }
 (cd "$ROOT" && go build -o "$W/gatehouse" ./examples/server) || { echo "examples/server: build failed" >&2; exit 1; }
 
-G=127.0.0.1:18192 F=127.0.0.1:18190 P=127.0.0.1:18191
+G=127.0.0.1:18192 F=127.0.0.1:18190 P=127.0.0.1:18191 A=127.0.0.1:18193
 GFLAGS=(-admin-addr "" ${GATEHOUSE_FLAGS:-}) FFLAGS=(-hasher sha256)
 [[ $MODE == jwt ]] && { GFLAGS+=(-jwt-access-tokens); FFLAGS+=(-strategy jwt); }
 "$W/baseline" -addr $F "${FFLAGS[@]}" >"$W/f.log" 2>&1 & PIDS+=($!)
@@ -51,6 +53,28 @@ rate() { # URL script args...
   [[ -n $bad ]] && echo "  ($1: $bad non-2xx responses)" >&2
   awk '/Requests\/sec/{print int($2)}' "$W/wrk.out"
 }
+med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+if [[ $MODE == audit ]]; then
+  (cd "$ROOT" && exec "$W/gatehouse" -addr $A -audit=false "${GFLAGS[@]}") >"$W/a.log" 2>&1 & PIDS+=($!)
+  up http://$A/.well-known/openid-configuration || { tail -5 "$W/a.log"; exit 1; }
+  [[ -n $(curl -sD - -o /dev/null -H "Authorization: $GA" -d grant_type=client_credentials http://$G/oauth2/token | grep -i '^x-request-id') ]] ||
+    { echo "the audit-on demo sent no X-Request-Id: is its trail on?" >&2; exit 1; }
+  [[ -z $(curl -sD - -o /dev/null -H "Authorization: $GA" -d grant_type=client_credentials http://$A/oauth2/token | grep -i '^x-request-id') ]] ||
+    { echo "the -audit=false demo sent an X-Request-Id: is its trail off?" >&2; exit 1; }
+  declare -a ON OFF RATIO
+  for r in $(seq "$ROUNDS"); do
+    if (( r % 2 )); then # which goes first alternates
+      on=$(rate http://$G/oauth2/token token.lua "$GA" assets:read); off=$(rate http://$A/oauth2/token token.lua "$GA" assets:read)
+    else
+      off=$(rate http://$A/oauth2/token token.lua "$GA" assets:read); on=$(rate http://$G/oauth2/token token.lua "$GA" assets:read)
+    fi
+    ratio=$(awk -v a="${on:-0}" -v b="${off:-1}" 'BEGIN{printf "%.3f", a/b}')
+    echo "round $r: audit on $on req/s, off $off req/s, on/off $ratio"
+    ON+=("${on:-0}"); OFF+=("${off:-0}"); RATIO+=("$ratio")
+  done
+  echo "audit medians: on $(med "${ON[@]}"), off $(med "${OFF[@]}") req/s; on/off, median of the rounds' ratios $(med "${RATIO[@]}")"
+  exit 0
+fi
 declare -a GR FR PR
 for r in $(seq "$ROUNDS"); do
   if [[ $MODE == introspect ]]; then
@@ -64,7 +88,6 @@ for r in $(seq "$ROUNDS"); do
   echo "round $r: gatehouse $g req/s, fosite $f req/s, plain $p req/s"
   GR+=("${g:-0}"); FR+=("${f:-0}"); PR+=("${p:-0}")
 done
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 gm=$(med "${GR[@]}") fm=$(med "${FR[@]}") pm=$(med "${PR[@]}")
 echo "$MODE medians: gatehouse $gm, fosite-baseline $fm, plain-ceiling $pm req/s;" \
   "gatehouse/fosite $(awk -v a="$gm" -v b="$fm" 'BEGIN{printf "%.2f", a/b}')," \

@@ -377,7 +377,7 @@ func (p *Provider) traced(h http.Handler) http.Handler {
 			info.id = p.requestID(r)
 		}
 		info.r = r
-		w.Header().Set("X-Request-Id", info.id)
+		w.Header()[requestIDHeader] = []string{info.id}
 		h.ServeHTTP(w, r.WithContext(&requestContext{Context: r.Context(), info: info}))
 	})
 }
@@ -396,12 +396,17 @@ func (p *Provider) clientAddrOf(info requestInfo) string {
 	return a.String()
 }
 
+// requestIDHeader is the header of a request's ID, in its canonical form
+// (as http.Header keeps it), to be read and set without canonicalising it
+// per request.
+const requestIDHeader = "X-Request-Id"
+
 // requestID returns the ID of r: the X-Request-Id header that a trusted
 // proxy sent, if it is one well-formed line, and otherwise a new random
 // ID. A client's own X-Request-Id is not believed: it could pass itself
 // off as another request in the trail.
 func (p *Provider) requestID(r *http.Request) string {
-	if ids := r.Header.Values("X-Request-Id"); len(ids) == 1 && requestIDSyntax.MatchString(ids[0]) {
+	if ids := r.Header[requestIDHeader]; len(ids) == 1 && requestIDSyntax.MatchString(ids[0]) {
 		if peer, err := ipfilter.ParseAddr(r.RemoteAddr); err == nil && p.resolver.TrustedProxies.Contains(peer) {
 			return ids[0]
 		}
@@ -417,12 +422,20 @@ var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // runtime's fast generator (ChaCha8, seeded from the system's), which
 // costs no system call on the token endpoint's path.
 func newID() string {
+	id := newIDBytes()
+	return string(id[:])
+}
+
+// idLen is the length of an ID of newID.
+const idLen = 26
+
+// newIDBytes returns a new ID as newID does, as bytes.
+func newIDBytes() (out [idLen]byte) {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], mrand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], mrand.Uint64())
-	var out [26]byte
 	idEncoding.Encode(out[:], b[:])
-	return string(out[:])
+	return out
 }
 
 // The caps on an event's text, so that a stranger's request cannot make
@@ -461,12 +474,11 @@ func cleanASCII(s string) bool {
 	return true
 }
 
-// newEvent completes e for recording: a new ID, the time (microseconds,
-// as every backend keeps it), the request ID and client address ctx
-// carries (unless e has them), the actor ctx names (unless e has one), and
-// every text cleaned and capped.
+// newEvent completes e for recording, all but its ID: the time
+// (microseconds, as every backend keeps it), the request ID and client
+// address ctx carries (unless e has them), the actor ctx names (unless e
+// has one), and every text cleaned and capped.
 func (p *Provider) newEvent(ctx context.Context, e storage.AuditEvent) storage.AuditEvent {
-	e.ID = newID()
 	e.Time = p.cfg.Now().UTC().Truncate(time.Microsecond)
 	info := requestInfoFrom(ctx)
 	if e.RequestID == "" {
@@ -515,12 +527,13 @@ func cleanDetails(d map[string]string) map[string]string {
 // and never fails the request. It is the provider's one way to record an
 // event caused by a request; ctx is the request's (for its ID, address and
 // actor), e says what happened (Type, Actor, Target, ClientID, Subject,
-// Details); newEvent fills the rest.
-func (p *Provider) audit(ctx context.Context, e storage.AuditEvent) {
+// Details, and details as name-value pairs, which spare the request the
+// map: the writer makes it); newEvent and queueEvent fill the rest.
+func (p *Provider) audit(ctx context.Context, e storage.AuditEvent, details ...auditDetail) {
 	if p.cfg.AuditDisabled {
 		return
 	}
-	p.auditor.enqueue(p.newEvent(ctx, e))
+	p.auditor.enqueue(queueEvent(p.newEvent(ctx, e), details))
 }
 
 // errAuditWrite marks the failure to record an event synchronously.
@@ -535,6 +548,7 @@ func (p *Provider) auditNow(ctx context.Context, e storage.AuditEvent) error {
 		return nil
 	}
 	e = p.newEvent(ctx, e)
+	e.ID = newID()
 	if p.auditStore != nil {
 		if err := p.auditStore.AppendAuditEvents(ctx, []storage.AuditEvent{e}); err != nil {
 			return fmt.Errorf("%w: %w: store %s: %w", errAuditWrite, ErrUnavailable, e.Type, err)

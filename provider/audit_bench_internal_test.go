@@ -14,8 +14,8 @@ import (
 
 // BenchmarkAuditTokenEvent measures what the audit trail adds to one
 // token request, alone: the request ID (traced), the event (auditTokens'
-// fields, with the address the token endpoint resolved; newEvent), the
-// queue, and the background writer's
+// fields and details, with the address the token endpoint resolved;
+// newEvent, queueEvent), the queue, and the background writer's
 // share (the memory store's append; the default Auditor, at Info, skips
 // token.issued), up to the writer having written every event.
 func BenchmarkAuditTokenEvent(b *testing.B) {
@@ -31,8 +31,7 @@ func BenchmarkAuditTokenEvent(b *testing.B) {
 	h := p.traced(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		p.audit(r.Context(), storage.AuditEvent{
 			Type: AuditTokenIssued, Actor: clientActor("svc"), Target: "grant:" + grant, ClientID: "svc", ClientAddr: "192.0.2.1",
-			Details: map[string]string{"grant": "client_credentials", "scopes": "assets:read", "grant_id": grant},
-		})
+		}, auditDetail{"grant", "client_credentials"}, auditDetail{"scopes", "assets:read"}, auditDetail{"grant_id", grant})
 	}))
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -50,8 +50,7 @@ func (p *Provider) auditTokens(ctx context.Context, tr *tokenRequest) {
 	p.audit(ctx, storage.AuditEvent{
 		Type: typ, Actor: clientActor(c.ID), Target: "grant:" + ar.ID(), ClientID: c.ID, Subject: subject,
 		ClientAddr: tr.addrString(), // resolved already
-		Details:    map[string]string{"grant": grant, "scopes": strings.Join(ar.GrantedScopes(), " "), "grant_id": ar.ID()},
-	})
+	}, auditDetail{"grant", grant}, auditDetail{"scopes", strings.Join(ar.GrantedScopes(), " ")}, auditDetail{"grant_id", ar.ID()})
 }
 
 // auditReuse records what the store saw of a token request that presented

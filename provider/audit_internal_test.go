@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"net/textproto"
 	"os"
 	"regexp"
 	"slices"
@@ -107,8 +109,8 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-func testEvent(id string) storage.AuditEvent {
-	return storage.AuditEvent{ID: id, Time: time.Now().UTC().Truncate(time.Microsecond), Type: AuditTokenIssued}
+func testEvent(id string) queuedEvent {
+	return queuedEvent{e: storage.AuditEvent{ID: id, Time: time.Now().UTC().Truncate(time.Microsecond), Type: AuditTokenIssued}}
 }
 
 var nopAuditor = AuditorFunc(func(context.Context, storage.AuditEvent) error { return nil })
@@ -222,4 +224,52 @@ func TestRevokeConsentIsAudited(t *testing.T) {
 	p.cfg.Auditor = AuditorFunc(func(context.Context, storage.AuditEvent) error { return errors.New("siem down") })
 	require.NoError(t, store.SaveConsent(ctx, storage.Consent{Subject: "sub-alice", ClientID: "web", Scopes: []string{"openid"}, GrantedAt: time.Now()}))
 	assert.ErrorIs(t, p.revokeConsent(ctx, "sub-alice", "web"), ErrUnavailable)
+}
+
+// The request ID's header is read and set by its key as http.Header keeps
+// it: the key must be the canonical one, or neither would find it.
+func TestRequestIDHeaderIsCanonical(t *testing.T) {
+	assert.Equal(t, textproto.CanonicalMIMEHeaderKey(requestIDHeader), requestIDHeader)
+}
+
+// queueEvent keeps every text of the event and gives it a fresh ID; the
+// details of its map and the pairs come out as one map (a pair wins a name
+// in both), cleaned, without empty values, however many there are.
+func TestQueueEvent(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	base := storage.AuditEvent{
+		Time: at, Type: AuditTokenIssued, Actor: clientActor("svc"), Target: "grant:g-1", ClientID: "svc",
+		Subject: "sub-alice", RequestID: "req-1", ClientAddr: "192.0.2.1",
+	}
+	for _, tc := range []struct {
+		name    string
+		details map[string]string
+		extra   []auditDetail
+		want    map[string]string
+	}{
+		{"none", nil, nil, nil},
+		{"map", map[string]string{"reason": "locked"}, nil, map[string]string{"reason": "locked"}},
+		{"pairs", nil, []auditDetail{{"grant", "client_credentials"}, {"scopes", "a b"}, {"grant_id", "g-1"}, {"empty", ""}},
+			map[string]string{"grant": "client_credentials", "scopes": "a b", "grant_id": "g-1"}},
+		{"both, a pair wins", map[string]string{"grant": "implicit", "factor": "totp"}, []auditDetail{{"grant", "refresh_token"}, {"bad\x00name", "bad\xffvalue"}},
+			map[string]string{"grant": "refresh_token", "factor": "totp", "bad\uFFFDname": "bad\uFFFDvalue"}},
+		{"more than pairs hold", map[string]string{"a": "1", "b": "2", "c": "3"}, []auditDetail{{"d", "4"}, {"a", "5"}, {"e", ""}},
+			map[string]string{"a": "5", "b": "2", "c": "3", "d": "4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := base
+			e.Details = maps.Clone(tc.details)
+			q := queueEvent(e, tc.extra)
+			got := q.event()
+			assert.Len(t, got.ID, idLen)
+			assert.Regexp(t, `^[A-Z2-7]{26}$`, got.ID)
+			again := queueEvent(e, tc.extra)
+			assert.NotEqual(t, got.ID, again.event().ID, "a new ID each time")
+			got.ID = ""
+			want := base
+			want.Details = tc.want
+			assert.Equal(t, want, got)
+			assert.Equal(t, tc.details, e.Details, "the caller's map is left as it was")
+		})
+	}
 }

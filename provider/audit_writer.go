@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,12 +30,18 @@ type auditWriter struct {
 	logger  *slog.Logger
 	max     int // the queue's bound
 
-	mu    sync.Mutex
-	queue []storage.AuditEvent
-	// spare is the array of the last batch written, cleared, for the
-	// queue to fill next, so that a busy writer's queue does not grow a
-	// new array (and copy every event into it a few times) per batch.
-	spare    []storage.AuditEvent
+	mu sync.Mutex
+	// chunks is the queue, oldest first: arrays of auditBatch events each,
+	// the last one filling, so that a busy queue never grows an array (and
+	// copies its events into it) and the writer takes a batch whole.
+	chunks [][]queuedEvent
+	queued int // the events in chunks
+	// free holds up to auditFreeChunks written chunks, cleared, for the
+	// queue to fill again.
+	free [][]queuedEvent
+	// batch is the writer's array for the events of a chunk (the drain
+	// goroutine's alone: one runs at a time).
+	batch    []storage.AuditEvent
 	running  bool          // a drain goroutine runs
 	seq      uint64        // events accepted into the queue, ever
 	done     uint64        // of those, the events the writer has finished with
@@ -48,6 +56,7 @@ type auditWriter struct {
 // The writer's batch size, and how long one batch may take to store.
 const (
 	auditBatch        = 500
+	auditFreeChunks   = 4
 	auditBatchDelay   = 100 * time.Millisecond
 	auditWriteTimeout = 30 * time.Second
 	// auditDropLogEvery is how often at most the writer logs the events it
@@ -61,9 +70,9 @@ func newAuditWriter(store storage.AuditStore, auditor Auditor, logger *slog.Logg
 
 // enqueue queues e for writing, or drops it (counted, and logged at most
 // every auditDropLogEvery) when the queue is full.
-func (w *auditWriter) enqueue(e storage.AuditEvent) {
+func (w *auditWriter) enqueue(e queuedEvent) {
 	w.mu.Lock()
-	if len(w.queue) >= w.max {
+	if w.queued >= w.max {
 		w.dropped.Add(1)
 		w.unwritten.Add(1)
 		w.unlogged++
@@ -75,11 +84,23 @@ func (w *auditWriter) enqueue(e storage.AuditEvent) {
 		w.mu.Unlock()
 		if n > 0 {
 			w.logger.LogAttrs(context.Background(), slog.LevelError, "audit: the queue is full; events dropped (raise Config.AuditQueueSize, or check the store)",
-				slog.Uint64("dropped", n), slog.Uint64("dropped_total", w.dropped.Load()), slog.String("last_event_type", e.Type))
+				slog.Uint64("dropped", n), slog.Uint64("dropped_total", w.dropped.Load()), slog.String("last_event_type", e.e.Type))
 		}
 		return
 	}
-	w.queue = append(w.queue, e)
+	last := len(w.chunks) - 1
+	if last < 0 || len(w.chunks[last]) == auditBatch {
+		var c []queuedEvent
+		if n := len(w.free); n > 0 {
+			c, w.free = w.free[n-1], w.free[:n-1]
+		} else {
+			c = make([]queuedEvent, 0, auditBatch)
+		}
+		w.chunks = append(w.chunks, c)
+		last++
+	}
+	w.chunks[last] = append(w.chunks[last], e)
+	w.queued++
 	w.seq++
 	start := !w.running
 	w.running = true
@@ -97,7 +118,7 @@ func (w *auditWriter) drain() {
 	defer wait.Stop()
 	for {
 		w.mu.Lock()
-		backlog := len(w.queue) >= auditBatch
+		backlog := w.queued >= auditBatch
 		w.mu.Unlock()
 		if !backlog {
 			select {
@@ -106,30 +127,35 @@ func (w *auditWriter) drain() {
 			}
 		}
 		w.mu.Lock()
-		if len(w.queue) == 0 {
+		if w.queued == 0 {
 			w.running = false
 			w.mu.Unlock()
 			return
 		}
-		n := min(len(w.queue), auditBatch)
-		batch := w.queue[:n:n]
-		w.queue = w.queue[n:]
-		if len(w.queue) == 0 {
-			w.queue, w.spare = w.spare, nil // the next events go to the spare array
-		}
+		chunk := w.chunks[0] // the oldest chunk, whole: the next events go to another
+		w.chunks = w.chunks[:copy(w.chunks, w.chunks[1:])]
+		w.chunks[:len(w.chunks)+1][len(w.chunks)] = nil
+		n := len(chunk)
+		w.queued -= n
 		w.mu.Unlock()
 
+		batch := w.batch[:0]
+		for i := range chunk {
+			batch = append(batch, chunk[i].event())
+		}
+		clear(chunk) // let the events' strings go
 		w.write(batch)
-		clear(batch) // let the events' strings go
+		clear(batch)
+		w.batch = batch[:0]
 
 		w.mu.Lock()
-		if w.spare == nil {
-			w.spare = batch[:0]
+		if len(w.free) < auditFreeChunks {
+			w.free = append(w.free, chunk[:0])
 		}
 		w.done += uint64(n)
 		close(w.progress)
 		w.progress = make(chan struct{})
-		if len(w.queue) == 0 {
+		if w.queued == 0 {
 			w.running = false
 			w.mu.Unlock()
 			return
@@ -208,4 +234,111 @@ func (w *auditWriter) stats() AuditStats {
 	queued := int(w.seq - w.done)
 	w.mu.Unlock()
 	return AuditStats{Queued: queued, Written: w.written.Load(), Unwritten: w.unwritten.Load(), Dropped: w.dropped.Load()}
+}
+
+// auditDetail is a detail of an event on its way to the queue: name, value.
+type auditDetail [2]string
+
+// queuedDetails is how many details a queuedEvent keeps as pairs; an
+// event with more keeps its map.
+const queuedDetails = 4
+
+// queuedEvent is an event in the writer's queue, made by queueEvent on
+// the request's goroutine: its ID, its texts and its details' share one
+// allocation (so the writer reads one string, not a dozen scattered
+// ones), and its details wait as pairs until the writer makes the map
+// (event), so that a request pays for neither the map nor its walk.
+type queuedEvent struct {
+	e       storage.AuditEvent // Details nil unless more
+	details [queuedDetails]auditDetail
+	n       int
+}
+
+// queueEvent makes the queued form of e, which newEvent completed (all
+// but the ID, which queueEvent gives it), with the details of its map and
+// of extra together (extra's win a name in both), each name and value
+// cleaned and capped and empty values left out.
+func queueEvent(e storage.AuditEvent, extra []auditDetail) queuedEvent {
+	if len(e.Details)+len(extra) > queuedDetails { // rare: the map holds them all
+		if len(extra) > 0 {
+			m := make(map[string]string, len(e.Details)+len(extra))
+			maps.Copy(m, e.Details)
+			for _, d := range extra {
+				if d[1] != "" {
+					m[cleanText(d[0], maxAuditText)] = cleanText(d[1], maxAuditDetail)
+				}
+			}
+			e.Details = m
+		}
+		e.ID = newID()
+		return queuedEvent{e: e}
+	}
+	var q queuedEvent
+	n := idLen + len(e.Actor.ID) + len(e.Target) + len(e.ClientID) + len(e.Subject) + len(e.RequestID) + len(e.ClientAddr)
+	add := func(k, v string) {
+		if v == "" {
+			return
+		}
+		k, v = cleanText(k, maxAuditText), cleanText(v, maxAuditDetail)
+		for i := range q.n {
+			if q.details[i][0] == k {
+				n += len(v) - len(q.details[i][1])
+				q.details[i][1] = v
+				return
+			}
+		}
+		q.details[q.n] = auditDetail{k, v}
+		q.n++
+		n += len(k) + len(v)
+	}
+	for k, v := range e.Details { // cleaned already by newEvent
+		add(k, v)
+	}
+	for _, d := range extra {
+		add(d[0], d[1])
+	}
+	e.Details = nil
+
+	var b strings.Builder
+	b.Grow(n)
+	id := newIDBytes()
+	b.Write(id[:])
+	fields := [...]*string{&e.Actor.ID, &e.Target, &e.ClientID, &e.Subject, &e.RequestID, &e.ClientAddr}
+	var ends [len(fields)]int
+	for i, f := range fields {
+		b.WriteString(*f)
+		ends[i] = b.Len()
+	}
+	var dends [queuedDetails][2]int
+	for i, d := range q.details[:q.n] {
+		b.WriteString(d[0])
+		dends[i][0] = b.Len()
+		b.WriteString(d[1])
+		dends[i][1] = b.Len()
+	}
+	text := b.String()
+	e.ID = text[:idLen]
+	start := idLen
+	for i, f := range fields {
+		*f = text[start:ends[i]]
+		start = ends[i]
+	}
+	for i := range q.details[:q.n] {
+		q.details[i] = auditDetail{text[start:dends[i][0]], text[dends[i][0]:dends[i][1]]}
+		start = dends[i][1]
+	}
+	q.e = e
+	return q
+}
+
+// event returns the event q holds, with its details' map.
+func (q *queuedEvent) event() storage.AuditEvent {
+	e := q.e
+	if q.n > 0 {
+		e.Details = make(map[string]string, q.n)
+		for _, d := range q.details[:q.n] {
+			e.Details[d[0]] = d[1]
+		}
+	}
+	return e
 }

@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	issuer := fs.String("issuer", "", "issuer URL (default http:// + the listen address)")
 	jwtTokens := fs.Bool("jwt-access-tokens", false, "issue RFC 9068 JWT access tokens instead of opaque ones")
 	statelessTokens := fs.Bool("stateless-access-tokens", false, "issue JWT access tokens that are not stored, revoked through a deny list (implies -jwt-access-tokens; docs/stateless-tokens.md)")
+	audit := fs.Bool("audit", true, "record the audit trail (docs/audit.md); -audit=false turns it off, to measure what it costs (bench/compare.sh audit)")
 	verbose := fs.Bool("v", false, "log every request at debug level")
 	trusted := fs.String("trusted-proxies", "", "comma-separated reverse proxies (addresses, CIDR, a-b ranges) whose X-Forwarded-For is believed; default none")
 	dsn := fs.String("dsn", "", "PostgreSQL connection string (postgres://...); default: the in-memory store")
@@ -181,6 +182,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		JWTAccessTokens:       *jwtTokens || *statelessTokens,
 		StatelessAccessTokens: *statelessTokens,
 		Logger:                logger,
+		AuditDisabled:         !*audit,
 
 		AccessTokenLifetime: *accessLifetime,
 	}

@@ -155,6 +155,27 @@ func TestDemoClientCredentials(t *testing.T) {
 	}
 }
 
+// The audit trail is on unless -audit=false: every answer carries its
+// request ID only while it is.
+func TestDemoAuditFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		on   bool
+	}{{nil, true}, {[]string{"-audit=false"}, false}} {
+		t.Run(strings.Join(append([]string{"flags"}, tc.args...), " "), func(t *testing.T) {
+			issuer := startDemo(t, tc.args...)
+			req, _ := http.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=assets:read"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("demo-service", "demo-service-secret")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, tc.on, resp.Header.Get("X-Request-Id") != "", "X-Request-Id: %q", resp.Header.Get("X-Request-Id"))
+		})
+	}
+}
+
 // aliceCode is alice's current TOTP code (the demo's fixed secret).
 func aliceCode(t *testing.T) string {
 	secret, err := mfa.DecodeSecret(demoTOTPSecret)

@@ -162,18 +162,28 @@ type packedAuditEvent string
 
 // packAuditEvent encodes e.
 func packAuditEvent(e storage.AuditEvent) packedAuditEvent {
+	var num [binary.MaxVarintLen64]byte
+	nanos := binary.AppendVarint(num[:0], e.Time.UnixNano())
 	fields := [...]string{e.ID, e.Type, string(e.Actor.Kind), e.Actor.ID, e.Target, e.ClientID, e.Subject, e.RequestID, e.ClientAddr}
-	n := 2 * binary.MaxVarintLen64
-	for _, f := range fields {
-		n += binary.MaxVarintLen64 + len(f)
-	}
+	// The details once through the map (a map's walk costs more than the
+	// copy), into an array on the stack for the usual few.
+	var inline [8][2]string
+	details := inline[:0]
 	for k, v := range e.Details {
-		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
+		details = append(details, [2]string{k, v})
+	}
+	// The exact size: the string is kept as long as the event, and all of
+	// its array with it.
+	n := len(nanos) + uvarintLen(len(details))
+	for _, f := range fields {
+		n += uvarintLen(len(f)) + len(f)
+	}
+	for _, d := range details {
+		n += uvarintLen(len(d[0])) + len(d[0]) + uvarintLen(len(d[1])) + len(d[1])
 	}
 	var b strings.Builder // its String makes no copy
 	b.Grow(n)
-	var num [binary.MaxVarintLen64]byte
-	b.Write(binary.AppendVarint(num[:0], e.Time.UnixNano()))
+	b.Write(nanos)
 	text := func(t string) {
 		b.Write(binary.AppendUvarint(num[:0], uint64(len(t))))
 		b.WriteString(t)
@@ -181,12 +191,21 @@ func packAuditEvent(e storage.AuditEvent) packedAuditEvent {
 	for _, f := range fields {
 		text(f)
 	}
-	b.Write(binary.AppendUvarint(num[:0], uint64(len(e.Details))))
-	for k, v := range e.Details {
-		text(k)
-		text(v)
+	b.Write(binary.AppendUvarint(num[:0], uint64(len(details))))
+	for _, d := range details {
+		text(d[0])
+		text(d[1])
 	}
 	return packedAuditEvent(b.String())
+}
+
+// uvarintLen is the length of n as binary.AppendUvarint writes it.
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
 }
 
 // id returns the ID of the packed event without decoding the rest.

@@ -69,7 +69,7 @@ func TestAuditCapacity(t *testing.T) {
 
 // maxBytesPerAuditEvent is the most heap one token.issued event may hold
 // in the memory store (DefaultAuditCapacity's doc comment).
-const maxBytesPerAuditEvent = 450
+const maxBytesPerAuditEvent = 300
 
 // TestAuditEventFootprint appends 100,000 token.issued events and checks
 // the heap they hold, as runtime.MemStats counts it.

@@ -56,8 +56,8 @@ type Store struct {
 }
 
 // DefaultAuditCapacity is how many audit events a memory store keeps
-// unless [WithAuditCapacity] says otherwise: at about 410 bytes of heap
-// each (a token.issued event), some 41 MB.
+// unless [WithAuditCapacity] says otherwise: at about 250 bytes of heap
+// each (a token.issued event), some 25 MB.
 const DefaultAuditCapacity = 100_000
 
 // Option configures a memory store.
