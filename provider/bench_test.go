@@ -136,21 +136,14 @@ func BenchmarkClientCredentialsAudit(b *testing.B) {
 }
 
 // BenchmarkClientCredentialsAuditPaired compares the same two providers
-// as BenchmarkClientCredentialsAudit, audit off and on, on one store kind,
-// in turns of 1000 requests within one run (which goes first alternates),
-// so that the load of a shared machine falls on both alike: each turn ends
-// once the provider's writer has written the turn's events (Shutdown), so
-// the writer's work is charged to the audit-on side. It reports each
-// side's time per request (first: off; second: on) and, for each round of
-// one turn each, the ratio second/first (1.05 would be 5 % slower with the
-// trail on): the median of the rounds' ratios of wall-clock time
-// (second/first) and of the process's CPU time (cpu-second/first; every
-// goroutine's, the writer's and the garbage collector's included, which is
-// what a saturated server's throughput pays). A median of paired rounds
-// stays put when a neighbour's burst of load spoils a few of them. The
-// off-vs-off variants compare two providers with the trail off in the same
-// way: how far from 1 their ratios stray is the harness's own noise on
-// this machine.
+// as BenchmarkClientCredentialsAudit, audit off (first) and on (second),
+// on one store kind, in turns of 1000 requests within one run
+// (pairedRounds): each turn ends once the provider's writer has written
+// the turn's events (Shutdown), so the writer's work is charged to the
+// audit-on side. second/first of 1.05 would be 5 % slower with the trail
+// on. The off-vs-off variants compare two providers with the trail off in
+// the same way: how far from 1 their ratios stray is the harness's own
+// noise on this machine.
 func BenchmarkClientCredentialsAuditPaired(b *testing.B) {
 	stores := []struct {
 		name string
@@ -170,17 +163,43 @@ func BenchmarkClientCredentialsAuditPaired(b *testing.B) {
 // pairedClientCredentials runs BenchmarkClientCredentialsAuditPaired on
 // stores that open makes, with the second provider's trail on if audit.
 func pairedClientCredentials(b *testing.B, open func(*testing.B) storage.Store, audit bool, turn int) {
-	var sides [2]struct {
-		e    *env
-		h    http.Handler
-		took time.Duration
-	}
+	var sides [2]pairSide
 	for i, off := range []bool{true, !audit} {
 		e := newEnvOn(b, open(b), func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 			c.AuditDisabled = off
 		})
-		sides[i].e, sides[i].h = e, e.p.Handler()
+		// A turn ends once the writer has written the turn's events.
+		sides[i] = pairSide{e: e, endTurn: func() error { return e.p.Shutdown(context.Background()) }}
+	}
+	pairedRounds(b, sides, turn)
+	if u := sides[1].e.p.AuditStats().Unwritten; u > 0 {
+		b.Fatalf("%d events were not written", u)
+	}
+}
+
+// pairSide is one side of pairedRounds: a provider, and what ends its
+// turn (the work it left to a background goroutine, done), if anything.
+type pairSide struct {
+	e       *env
+	endTurn func() error
+}
+
+// pairedRounds sends client_credentials requests to the two sides in
+// rounds of one turn of turn requests each (which side goes first
+// alternates), so that the load of a shared machine falls on both alike.
+// It reports each side's wall-clock time per request (first-ns/op,
+// second-ns/op) and the median over the rounds of the ratio second/first
+// of wall-clock time (second/first) and of the process's CPU time
+// (cpu-second/first: every goroutine's, the background writers' and the
+// garbage collector's included, which is what a saturated server's
+// throughput pays). A median of paired rounds stays put when a
+// neighbour's burst of load spoils a few of them.
+func pairedRounds(b *testing.B, sides [2]pairSide, turn int) {
+	var handlers [2]http.Handler
+	var took [2]time.Duration
+	for i := range sides {
+		handlers[i] = sides[i].e.p.Handler()
 	}
 	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
 	do := func(e *env, h http.Handler) {
@@ -203,13 +222,15 @@ func pairedClientCredentials(b *testing.B, open func(*testing.B) storage.Store, 
 			i := (k + done/turn) % 2 // the first side first, then the second first, in turn
 			start, cpu0 := time.Now(), processCPU()
 			for range n {
-				do(sides[i].e, sides[i].h)
+				do(sides[i].e, handlers[i])
 			}
-			if err := sides[i].e.p.Shutdown(context.Background()); err != nil {
-				b.Fatal(err)
+			if sides[i].endTurn != nil {
+				if err := sides[i].endTurn(); err != nil {
+					b.Fatal(err)
+				}
 			}
 			wall[i], cpu[i] = time.Since(start), processCPU()-cpu0
-			sides[i].took += wall[i]
+			took[i] += wall[i]
 		}
 		wallRatios = append(wallRatios, float64(wall[1])/float64(wall[0]))
 		if cpu[0] > 0 && cpu[1] > 0 {
@@ -217,14 +238,11 @@ func pairedClientCredentials(b *testing.B, open func(*testing.B) storage.Store, 
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(sides[0].took)/float64(b.N), "first-ns/op")
-	b.ReportMetric(float64(sides[1].took)/float64(b.N), "second-ns/op")
+	b.ReportMetric(float64(took[0])/float64(b.N), "first-ns/op")
+	b.ReportMetric(float64(took[1])/float64(b.N), "second-ns/op")
 	b.ReportMetric(median(wallRatios), "second/first")
 	if len(cpuRatios) > 0 {
 		b.ReportMetric(median(cpuRatios), "cpu-second/first")
-	}
-	if u := sides[1].e.p.AuditStats().Unwritten; u > 0 {
-		b.Fatalf("%d events were not written", u)
 	}
 }
 

@@ -4,6 +4,8 @@ package provider_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +24,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/provider"
+	"github.com/gatehouse/gatehouse/storage"
+	"github.com/gatehouse/gatehouse/storage/memory"
 )
 
 // discardExporter is a span exporter that counts what the batch processor
@@ -162,5 +166,47 @@ func BenchmarkTelemetryClientCredentials(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkTelemetryPaired compares, for each SDK setup of
+// telemetrySetups, a provider with the no-op providers (first) and one
+// with that setup (second), in turns of client_credentials requests
+// (pairedRounds: the medians of the rounds' ratios, wall-clock and CPU),
+// on the memory store (turns of 1000) and on PostgreSQL (turns of 200,
+// when GATEHOUSE_TEST_POSTGRES_DSN is set). The batch span processor
+// exports as it does in production, every 512 spans or 5 seconds: a turn
+// does not wait for it (ForceFlush, whose wait is far longer than the
+// processor's work, made 1 % sampling look dearer than 0 % by 8 %), so a
+// little of its work may fall into the next turn, of either side. The
+// noop variant compares two no-op providers: how far from 1 its ratios
+// stray is the harness's own noise.
+//
+//	go test -run '^$' -bench 'TelemetryPaired/store=memory' -benchtime 30000x -count 6 ./provider
+//	go test -run '^$' -bench 'TelemetryPaired/store=postgres' -benchtime 2000x -count 6 ./provider
+func BenchmarkTelemetryPaired(b *testing.B) {
+	stores := []struct {
+		name string
+		turn int
+		open func(b *testing.B) storage.Store
+	}{
+		{"memory", 1000, func(*testing.B) storage.Store { return memory.New() }},
+		{"postgres", 200, func(b *testing.B) storage.Store { s, _, _ := pgtest.Store(b); return s }},
+	}
+	setups := telemetrySetups()
+	for _, st := range stores {
+		for _, s := range setups {
+			b.Run("store="+st.name+"/otel="+s.name, func(b *testing.B) {
+				var sides [2]pairSide
+				for i, setup := range []func(*testing.B) (trace.TracerProvider, metric.MeterProvider){setups[0].setup, s.setup} {
+					tp, mp := setup(b)
+					sides[i].e = newEnvOn(b, st.open(b), func(c *provider.Config) {
+						c.TracerProvider, c.MeterProvider = tp, mp
+						c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+					})
+				}
+				pairedRounds(b, sides, st.turn)
+			})
+		}
 	}
 }
