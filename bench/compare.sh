@@ -7,7 +7,8 @@
 #   jwt         client_credentials, ES256 JWT access tokens (demo flag -jwt-access-tokens)
 #   introspect  RFC 7662 introspection of a live token, the caller authenticated by Basic
 #   audit       client_credentials on the demo with its audit trail on (the default) beside
-#               the same demo with -audit=false, in turns: the last line gives on/off
+#               the same demo with -audit=false, in turns: the last line gives on/off of
+#               req/s and of the server's CPU time per request (from /proc, Linux)
 # Environment: ROUNDS (3), DUR (5s), CONNS (32), THREADS (2), GATEHOUSE_FLAGS (extra demo
 # flags, e.g. "-dsn postgres://..."). The last line holds the medians and the ratios.
 set -uo pipefail
@@ -54,25 +55,36 @@ rate() { # URL script args...
   awk '/Requests\/sec/{print int($2)}' "$W/wrk.out"
 }
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # the user and system CPU time of process $1, in clock ticks
 if [[ $MODE == audit ]]; then
+  GPID=${PIDS[2]}
   (cd "$ROOT" && exec "$W/gatehouse" -addr $A -audit=false "${GFLAGS[@]}") >"$W/a.log" 2>&1 & PIDS+=($!)
+  APID=${PIDS[3]}
   up http://$A/.well-known/openid-configuration || { tail -5 "$W/a.log"; exit 1; }
   [[ -n $(curl -sD - -o /dev/null -H "Authorization: $GA" -d grant_type=client_credentials http://$G/oauth2/token | grep -i '^x-request-id') ]] ||
     { echo "the audit-on demo sent no X-Request-Id: is its trail on?" >&2; exit 1; }
   [[ -z $(curl -sD - -o /dev/null -H "Authorization: $GA" -d grant_type=client_credentials http://$A/oauth2/token | grep -i '^x-request-id') ]] ||
     { echo "the -audit=false demo sent an X-Request-Id: is its trail off?" >&2; exit 1; }
-  declare -a ON OFF RATIO
+  HZ=$(getconf CLK_TCK)
+  turn() { # PID URL: "req/s CPU-µs-per-request" of one turn of wrk against the server of PID
+    local t0 t1; t0=$(ticks "$1"); rate "$2" token.lua "$GA" assets:read >/dev/null; t1=$(ticks "$1")
+    awk -v f="$W/wrk.out" -v d=$((t1 - t0)) -v hz="$HZ" 'BEGIN{while ((getline l < f) > 0) {split(l, a, " ");
+      if (l ~ /requests in/) n = a[1]; if (l ~ /Requests\/sec/) r = int(a[2])} printf "%d %.1f", r, n ? d * 1e6 / hz / n : 0}'
+  }
+  declare -a ON OFF RATIO CON COFF CRATIO
   for r in $(seq "$ROUNDS"); do
     if (( r % 2 )); then # which goes first alternates
-      on=$(rate http://$G/oauth2/token token.lua "$GA" assets:read); off=$(rate http://$A/oauth2/token token.lua "$GA" assets:read)
+      read -r on con < <(turn "$GPID" http://$G/oauth2/token); read -r off coff < <(turn "$APID" http://$A/oauth2/token)
     else
-      off=$(rate http://$A/oauth2/token token.lua "$GA" assets:read); on=$(rate http://$G/oauth2/token token.lua "$GA" assets:read)
+      read -r off coff < <(turn "$APID" http://$A/oauth2/token); read -r on con < <(turn "$GPID" http://$G/oauth2/token)
     fi
     ratio=$(awk -v a="${on:-0}" -v b="${off:-1}" 'BEGIN{printf "%.3f", a/b}')
-    echo "round $r: audit on $on req/s, off $off req/s, on/off $ratio"
-    ON+=("${on:-0}"); OFF+=("${off:-0}"); RATIO+=("$ratio")
+    cratio=$(awk -v a="${con:-0}" -v b="${coff:-1}" 'BEGIN{printf "%.3f", a/b}')
+    echo "round $r: audit on $on req/s ($con µs CPU each), off $off req/s ($coff µs CPU each); req/s on/off $ratio, CPU per request on/off $cratio"
+    ON+=("${on:-0}"); OFF+=("${off:-0}"); RATIO+=("$ratio"); CON+=("${con:-0}"); COFF+=("${coff:-0}"); CRATIO+=("$cratio")
   done
-  echo "audit medians: on $(med "${ON[@]}"), off $(med "${OFF[@]}") req/s; on/off, median of the rounds' ratios $(med "${RATIO[@]}")"
+  echo "audit medians: on $(med "${ON[@]}"), off $(med "${OFF[@]}") req/s, CPU per request on $(med "${CON[@]}"), off $(med "${COFF[@]}") µs;" \
+    "medians of the rounds' ratios: req/s on/off $(med "${RATIO[@]}"), CPU per request on/off $(med "${CRATIO[@]}")"
   exit 0
 fi
 declare -a GR FR PR

@@ -13,7 +13,7 @@ import (
 // that a field added to a record later cannot be forgotten in copy.go.
 func TestCopiesShareNothing(t *testing.T) {
 	check(t, copyClient)
-	check(t, func(t storage.Token) storage.Token { return newEntry(t).token(t.Kind) }) // tokens are encoded, not copied
+	check(t, func(t storage.Token) storage.Token { return newEntry(t).token(t.Kind, toStamp(t.RotatedAt)) }) // tokens are encoded, not copied
 	check(t, copyConsent)
 	check(t, copyLoginSession)
 	check(t, copyAuthFlow)

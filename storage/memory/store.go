@@ -25,6 +25,7 @@ type Store struct {
 	mu        sync.Mutex
 	clients   table[storage.Client]
 	tokens    map[tokenKey]tokenEntry
+	rotated   map[tokenKey]stamp   // RotatedAt of the tokens that have one (rotated refresh tokens)
 	families  map[string]keyList   // request ID -> keys of its tokens, every kind
 	bySID     map[string]keyList   // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
 	bySubject map[string]keyList   // Request.Subject -> keys of its tokens, every kind; "" not indexed
@@ -116,6 +117,7 @@ func (s *Store) init() {
 		func(u storage.ApplicationUser) string { return u.ID },
 		func(u storage.ApplicationUser, id string) storage.ApplicationUser { u.ID = id; return u })
 	s.tokens = map[tokenKey]tokenEntry{}
+	s.rotated = map[tokenKey]stamp{}
 	s.families = map[string]keyList{}
 	s.bySID = map[string]keyList{}
 	s.bySubject = map[string]keyList{}
@@ -150,7 +152,7 @@ func (s *Store) sweepTokens(ctx context.Context, before time.Time) (n int64, err
 	}
 	seen := 0
 	for k, t := range s.tokens {
-		if t.expires.before(cut) {
+		if t.expires().before(cut) {
 			s.deleteToken(k)
 			n++
 		}

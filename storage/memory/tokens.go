@@ -28,6 +28,9 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		h := e.head()
 		k.sig = h.signature // the key shares the record's memory
 		s.tokens[k] = e
+		if !t.RotatedAt.IsZero() {
+			s.rotated[k] = toStamp(t.RotatedAt)
+		}
 		s.families[h.requestID] = s.families[h.requestID].add(k)
 		if h.loginSID != "" {
 			s.bySID[h.loginSID] = s.bySID[h.loginSID].add(k)
@@ -50,7 +53,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 		if !ok {
 			return fmt.Errorf("memory: get %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
-		t = got.token(kind)
+		t = s.decode(tokenKey{kind, signature}, got)
 		return nil
 	})
 	return t, err
@@ -62,7 +65,7 @@ func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...stor
 	err := s.tx(ctx, func() error {
 		for i, kind := range kinds {
 			if got, ok := s.tokens[tokenKey{kind, signature}]; ok {
-				out[i] = got.token(kind)
+				out[i] = s.decode(tokenKey{kind, signature}, got)
 			}
 		}
 		return nil
@@ -91,6 +94,9 @@ func (s *Store) deleteToken(k tokenKey) bool {
 		return false
 	}
 	delete(s.tokens, k)
+	if len(s.rotated) > 0 {
+		delete(s.rotated, k)
+	}
 	h := e.head()
 	unindex(s.families, h.requestID, k)
 	if h.loginSID != "" {
@@ -100,6 +106,15 @@ func (s *Store) deleteToken(k tokenKey) bool {
 		unindex(s.bySubject, h.subject, k)
 	}
 	return true
+}
+
+// decode returns the token of key k and entry e (see tokenEntry.token).
+func (s *Store) decode(k tokenKey, e tokenEntry) storage.Token {
+	var rotated stamp
+	if len(s.rotated) > 0 {
+		rotated = s.rotated[k]
+	}
+	return e.token(k.kind, rotated)
 }
 
 // unindex removes k from index[key], and the entry once it is empty.
@@ -113,18 +128,23 @@ func unindex(index map[string]keyList, key string, k tokenKey) {
 
 // keyList is an index entry: the keys of one family, sign-in or subject.
 // Most hold one key (a client_credentials token is a family of its own),
-// which is kept inline, so that indexing it allocates nothing.
+// which is kept inline, so that indexing it allocates nothing; the others
+// are behind a pointer, so that the many lists of one key carry 8 bytes
+// for them rather than a slice's 24.
 type keyList struct {
-	first tokenKey // the zero key when the list is empty (a real key has a kind)
-	rest  []tokenKey
+	first tokenKey    // the zero key when the list is empty (a real key has a kind)
+	rest  *[]tokenKey // nil while the list holds at most one key
 }
 
 // add returns l with k appended.
 func (l keyList) add(k tokenKey) keyList {
-	if l.first == (tokenKey{}) {
+	switch {
+	case l.first == (tokenKey{}):
 		l.first = k
-	} else {
-		l.rest = append(l.rest, k)
+	case l.rest == nil:
+		l.rest = &[]tokenKey{k}
+	default:
+		*l.rest = append(*l.rest, k)
 	}
 	return l
 }
@@ -132,13 +152,17 @@ func (l keyList) add(k tokenKey) keyList {
 // remove returns l without k, and whether it is empty then.
 func (l keyList) remove(k tokenKey) (keyList, bool) {
 	if l.first == k {
-		if len(l.rest) == 0 {
+		if l.rest == nil {
 			return keyList{}, true
 		}
-		l.first, l.rest = l.rest[0], l.rest[1:]
-		return l, false
+		l.first = (*l.rest)[0]
+		*l.rest = (*l.rest)[1:]
+	} else if l.rest != nil {
+		*l.rest = slices.DeleteFunc(*l.rest, func(x tokenKey) bool { return x == k })
 	}
-	l.rest = slices.DeleteFunc(l.rest, func(x tokenKey) bool { return x == k })
+	if l.rest != nil && len(*l.rest) == 0 {
+		l.rest = nil
+	}
 	return l, l.first == (tokenKey{})
 }
 
@@ -148,7 +172,10 @@ func (l keyList) all() iter.Seq[tokenKey] {
 		if l.first == (tokenKey{}) || !yield(l.first) {
 			return
 		}
-		for _, k := range l.rest {
+		if l.rest == nil {
+			return
+		}
+		for _, k := range *l.rest {
 			if !yield(k) {
 				return
 			}
@@ -166,7 +193,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 		if !ok {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrNotFound)
 		}
-		t = got.token(storage.KindAuthCode)
+		t = s.decode(k, got)
 		if !got.active {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrAlreadyUsed)
 		}
@@ -191,8 +218,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrAlreadyUsed)
 		}
 		got.active = false
-		got.rotated = toStamp(now)
 		s.tokens[k] = got
+		s.rotated[k] = toStamp(now)
 		if as := got.head().accessSignature; as != "" {
 			s.deleteToken(tokenKey{storage.KindAccessToken, as})
 		}
@@ -276,10 +303,10 @@ func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) (
 		cut := toStamp(now)
 		for k := range s.bySubject[subject].all() {
 			e, ok := s.tokens[k]
-			if !ok || !e.active || !cut.before(e.expires) || (k.kind != storage.KindAccessToken && k.kind != storage.KindRefreshToken) {
+			if !ok || !e.active || !cut.before(e.expires()) || (k.kind != storage.KindAccessToken && k.kind != storage.KindRefreshToken) {
 				continue
 			}
-			t := e.token(k.kind)
+			t := s.decode(k, e)
 			if cur, ok := newest[t.Request.ClientID]; !ok || newerToken(t, cur) {
 				newest[t.Request.ClientID] = t
 			}
