@@ -47,7 +47,10 @@ var (
 	ErrAlreadyUsed = errors.New("storage: already used")
 )
 
-// TokenKind says which kind of token a [Token] record is.
+// TokenKind says which kind of token a [Token] record is: one of the kinds
+// [Kinds] lists, which are all the provider stores. A [TokenStore] may
+// refuse to create a token of any other kind (the memory store does: it
+// keeps a kind in a byte).
 type TokenKind string
 
 // The token kinds a [TokenStore] keeps. Each kind is its own key space: the

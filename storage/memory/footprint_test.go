@@ -12,7 +12,7 @@ import (
 
 // maxBytesPerAccessToken is the most heap one live opaque access token may
 // hold in the memory store (docs/performance.md): issue 18's target is 600
-// bytes; the store takes about 420, and the bound keeps what was won.
+// bytes; the store takes about 400, and the bound keeps what was won.
 const maxBytesPerAccessToken = 480
 
 // ccAccessToken is an access token as the provider stores one for a

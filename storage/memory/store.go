@@ -11,9 +11,50 @@ import (
 
 // tokenKey is the key of a token: each kind is its own key space.
 type tokenKey struct {
-	kind storage.TokenKind
+	kind kindCode
 	sig  string
 }
+
+// kindCode is a storage.TokenKind as a tokenKey keeps it: a byte rather
+// than a string's 16, in every token's map entry and index entry. Zero is
+// no kind (the empty keyList's key).
+type kindCode uint8
+
+// The codes of the kinds of storage.Kinds.
+const (
+	codeAuthCode kindCode = 1 + iota
+	codeAccessToken
+	codeRefreshToken
+	codePKCE
+	codeOIDC
+)
+
+// kindOfCode is the kind of each code.
+var kindOfCode = [...]storage.TokenKind{
+	codeAuthCode: storage.KindAuthCode, codeAccessToken: storage.KindAccessToken,
+	codeRefreshToken: storage.KindRefreshToken, codePKCE: storage.KindPKCE, codeOIDC: storage.KindOIDC,
+}
+
+// codeOf returns the code of kind, or 0 for a kind storage.Kinds does not
+// list.
+func codeOf(kind storage.TokenKind) kindCode {
+	switch kind {
+	case storage.KindAuthCode:
+		return codeAuthCode
+	case storage.KindAccessToken:
+		return codeAccessToken
+	case storage.KindRefreshToken:
+		return codeRefreshToken
+	case storage.KindPKCE:
+		return codePKCE
+	case storage.KindOIDC:
+		return codeOIDC
+	}
+	return 0
+}
+
+// kind returns the kind of c.
+func (c kindCode) kind() storage.TokenKind { return kindOfCode[c] }
 
 // consentKey is the key of a consent: one per subject and client.
 type consentKey struct{ subject, clientID string }

@@ -14,7 +14,10 @@ import (
 // CreateToken implements [storage.TokenStore].
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	return s.tx(ctx, func() error {
-		k := tokenKey{t.Kind, t.Signature}
+		k := tokenKey{codeOf(t.Kind), t.Signature}
+		if k.kind == 0 {
+			return fmt.Errorf("memory: create token of kind %q: not a kind storage.Kinds lists", t.Kind)
+		}
 		if _, ok := s.tokens[k]; ok {
 			return fmt.Errorf("memory: create %s %q: %w", t.Kind, t.Signature, storage.ErrAlreadyExists)
 		}
@@ -49,11 +52,11 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
 	var t storage.Token
 	err := s.tx(ctx, func() error {
-		got, ok := s.tokens[tokenKey{kind, signature}]
+		got, ok := s.tokens[tokenKey{codeOf(kind), signature}]
 		if !ok {
 			return fmt.Errorf("memory: get %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
-		t = s.decode(tokenKey{kind, signature}, got)
+		t = s.decode(tokenKey{codeOf(kind), signature}, got)
 		return nil
 	})
 	return t, err
@@ -64,8 +67,8 @@ func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...stor
 	out := make([]storage.Token, len(kinds))
 	err := s.tx(ctx, func() error {
 		for i, kind := range kinds {
-			if got, ok := s.tokens[tokenKey{kind, signature}]; ok {
-				out[i] = s.decode(tokenKey{kind, signature}, got)
+			if got, ok := s.tokens[tokenKey{codeOf(kind), signature}]; ok {
+				out[i] = s.decode(tokenKey{codeOf(kind), signature}, got)
 			}
 		}
 		return nil
@@ -79,7 +82,7 @@ func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...stor
 // DeleteToken implements [storage.TokenStore].
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	return s.tx(ctx, func() error {
-		if !s.deleteToken(tokenKey{kind, signature}) {
+		if !s.deleteToken(tokenKey{codeOf(kind), signature}) {
 			return fmt.Errorf("memory: delete %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
 		return nil
@@ -114,7 +117,7 @@ func (s *Store) decode(k tokenKey, e tokenEntry) storage.Token {
 	if len(s.rotated) > 0 {
 		rotated = s.rotated[k]
 	}
-	return e.token(k.kind, rotated)
+	return e.token(k.kind.kind(), rotated)
 }
 
 // unindex removes k from index[key], and the entry once it is empty.
@@ -188,7 +191,7 @@ func (l keyList) all() iter.Seq[tokenKey] {
 func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.Token, error) {
 	var t storage.Token
 	err := s.tx(ctx, func() error {
-		k := tokenKey{storage.KindAuthCode, signature}
+		k := tokenKey{codeAuthCode, signature}
 		got, ok := s.tokens[k]
 		if !ok {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrNotFound)
@@ -209,7 +212,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 // that no longer exists is not an error.
 func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now time.Time) error {
 	return s.tx(ctx, func() error {
-		k := tokenKey{storage.KindRefreshToken, signature}
+		k := tokenKey{codeRefreshToken, signature}
 		got, ok := s.tokens[k]
 		if !ok {
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrNotFound)
@@ -221,7 +224,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 		s.tokens[k] = got
 		s.rotated[k] = toStamp(now)
 		if as := got.head().accessSignature; as != "" {
-			s.deleteToken(tokenKey{storage.KindAccessToken, as})
+			s.deleteToken(tokenKey{codeAccessToken, as})
 		}
 		return nil
 	})
@@ -230,8 +233,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 // RevokeFamily implements [storage.TokenStore].
 func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
 	return s.tx(ctx, func() error {
+		code := codeOf(kind)
 		for k := range s.families[requestID].all() {
-			if k.kind != kind {
+			if k.kind != code {
 				continue
 			}
 			t := s.tokens[k]
@@ -303,7 +307,7 @@ func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) (
 		cut := toStamp(now)
 		for k := range s.bySubject[subject].all() {
 			e, ok := s.tokens[k]
-			if !ok || !e.active || !cut.before(e.expires()) || (k.kind != storage.KindAccessToken && k.kind != storage.KindRefreshToken) {
+			if !ok || !e.active || !cut.before(e.expires()) || (k.kind != codeAccessToken && k.kind != codeRefreshToken) {
 				continue
 			}
 			t := s.decode(k, e)
