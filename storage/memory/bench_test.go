@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,4 +164,107 @@ func BenchmarkSigningKeys(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSweepUnderLoad sweeps a store of 500,000 access tokens, half of
+// them expired, while 16 goroutines create and read tokens as fast as they
+// can (a busy token endpoint). It reports how long the sweep took
+// (sweep-ms) and the longest any one of those calls took meanwhile
+// (worst-call-µs): a sweep that holds the lock long stalls the calls, one
+// that lets go of it too often is itself stalled behind them, and the
+// expired tokens stay in memory the while. The "none" variant waits as
+// long without sweeping: its worst call is what the calls suffer anyway
+// (the garbage collector, the scheduler).
+//
+//	go test -run '^$' -bench SweepUnderLoad -benchtime 3x ./storage/memory
+func BenchmarkSweepUnderLoad(b *testing.B) {
+	for _, sweep := range []bool{true, false} {
+		name := "sweep"
+		if !sweep {
+			name = "none"
+		}
+		b.Run(name, func(b *testing.B) { sweepUnderLoad(b, sweep) })
+	}
+}
+
+func sweepUnderLoad(b *testing.B, sweep bool) {
+	const tokens, workers = 500_000, 16
+	now := time.Now()
+	mk := func(i int, expired bool) storage.Token {
+		exp := now.Add(time.Hour)
+		if expired {
+			exp = now.Add(-time.Minute)
+		}
+		return storage.Token{
+			Signature: fmt.Sprintf("%043d", i), Kind: storage.KindAccessToken, ExpiresAt: exp, CreatedAt: now, Active: true,
+			Request: storage.Request{ID: fmt.Sprintf("%08d-2c3e-460a-9cd6-62482e6156fe", i), RequestedAt: now, ClientID: "svc",
+				RequestedScopes: []string{"assets:read"}, GrantedScopes: []string{"assets:read"},
+				Session: []byte(`{"exp":{"access_token":1796232711958900566},"idt":{},"ip":"192.0.2.1"}`)},
+		}
+	}
+	var total, worst time.Duration
+	for n := 0; b.Loop(); n++ {
+		b.StopTimer()
+		ctx := b.Context()
+		s := memory.New()
+		for i := range tokens {
+			if err := s.CreateToken(ctx, mk(i, i%2 == 0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var longest time.Duration
+		for w := range workers {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					t := mk(tokens*(2+n)+w*10_000_000+i, false)
+					start := time.Now()
+					if err := s.CreateToken(ctx, t); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := s.GetToken(ctx, t.Kind, t.Signature); err != nil {
+						b.Error(err)
+						return
+					}
+					d := time.Since(start)
+					mu.Lock()
+					longest = max(longest, d)
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond) // the workers at full speed
+		mu.Lock()
+		longest = 0
+		mu.Unlock()
+		b.StartTimer()
+		start := time.Now()
+		if sweep {
+			deleted, err := s.DeleteExpired(ctx, now)
+			if err != nil || deleted < tokens/2 {
+				b.Fatalf("deleted %d, %v", deleted, err)
+			}
+		} else {
+			time.Sleep(250 * time.Millisecond)
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		close(stop)
+		wg.Wait()
+		total += took
+		mu.Lock()
+		worst = max(worst, longest)
+		mu.Unlock()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "sweep-ms")
+	b.ReportMetric(float64(worst.Microseconds()), "worst-call-µs")
 }
