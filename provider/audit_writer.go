@@ -133,8 +133,9 @@ func (w *auditWriter) drain() {
 			return
 		}
 		chunk := w.chunks[0] // the oldest chunk, whole: the next events go to another
-		w.chunks = w.chunks[:copy(w.chunks, w.chunks[1:])]
-		w.chunks[:len(w.chunks)+1][len(w.chunks)] = nil
+		copy(w.chunks, w.chunks[1:])
+		w.chunks[len(w.chunks)-1] = nil
+		w.chunks = w.chunks[:len(w.chunks)-1]
 		n := len(chunk)
 		w.queued -= n
 		w.mu.Unlock()
