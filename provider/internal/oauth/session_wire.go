@@ -143,9 +143,10 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 		Username:  w.Username,
 		ExpiresAt: exp,
 		Headers:   &jwt.Headers{Extra: w.Headers},
-		Claims:    &jwt.IDTokenClaims{},
 	}
-	if c := w.Claims; c != nil {
+	if c := w.Claims; c == nil {
+		d.Claims = &jwt.IDTokenClaims{}
+	} else {
 		d.Claims = &jwt.IDTokenClaims{
 			JTI: c.JTI, Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, Nonce: c.Nonce,
 			ExpiresAt: fromNanos(c.ExpiresAt), IssuedAt: fromNanos(c.IssuedAt), RequestedAt: fromNanos(c.RequestedAt), AuthTime: fromNanos(c.AuthTime),
