@@ -148,6 +148,15 @@ func newEnvOn(t testing.TB, store storage.Store, mutate ...func(*provider.Config
 	p, err := provider.New(cfg)
 	require.NoError(t, err)
 	e.p = p
+	// The provider's queued audit events are written before the store
+	// closes (a store's cleanup, registered before this one, runs after
+	// it), not refused by a closed pool; a test of a failing store has
+	// asserted what it needs by then.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
 	h := http.Handler(p.Handler())
 	mux := http.NewServeMux()
 	mux.Handle("/", h)

@@ -60,6 +60,13 @@ func newBenchEnv(b *testing.B, s storage.Store, mutate ...func(*provider.Config)
 		b.Fatal(err)
 	}
 	srv.Config.Handler = p.Handler()
+	// The provider's queued audit events are written before the store
+	// closes (its cleanup, registered before this one, runs after it).
+	b.Cleanup(func() {
+		if err := p.Shutdown(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
 	c, secret, err := p.CreateClient(context.Background(), storage.Client{
 		ID: "bench", GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
 		RedirectURIs: []string{redirectURI}, Scopes: []string{"openid", "offline_access", "assets:read"},
