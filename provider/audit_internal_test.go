@@ -273,3 +273,25 @@ func TestQueueEvent(t *testing.T) {
 		})
 	}
 }
+
+// A detail given as a pair is capped like one of the map (newEvent's), on
+// either of queueEvent's paths: a stranger's request cannot make an event
+// large through a detail the provider takes from it.
+func TestQueueEventCapsPairs(t *testing.T) {
+	long := strings.Repeat("s", 3*maxAuditDetail)
+	for _, tc := range []struct {
+		name    string
+		details map[string]string
+	}{
+		{"pairs", nil},
+		{"map", map[string]string{"a": "1", "b": "2", "c": "3", "d": "4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := queueEvent(storage.AuditEvent{Type: AuditTokenIssued, Details: tc.details}, []auditDetail{{"scopes", long}})
+			got := q.event().Details["scopes"]
+			assert.LessOrEqual(t, len(got), maxAuditDetail)
+			assert.True(t, strings.HasSuffix(got, "…"), "the cut is marked")
+			assert.True(t, strings.HasPrefix(long, strings.TrimSuffix(got, "…")))
+		})
+	}
+}

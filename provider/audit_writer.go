@@ -240,93 +240,90 @@ func (w *auditWriter) stats() AuditStats {
 // auditDetail is a detail of an event on its way to the queue: name, value.
 type auditDetail [2]string
 
-// queuedDetails is how many details a queuedEvent keeps as pairs; an
-// event with more keeps its map.
+// queuedDetails is how many details a queuedEvent keeps as pairs (queueEvent
+// writes each pair's texts by name); an event with more keeps its map.
 const queuedDetails = 4
 
 // queuedEvent is an event in the writer's queue, made by queueEvent on
-// the request's goroutine: its ID, its texts and its details' share one
+// the request's goroutine: its ID, its texts and its details share one
 // allocation (so the writer reads one string, not a dozen scattered
 // ones), and its details wait as pairs until the writer makes the map
 // (event), so that a request pays for neither the map nor its walk.
 type queuedEvent struct {
-	e       storage.AuditEvent // Details nil unless more
+	e       storage.AuditEvent // Details nil unless more than queuedDetails
 	details [queuedDetails]auditDetail
 	n       int
 }
 
-// queueEvent makes the queued form of e, which newEvent completed (all
-// but the ID, which queueEvent gives it), with the details of its map and
-// of extra together (extra's win a name in both), each name and value
-// cleaned and capped and empty values left out.
-func queueEvent(e storage.AuditEvent, extra []auditDetail) queuedEvent {
-	if len(e.Details)+len(extra) > queuedDetails { // rare: the map holds them all
-		if len(extra) > 0 {
-			m := make(map[string]string, len(e.Details)+len(extra))
-			maps.Copy(m, e.Details)
-			for _, d := range extra {
-				if d[1] != "" {
-					m[cleanText(d[0], maxAuditText)] = cleanText(d[1], maxAuditDetail)
-				}
-			}
-			e.Details = m
-		}
-		e.ID = newID()
-		return queuedEvent{e: e}
-	}
-	var q queuedEvent
-	n := idLen + len(e.Actor.ID) + len(e.Target) + len(e.ClientID) + len(e.Subject) + len(e.RequestID) + len(e.ClientAddr)
-	add := func(k, v string) {
-		if v == "" {
+// put sets the detail k to v, a new name in the first free pair.
+func (q *queuedEvent) put(k, v string) {
+	for i := range q.n {
+		if q.details[i][0] == k {
+			q.details[i][1] = v
 			return
 		}
-		k, v = cleanText(k, maxAuditText), cleanText(v, maxAuditDetail)
-		for i := range q.n {
-			if q.details[i][0] == k {
-				n += len(v) - len(q.details[i][1])
-				q.details[i][1] = v
-				return
-			}
-		}
-		q.details[q.n] = auditDetail{k, v}
-		q.n++
-		n += len(k) + len(v)
 	}
-	for k, v := range e.Details { // cleaned already by newEvent
-		add(k, v)
+	q.details[q.n] = auditDetail{k, v}
+	q.n++
+}
+
+// queueEvent makes the queued form of e, which newEvent completed (all
+// but the ID, which queueEvent gives it), with the details of its map and
+// of extra together (extra's win a name in both); extra's names and
+// values are cleaned and capped here, as newEvent did the map's, and empty
+// values left out.
+func queueEvent(e storage.AuditEvent, extra []auditDetail) queuedEvent {
+	var q queuedEvent
+	switch {
+	case len(e.Details)+len(extra) <= queuedDetails:
+		for k, v := range e.Details {
+			q.put(k, v)
+		}
+		e.Details = nil
+	case len(extra) > 0: // rare: a map holds them all, a copy of the caller's
+		m := make(map[string]string, len(e.Details)+len(extra))
+		maps.Copy(m, e.Details)
+		e.Details = m
 	}
 	for _, d := range extra {
-		add(d[0], d[1])
+		if d[1] == "" {
+			continue
+		}
+		k, v := cleanText(d[0], maxAuditText), cleanText(d[1], maxAuditDetail)
+		if e.Details != nil {
+			e.Details[k] = v
+		} else {
+			q.put(k, v)
+		}
 	}
-	e.Details = nil
+	if e.Details != nil {
+		e.ID = newID()
+		q.e = e
+		return q
+	}
 
+	// Every text written once into one string, then each a slice of it.
+	texts := [...]*string{&e.Actor.ID, &e.Target, &e.ClientID, &e.Subject, &e.RequestID, &e.ClientAddr,
+		&q.details[0][0], &q.details[0][1], &q.details[1][0], &q.details[1][1],
+		&q.details[2][0], &q.details[2][1], &q.details[3][0], &q.details[3][1]}
+	n := idLen
+	for _, t := range texts {
+		n += len(*t)
+	}
 	var b strings.Builder
 	b.Grow(n)
 	id := newIDBytes()
 	b.Write(id[:])
-	fields := [...]*string{&e.Actor.ID, &e.Target, &e.ClientID, &e.Subject, &e.RequestID, &e.ClientAddr}
-	var ends [len(fields)]int
-	for i, f := range fields {
-		b.WriteString(*f)
-		ends[i] = b.Len()
-	}
-	var dends [queuedDetails][2]int
-	for i, d := range q.details[:q.n] {
-		b.WriteString(d[0])
-		dends[i][0] = b.Len()
-		b.WriteString(d[1])
-		dends[i][1] = b.Len()
+	for _, t := range texts {
+		b.WriteString(*t)
 	}
 	text := b.String()
 	e.ID = text[:idLen]
-	start := idLen
-	for i, f := range fields {
-		*f = text[start:ends[i]]
-		start = ends[i]
-	}
-	for i := range q.details[:q.n] {
-		q.details[i] = auditDetail{text[start:dends[i][0]], text[dends[i][0]:dends[i][1]]}
-		start = dends[i][1]
+	off := idLen
+	for _, t := range texts {
+		l := len(*t)
+		*t = text[off : off+l]
+		off += l
 	}
 	q.e = e
 	return q

@@ -52,16 +52,25 @@ func BenchmarkClientCredentials(b *testing.B) {
 	}
 }
 
+// ccBody is the form of the benchmarks' client_credentials requests.
+var ccBody = url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
+
+// postClientCredentials sends h, the handler of the provider at issuer, a
+// client_credentials request (scope assets:read) of the client id with
+// secret (HTTP Basic), and returns the answer.
+func postClientCredentials(h http.Handler, issuer, id, secret string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader(ccBody))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
 func benchClientCredentials(b *testing.B, e *env, id, secret string) {
 	h := e.p.Handler()
-	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
 	do := func() {
-		req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(id, secret)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
+		if rec := postClientCredentials(h, e.issuer, id, secret); rec.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
 	}
@@ -100,14 +109,8 @@ func BenchmarkClientCredentialsAudit(b *testing.B) {
 					c.AuditDisabled = audit == "off"
 				})
 				h := e.p.Handler()
-				body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
 				do := func() {
-					req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.SetBasicAuth(e.svc.ID, e.svcSecret)
-					rec := httptest.NewRecorder()
-					h.ServeHTTP(rec, req)
-					if rec.Code != http.StatusOK {
+					if rec := postClientCredentials(h, e.issuer, e.svc.ID, e.svcSecret); rec.Code != http.StatusOK {
 						b.Fatalf("status %d: %s", rec.Code, rec.Body)
 					}
 				}
@@ -201,14 +204,8 @@ func pairedRounds(b *testing.B, sides [2]pairSide, turn int) {
 	for i := range sides {
 		handlers[i] = sides[i].e.p.Handler()
 	}
-	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
 	do := func(e *env, h http.Handler) {
-		req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(e.svc.ID, e.svcSecret)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
+		if rec := postClientCredentials(h, e.issuer, e.svc.ID, e.svcSecret); rec.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
 	}

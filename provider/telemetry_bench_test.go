@@ -7,9 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -102,16 +99,10 @@ func telemetrySetups() []struct {
 // serialClientCredentials sends client_credentials requests one at a time.
 func serialClientCredentials(b *testing.B, e *env) {
 	h := e.p.Handler()
-	body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
 	b.ReportAllocs()
 	start := cpuTime()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(e.svc.ID, e.svcSecret)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
+		if rec := postClientCredentials(h, e.issuer, e.svc.ID, e.svcSecret); rec.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
 	}
@@ -148,18 +139,12 @@ func BenchmarkTelemetryClientCredentials(b *testing.B) {
 			tp, mp := s.setup(b)
 			e := newEnv(b, func(c *provider.Config) { c.TracerProvider, c.MeterProvider = tp, mp })
 			h := e.p.Handler()
-			body := url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}.Encode()
 			b.ReportAllocs()
 			start := cpuTime()
 			defer reportCPU(b, start)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.SetBasicAuth(e.svc.ID, e.svcSecret)
-					rec := httptest.NewRecorder()
-					h.ServeHTTP(rec, req)
-					if rec.Code != http.StatusOK {
+					if rec := postClientCredentials(h, e.issuer, e.svc.ID, e.svcSecret); rec.Code != http.StatusOK {
 						b.Errorf("status %d: %s", rec.Code, rec.Body)
 						return
 					}

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,45 +17,26 @@ type tokenKey struct {
 }
 
 // kindCode is a storage.TokenKind as a tokenKey keeps it: a byte rather
-// than a string's 16, in every token's map entry and index entry. Zero is
-// no kind (the empty keyList's key).
+// than a string's 16, in every token's map entry and index entry. A kind's
+// code is its place in storage.Kinds plus one; zero is no kind (the empty
+// keyList's key).
 type kindCode uint8
 
-// The codes of the kinds of storage.Kinds.
-const (
-	codeAuthCode kindCode = 1 + iota
-	codeAccessToken
-	codeRefreshToken
-	codePKCE
-	codeOIDC
+// The codes of the kinds the store's methods name.
+var (
+	codeAuthCode     = codeOf(storage.KindAuthCode)
+	codeAccessToken  = codeOf(storage.KindAccessToken)
+	codeRefreshToken = codeOf(storage.KindRefreshToken)
 )
-
-// kindOfCode is the kind of each code.
-var kindOfCode = [...]storage.TokenKind{
-	codeAuthCode: storage.KindAuthCode, codeAccessToken: storage.KindAccessToken,
-	codeRefreshToken: storage.KindRefreshToken, codePKCE: storage.KindPKCE, codeOIDC: storage.KindOIDC,
-}
 
 // codeOf returns the code of kind, or 0 for a kind storage.Kinds does not
 // list.
 func codeOf(kind storage.TokenKind) kindCode {
-	switch kind {
-	case storage.KindAuthCode:
-		return codeAuthCode
-	case storage.KindAccessToken:
-		return codeAccessToken
-	case storage.KindRefreshToken:
-		return codeRefreshToken
-	case storage.KindPKCE:
-		return codePKCE
-	case storage.KindOIDC:
-		return codeOIDC
-	}
-	return 0
+	return kindCode(slices.Index(storage.Kinds, kind) + 1)
 }
 
-// kind returns the kind of c.
-func (c kindCode) kind() storage.TokenKind { return kindOfCode[c] }
+// kind returns the kind of c, which is not 0.
+func (c kindCode) kind() storage.TokenKind { return storage.Kinds[c-1] }
 
 // consentKey is the key of a consent: one per subject and client.
 type consentKey struct{ subject, clientID string }
