@@ -3,40 +3,11 @@ package memory
 import (
 	"context"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/storage"
 )
-
-// tokenKey is the key of a token: each kind is its own key space.
-type tokenKey struct {
-	kind kindCode
-	sig  string
-}
-
-// kindCode is a storage.TokenKind as a tokenKey keeps it: a byte rather
-// than a string's 16, in every token's map entry and index entry. A kind's
-// code is its place in storage.Kinds plus one; zero is no kind (the empty
-// keyList's key).
-type kindCode uint8
-
-// The codes of the kinds the store's methods name.
-var (
-	codeAuthCode     = codeOf(storage.KindAuthCode)
-	codeAccessToken  = codeOf(storage.KindAccessToken)
-	codeRefreshToken = codeOf(storage.KindRefreshToken)
-)
-
-// codeOf returns the code of kind, or 0 for a kind storage.Kinds does not
-// list.
-func codeOf(kind storage.TokenKind) kindCode {
-	return kindCode(slices.Index(storage.Kinds, kind) + 1)
-}
-
-// kind returns the kind of c, which is not 0.
-func (c kindCode) kind() storage.TokenKind { return storage.Kinds[c-1] }
 
 // consentKey is the key of a consent: one per subject and client.
 type consentKey struct{ subject, clientID string }
@@ -48,10 +19,11 @@ type Store struct {
 	mu        sync.Mutex
 	clients   table[storage.Client]
 	tokens    map[tokenKey]tokenEntry
+	recs      arena                // the tokens' records
 	rotated   map[tokenKey]stamp   // RotatedAt of the tokens that have one (rotated refresh tokens)
-	families  map[string]keyList   // request ID -> keys of its tokens, every kind
-	bySID     map[string]keyList   // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
-	bySubject map[string]keyList   // Request.Subject -> keys of its tokens, every kind; "" not indexed
+	families  tokenIndex           // request ID -> keys of its tokens, every kind
+	bySID     tokenIndex           // Request.LoginSID -> keys of its tokens, every kind; "" not indexed
+	bySubject tokenIndex           // Request.Subject -> keys of its tokens, every kind; "" not indexed
 	ended     map[string]time.Time // ended sign-ins (RevokeLoginGrants): SID -> until
 	revoked   map[string]time.Time // revoked grants (RevokeUserClientGrants): request ID -> until
 	jtis      map[string]time.Time // JWT ID -> expiry
@@ -141,9 +113,9 @@ func (s *Store) init() {
 		func(u storage.ApplicationUser, id string) storage.ApplicationUser { u.ID = id; return u })
 	s.tokens = map[tokenKey]tokenEntry{}
 	s.rotated = map[tokenKey]stamp{}
-	s.families = map[string]keyList{}
-	s.bySID = map[string]keyList{}
-	s.bySubject = map[string]keyList{}
+	s.families = newTokenIndex()
+	s.bySID = newTokenIndex()
+	s.bySubject = newTokenIndex()
 	s.ended = map[string]time.Time{}
 	s.revoked = map[string]time.Time{}
 	s.jtis = map[string]time.Time{}
@@ -162,7 +134,9 @@ const sweepBatch = 1024
 // deletes while the lock is released): every token present when the sweep
 // starts and still present when the iteration reaches it is looked at once,
 // so every token that had expired when the sweep began is gone when it
-// returns.
+// returns. The sweep also moves the live records out of the arena's sparse
+// chunks (see arena), which releases them: a chunk this sweep's own
+// deletions leave sparse is seen to by the next.
 func (s *Store) sweepTokens(ctx context.Context, before time.Time) (n int64, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -175,9 +149,13 @@ func (s *Store) sweepTokens(ctx context.Context, before time.Time) (n int64, err
 	}
 	seen := 0
 	for k, t := range s.tokens {
-		if t.expires().before(cut) {
+		switch {
+		case t.expires().before(cut):
 			s.deleteToken(k)
 			n++
+		case s.recs.sparse(t.at):
+			t.at = s.recs.move(t.at)
+			s.tokens[k] = t
 		}
 		if seen++; seen%sweepBatch == 0 {
 			s.mu.Unlock()

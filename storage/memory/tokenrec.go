@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse/storage"
 )
@@ -12,18 +13,16 @@ import (
 // keeps one per access token for the token's lifetime. Kept as a
 // storage.Token it cost about 1.2 KB of heap (a struct, a map for the form,
 // a slice per scope list, the session bytes and a slice in the family
-// index). tokenEntry keeps it as one immutable string, written once by
-// encodeToken, plus the three fields that change in place. The indexes key
-// on substrings of that string, so they allocate nothing of their own, and
-// decoding on the way out copies what a caller could change (slices, maps,
-// session bytes) while its strings share the record's memory, which is
-// safe because strings are immutable.
+// index). A token is kept as one record, written once by encodeToken into
+// the store's arena, plus a tokenEntry of the fields that change in place.
+// Decoding on the way out copies the record into one string, which the
+// token's strings share, and copies what a caller could change (slices,
+// maps, session bytes) apart.
 
-// tokenEntry is a stored token: 32 bytes beside its record (the stamp's
-// fields side by side, so that no padding lies between them). RotatedAt,
+// tokenEntry is a stored token: 24 bytes, no pointer (see arena). RotatedAt,
 // which only a rotated refresh token has, is kept in Store.rotated.
 type tokenEntry struct {
-	rec     string // newEntry's encoding of everything but the fields below
+	at      recRef // the record, in Store.recs
 	expSec  int64  // ExpiresAt, as a stamp
 	expNsec int32
 	active  bool
@@ -50,7 +49,7 @@ func (s stamp) before(t stamp) bool {
 	return s.sec < t.sec || s.sec == t.sec && s.nsec < t.nsec
 }
 
-// The fields of a record, in encoding order (newEntry's). RequestedAt is a
+// The fields of a record, in encoding order (encodeToken's). RequestedAt is a
 // varint of Unix seconds and a uvarint of nanoseconds; CreatedAt, nearly
 // always the same instant, is the two differences from it, as varints.
 // Strings and byte slices are a uvarint length and the bytes; a slice of
@@ -59,17 +58,20 @@ func (s stamp) before(t stamp) bool {
 // zero meaning nil and one "equal to RequestedScopes" (a copy of them), the
 // common case.
 //
-// A record is written in a buffer on the stack and then copied into an
-// allocation of its exact length: the record is kept as long as its token,
-// and an estimate of its length rounded it up by a size class or two of
-// the allocator (the usual access token's 238 bytes took 320; now 240,
-// TestAccessTokenFootprint).
+// The signature comes first: empty when the key gives it back (see
+// tokenKey).
+//
+// The usual access token's record is about 200 bytes: written in a buffer
+// on the stack, then copied into the arena.
 
-func newEntry(t storage.Token) tokenEntry {
+// encodeToken appends the record of t, whose key is k, to b.
+func encodeToken(b []byte, k tokenKey, t storage.Token) []byte {
 	r := &t.Request
-	var scratch [512]byte
-	b := scratch[:0]
-	b = putString(b, t.Signature)
+	if k.hashed() {
+		b = putString(b, t.Signature)
+	} else {
+		b = putString(b, "")
+	}
 	b = putString(b, r.ID)
 	b = putString(b, r.ClientID)
 	b = putString(b, r.LoginSID)
@@ -109,13 +111,7 @@ func newEntry(t storage.Token) tokenEntry {
 		b = binary.AppendUvarint(b, uint64(len(r.Session))+1)
 		b = append(b, r.Session...)
 	}
-	exp := toStamp(t.ExpiresAt)
-	return tokenEntry{
-		rec:     string(b),
-		expSec:  exp.sec,
-		expNsec: exp.nsec,
-		active:  t.Active,
-	}
+	return b
 }
 
 func putString(b []byte, s string) []byte {
@@ -199,13 +195,16 @@ func uvarintString(s string) (uint64, int) {
 }
 
 // head is the part of a record the indexes and sweeps need, read without
-// decoding the rest.
+// decoding the rest. Its strings are views of the arena's memory: valid
+// while the caller holds the lock and changes no token, and to be cloned
+// before they are kept.
 type head struct {
 	signature, requestID, clientID, loginSID, accessSignature, subject string
 }
 
-func (e tokenEntry) head() head {
-	r := recReader{s: e.rec}
+// headOf reads the head of the record rec.
+func headOf(rec []byte) head {
+	r := recReader{s: unsafe.String(unsafe.SliceData(rec), len(rec))}
 	return head{
 		signature:       r.string(),
 		requestID:       r.string(),
@@ -216,14 +215,17 @@ func (e tokenEntry) head() head {
 	}
 }
 
-// token decodes the entry as a storage.Token of kind, rotated at rotated
-// (the zero stamp: never), sharing nothing a caller could change with the
-// store.
-func (e tokenEntry) token(kind storage.TokenKind, rotated stamp) storage.Token {
-	r := recReader{s: e.rec}
+// decodeToken decodes the record rec of the token of key k and entry e,
+// rotated at rotated (the zero stamp: never), as a storage.Token that
+// shares no memory with the store.
+func decodeToken(k tokenKey, e tokenEntry, rec []byte, rotated stamp) storage.Token {
+	r := recReader{s: string(rec)}
 	var t storage.Token
-	t.Kind = kind
+	t.Kind = k.kind.kind()
 	t.Signature = r.string()
+	if !k.hashed() {
+		t.Signature = k.signature()
+	}
 	t.Request.ID = r.string()
 	t.Request.ClientID = r.string()
 	t.Request.LoginSID = r.string()

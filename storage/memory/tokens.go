@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"fmt"
-	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -14,10 +13,11 @@ import (
 // CreateToken implements [storage.TokenStore].
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	return s.tx(ctx, func() error {
-		k := tokenKey{codeOf(t.Kind), t.Signature}
-		if k.kind == 0 {
+		code := codeOf(t.Kind)
+		if code == 0 {
 			return fmt.Errorf("memory: create token of kind %q: not a kind storage.Kinds lists", t.Kind)
 		}
+		k := keyOf(code, t.Signature)
 		if _, ok := s.tokens[k]; ok {
 			return fmt.Errorf("memory: create %s %q: %w", t.Kind, t.Signature, storage.ErrAlreadyExists)
 		}
@@ -27,36 +27,48 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, revoked := s.revoked[t.Request.ID]; revoked {
 			t.Active = false // a token of a revoked grant, from a request under way when it was revoked
 		}
-		e := newEntry(t)
-		h := e.head()
-		k.sig = h.signature // the key shares the record's memory
-		s.tokens[k] = e
+		var scratch [512]byte
+		exp := toStamp(t.ExpiresAt)
+		s.tokens[k] = tokenEntry{
+			at:      s.recs.put(encodeToken(scratch[:0], k, t)),
+			expSec:  exp.sec,
+			expNsec: exp.nsec,
+			active:  t.Active,
+		}
 		if !t.RotatedAt.IsZero() {
 			s.rotated[k] = toStamp(t.RotatedAt)
 		}
-		s.families[h.requestID] = s.families[h.requestID].add(k)
-		if h.loginSID != "" {
-			s.bySID[h.loginSID] = s.bySID[h.loginSID].add(k)
+		s.families.add(t.Request.ID, k)
+		if t.Request.LoginSID != "" {
+			s.bySID.add(t.Request.LoginSID, k)
 		}
-		if h.subject != "" {
-			s.bySubject[h.subject] = s.bySubject[h.subject].add(k)
-		}
-		if sub := t.Request.Subject; sub != "" {
-			s.bySubject[sub] = s.bySubject[sub].add(k)
+		if t.Request.Subject != "" {
+			s.bySubject.add(t.Request.Subject, k)
 		}
 		return nil
 	})
+}
+
+// lookup returns the entry of the token of kind and signature sig, and
+// its key.
+func (s *Store) lookup(kind kindCode, sig string) (tokenKey, tokenEntry, bool) {
+	k := keyOf(kind, sig)
+	e, ok := s.tokens[k]
+	if ok && k.hashed() && headOf(s.recs.get(e.at)).signature != sig {
+		ok = false // another signature of the same SHA-256 digest: not to be met
+	}
+	return k, e, ok
 }
 
 // GetToken implements [storage.TokenStore].
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
 	var t storage.Token
 	err := s.tx(ctx, func() error {
-		got, ok := s.tokens[tokenKey{codeOf(kind), signature}]
+		k, e, ok := s.lookup(codeOf(kind), signature)
 		if !ok {
 			return fmt.Errorf("memory: get %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
-		t = s.decode(tokenKey{codeOf(kind), signature}, got)
+		t = s.decode(k, e)
 		return nil
 	})
 	return t, err
@@ -67,8 +79,8 @@ func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...stor
 	out := make([]storage.Token, len(kinds))
 	err := s.tx(ctx, func() error {
 		for i, kind := range kinds {
-			if got, ok := s.tokens[tokenKey{codeOf(kind), signature}]; ok {
-				out[i] = s.decode(tokenKey{codeOf(kind), signature}, got)
+			if k, e, ok := s.lookup(codeOf(kind), signature); ok {
+				out[i] = s.decode(k, e)
 			}
 		}
 		return nil
@@ -82,15 +94,17 @@ func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...stor
 // DeleteToken implements [storage.TokenStore].
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	return s.tx(ctx, func() error {
-		if !s.deleteToken(tokenKey{codeOf(kind), signature}) {
+		k, _, ok := s.lookup(codeOf(kind), signature)
+		if !ok {
 			return fmt.Errorf("memory: delete %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
+		s.deleteToken(k)
 		return nil
 	})
 }
 
-// deleteToken removes a token and its entries in the family and sign-in
-// indexes, and reports whether there was one. The caller holds the lock.
+// deleteToken removes a token, its record and its entries in the indexes,
+// and reports whether there was one. The caller holds the lock.
 func (s *Store) deleteToken(k tokenKey) bool {
 	e, ok := s.tokens[k]
 	if !ok {
@@ -100,99 +114,36 @@ func (s *Store) deleteToken(k tokenKey) bool {
 	if len(s.rotated) > 0 {
 		delete(s.rotated, k)
 	}
-	h := e.head()
-	unindex(s.families, h.requestID, k)
+	h := headOf(s.recs.get(e.at))
+	s.families.remove(h.requestID, k)
 	if h.loginSID != "" {
-		unindex(s.bySID, h.loginSID, k)
+		s.bySID.remove(h.loginSID, k)
 	}
 	if h.subject != "" {
-		unindex(s.bySubject, h.subject, k)
+		s.bySubject.remove(h.subject, k)
 	}
+	s.recs.del(e.at) // last: h reads the record
 	return true
 }
 
-// decode returns the token of key k and entry e (see tokenEntry.token).
+// decode returns the token of key k and entry e (see decodeToken).
 func (s *Store) decode(k tokenKey, e tokenEntry) storage.Token {
 	var rotated stamp
 	if len(s.rotated) > 0 {
 		rotated = s.rotated[k]
 	}
-	return e.token(k.kind.kind(), rotated)
+	return decodeToken(k, e, s.recs.get(e.at), rotated)
 }
 
-// unindex removes k from index[key], and the entry once it is empty.
-func unindex(index map[string]keyList, key string, k tokenKey) {
-	if l, empty := index[key].remove(k); empty {
-		delete(index, key)
-	} else {
-		index[key] = l
-	}
-}
-
-// keyList is an index entry: the keys of one family, sign-in or subject.
-// Most hold one key (a client_credentials token is a family of its own),
-// which is kept inline, so that indexing it allocates nothing; the others
-// are behind a pointer, so that the many lists of one key carry 8 bytes
-// for them rather than a slice's 24.
-type keyList struct {
-	first tokenKey    // the zero key when the list is empty (a real key has a kind)
-	rest  *[]tokenKey // nil while the list holds at most one key
-}
-
-// add returns l with k appended.
-func (l keyList) add(k tokenKey) keyList {
-	switch {
-	case l.first == (tokenKey{}):
-		l.first = k
-	case l.rest == nil:
-		l.rest = &[]tokenKey{k}
-	default:
-		*l.rest = append(*l.rest, k)
-	}
-	return l
-}
-
-// remove returns l without k, and whether it is empty then.
-func (l keyList) remove(k tokenKey) (keyList, bool) {
-	if l.first == k {
-		if l.rest == nil {
-			return keyList{}, true
-		}
-		l.first = (*l.rest)[0]
-		*l.rest = (*l.rest)[1:]
-	} else if l.rest != nil {
-		*l.rest = slices.DeleteFunc(*l.rest, func(x tokenKey) bool { return x == k })
-	}
-	if l.rest != nil && len(*l.rest) == 0 {
-		l.rest = nil
-	}
-	return l, l.first == (tokenKey{})
-}
-
-// all yields the keys of l.
-func (l keyList) all() iter.Seq[tokenKey] {
-	return func(yield func(tokenKey) bool) {
-		if l.first == (tokenKey{}) || !yield(l.first) {
-			return
-		}
-		if l.rest == nil {
-			return
-		}
-		for _, k := range *l.rest {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
+// head returns the head of the record of e (see head).
+func (s *Store) head(e tokenEntry) head { return headOf(s.recs.get(e.at)) }
 
 // ConsumeAuthCode implements [storage.TokenStore]. The code it returns, to
 // the winner and with [storage.ErrAlreadyUsed] alike, is inactive.
 func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.Token, error) {
 	var t storage.Token
 	err := s.tx(ctx, func() error {
-		k := tokenKey{codeAuthCode, signature}
-		got, ok := s.tokens[k]
+		k, got, ok := s.lookup(codeAuthCode, signature)
 		if !ok {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrNotFound)
 		}
@@ -212,8 +163,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 // that no longer exists is not an error.
 func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now time.Time) error {
 	return s.tx(ctx, func() error {
-		k := tokenKey{codeRefreshToken, signature}
-		got, ok := s.tokens[k]
+		k, got, ok := s.lookup(codeRefreshToken, signature)
 		if !ok {
 			return fmt.Errorf("memory: rotate refresh token %q: %w", signature, storage.ErrNotFound)
 		}
@@ -223,8 +173,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 		got.active = false
 		s.tokens[k] = got
 		s.rotated[k] = toStamp(now)
-		if as := got.head().accessSignature; as != "" {
-			s.deleteToken(tokenKey{codeAccessToken, as})
+		if as := s.head(got).accessSignature; as != "" {
+			if ak, _, ok := s.lookup(codeAccessToken, as); ok {
+				s.deleteToken(ak)
+			}
 		}
 		return nil
 	})
@@ -234,11 +186,11 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
 	return s.tx(ctx, func() error {
 		code := codeOf(kind)
-		for k := range s.families[requestID].all() {
-			if k.kind != code {
+		for k := range s.families.keys(requestID) {
+			t, ok := s.tokens[k]
+			if !ok || k.kind != code || s.head(t).requestID != requestID {
 				continue
 			}
-			t := s.tokens[k]
 			t.active = false
 			s.tokens[k] = t
 		}
@@ -257,8 +209,8 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		if cur, ok := s.ended[sid]; !ok || until.After(cur) {
 			s.ended[sid] = until
 		}
-		for k := range s.bySID[sid].all() {
-			if t, ok := s.tokens[k]; ok {
+		for k := range s.bySID.keys(sid) {
+			if t, ok := s.tokens[k]; ok && s.head(t).loginSID == sid {
 				t.active = false
 				s.tokens[k] = t
 			}
@@ -276,17 +228,17 @@ func (s *Store) RevokeUserClientGrants(ctx context.Context, subject, clientID st
 		if subject == "" || clientID == "" {
 			return nil
 		}
-		for k := range s.bySubject[subject].all() {
+		for k := range s.bySubject.keys(subject) {
 			e, ok := s.tokens[k]
 			if !ok {
 				continue
 			}
-			h := e.head()
-			if h.clientID != clientID {
+			h := s.head(e)
+			if h.subject != subject || h.clientID != clientID {
 				continue
 			}
 			if cur, ok := s.revoked[h.requestID]; !ok || until.After(cur) {
-				s.revoked[h.requestID] = until
+				s.revoked[strings.Clone(h.requestID)] = until // h's strings are the arena's
 			}
 			e.active = false
 			s.tokens[k] = e
@@ -305,9 +257,9 @@ func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) (
 		}
 		newest := map[string]storage.Token{}
 		cut := toStamp(now)
-		for k := range s.bySubject[subject].all() {
+		for k := range s.bySubject.keys(subject) {
 			e, ok := s.tokens[k]
-			if !ok || !e.active || !cut.before(e.expires()) || (k.kind != codeAccessToken && k.kind != codeRefreshToken) {
+			if !ok || s.head(e).subject != subject || !e.active || !cut.before(e.expires()) || (k.kind != codeAccessToken && k.kind != codeRefreshToken) {
 				continue
 			}
 			t := s.decode(k, e)

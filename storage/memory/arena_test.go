@@ -1,0 +1,183 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gatehouse/gatehouse/storage"
+)
+
+// The arena gives back every record as it was put, whatever its size (a
+// record of its own chunk too), across chunk boundaries; a chunk goes once
+// its last record is freed, and its index is used again.
+func TestArena(t *testing.T) {
+	var a arena
+	rec := func(i int) []byte {
+		size := 1 + i*37%700
+		if i%97 == 0 {
+			size = ownChunk + i // a chunk of its own
+		}
+		return bytes.Repeat([]byte{byte(i)}, size)
+	}
+	const n = 2000
+	refs := make([]recRef, n)
+	for i := range n {
+		refs[i] = a.put(rec(i))
+	}
+	for i := range n {
+		require.Equal(t, rec(i), a.get(refs[i]), "record %d", i)
+	}
+	chunks := len(a.chunks)
+	require.Greater(t, chunks, 10, "the records span many chunks")
+	for i := range n / 2 {
+		a.del(refs[i])
+	}
+	for i := n / 2; i < n; i++ {
+		require.Equal(t, rec(i), a.get(refs[i]), "record %d kept", i)
+	}
+	released := 0
+	for _, c := range a.chunks {
+		if c == nil {
+			released++
+		}
+	}
+	assert.Greater(t, released, chunks/3, "the chunks of the freed half are released")
+	assert.Len(t, a.free, released)
+	for i := range n / 2 {
+		refs[i] = a.put(rec(i))
+	}
+	assert.Empty(t, a.free, "released chunks' indexes are used again")
+	assert.Equal(t, chunks, len(a.chunks))
+	for i := range n {
+		require.Equal(t, rec(i), a.get(refs[i]), "record %d", i)
+		a.del(refs[i])
+	}
+	for i, l := range a.live {
+		assert.Zero(t, l, "chunk %d", i)
+	}
+	assert.LessOrEqual(t, a.bytes(), chunkSize, "at most the chunk being filled is left")
+}
+
+// A token whose neighbours in the arena expire long before it (a refresh
+// token among access tokens) does not keep their chunk: a sweep moves the
+// live records of the chunks it finds sparse (those its own deletions made
+// sparse, by the next sweep), and the arena shrinks to about the size of
+// what lives. The tokens moved read back the same, through their key and
+// through the indexes.
+func TestSweepCompactsTheArena(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	s := New()
+	const n = 20_000
+	var long []storage.Token
+	for i := range n {
+		tok := ccAccessToken(i, now)
+		tok.ExpiresAt = now.Add(time.Minute)
+		if i%20 == 0 {
+			tok.ExpiresAt = now.Add(30 * 24 * time.Hour)
+			tok.Request.Subject = fmt.Sprintf("user-%d", i)
+			long = append(long, tok)
+		}
+		require.NoError(t, s.CreateToken(ctx, tok))
+	}
+	full := s.recs.bytes()
+	deleted, err := s.DeleteExpired(ctx, now.Add(time.Hour))
+	require.NoError(t, err)
+	require.EqualValues(t, n-len(long), deleted)
+	_, err = s.DeleteExpired(ctx, now.Add(time.Hour))
+	require.NoError(t, err)
+	kept := s.recs.bytes()
+	t.Logf("arena: %d KiB for %d tokens, %d KiB for the %d left after the sweep", full>>10, n, kept>>10, len(long))
+	assert.Less(t, kept, full/8, "the sweep gave back the chunks the expired tokens left sparse")
+	for _, want := range long {
+		got, err := s.GetToken(ctx, storage.KindAccessToken, want.Signature)
+		require.NoError(t, err)
+		assert.Equal(t, want.Request.ID, got.Request.ID)
+		assert.Equal(t, want.Request.Session, got.Request.Session)
+		grants, err := s.ListGrants(ctx, want.Request.Subject, now)
+		require.NoError(t, err)
+		require.Len(t, grants, 1, "the subject index finds the moved token")
+		assert.Equal(t, want.Signature, grants[0].Signature)
+	}
+	require.NoError(t, s.RevokeFamily(ctx, storage.KindAccessToken, long[0].Request.ID))
+	got, err := s.GetToken(ctx, storage.KindAccessToken, long[0].Signature)
+	require.NoError(t, err)
+	assert.False(t, got.Active, "the family index finds the moved token")
+}
+
+// A signature that is canonical unpadded base64url of at most 32 bytes is
+// kept decoded, any other as its digest with the record holding it, and
+// each reads back as it was stored; signatures differing in a byte, in
+// their last character's spare bits or by a newline that a lenient decoder
+// would skip have distinct keys.
+func TestTokenKeys(t *testing.T) {
+	hmac := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xA7}, 32))
+	jwtSig := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0x5C}, 64))
+	for _, tc := range []struct {
+		sig     string
+		decoded bool
+	}{
+		{hmac, true},
+		{"", true},
+		{"AB", false}, // 12 bits: spare bits set
+		{"AA", true},
+		{"A", false}, // no encoding is 1 character long
+		{jwtSig, false},
+		{hmac + "A", false}, // 44 characters: more than 32 bytes
+		{hmac[:42] + "\n" + hmac[42:], false},
+		{"sig-1", false},
+		{"a+b/c=", false}, // standard base64, padded
+		{strings.Repeat("x", 1000), false},
+	} {
+		k := keyOf(codeAccessToken, tc.sig)
+		assert.Equal(t, tc.decoded, !k.hashed(), "%q", tc.sig)
+		if !k.hashed() {
+			assert.Equal(t, tc.sig, k.signature())
+		}
+		s := New()
+		tok := ccAccessToken(1, time.Now())
+		tok.Signature = tc.sig
+		require.NoError(t, s.CreateToken(t.Context(), tok), "%q", tc.sig)
+		got, err := s.GetToken(t.Context(), storage.KindAccessToken, tc.sig)
+		require.NoError(t, err, "%q", tc.sig)
+		assert.Equal(t, tc.sig, got.Signature)
+	}
+	distinct := map[tokenKey]string{}
+	for _, sig := range []string{hmac, hmac[:42] + "B", hmac[:42] + "C", hmac[:42] + "\n" + hmac[42:], "AA", "AB", "AC", ""} {
+		k := keyOf(codeAccessToken, sig)
+		other, dup := distinct[k]
+		assert.False(t, dup, "%q and %q share a key", sig, other)
+		distinct[k] = sig
+	}
+}
+
+// No signature panics the key, and two signatures share a key only when
+// they are the same; a decoded key gives its signature back.
+func FuzzTokenKey(f *testing.F) {
+	for _, s := range []string{"", "AA", "AB", "A", "sig-1", "q4oHOrTmCK1xE1kcSTBWoOe-bz2C3Eye4jxjYUQ2DQg", "a\nb", "\xff\xfe"} {
+		f.Add(s, "AA")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ka, kb := keyOf(codeAccessToken, a), keyOf(codeAccessToken, b)
+		if a != b && ka == kb {
+			t.Fatalf("%q and %q share a key", a, b)
+		}
+		if !ka.hashed() {
+			if got := ka.signature(); got != a {
+				t.Fatalf("key of %q gives back %q", a, got)
+			}
+			if want, err := base64.RawURLEncoding.Strict().DecodeString(a); err != nil || !reflect.DeepEqual(want, ka.raw[:ka.n]) {
+				t.Fatalf("key of %q decodes as %x; the standard decoder: %x, %v", a, ka.raw[:ka.n], want, err)
+			}
+		}
+	})
+}

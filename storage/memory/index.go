@@ -1,0 +1,71 @@
+package memory
+
+import (
+	"hash/maphash"
+	"iter"
+	"slices"
+)
+
+// tokenIndex finds the tokens of a name (a request ID, a sign-in, a
+// subject). It keys on a 64-bit hash of the name, so that its main map
+// holds no pointer (see arena): names that share a hash share an entry,
+// and every reader checks the name in the token's record. Most names have
+// one token (a client_credentials token is a family of its own), kept in
+// one; the keys after the first are in more.
+type tokenIndex struct {
+	seed maphash.Seed
+	one  map[uint64]tokenKey
+	more map[uint64][]tokenKey
+}
+
+func newTokenIndex() tokenIndex {
+	return tokenIndex{seed: maphash.MakeSeed(), one: map[uint64]tokenKey{}, more: map[uint64][]tokenKey{}}
+}
+
+// add files k under name.
+func (x *tokenIndex) add(name string, k tokenKey) {
+	h := maphash.String(x.seed, name)
+	if _, ok := x.one[h]; !ok {
+		x.one[h] = k
+		return
+	}
+	x.more[h] = append(x.more[h], k)
+}
+
+// remove takes k from under name.
+func (x *tokenIndex) remove(name string, k tokenKey) {
+	h := maphash.String(x.seed, name)
+	rest := x.more[h]
+	if first, ok := x.one[h]; ok && first == k {
+		if len(rest) == 0 {
+			delete(x.one, h)
+			return
+		}
+		x.one[h] = rest[0]
+		rest = rest[1:]
+	} else {
+		rest = slices.DeleteFunc(rest, func(o tokenKey) bool { return o == k })
+	}
+	if len(rest) == 0 {
+		delete(x.more, h)
+	} else {
+		x.more[h] = rest
+	}
+}
+
+// keys yields the keys filed under name, and those of any name of the
+// same hash: the caller checks the name in each token's record.
+func (x *tokenIndex) keys(name string) iter.Seq[tokenKey] {
+	return func(yield func(tokenKey) bool) {
+		h := maphash.String(x.seed, name)
+		first, ok := x.one[h]
+		if !ok || !yield(first) {
+			return
+		}
+		for _, k := range x.more[h] {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
