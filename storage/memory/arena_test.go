@@ -181,3 +181,71 @@ func FuzzTokenKey(f *testing.F) {
 		}
 	})
 }
+
+// Tokens of one client, scopes and form share one shape, however their
+// forms were built; a shape is forgotten with its last token, and its
+// number used again.
+func TestShapesShared(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	s := New()
+	for i := range 100 {
+		tok := ccAccessToken(i, now)
+		tok.Request.Form = map[string][]string{}
+		if i%2 == 0 { // the same fields, added in the other order
+			tok.Request.Form["scope"] = []string{"assets:read"}
+			tok.Request.Form["grant_type"] = []string{"client_credentials"}
+		} else {
+			tok.Request.Form["grant_type"] = []string{"client_credentials"}
+			tok.Request.Form["scope"] = []string{"assets:read"}
+		}
+		require.NoError(t, s.CreateToken(ctx, tok))
+	}
+	other := ccAccessToken(1000, now)
+	other.Request.ClientID = "other"
+	require.NoError(t, s.CreateToken(ctx, other))
+	require.Len(t, s.shapes.ids, 2, "one shape for the hundred tokens, one for the other client's")
+	require.NoError(t, s.DeleteToken(ctx, storage.KindAccessToken, other.Signature))
+	require.Len(t, s.shapes.ids, 1, "a shape goes with its last token")
+	require.Len(t, s.shapes.free, 1)
+	for i := range 100 {
+		require.NoError(t, s.DeleteToken(ctx, storage.KindAccessToken, ccAccessToken(i, now).Signature))
+	}
+	require.Empty(t, s.shapes.ids)
+	require.NoError(t, s.CreateToken(ctx, other))
+	require.Len(t, s.shapes.rows, 2, "numbers are used again")
+	got, err := s.GetToken(ctx, storage.KindAccessToken, other.Signature)
+	require.NoError(t, err)
+	assert.Equal(t, "other", got.Request.ClientID)
+}
+
+// A request ID is kept as 16 bytes only when it is a UUID in canonical
+// form, which gives it back exactly; its text hashes as the ID's does.
+func FuzzRequestID(f *testing.F) {
+	for _, s := range []string{"0b7c6d2e-8f1a-4c3b-9d5e-6f7a8b9c0d1e", "0B7C6D2E-8F1A-4C3B-9D5E-6F7A8B9C0D1E",
+		"0b7c6d2e8f1a4c3b9d5e6f7a8b9c0d1e", "0b7c6d2e-8f1a-4c3b-9d5e-6f7a8b9c0d1", "", "f1", "0b7c6d2e-8f1a-4c3b-9d5e+6f7a8b9c0d1e"} {
+		f.Add(s)
+	}
+	x := newTokenIndex()
+	f.Fuzz(func(t *testing.T, s string) {
+		rec := putID(nil, s)
+		r := recReader{s: string(rec)}
+		id := r.id()
+		if r.off != len(rec) {
+			t.Fatalf("%q: read %d of %d bytes", s, r.off, len(rec))
+		}
+		if got := id.String(); got != s {
+			t.Fatalf("%q comes back as %q", s, got)
+		}
+		if !id.is(s) || id.is(s+"x") {
+			t.Fatalf("%q: is is wrong", s)
+		}
+		if x.hashID(id) != x.hash(s) {
+			t.Fatalf("%q: the ID's hash is not its text's", s)
+		}
+		var u [16]byte
+		if canonical := parseUUID(&u, s); id.isUUID != canonical || canonical && len(rec) != 17 {
+			t.Fatalf("%q: %d bytes, kept as a UUID %v, canonical %v", s, len(rec), id.isUUID, canonical)
+		}
+	})
+}

@@ -36,7 +36,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		}
 		delete(s.clients.rows, id)
 		for k, t := range s.tokens {
-			if s.head(t).clientID == id {
+			if s.clientID(t) == id {
 				s.deleteToken(k)
 			}
 		}

@@ -89,15 +89,17 @@ func TestCopyClientListsAreCapped(t *testing.T) {
 	assert.Equal(t, []string{"https://a/cb"}, c.RedirectURIs)
 }
 
-// encodeDecode writes tok's record into an arena and decodes it, as the
-// store does, the kind put back as it was (fill's kind is none the store
+// encodeDecode writes tok's record and shape as the store does and
+// decodes them, the kind put back as it was (fill's kind is none the store
 // knows).
 func encodeDecode(tok storage.Token) storage.Token {
 	k := keyOf(codeAccessToken, tok.Signature)
 	var a arena
+	var shapes shapeTable
+	shape := shapes.intern(encodeShape(nil, &tok.Request))
 	exp := toStamp(tok.ExpiresAt)
-	e := tokenEntry{at: a.put(encodeToken(nil, k, tok)), expSec: exp.sec, expNsec: exp.nsec, active: tok.Active}
-	got := decodeToken(k, e, a.get(e.at), toStamp(tok.RotatedAt))
+	e := tokenEntry{at: a.put(encodeToken(nil, k, tok, shape)), expSec: exp.sec, expNsec: exp.nsec, active: tok.Active}
+	got := decodeToken(k, e, a.get(e.at), shapes.get(shape), toStamp(tok.RotatedAt))
 	got.Kind = tok.Kind
 	return got
 }

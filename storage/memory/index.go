@@ -22,9 +22,17 @@ func newTokenIndex() tokenIndex {
 	return tokenIndex{seed: maphash.MakeSeed(), one: map[uint64]tokenKey{}, more: map[uint64][]tokenKey{}}
 }
 
-// add files k under name.
-func (x *tokenIndex) add(name string, k tokenKey) {
-	h := maphash.String(x.seed, name)
+// hash returns the hash under which the keys of name are filed.
+func (x *tokenIndex) hash(name string) uint64 { return maphash.String(x.seed, name) }
+
+// hashID returns the hash of the ID id (the same as hash of its text).
+func (x *tokenIndex) hashID(id recID) uint64 {
+	var buf [36]byte
+	return maphash.Bytes(x.seed, id.text(&buf))
+}
+
+// add files k under the hash h of its name.
+func (x *tokenIndex) add(h uint64, k tokenKey) {
 	if _, ok := x.one[h]; !ok {
 		x.one[h] = k
 		return
@@ -32,9 +40,8 @@ func (x *tokenIndex) add(name string, k tokenKey) {
 	x.more[h] = append(x.more[h], k)
 }
 
-// remove takes k from under name.
-func (x *tokenIndex) remove(name string, k tokenKey) {
-	h := maphash.String(x.seed, name)
+// remove takes k from under the hash h of its name.
+func (x *tokenIndex) remove(h uint64, k tokenKey) {
 	rest := x.more[h]
 	if first, ok := x.one[h]; ok && first == k {
 		if len(rest) == 0 {
@@ -53,11 +60,11 @@ func (x *tokenIndex) remove(name string, k tokenKey) {
 	}
 }
 
-// keys yields the keys filed under name, and those of any name of the
-// same hash: the caller checks the name in each token's record.
-func (x *tokenIndex) keys(name string) iter.Seq[tokenKey] {
+// keys yields the keys filed under the hash h of a name, those of every
+// name of that hash: the caller checks the name in each token's record.
+// The caller does not change the index while it iterates.
+func (x *tokenIndex) keys(h uint64) iter.Seq[tokenKey] {
 	return func(yield func(tokenKey) bool) {
-		h := maphash.String(x.seed, name)
 		first, ok := x.one[h]
 		if !ok || !yield(first) {
 			return

@@ -53,7 +53,10 @@ func runTokenModel(t *testing.T, seed uint64, ops int) {
 		}
 	}
 	pick := func(l []string) string { return l[rng.IntN(len(l))] }
-	families := []string{"f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"}
+	families := []string{"f1", "f2", "f3", "f4", // kept as text
+		"0b7c6d2e-8f1a-4c3b-9d5e-6f7a8b9c0d1e", "5e4d3c2b-1a09-4f8e-b7d6-c5b4a3928170", // as 16 bytes
+		"0B7C6D2E-8F1A-4C3B-9D5E-6F7A8B9C0D1E", // uppercase: not canonical, as text
+		"ffffffff-ffff-ffff-ffff-ffffffffffff"}
 	subjects := []string{"", "", "alice", "bob", "carol"}
 
 	newToken := func() storage.Token {

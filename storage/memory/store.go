@@ -20,6 +20,7 @@ type Store struct {
 	clients   table[storage.Client]
 	tokens    map[tokenKey]tokenEntry
 	recs      arena                // the tokens' records
+	shapes    shapeTable           // the tokens' shapes (client, scopes, audiences, form)
 	rotated   map[tokenKey]stamp   // RotatedAt of the tokens that have one (rotated refresh tokens)
 	families  tokenIndex           // request ID -> keys of its tokens, every kind
 	bySID     tokenIndex           // Request.LoginSID -> keys of its tokens, every kind; "" not indexed

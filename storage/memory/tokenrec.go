@@ -2,7 +2,6 @@ package memory
 
 import (
 	"encoding/binary"
-	"slices"
 	"time"
 	"unsafe"
 
@@ -14,10 +13,12 @@ import (
 // storage.Token it cost about 1.2 KB of heap (a struct, a map for the form,
 // a slice per scope list, the session bytes and a slice in the family
 // index). A token is kept as one record, written once by encodeToken into
-// the store's arena, plus a tokenEntry of the fields that change in place.
-// Decoding on the way out copies the record into one string, which the
-// token's strings share, and copies what a caller could change (slices,
-// maps, session bytes) apart.
+// the store's arena, plus a tokenEntry of the fields that change in place;
+// its client, scopes, audiences and form, which most tokens of a client
+// share, are kept once for them all (see shapeTable). Decoding on the way
+// out copies the record into one string, which the token's strings share,
+// and copies what a caller could change (slices, maps, session bytes)
+// apart.
 
 // tokenEntry is a stored token: 24 bytes, no pointer (see arena). RotatedAt,
 // which only a rotated refresh token has, is kept in Store.rotated.
@@ -49,31 +50,35 @@ func (s stamp) before(t stamp) bool {
 	return s.sec < t.sec || s.sec == t.sec && s.nsec < t.nsec
 }
 
-// The fields of a record, in encoding order (encodeToken's). RequestedAt is a
-// varint of Unix seconds and a uvarint of nanoseconds; CreatedAt, nearly
-// always the same instant, is the two differences from it, as varints.
-// Strings and byte slices are a uvarint length and the bytes; a slice of
-// strings or a map that may be nil is a uvarint of its length plus one,
-// zero meaning nil, except GrantedScopes: a uvarint of its length plus two,
-// zero meaning nil and one "equal to RequestedScopes" (a copy of them), the
-// common case.
+// The fields of a record, in encoding order (encodeToken's): Signature
+// (empty when the key gives it back, see tokenKey), Request.ID (an ID
+// field, below), LoginSID, AccessSignature, Subject, RequestedAt,
+// CreatedAt, the number of the shape (see shapeTable) and Session.
+// RequestedAt is a varint of Unix seconds and a uvarint of nanoseconds;
+// CreatedAt, nearly always the same instant, is the two differences from
+// it, as varints. Strings and byte slices are a uvarint length and the
+// bytes; a slice of strings or a map that may be nil is a uvarint of its
+// length plus one, zero meaning nil, except GrantedScopes (in the shape):
+// a uvarint of its length plus two, zero meaning nil and one "equal to
+// RequestedScopes" (a copy of them), the common case.
 //
-// The signature comes first: empty when the key gives it back (see
-// tokenKey).
+// An ID field is a uvarint tag and bytes: tag 0, a UUID in its canonical
+// text form (36 characters, lowercase hex; fosite's request IDs) as its 16
+// bytes; tag n > 0, a string of n-1 bytes.
 //
-// The usual access token's record is about 200 bytes: written in a buffer
+// The usual access token's record is about 100 bytes: written in a buffer
 // on the stack, then copied into the arena.
 
-// encodeToken appends the record of t, whose key is k, to b.
-func encodeToken(b []byte, k tokenKey, t storage.Token) []byte {
+// encodeToken appends the record of t, whose key is k and shape shape, to
+// b.
+func encodeToken(b []byte, k tokenKey, t storage.Token, shape uint32) []byte {
 	r := &t.Request
 	if k.hashed() {
 		b = putString(b, t.Signature)
 	} else {
 		b = putString(b, "")
 	}
-	b = putString(b, r.ID)
-	b = putString(b, r.ClientID)
+	b = putID(b, r.ID)
 	b = putString(b, r.LoginSID)
 	b = putString(b, t.AccessSignature)
 	b = putString(b, r.Subject)
@@ -82,29 +87,7 @@ func encodeToken(b []byte, k tokenKey, t storage.Token) []byte {
 	b = binary.AppendUvarint(b, uint64(req.nsec))
 	b = binary.AppendVarint(b, created.sec-req.sec)
 	b = binary.AppendVarint(b, int64(created.nsec)-int64(req.nsec))
-	b = putStrings(b, r.RequestedScopes)
-	switch {
-	case r.GrantedScopes == nil:
-		b = binary.AppendUvarint(b, 0)
-	case r.RequestedScopes != nil && slices.Equal(r.GrantedScopes, r.RequestedScopes):
-		b = binary.AppendUvarint(b, 1)
-	default:
-		b = binary.AppendUvarint(b, uint64(len(r.GrantedScopes))+2)
-		for _, s := range r.GrantedScopes {
-			b = putString(b, s)
-		}
-	}
-	b = putStrings(b, r.RequestedAudience)
-	b = putStrings(b, r.GrantedAudience)
-	if r.Form == nil {
-		b = binary.AppendUvarint(b, 0)
-	} else {
-		b = binary.AppendUvarint(b, uint64(len(r.Form))+1)
-		for k, v := range r.Form {
-			b = putString(b, k)
-			b = putStrings(b, v)
-		}
-	}
+	b = binary.AppendUvarint(b, uint64(shape))
 	if r.Session == nil {
 		b = binary.AppendUvarint(b, 0)
 	} else {
@@ -112,6 +95,64 @@ func encodeToken(b []byte, k tokenKey, t storage.Token) []byte {
 		b = append(b, r.Session...)
 	}
 	return b
+}
+
+// putID appends the ID field of id.
+func putID(b []byte, id string) []byte {
+	var u [16]byte
+	if parseUUID(&u, id) {
+		b = binary.AppendUvarint(b, 0)
+		return append(b, u[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(id))+1)
+	return append(b, id...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// parseUUID decodes s into u if s is a UUID in canonical text form, and
+// reports whether it is: exactly what formatUUID gives back.
+func parseUUID(u *[16]byte, s string) bool {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+		}
+		hi, lo := unhex(s[i]), unhex(s[i+1])
+		if hi > 15 || lo > 15 {
+			return false
+		}
+		u[j] = hi<<4 | lo
+		j++
+	}
+	return j == 16
+}
+
+// unhex returns the value of the lowercase hex digit c, or 0xFF.
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xFF
+}
+
+// formatUUID writes u in canonical text form.
+func formatUUID(dst *[36]byte, u *[16]byte) {
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j], dst[j+1] = hexDigits[c>>4], hexDigits[c&15]
+		j += 2
+	}
 }
 
 func putString(b []byte, s string) []byte {
@@ -195,30 +236,74 @@ func uvarintString(s string) (uint64, int) {
 }
 
 // head is the part of a record the indexes and sweeps need, read without
-// decoding the rest. Its strings are views of the arena's memory: valid
-// while the caller holds the lock and changes no token, and to be cloned
-// before they are kept.
+// decoding the rest. Its strings are views of the arena's memory (but
+// clientID, the shape's): valid while the caller holds the lock and
+// changes no token, and to be cloned before they are kept.
 type head struct {
-	signature, requestID, clientID, loginSID, accessSignature, subject string
+	signature                          string
+	requestID                          recID
+	loginSID, accessSignature, subject string
+	shape                              uint32
+}
+
+// recID is an ID field as a record holds it (see putID).
+type recID struct {
+	raw    string // the ID, or its 16 bytes if uuid
+	isUUID bool
+}
+
+// is reports whether the ID is s.
+func (id recID) is(s string) bool {
+	if !id.isUUID {
+		return id.raw == s
+	}
+	var u [16]byte
+	return parseUUID(&u, s) && string(u[:]) == id.raw
+}
+
+// text returns the ID as text, in buf when it is a UUID.
+func (id recID) text(buf *[36]byte) []byte {
+	if !id.isUUID {
+		return unsafe.Slice(unsafe.StringData(id.raw), len(id.raw))
+	}
+	formatUUID(buf, (*[16]byte)(unsafe.Pointer(unsafe.StringData(id.raw))))
+	return buf[:]
+}
+
+// String returns the ID as a string of its own.
+func (id recID) String() string {
+	var buf [36]byte
+	return string(id.text(&buf))
+}
+
+func (r *recReader) id() recID {
+	tag := int(r.uvarint())
+	if tag == 0 {
+		id := recID{raw: r.s[r.off : r.off+16], isUUID: true}
+		r.off += 16
+		return id
+	}
+	id := recID{raw: r.s[r.off : r.off+tag-1]}
+	r.off += tag - 1
+	return id
 }
 
 // headOf reads the head of the record rec.
 func headOf(rec []byte) head {
 	r := recReader{s: unsafe.String(unsafe.SliceData(rec), len(rec))}
-	return head{
-		signature:       r.string(),
-		requestID:       r.string(),
-		clientID:        r.string(),
-		loginSID:        r.string(),
-		accessSignature: r.string(),
-		subject:         r.string(),
-	}
+	h := head{signature: r.string(), requestID: r.id(), loginSID: r.string(), accessSignature: r.string(), subject: r.string()}
+	r.stamp()
+	r.varint()
+	r.varint()
+	h.shape = uint32(r.uvarint())
+	return h
 }
 
 // decodeToken decodes the record rec of the token of key k and entry e,
-// rotated at rotated (the zero stamp: never), as a storage.Token that
-// shares no memory with the store.
-func decodeToken(k tokenKey, e tokenEntry, rec []byte, rotated stamp) storage.Token {
+// of the shape whose encoding is shape, rotated at rotated (the zero
+// stamp: never), as a storage.Token that shares no memory with the store
+// but the shape's (a string, immutable).
+func decodeToken(k tokenKey, e tokenEntry, rec []byte, shape string, rotated stamp) storage.Token {
 	r := recReader{s: string(rec)}
 	var t storage.Token
 	t.Kind = k.kind.kind()
@@ -226,8 +311,11 @@ func decodeToken(k tokenKey, e tokenEntry, rec []byte, rotated stamp) storage.To
 	if !k.hashed() {
 		t.Signature = k.signature()
 	}
-	t.Request.ID = r.string()
-	t.Request.ClientID = r.string()
+	if id := r.id(); id.isUUID {
+		t.Request.ID = id.String()
+	} else {
+		t.Request.ID = id.raw // a slice of r.s, the record's copy
+	}
 	t.Request.LoginSID = r.string()
 	t.AccessSignature = r.string()
 	t.Request.Subject = r.string()
@@ -236,26 +324,8 @@ func decodeToken(k tokenKey, e tokenEntry, rec []byte, rotated stamp) storage.To
 	created := stamp{sec: req.sec + r.varint()}
 	created.nsec = int32(int64(req.nsec) + r.varint())
 	t.CreatedAt = created.time()
-	t.Request.RequestedScopes = r.strings()
-	switch n := int(r.uvarint()); n {
-	case 0:
-	case 1:
-		t.Request.GrantedScopes = slices.Clone(t.Request.RequestedScopes)
-	default:
-		t.Request.GrantedScopes = make([]string, n-2)
-		for i := range t.Request.GrantedScopes {
-			t.Request.GrantedScopes[i] = r.string()
-		}
-	}
-	t.Request.RequestedAudience = r.strings()
-	t.Request.GrantedAudience = r.strings()
-	if n := int(r.uvarint()); n > 0 {
-		t.Request.Form = make(map[string][]string, n-1)
-		for range n - 1 {
-			k := r.string()
-			t.Request.Form[k] = r.strings()
-		}
-	}
+	r.uvarint() // the shape's number: shape
+	decodeShape(shape, &t.Request)
 	if n := int(r.uvarint()); n > 0 {
 		t.Request.Session = []byte(r.s[r.off : r.off+n-1])
 		if t.Request.Session == nil {

@@ -1,6 +1,8 @@
 package memory
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +16,8 @@ import (
 // requested ones (kept as a mark), different, fewer, nil beside requested
 // ones and the reverse; a CreatedAt equal to RequestedAt (kept as a zero
 // difference), before it, long after it, and nanoseconds on either side;
-// zero times; a RotatedAt.
+// zero times; a RotatedAt; request IDs kept as a UUID's 16 bytes and as
+// text; forms and audiences of every size (in the token's shape).
 func TestTokenRecordRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 3, 14, 0, 0, 999_999_999, time.UTC)
 	base := ccAccessToken(7, at)
@@ -41,6 +44,22 @@ func TestTokenRecordRoundTrip(t *testing.T) {
 		}},
 		{"requested zero, created set", func(t *storage.Token) { t.Request.RequestedAt = time.Time{} }},
 		{"rotated", func(t *storage.Token) { t.RotatedAt = at.Add(time.Minute) }},
+		{"request ID a UUID", func(t *storage.Token) { t.Request.ID = "9f86d081-884c-4d63-a5e0-e6b1c8b0a0f2" }},
+		{"request ID an uppercase UUID", func(t *storage.Token) { t.Request.ID = "9F86D081-884C-4D63-A5E0-E6B1C8B0A0F2" }},
+		{"request ID a UUID without dashes", func(t *storage.Token) { t.Request.ID = "9f86d081884c4d63a5e0e6b1c8b0a0f2" }},
+		{"request ID empty", func(t *storage.Token) { t.Request.ID = "" }},
+		{"request ID of 300 bytes", func(t *storage.Token) { t.Request.ID = strings.Repeat("r", 300) }},
+		{"form of many fields", func(t *storage.Token) {
+			t.Request.Form = map[string][]string{}
+			for i := range 12 {
+				t.Request.Form[fmt.Sprint("field", i)] = []string{fmt.Sprint(i), "x"}
+			}
+		}},
+		{"form nil", func(t *storage.Token) { t.Request.Form = nil }},
+		{"form empty, a value nil", func(t *storage.Token) { t.Request.Form = map[string][]string{"a": nil} }},
+		{"audiences", func(t *storage.Token) {
+			t.Request.RequestedAudience, t.Request.GrantedAudience = []string{"https://api"}, []string{}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := base

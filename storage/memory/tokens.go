@@ -27,10 +27,12 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if _, revoked := s.revoked[t.Request.ID]; revoked {
 			t.Active = false // a token of a revoked grant, from a request under way when it was revoked
 		}
-		var scratch [512]byte
+		var shapeBuf [256]byte
+		shape := s.shapes.intern(encodeShape(shapeBuf[:0], &t.Request))
+		var recBuf [512]byte
 		exp := toStamp(t.ExpiresAt)
 		s.tokens[k] = tokenEntry{
-			at:      s.recs.put(encodeToken(scratch[:0], k, t)),
+			at:      s.recs.put(encodeToken(recBuf[:0], k, t, shape)),
 			expSec:  exp.sec,
 			expNsec: exp.nsec,
 			active:  t.Active,
@@ -38,12 +40,12 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		if !t.RotatedAt.IsZero() {
 			s.rotated[k] = toStamp(t.RotatedAt)
 		}
-		s.families.add(t.Request.ID, k)
+		s.families.add(s.families.hash(t.Request.ID), k)
 		if t.Request.LoginSID != "" {
-			s.bySID.add(t.Request.LoginSID, k)
+			s.bySID.add(s.bySID.hash(t.Request.LoginSID), k)
 		}
 		if t.Request.Subject != "" {
-			s.bySubject.add(t.Request.Subject, k)
+			s.bySubject.add(s.bySubject.hash(t.Request.Subject), k)
 		}
 		return nil
 	})
@@ -115,13 +117,14 @@ func (s *Store) deleteToken(k tokenKey) bool {
 		delete(s.rotated, k)
 	}
 	h := headOf(s.recs.get(e.at))
-	s.families.remove(h.requestID, k)
+	s.families.remove(s.families.hashID(h.requestID), k)
 	if h.loginSID != "" {
-		s.bySID.remove(h.loginSID, k)
+		s.bySID.remove(s.bySID.hash(h.loginSID), k)
 	}
 	if h.subject != "" {
-		s.bySubject.remove(h.subject, k)
+		s.bySubject.remove(s.bySubject.hash(h.subject), k)
 	}
+	s.shapes.release(h.shape)
 	s.recs.del(e.at) // last: h reads the record
 	return true
 }
@@ -132,11 +135,17 @@ func (s *Store) decode(k tokenKey, e tokenEntry) storage.Token {
 	if len(s.rotated) > 0 {
 		rotated = s.rotated[k]
 	}
-	return decodeToken(k, e, s.recs.get(e.at), rotated)
+	rec := s.recs.get(e.at)
+	return decodeToken(k, e, rec, s.shapes.get(headOf(rec).shape), rotated)
 }
 
 // head returns the head of the record of e (see head).
 func (s *Store) head(e tokenEntry) head { return headOf(s.recs.get(e.at)) }
+
+// clientID returns the client ID of the token of entry e.
+func (s *Store) clientID(e tokenEntry) string {
+	return shapeClientID(s.shapes.get(s.head(e).shape))
+}
 
 // ConsumeAuthCode implements [storage.TokenStore]. The code it returns, to
 // the winner and with [storage.ErrAlreadyUsed] alike, is inactive.
@@ -186,9 +195,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, signature string, now ti
 func (s *Store) RevokeFamily(ctx context.Context, kind storage.TokenKind, requestID string) error {
 	return s.tx(ctx, func() error {
 		code := codeOf(kind)
-		for k := range s.families.keys(requestID) {
+		for k := range s.families.keys(s.families.hash(requestID)) {
 			t, ok := s.tokens[k]
-			if !ok || k.kind != code || s.head(t).requestID != requestID {
+			if !ok || k.kind != code || !s.head(t).requestID.is(requestID) {
 				continue
 			}
 			t.active = false
@@ -209,7 +218,7 @@ func (s *Store) RevokeLoginGrants(ctx context.Context, sid string, until time.Ti
 		if cur, ok := s.ended[sid]; !ok || until.After(cur) {
 			s.ended[sid] = until
 		}
-		for k := range s.bySID.keys(sid) {
+		for k := range s.bySID.keys(s.bySID.hash(sid)) {
 			if t, ok := s.tokens[k]; ok && s.head(t).loginSID == sid {
 				t.active = false
 				s.tokens[k] = t
@@ -228,17 +237,18 @@ func (s *Store) RevokeUserClientGrants(ctx context.Context, subject, clientID st
 		if subject == "" || clientID == "" {
 			return nil
 		}
-		for k := range s.bySubject.keys(subject) {
+		for k := range s.bySubject.keys(s.bySubject.hash(subject)) {
 			e, ok := s.tokens[k]
 			if !ok {
 				continue
 			}
 			h := s.head(e)
-			if h.subject != subject || h.clientID != clientID {
+			if h.subject != subject || s.clientID(e) != clientID {
 				continue
 			}
-			if cur, ok := s.revoked[h.requestID]; !ok || until.After(cur) {
-				s.revoked[strings.Clone(h.requestID)] = until // h's strings are the arena's
+			id := h.requestID.String() // a string of its own: h's are the arena's
+			if cur, ok := s.revoked[id]; !ok || until.After(cur) {
+				s.revoked[id] = until
 			}
 			e.active = false
 			s.tokens[k] = e
@@ -257,7 +267,7 @@ func (s *Store) ListGrants(ctx context.Context, subject string, now time.Time) (
 		}
 		newest := map[string]storage.Token{}
 		cut := toStamp(now)
-		for k := range s.bySubject.keys(subject) {
+		for k := range s.bySubject.keys(s.bySubject.hash(subject)) {
 			e, ok := s.tokens[k]
 			if !ok || s.head(e).subject != subject || !e.active || !cut.before(e.expires()) || (k.kind != codeAccessToken && k.kind != codeRefreshToken) {
 				continue
