@@ -249,3 +249,44 @@ func FuzzRequestID(f *testing.F) {
 		}
 	})
 }
+
+// The maps that hold an entry per token, and the arena's chunks, hold no
+// pointer, so that the garbage collector does not scan them (see arena):
+// a field with a pointer added to any of these types fails here.
+func TestTokenStoreHoldsNoPointers(t *testing.T) {
+	s := New()
+	for name, typ := range map[string]reflect.Type{
+		"Store.tokens":          reflect.TypeOf(s.tokens),
+		"Store.rotated":         reflect.TypeOf(s.rotated),
+		"tokenIndex.one":        reflect.TypeOf(s.families.one),
+		"an arena chunk's byte": reflect.TypeOf(s.recs.chunks).Elem().Elem(),
+	} {
+		parts := []reflect.Type{typ}
+		if typ.Kind() == reflect.Map {
+			parts = []reflect.Type{typ.Key(), typ.Elem()}
+		}
+		for _, part := range parts {
+			assert.False(t, hasPointers(part), "%s: %s holds a pointer", name, part)
+		}
+	}
+}
+
+// hasPointers reports whether a value of type t holds a pointer.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Array:
+		return t.Len() > 0 && hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	}
+	return true // pointers, strings, slices, maps, channels, functions, interfaces
+}
