@@ -302,13 +302,18 @@ func headOf(rec []byte) head {
 // decodeToken decodes the record rec of the token of key k and entry e,
 // of the shape whose encoding is shape, rotated at rotated (the zero
 // stamp: never), as a storage.Token that shares no memory with the store
-// but the shape's (a string, immutable).
-func decodeToken(k tokenKey, e tokenEntry, rec []byte, shape string, rotated stamp) storage.Token {
+// but the shape's (a string, immutable). sig, if known, is the token's
+// signature (the caller's, a string too), which spares encoding the key's
+// bytes again.
+func decodeToken(k tokenKey, e tokenEntry, rec []byte, shape string, rotated stamp, sig string, known bool) storage.Token {
 	r := recReader{s: string(rec)}
 	var t storage.Token
 	t.Kind = k.kind.kind()
 	t.Signature = r.string()
-	if !k.hashed() {
+	switch {
+	case known:
+		t.Signature = sig
+	case !k.hashed():
 		t.Signature = k.signature()
 	}
 	if id := r.id(); id.isUUID {

@@ -70,7 +70,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 		if !ok {
 			return fmt.Errorf("memory: get %s %q: %w", kind, signature, storage.ErrNotFound)
 		}
-		t = s.decode(k, e)
+		t = s.decodeSig(k, e, signature, true)
 		return nil
 	})
 	return t, err
@@ -82,7 +82,7 @@ func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...stor
 	err := s.tx(ctx, func() error {
 		for i, kind := range kinds {
 			if k, e, ok := s.lookup(codeOf(kind), signature); ok {
-				out[i] = s.decode(k, e)
+				out[i] = s.decodeSig(k, e, signature, true)
 			}
 		}
 		return nil
@@ -131,12 +131,18 @@ func (s *Store) deleteToken(k tokenKey) bool {
 
 // decode returns the token of key k and entry e (see decodeToken).
 func (s *Store) decode(k tokenKey, e tokenEntry) storage.Token {
+	return s.decodeSig(k, e, "", false)
+}
+
+// decodeSig is decode for a token looked up by its signature, sig: the
+// token returned shares it.
+func (s *Store) decodeSig(k tokenKey, e tokenEntry, sig string, known bool) storage.Token {
 	var rotated stamp
 	if len(s.rotated) > 0 {
 		rotated = s.rotated[k]
 	}
 	rec := s.recs.get(e.at)
-	return decodeToken(k, e, rec, s.shapes.get(headOf(rec).shape), rotated)
+	return decodeToken(k, e, rec, s.shapes.get(headOf(rec).shape), rotated, sig, known)
 }
 
 // head returns the head of the record of e (see head).
@@ -156,7 +162,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, signature string) (storage.
 		if !ok {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrNotFound)
 		}
-		t = s.decode(k, got)
+		t = s.decodeSig(k, got, signature, true)
 		if !got.active {
 			return fmt.Errorf("memory: consume authorization code %q: %w", signature, storage.ErrAlreadyUsed)
 		}
