@@ -14,7 +14,9 @@ ROOT=$(cd "$BENCH/.." && pwd)
 [[ $# -ge 2 ]] || { echo "usage: $0 REV_A REV_B [cc|introspect]" >&2; exit 2; }
 A=$1 B=$2 MODE=${3:-cc} ROUNDS=${ROUNDS:-10} DUR=${DUR:-5s} CONNS=${CONNS:-32} THREADS=${THREADS:-2}
 case $MODE in cc|introspect) ;; *) echo "usage: $0 REV_A REV_B [cc|introspect]" >&2; exit 2 ;; esac
-command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
+need_wrk || exit 1
 W=$(mktemp -d); PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
 
@@ -30,42 +32,31 @@ build() { # REV NAME: builds the demo server of REV as $W/NAME
 build "$A" a && build "$B" b || exit 1
 
 PA=127.0.0.1:18201 PB=127.0.0.1:18202
-for side in a b; do
-  addr=$PA; [[ $side == b ]] && addr=$PB
+for s in a b; do
+  addr=$PA; [[ $s == b ]] && addr=$PB
   # The demo reads its pages and assets relative to the repository root.
-  (cd "$ROOT" && exec "$W/$side" -addr $addr -admin-addr "" ${DEMO_FLAGS:-}) >"$W/$side.log" 2>&1 & PIDS+=($!)
+  (cd "$ROOT" && exec "$W/$s" -addr $addr -admin-addr "" ${DEMO_FLAGS:-}) >"$W/$s.log" 2>&1 & PIDS+=($!)
 done
-up() { for _ in $(seq 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done; echo "$1 did not come up" >&2; return 1; }
 up http://$PA/.well-known/openid-configuration && up http://$PB/.well-known/openid-configuration || { tail -5 "$W"/*.log; exit 1; }
 
-GA="Basic $(printf '%s:%s' demo-service demo-service-secret | base64 -w0)"
-token() { curl -s -H "Authorization: $GA" -d grant_type=client_credentials -d scope=assets:read "$1/oauth2/token" |
-  sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'; }
-TA=$(token http://$PA) TB=$(token http://$PB)
+GA=$(basic demo-service demo-service-secret)
+TA=$(token http://$PA "$GA" assets:read) TB=$(token http://$PB "$GA" assets:read)
 [[ -n $TA && -n $TB ]] || { echo "a demo server issued no token" >&2; tail -5 "$W"/*.log; exit 1; }
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user and system CPU time of process $1, in clock ticks
-turn() { # SIDE: prints req/s and CPU ticks of one turn
+side() { # a|b: "req/s CPU-µs-per-request" of one turn against that side's server
   local addr=$PA pid=${PIDS[0]} tok=$TA
   [[ $1 == b ]] && addr=$PB pid=${PIDS[1]} tok=$TB
-  local t0 t1 rps
-  t0=$(ticks "$pid")
   if [[ $MODE == cc ]]; then
-    rps=$(wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$BENCH/lua/token.lua" "http://$addr/oauth2/token" -- "$GA" assets:read)
+    turn "$pid" "http://$addr/oauth2/token" token.lua "$GA" assets:read
   else
-    rps=$(wrk -t"$THREADS" -c"$CONNS" -d"$DUR" -s "$BENCH/lua/introspect.lua" "http://$addr/oauth2/introspect" -- "$GA" "$tok")
+    turn "$pid" "http://$addr/oauth2/introspect" introspect.lua "$GA" "$tok"
   fi
-  t1=$(ticks "$pid")
-  echo "$(awk '/Requests\/sec/{print int($2)}' <<<"$rps") $((t1 - t0))"
 }
-med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 RPS=() CPU=()
 for r in $(seq "$ROUNDS"); do
-  if ((r % 2)); then ra=$(turn a); rb=$(turn b); else rb=$(turn b); ra=$(turn a); fi
+  if ((r % 2)); then ra=$(side a); rb=$(side b); else rb=$(side b); ra=$(side a); fi
   read -r qa ca <<<"$ra"; read -r qb cb <<<"$rb"
-  rr=$(awk -v a="$qa" -v b="$qb" 'BEGIN{printf "%.3f", b/a}')
-  cr=$(awk -v a="$qa" -v b="$qb" -v x="$ca" -v y="$cb" 'BEGIN{printf "%.3f", (y/b)/(x/a)}')
-  RPS+=("$rr") CPU+=("$cr")
-  echo "round $r: $A $qa req/s, $B $qb req/s; B/A req/s $rr, CPU per request $cr"
+  RPS+=("$(ratio "$qb" "$qa")") CPU+=("$(ratio "$cb" "$ca")")
+  echo "round $r: $A $qa req/s ($ca µs CPU each), $B $qb req/s ($cb µs CPU each); B/A req/s ${RPS[-1]}, CPU per request ${CPU[-1]}"
 done
 echo "$MODE, $ROUNDS rounds: medians of the rounds' B/A ratios: req/s $(med "${RPS[@]}"), CPU per request $(med "${CPU[@]}")"

@@ -18,11 +18,9 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
 MODE=${1:-cc} ROUNDS=${ROUNDS:-3} DUR=${DUR:-5s} CONNS=${CONNS:-32} THREADS=${THREADS:-2}
 case $MODE in cc|jwt|introspect|audit) ;; *) echo "usage: $0 [cc|jwt|introspect|audit]" >&2; exit 2 ;; esac
-if ! command -v wrk >/dev/null; then
-  echo "== installing wrk" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >/dev/null ||
-    { echo "wrk is missing and could not be installed (apt-get install wrk)" >&2; exit 1; }
-fi
+# shellcheck source=lib.sh
+. "$BENCH/lib.sh"
+need_wrk || exit 1
 W=$(mktemp -d); PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
 (cd "$BENCH" && go build -o "$W/baseline" ./baseline) || { echo "bench/baseline: build failed" >&2; exit 1; }
@@ -34,13 +32,9 @@ GFLAGS=(-admin-addr "" ${GATEHOUSE_FLAGS:-}) FFLAGS=(-hasher sha256)
 "$W/baseline" -addr $F "${FFLAGS[@]}" >"$W/f.log" 2>&1 & PIDS+=($!)
 "$W/baseline" -addr $P -mode plain >"$W/p.log" 2>&1 & PIDS+=($!)
 (cd "$ROOT" && exec "$W/gatehouse" -addr $G "${GFLAGS[@]}") >"$W/g.log" 2>&1 & PIDS+=($!)
-up() { for _ in $(seq 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done; echo "$1 did not come up" >&2; return 1; }
 up http://$F/oauth2/token && up http://$P/oauth2/token && up http://$G/.well-known/openid-configuration || { tail -5 "$W"/*.log; exit 1; }
 
-basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 GA=$(basic demo-service demo-service-secret) FA=$(basic perf-client perf-secret)
-token() { curl -s -H "Authorization: $2" -d grant_type=client_credentials -d "scope=$3" "$1/oauth2/token" |
-  sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'; }
 GT=$(token http://$G "$GA" assets:read) FT=$(token http://$F "$FA" read)
 [[ -n $GT ]] || { echo "gatehouse issued no token to demo-service" >&2; tail -5 "$W/g.log"; exit 1; }
 [[ -n $FT ]] || { echo "the baseline issued no token" >&2; tail -5 "$W/f.log"; exit 1; }
@@ -50,14 +44,6 @@ if [[ $MODE == introspect ]]; then
   grep -q '"active":true' <<<"$a" || { echo "gatehouse introspection is not active: $a" >&2; exit 1; }
 fi
 
-rate() { # URL script args...
-  wrk -t"$THREADS" -c"$CONNS" -d"$DUR" --timeout 10s -s "$BENCH/lua/$2" "$1" -- "${@:3}" >"$W/wrk.out" 2>&1
-  local bad; bad=$(awk '/Non-2xx/{print $4}' "$W/wrk.out")
-  [[ -n $bad ]] && echo "  ($1: $bad non-2xx responses)" >&2
-  awk '/Requests\/sec/{print int($2)}' "$W/wrk.out"
-}
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # the user and system CPU time of process $1, in clock ticks
 if [[ $MODE == audit ]]; then
   GPID=${PIDS[2]}
   (cd "$ROOT" && exec "$W/gatehouse" -addr $A -audit=false "${GFLAGS[@]}") >"$W/a.log" 2>&1 & PIDS+=($!)
@@ -67,21 +53,16 @@ if [[ $MODE == audit ]]; then
     { echo "the audit-on demo sent no X-Request-Id: is its trail on?" >&2; exit 1; }
   [[ -z $(curl -sD - -o /dev/null -H "Authorization: $GA" -d grant_type=client_credentials http://$A/oauth2/token | grep -i '^x-request-id') ]] ||
     { echo "the -audit=false demo sent an X-Request-Id: is its trail off?" >&2; exit 1; }
-  HZ=$(getconf CLK_TCK)
-  turn() { # PID URL: "req/s CPU-µs-per-request" of one turn of wrk against the server of PID
-    local t0 t1; t0=$(ticks "$1"); rate "$2" token.lua "$GA" assets:read >/dev/null; t1=$(ticks "$1")
-    awk -v f="$W/wrk.out" -v d=$((t1 - t0)) -v hz="$HZ" 'BEGIN{while ((getline l < f) > 0) {split(l, a, " ");
-      if (l ~ /requests in/) n = a[1]; if (l ~ /Requests\/sec/) r = int(a[2])} printf "%d %.1f", r, n ? d * 1e6 / hz / n : 0}'
-  }
   declare -a ON OFF RATIO CON COFF CRATIO
   for r in $(seq "$ROUNDS"); do
     if (( r % 2 )); then # which goes first alternates
-      read -r on con < <(turn "$GPID" http://$G/oauth2/token); read -r off coff < <(turn "$APID" http://$A/oauth2/token)
+      read -r on con < <(turn "$GPID" http://$G/oauth2/token token.lua "$GA" assets:read)
+      read -r off coff < <(turn "$APID" http://$A/oauth2/token token.lua "$GA" assets:read)
     else
-      read -r off coff < <(turn "$APID" http://$A/oauth2/token); read -r on con < <(turn "$GPID" http://$G/oauth2/token)
+      read -r off coff < <(turn "$APID" http://$A/oauth2/token token.lua "$GA" assets:read)
+      read -r on con < <(turn "$GPID" http://$G/oauth2/token token.lua "$GA" assets:read)
     fi
-    ratio=$(awk -v a="${on:-0}" -v b="${off:-1}" 'BEGIN{printf "%.3f", a/b}')
-    cratio=$(awk -v a="${con:-0}" -v b="${coff:-1}" 'BEGIN{printf "%.3f", a/b}')
+    ratio=$(ratio "$on" "$off") cratio=$(ratio "$con" "$coff")
     echo "round $r: audit on $on req/s ($con µs CPU each), off $off req/s ($coff µs CPU each); req/s on/off $ratio, CPU per request on/off $cratio"
     ON+=("${on:-0}"); OFF+=("${off:-0}"); RATIO+=("$ratio"); CON+=("${con:-0}"); COFF+=("${coff:-0}"); CRATIO+=("$cratio")
   done
@@ -101,7 +82,7 @@ for r in $(seq "$ROUNDS"); do
   p=$(rate http://$P/oauth2/token token.lua "$(basic x y)" read)
   echo "round $r: gatehouse $g req/s, fosite $f req/s, plain $p req/s"
   GR+=("${g:-0}"); FR+=("${f:-0}"); PR+=("${p:-0}")
-  RR+=("$(awk -v a="${g:-0}" -v b="${f:-1}" 'BEGIN{printf "%.3f", a/b}')")
+  RR+=("$(ratio "$g" "$f")")
 done
 gm=$(med "${GR[@]}") fm=$(med "${FR[@]}") pm=$(med "${PR[@]}")
 echo "$MODE medians: gatehouse $gm, fosite-baseline $fm, plain-ceiling $pm req/s;" \

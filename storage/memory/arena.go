@@ -48,10 +48,7 @@ func (a *arena) put(rec []byte) recRef {
 	switch {
 	case need > ownChunk:
 		i = a.newChunk(need)
-	case a.cur == 0 || a.fill+need > chunkSize:
-		if a.cur != 0 && a.live[a.cur-1] == 0 {
-			a.release(a.cur - 1)
-		}
+	case a.cur == 0 || a.fill+need > chunkSize: // a full chunk holds live records (see del)
 		i = a.newChunk(chunkSize)
 		a.cur, a.fill = i+1, need
 	default:
@@ -124,13 +121,4 @@ func (a *arena) release(i int) {
 	a.chunks[i] = nil
 	a.live[i] = 0
 	a.free = append(a.free, uint32(i))
-}
-
-// bytes returns the bytes the arena's chunks hold.
-func (a *arena) bytes() int {
-	n := 0
-	for _, c := range a.chunks {
-		n += len(c)
-	}
-	return n
 }

@@ -64,7 +64,7 @@ func TestArena(t *testing.T) {
 	for i, l := range a.live {
 		assert.Zero(t, l, "chunk %d", i)
 	}
-	assert.LessOrEqual(t, a.bytes(), chunkSize, "at most the chunk being filled is left")
+	assert.LessOrEqual(t, arenaBytes(&a), chunkSize, "at most the chunk being filled is left")
 }
 
 // A token whose neighbours in the arena expire long before it (a refresh
@@ -89,13 +89,13 @@ func TestSweepCompactsTheArena(t *testing.T) {
 		}
 		require.NoError(t, s.CreateToken(ctx, tok))
 	}
-	full := s.recs.bytes()
+	full := arenaBytes(&s.recs)
 	deleted, err := s.DeleteExpired(ctx, now.Add(time.Hour))
 	require.NoError(t, err)
 	require.EqualValues(t, n-len(long), deleted)
 	_, err = s.DeleteExpired(ctx, now.Add(time.Hour))
 	require.NoError(t, err)
-	kept := s.recs.bytes()
+	kept := arenaBytes(&s.recs)
 	t.Logf("arena: %d KiB for %d tokens, %d KiB for the %d left after the sweep", full>>10, n, kept>>10, len(long))
 	assert.Less(t, kept, full/8, "the sweep gave back the chunks the expired tokens left sparse")
 	for _, want := range long {
@@ -289,4 +289,33 @@ func hasPointers(t reflect.Type) bool {
 		return false
 	}
 	return true // pointers, strings, slices, maps, channels, functions, interfaces
+}
+
+// arenaBytes returns the bytes the chunks of a hold.
+func arenaBytes(a *arena) int {
+	n := 0
+	for _, c := range a.chunks {
+		n += len(c)
+	}
+	return n
+}
+
+// A signature kept as its digest is checked against the one its record
+// holds: a digest shared by two signatures (which SHA-256 makes
+// impossible to find, so the test plants one) finds nothing for the other.
+func TestHashedKeyChecksTheSignature(t *testing.T) {
+	ctx := t.Context()
+	s := New()
+	tok := ccAccessToken(1, time.Now())
+	tok.Signature = "sig-A"
+	require.NoError(t, s.CreateToken(ctx, tok))
+	a, b := keyOf(codeAccessToken, "sig-A"), keyOf(codeAccessToken, "sig-B")
+	require.True(t, a.hashed() && b.hashed())
+	s.tokens[b] = s.tokens[a] // sig-B's digest now leads to sig-A's record
+	_, err := s.GetToken(ctx, storage.KindAccessToken, "sig-B")
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	assert.ErrorIs(t, s.DeleteToken(ctx, storage.KindAccessToken, "sig-B"), storage.ErrNotFound)
+	got, err := s.GetToken(ctx, storage.KindAccessToken, "sig-A")
+	require.NoError(t, err)
+	assert.Equal(t, "sig-A", got.Signature)
 }

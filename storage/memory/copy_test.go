@@ -99,7 +99,7 @@ func encodeDecode(tok storage.Token) storage.Token {
 	shape := shapes.intern(encodeShape(nil, &tok.Request))
 	exp := toStamp(tok.ExpiresAt)
 	e := tokenEntry{at: a.put(encodeToken(nil, k, tok, shape)), expSec: exp.sec, expNsec: exp.nsec, active: tok.Active}
-	got := decodeToken(k, e, a.get(e.at), shapes.get(shape), toStamp(tok.RotatedAt), "", false)
+	got := decodeToken(k, e, a.get(e.at), &shapes, toStamp(tok.RotatedAt), "", false)
 	got.Kind = tok.Kind
 	return got
 }

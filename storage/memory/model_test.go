@@ -200,6 +200,6 @@ func runTokenModel(t *testing.T, seed uint64, ops int) {
 	require.NoError(t, err)
 	_, err = s.DeleteExpired(ctx, start)
 	require.NoError(t, err)
-	require.LessOrEqual(t, s.recs.bytes(), 4*live+2*chunkSize, "the arena stays within a few times its live records")
+	require.LessOrEqual(t, arenaBytes(&s.recs), 4*live+2*chunkSize, "the arena stays within a few times its live records")
 	require.False(t, slices.ContainsFunc(s.recs.live, func(n int) bool { return n < 0 }), "no chunk counts fewer than zero live bytes")
 }

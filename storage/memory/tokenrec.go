@@ -2,6 +2,7 @@ package memory
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"time"
 	"unsafe"
 
@@ -108,8 +109,6 @@ func putID(b []byte, id string) []byte {
 	return append(b, id...)
 }
 
-const hexDigits = "0123456789abcdef"
-
 // parseUUID decodes s into u if s is a UUID in canonical text form, and
 // reports whether it is: exactly what formatUUID gives back.
 func parseUUID(u *[16]byte, s string) bool {
@@ -144,15 +143,12 @@ func unhex(c byte) byte {
 
 // formatUUID writes u in canonical text form.
 func formatUUID(dst *[36]byte, u *[16]byte) {
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst[j] = '-'
-			j++
-		}
-		dst[j], dst[j+1] = hexDigits[c>>4], hexDigits[c&15]
-		j += 2
-	}
+	hex.Encode(dst[0:8], u[0:4])
+	hex.Encode(dst[9:13], u[4:6])
+	hex.Encode(dst[14:18], u[6:8])
+	hex.Encode(dst[19:23], u[8:10])
+	hex.Encode(dst[24:36], u[10:16])
+	dst[8], dst[13], dst[18], dst[23] = '-', '-', '-', '-'
 }
 
 func putString(b []byte, s string) []byte {
@@ -236,9 +232,9 @@ func uvarintString(s string) (uint64, int) {
 }
 
 // head is the part of a record the indexes and sweeps need, read without
-// decoding the rest. Its strings are views of the arena's memory (but
-// clientID, the shape's): valid while the caller holds the lock and
-// changes no token, and to be cloned before they are kept.
+// decoding the rest. Its strings are views of the arena's memory: valid
+// while the caller holds the lock and changes no token, and to be cloned
+// before they are kept.
 type head struct {
 	signature                          string
 	requestID                          recID
@@ -300,12 +296,11 @@ func headOf(rec []byte) head {
 }
 
 // decodeToken decodes the record rec of the token of key k and entry e,
-// of the shape whose encoding is shape, rotated at rotated (the zero
-// stamp: never), as a storage.Token that shares no memory with the store
-// but the shape's (a string, immutable). sig, if known, is the token's
-// signature (the caller's, a string too), which spares encoding the key's
-// bytes again.
-func decodeToken(k tokenKey, e tokenEntry, rec []byte, shape string, rotated stamp, sig string, known bool) storage.Token {
+// its shape from shapes, rotated at rotated (the zero stamp: never), as a
+// storage.Token that shares no memory with the store but the shape's (a
+// string, immutable). sig, if known, is the token's signature (the
+// caller's, a string too), which spares encoding the key's bytes again.
+func decodeToken(k tokenKey, e tokenEntry, rec []byte, shapes *shapeTable, rotated stamp, sig string, known bool) storage.Token {
 	r := recReader{s: string(rec)}
 	var t storage.Token
 	t.Kind = k.kind.kind()
@@ -329,8 +324,7 @@ func decodeToken(k tokenKey, e tokenEntry, rec []byte, shape string, rotated sta
 	created := stamp{sec: req.sec + r.varint()}
 	created.nsec = int32(int64(req.nsec) + r.varint())
 	t.CreatedAt = created.time()
-	r.uvarint() // the shape's number: shape
-	decodeShape(shape, &t.Request)
+	decodeShape(shapes.get(uint32(r.uvarint())), &t.Request)
 	if n := int(r.uvarint()); n > 0 {
 		t.Request.Session = []byte(r.s[r.off : r.off+n-1])
 		if t.Request.Session == nil {

@@ -141,8 +141,7 @@ func (s *Store) decodeSig(k tokenKey, e tokenEntry, sig string, known bool) stor
 	if len(s.rotated) > 0 {
 		rotated = s.rotated[k]
 	}
-	rec := s.recs.get(e.at)
-	return decodeToken(k, e, rec, s.shapes.get(headOf(rec).shape), rotated, sig, known)
+	return decodeToken(k, e, s.recs.get(e.at), &s.shapes, rotated, sig, known)
 }
 
 // head returns the head of the record of e (see head).
