@@ -2,7 +2,8 @@
 // bench/compare.sh measures the Gatehouse demo server against. It does only what
 // fosite does out of the box (memory store, one client, every requested scope
 // granted), plus a plain net/http mode that answers a token-sized body without any
-// OAuth work: the ceiling of the machine's HTTP stack.
+// OAuth work: the ceiling of the machine's HTTP stack, and a sink mode that receives
+// OTLP/HTTP exports and drops them (bench/compare.sh traces sends the demo's spans there).
 //
 // It listens on loopback only.
 package main
@@ -17,9 +18,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/ory/fosite"
@@ -63,7 +66,7 @@ var plainBody = []byte(`{"access_token":"ory_at_Q2hhbmdlTWVDaGFuZ2VNZUNoYW5nZU1l
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen address (loopback only)")
-	mode := flag.String("mode", "fosite", "fosite: a bare fosite server | plain: net/http answering a token-sized body")
+	mode := flag.String("mode", "fosite", "fosite: a bare fosite server | plain: net/http answering a token-sized body | sink: an OTLP/HTTP receiver that accepts and drops what it is sent")
 	hasherName := flag.String("hasher", "sha256", "client secret hasher: sha256 | bcrypt12 (fosite's default) | bcrypt10 | bcrypt4")
 	strategy := flag.String("strategy", "hmac", "access token format: hmac (opaque) | jwt (ES256)")
 	flag.Parse()
@@ -88,12 +91,35 @@ func main() {
 		log.Printf("plain net/http listening on %s", *addr)
 		log.Fatal(http.ListenAndServe(*addr, mux))
 	}
+	if *mode == "sink" {
+		log.Printf("OTLP/HTTP sink listening on %s", *addr)
+		log.Fatal(http.ListenAndServe(*addr, sink()))
+	}
 	h, err := newHandler("http://"+*addr, *hasherName, *strategy)
 	if err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("bare fosite listening on %s (hasher %s, strategy %s)", *addr, *hasherName, *strategy)
 	log.Fatal(http.ListenAndServe(*addr, h))
+}
+
+// sink returns an OTLP/HTTP receiver (POST /v1/traces, /v1/metrics,
+// /v1/logs) that reads and drops each export and answers 200 with an
+// empty protobuf body (a full success), and GET /count, the number of
+// exports received.
+func sink() http.Handler {
+	var n atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/{signal}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("GET /count", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, n.Load())
+	})
+	return mux
 }
 
 // newHandler returns the bare fosite server's handler: /oauth2/token and
