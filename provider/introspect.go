@@ -146,7 +146,7 @@ func (p *Provider) introspect(ctx context.Context, token string, hint oauth.Toke
 		requestID: t.RequestID,
 		session:   s,
 		AuthTime:  s.AuthTime(),
-		AMR:       s.AMR(),
+		AMR:       slices.Clone(s.AMR()), // s may be shared (oauth.Token.Session)
 		ACR:       s.ACR(),
 	}
 	info.Tenant = tenantOf(s.Tenant)

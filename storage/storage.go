@@ -251,6 +251,28 @@ type TokenSetGetter interface {
 	GetTokenSet(ctx context.Context, signature string, kinds ...TokenKind) ([]Token, error)
 }
 
+// TokenStatusReader is an optional extension of [TokenStore] for backends
+// in the provider's own process, where telling whether a token is still
+// stored and active costs far less than reading and decoding it: the
+// memory store implements it. A resource server introspects the same
+// access token on every call it serves; the provider keeps the access
+// tokens it has decoded for introspection (a few thousand, in memory) and,
+// when the store has TokenStatus, checks a kept token's status instead of
+// reading it again. A revoked or deleted token is therefore still seen as
+// such at its next introspection. A backend with a round trip per call
+// gains nothing from it and should not implement it.
+//
+// The check is sound because of [TokenStore]'s contract: the revocations
+// change a token's Active and nothing else, RotateRefreshToken changes a
+// refresh token only, and the provider never stores two different tokens
+// under one kind and signature (a signature is an HMAC of a random key).
+type TokenStatusReader interface {
+	// TokenStatus reports whether a token of that kind and signature is
+	// stored (expired or not, as GetToken finds it) and, if it is, whether
+	// it is active. An unknown token is found false, not an error.
+	TokenStatus(ctx context.Context, kind TokenKind, signature string) (found, active bool, err error)
+}
+
 // SecretHash is one hashed client secret. A client has one or more during a
 // rotation; each may expire.
 type SecretHash struct {

@@ -76,6 +76,18 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 	return t, err
 }
 
+// TokenStatus implements [storage.TokenStatusReader]: one lookup, no
+// copy of the record.
+func (s *Store) TokenStatus(ctx context.Context, kind storage.TokenKind, signature string) (found, active bool, err error) {
+	err = s.tx(ctx, func() error {
+		var e tokenEntry
+		_, e, found = s.lookup(codeOf(kind), signature)
+		active = found && e.active
+		return nil
+	})
+	return found, active, err
+}
+
 // GetTokenSet implements [storage.TokenSetGetter].
 func (s *Store) GetTokenSet(ctx context.Context, signature string, kinds ...storage.TokenKind) ([]storage.Token, error) {
 	out := make([]storage.Token, len(kinds))

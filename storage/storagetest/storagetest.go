@@ -62,6 +62,7 @@ var groups = []struct {
 		{"SessionBytesRoundTrip", testTokensSessionBytesRoundTrip},
 		{"FormRoundTrip", testTokensFormRoundTrip},
 		{"TokenSet", testTokensTokenSet},
+		{"Status", testTokensStatus},
 	}},
 	{"AuthCodes", []testCase{
 		{"ConsumeOnce", testAuthCodesConsumeOnce},

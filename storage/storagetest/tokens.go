@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -480,4 +482,83 @@ func testTokensTokenSet(t *testing.T, s storage.Store) {
 	got, err = g.GetTokenSet(ctx, "unknown", storage.KindAuthCode, storage.KindPKCE)
 	require.NoError(t, err, "an unknown signature is not an error")
 	assert.Equal(t, []storage.Token{{}, {}}, got)
+}
+
+// testTokensStatus checks [storage.TokenStatusReader], for backends that
+// implement it: after every change a token can undergo (created active or
+// not, a revocation of each kind, rotation, deletion, the sweep),
+// TokenStatus agrees with GetToken on whether the token is stored and
+// whether it is active, kinds apart and for signatures of any length.
+func testTokensStatus(t *testing.T, s storage.Store) {
+	r, ok := s.(storage.TokenStatusReader)
+	if !ok {
+		t.Skip("the store does not implement storage.TokenStatusReader (optional)")
+	}
+	ctx := t.Context()
+	long := strings.Repeat("long-signature-", 8) // beyond any fixed-size key
+	type token struct {
+		kind storage.TokenKind
+		sig  string
+	}
+	var all []token
+	create := func(tok storage.Token) {
+		t.Helper()
+		require.NoError(t, s.CreateToken(ctx, tok))
+		all = append(all, token{tok.Kind, tok.Signature})
+	}
+	agree := func(step string) {
+		t.Helper()
+		for _, tok := range append(all, token{storage.KindAccessToken, "unknown"}, token{storage.KindRefreshToken, long + "x"}) {
+			found, active, err := r.TokenStatus(ctx, tok.kind, tok.sig)
+			require.NoError(t, err, "%s: TokenStatus(%s, %q)", step, tok.kind, tok.sig)
+			got, err := s.GetToken(ctx, tok.kind, tok.sig)
+			switch {
+			case errors.Is(err, storage.ErrNotFound):
+				assert.False(t, found, "%s: %s %q is not stored, but TokenStatus finds it", step, tok.kind, tok.sig)
+				assert.False(t, active, "%s: %s %q is not stored, but TokenStatus says it is active", step, tok.kind, tok.sig)
+			case err != nil:
+				require.NoError(t, err)
+			default:
+				assert.True(t, found, "%s: %s %q is stored, but TokenStatus does not find it", step, tok.kind, tok.sig)
+				assert.Equal(t, got.Active, active, "%s: %s %q: TokenStatus's active is not GetToken's", step, tok.kind, tok.sig)
+			}
+		}
+	}
+
+	create(newToken(storage.KindAccessToken, "st-at", "st-fam"))
+	create(newToken(storage.KindAccessToken, long, "st-fam"))
+	create(newToken(storage.KindRefreshToken, long, "st-fam")) // the same signature, another kind
+	inactive := newToken(storage.KindAccessToken, "st-inactive", "st-other")
+	inactive.Active = false
+	create(inactive)
+	rt := newToken(storage.KindRefreshToken, "st-rt", "st-rot")
+	create(rt)
+	create(newToken(storage.KindAccessToken, rt.AccessSignature, "st-rot"))
+	sid := newToken(storage.KindAccessToken, "st-sid", "st-sid")
+	create(sid)
+	user := newToken(storage.KindAccessToken, "st-user", "st-user")
+	user.Request.Subject, user.Request.ClientID = "st-alice", "st-client"
+	create(user)
+	short := newToken(storage.KindAccessToken, "st-short", "st-short")
+	short.ExpiresAt = at(time.Minute)
+	create(short)
+	agree("created")
+
+	require.NoError(t, s.RevokeFamily(ctx, storage.KindAccessToken, "st-fam"))
+	agree("after RevokeFamily of the access tokens")
+	found, active, err := r.TokenStatus(ctx, storage.KindRefreshToken, long)
+	require.NoError(t, err)
+	assert.True(t, found && active, "RevokeFamily of access tokens leaves the refresh token of the same signature active")
+
+	require.NoError(t, s.RotateRefreshToken(ctx, "st-rt", at(time.Minute)))
+	agree("after RotateRefreshToken")
+	require.NoError(t, s.RevokeLoginGrants(ctx, sid.Request.LoginSID, at(time.Hour)))
+	agree("after RevokeLoginGrants")
+	require.NoError(t, s.RevokeUserClientGrants(ctx, "st-alice", "st-client", at(time.Hour)))
+	agree("after RevokeUserClientGrants")
+	require.NoError(t, s.DeleteToken(ctx, storage.KindAccessToken, "st-at"))
+	agree("after DeleteToken")
+	_, err = s.DeleteExpired(ctx, at(2*time.Minute))
+	require.NoError(t, err)
+	agree("after DeleteExpired")
 }

@@ -531,7 +531,10 @@ type Token struct {
 	Audience  []string
 	// IssuedAt is when the grant's request was made.
 	IssuedAt time.Time
-	Session  *Session
+	// Session is the grant's session. It may be shared with other
+	// introspections of the same token, on other goroutines: it must not
+	// be changed, nor anything it refers to.
+	Session *Session
 }
 
 // Introspect checks token against storage (so that revocation takes effect
@@ -541,12 +544,13 @@ func (e *Engine) Introspect(ctx context.Context, token string, hint TokenUse) (T
 		hint = AccessToken
 	}
 	ctx = muteFosite(ctx)
+	req := requestOf(ctx)
+	if req == nil {
+		req = NewRequest()
+		ctx = WithRequest(ctx, req)
+	}
+	req.shareReads()
 	if e.deny != nil && IsJWT(token) {
-		req := requestOf(ctx)
-		if req == nil {
-			req = NewRequest()
-			ctx = WithRequest(ctx, req)
-		}
 		req.Present(token)
 	}
 	use, ar, err := e.f.IntrospectToken(ctx, token, fosite.TokenUse(hint), loadTarget())

@@ -62,6 +62,10 @@ type Request struct {
 	// basic is the request's HTTP Basic credentials, decoded once: the
 	// client authentication's steps each read them.
 	basic *basicCreds
+
+	// shared is set by Engine.Introspect: the access token it reads may be
+	// one the Store keeps and shares (kept.go).
+	shared bool
 }
 
 type basicCreds struct {
@@ -85,6 +89,20 @@ func BasicAuth(ctx context.Context, r *http.Request) (user, pass string, ok bool
 	user, pass, ok = r.BasicAuth()
 	q.basic = &basicCreds{header: h, user: user, pass: pass, ok: ok}
 	return user, pass, ok
+}
+
+// shareReads marks the request as Engine.Introspect's; sharedReads
+// reports whether it is.
+func (r *Request) shareReads() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.shared = true
+}
+
+func (r *Request) sharedReads() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.shared
 }
 
 // issuedAt returns when the request issued its stateless access token,

@@ -45,6 +45,9 @@ type Store struct {
 	unstored       func(fosite.Client) bool
 	rebuild        func(ctx context.Context, token string, session fosite.Session) (fosite.Requester, error)
 	onRevokeAccess func(ctx context.Context, requestID string, issuedBefore time.Time) error
+
+	// kept are the access tokens decoded for introspection (kept.go).
+	kept keptTokens
 }
 
 var (
@@ -113,6 +116,12 @@ func (s *Store) fromRecord(ctx context.Context, rec storage.Request, session fos
 			return nil, fmt.Errorf("oauth: decode session: %w", err)
 		}
 	}
+	return requestOfRecord(rec, c, session), nil
+}
+
+// requestOfRecord is the fosite request of a record, its client loaded and
+// its session decoded; it shares the record's slices and form.
+func requestOfRecord(rec storage.Request, c *Client, session fosite.Session) *fosite.Request {
 	return &fosite.Request{
 		ID:                rec.ID,
 		RequestedAt:       rec.RequestedAt,
@@ -123,7 +132,7 @@ func (s *Store) fromRecord(ctx context.Context, rec storage.Request, session fos
 		Session:           session,
 		RequestedAudience: rec.RequestedAudience,
 		GrantedAudience:   rec.GrantedAudience,
-	}, nil
+	}
 }
 
 // mapErr turns storage sentinels into the errors fosite branches on,
@@ -174,17 +183,33 @@ func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessS
 
 // get loads a token and rehydrates it. An expired token is not found; an
 // inactive one is returned with errInactive.
+//
+// An access token that Engine.Introspect reads from a store with
+// TokenStatus is kept decoded for the next introspection (see kept.go).
 func (s *Store) get(ctx context.Context, kind storage.TokenKind, sig string, session fosite.Session, errInactive error) (fosite.Requester, error) {
+	if kind == storage.KindAccessToken {
+		if state := requestOf(ctx); state != nil && state.sharedReads() {
+			if st, ok := s.S.(storage.TokenStatusReader); ok {
+				return s.getKept(ctx, st, state, sig, session)
+			}
+		}
+	}
+	_, req, err := s.read(ctx, kind, sig, session, errInactive)
+	return req, err
+}
+
+// read is get without kept tokens; it also returns the record read.
+func (s *Store) read(ctx context.Context, kind storage.TokenKind, sig string, session fosite.Session, errInactive error) (storage.Token, fosite.Requester, error) {
 	t, err := s.getToken(ctx, kind, sig)
 	if err != nil {
-		return nil, s.mapErr(err)
+		return t, nil, s.mapErr(err)
 	}
 	if !s.Now().Before(t.ExpiresAt) {
-		return nil, fosite.ErrNotFound.WithHint("The token has expired.")
+		return t, nil, fosite.ErrNotFound.WithHint("The token has expired.")
 	}
 	req, err := s.fromRecord(ctx, t.Request, session)
 	if err != nil {
-		return nil, err
+		return t, nil, err
 	}
 	state := requestOf(ctx)
 	if state != nil {
@@ -194,9 +219,9 @@ func (s *Store) get(ctx context.Context, kind storage.TokenKind, sig string, ses
 		if state != nil && kind == storage.KindAuthCode {
 			state.note(CodeReplayed, t.Request.ID)
 		}
-		return req, errInactive
+		return t, req, errInactive
 	}
-	return req, nil
+	return t, req, nil
 }
 
 func (s *Store) del(ctx context.Context, kind storage.TokenKind, sig string) error {

@@ -73,6 +73,7 @@ const (
 	opAddDenials
 	opDenied
 	opGetTokenSet
+	opTokenStatus
 	opBeginTx
 	opCommit
 	opRollback
@@ -137,6 +138,7 @@ var opNames = [...]string{
 	opAddDenials:                   "AddDenials",
 	opDenied:                       "Denied",
 	opGetTokenSet:                  "GetTokenSet",
+	opTokenStatus:                  "TokenStatus",
 	opBeginTx:                      "BeginTx",
 	opCommit:                       "Commit",
 	opRollback:                     "Rollback",
@@ -144,7 +146,7 @@ var opNames = [...]string{
 
 // optionalInterfaces are the interfaces of package storage that
 // storage.Store does not include, in the order of the bits of a mask.
-var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "AuditStore", "DenyListStore", "TokenSetGetter", "Transactor"}
+var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "AuditStore", "DenyListStore", "TokenSetGetter", "TokenStatusReader", "Transactor"}
 
 // CreateClient wraps storage.ClientStore.CreateClient.
 func (w base) CreateClient(ctx context.Context, a1 storage.Client) error {
@@ -1023,6 +1025,27 @@ func (w mGetTokenSet) GetTokenSet(ctx context.Context, a1 string, a2 ...storage.
 	return r0, err
 }
 
+// mTokenStatus forwards TokenStatus of storage.TokenStatusReader.
+type mTokenStatus struct {
+	s interface {
+		TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+	}
+	o *Observer
+}
+
+// TokenStatus wraps storage.TokenStatusReader.TokenStatus.
+func (w mTokenStatus) TokenStatus(ctx context.Context, a1 storage.TokenKind, a2 string) (bool, bool, error) {
+	if !recording(ctx) {
+		r0, r1, err := w.s.TokenStatus(ctx, a1, a2)
+		w.o.count(ctx, opTokenStatus, err)
+		return r0, r1, err
+	}
+	sctx, span := w.o.start(ctx, opTokenStatus)
+	r0, r1, err := w.s.TokenStatus(sctx, a1, a2)
+	w.o.end(sctx, span, opTokenStatus, err)
+	return r0, r1, err
+}
+
 // mBeginTx forwards BeginTx of storage.Transactor.
 type mBeginTx struct {
 	s interface {
@@ -1706,18 +1729,16 @@ var _ storage.AuditStore = (*c31)(nil)
 var _ storage.DenyListStore = (*c31)(nil)
 var _ storage.TokenSetGetter = (*c31)(nil)
 
-// c32 is the decorator of a store that implements storage.Transactor.
+// c32 is the decorator of a store that implements storage.TokenStatusReader.
 type c32 struct {
 	base
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c32)(nil)
-var _ storage.Transactor = (*c32)(nil)
+var _ storage.TokenStatusReader = (*c32)(nil)
 
-// c33 is the decorator of a store that implements storage.APIKeyStore, storage.Transactor.
+// c33 is the decorator of a store that implements storage.APIKeyStore, storage.TokenStatusReader.
 type c33 struct {
 	base
 	mCreateAPIKey
@@ -1726,16 +1747,14 @@ type c33 struct {
 	mUpdateAPIKey
 	mTouchAPIKey
 	mDeleteAPIKey
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c33)(nil)
 var _ storage.APIKeyStore = (*c33)(nil)
-var _ storage.Transactor = (*c33)(nil)
+var _ storage.TokenStatusReader = (*c33)(nil)
 
-// c34 is the decorator of a store that implements storage.ApplicationUserStore, storage.Transactor.
+// c34 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenStatusReader.
 type c34 struct {
 	base
 	mCreateAPIKey
@@ -1749,16 +1768,14 @@ type c34 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c34)(nil)
 var _ storage.ApplicationUserStore = (*c34)(nil)
-var _ storage.Transactor = (*c34)(nil)
+var _ storage.TokenStatusReader = (*c34)(nil)
 
-// c35 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.Transactor.
+// c35 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenStatusReader.
 type c35 struct {
 	base
 	mCreateAPIKey
@@ -1772,32 +1789,28 @@ type c35 struct {
 	mListApplicationUsers
 	mUpdateApplicationUser
 	mDeleteApplicationUser
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c35)(nil)
 var _ storage.APIKeyStore = (*c35)(nil)
 var _ storage.ApplicationUserStore = (*c35)(nil)
-var _ storage.Transactor = (*c35)(nil)
+var _ storage.TokenStatusReader = (*c35)(nil)
 
-// c36 is the decorator of a store that implements storage.AuditStore, storage.Transactor.
+// c36 is the decorator of a store that implements storage.AuditStore, storage.TokenStatusReader.
 type c36 struct {
 	base
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c36)(nil)
 var _ storage.AuditStore = (*c36)(nil)
-var _ storage.Transactor = (*c36)(nil)
+var _ storage.TokenStatusReader = (*c36)(nil)
 
-// c37 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.Transactor.
+// c37 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenStatusReader.
 type c37 struct {
 	base
 	mCreateAPIKey
@@ -1809,17 +1822,15 @@ type c37 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c37)(nil)
 var _ storage.APIKeyStore = (*c37)(nil)
 var _ storage.AuditStore = (*c37)(nil)
-var _ storage.Transactor = (*c37)(nil)
+var _ storage.TokenStatusReader = (*c37)(nil)
 
-// c38 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+// c38 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader.
 type c38 struct {
 	base
 	mCreateAPIKey
@@ -1836,17 +1847,15 @@ type c38 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c38)(nil)
 var _ storage.ApplicationUserStore = (*c38)(nil)
 var _ storage.AuditStore = (*c38)(nil)
-var _ storage.Transactor = (*c38)(nil)
+var _ storage.TokenStatusReader = (*c38)(nil)
 
-// c39 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+// c39 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader.
 type c39 struct {
 	base
 	mCreateAPIKey
@@ -1863,32 +1872,28 @@ type c39 struct {
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c39)(nil)
 var _ storage.APIKeyStore = (*c39)(nil)
 var _ storage.ApplicationUserStore = (*c39)(nil)
 var _ storage.AuditStore = (*c39)(nil)
-var _ storage.Transactor = (*c39)(nil)
+var _ storage.TokenStatusReader = (*c39)(nil)
 
-// c40 is the decorator of a store that implements storage.DenyListStore, storage.Transactor.
+// c40 is the decorator of a store that implements storage.DenyListStore, storage.TokenStatusReader.
 type c40 struct {
 	base
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c40)(nil)
 var _ storage.DenyListStore = (*c40)(nil)
-var _ storage.Transactor = (*c40)(nil)
+var _ storage.TokenStatusReader = (*c40)(nil)
 
-// c41 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.Transactor.
+// c41 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenStatusReader.
 type c41 struct {
 	base
 	mCreateAPIKey
@@ -1899,17 +1904,15 @@ type c41 struct {
 	mDeleteAPIKey
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c41)(nil)
 var _ storage.APIKeyStore = (*c41)(nil)
 var _ storage.DenyListStore = (*c41)(nil)
-var _ storage.Transactor = (*c41)(nil)
+var _ storage.TokenStatusReader = (*c41)(nil)
 
-// c42 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.Transactor.
+// c42 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader.
 type c42 struct {
 	base
 	mCreateAPIKey
@@ -1925,17 +1928,15 @@ type c42 struct {
 	mDeleteApplicationUser
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c42)(nil)
 var _ storage.ApplicationUserStore = (*c42)(nil)
 var _ storage.DenyListStore = (*c42)(nil)
-var _ storage.Transactor = (*c42)(nil)
+var _ storage.TokenStatusReader = (*c42)(nil)
 
-// c43 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.Transactor.
+// c43 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader.
 type c43 struct {
 	base
 	mCreateAPIKey
@@ -1951,18 +1952,16 @@ type c43 struct {
 	mDeleteApplicationUser
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c43)(nil)
 var _ storage.APIKeyStore = (*c43)(nil)
 var _ storage.ApplicationUserStore = (*c43)(nil)
 var _ storage.DenyListStore = (*c43)(nil)
-var _ storage.Transactor = (*c43)(nil)
+var _ storage.TokenStatusReader = (*c43)(nil)
 
-// c44 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.Transactor.
+// c44 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
 type c44 struct {
 	base
 	mAppendAuditEvents
@@ -1970,17 +1969,15 @@ type c44 struct {
 	mDeleteAuditEvents
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c44)(nil)
 var _ storage.AuditStore = (*c44)(nil)
 var _ storage.DenyListStore = (*c44)(nil)
-var _ storage.Transactor = (*c44)(nil)
+var _ storage.TokenStatusReader = (*c44)(nil)
 
-// c45 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+// c45 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
 type c45 struct {
 	base
 	mCreateAPIKey
@@ -1994,18 +1991,16 @@ type c45 struct {
 	mDeleteAuditEvents
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c45)(nil)
 var _ storage.APIKeyStore = (*c45)(nil)
 var _ storage.AuditStore = (*c45)(nil)
 var _ storage.DenyListStore = (*c45)(nil)
-var _ storage.Transactor = (*c45)(nil)
+var _ storage.TokenStatusReader = (*c45)(nil)
 
-// c46 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+// c46 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
 type c46 struct {
 	base
 	mCreateAPIKey
@@ -2024,18 +2019,16 @@ type c46 struct {
 	mDeleteAuditEvents
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c46)(nil)
 var _ storage.ApplicationUserStore = (*c46)(nil)
 var _ storage.AuditStore = (*c46)(nil)
 var _ storage.DenyListStore = (*c46)(nil)
-var _ storage.Transactor = (*c46)(nil)
+var _ storage.TokenStatusReader = (*c46)(nil)
 
-// c47 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+// c47 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
 type c47 struct {
 	base
 	mCreateAPIKey
@@ -2054,9 +2047,7 @@ type c47 struct {
 	mDeleteAuditEvents
 	mAddDenials
 	mDenied
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c47)(nil)
@@ -2064,22 +2055,20 @@ var _ storage.APIKeyStore = (*c47)(nil)
 var _ storage.ApplicationUserStore = (*c47)(nil)
 var _ storage.AuditStore = (*c47)(nil)
 var _ storage.DenyListStore = (*c47)(nil)
-var _ storage.Transactor = (*c47)(nil)
+var _ storage.TokenStatusReader = (*c47)(nil)
 
-// c48 is the decorator of a store that implements storage.TokenSetGetter, storage.Transactor.
+// c48 is the decorator of a store that implements storage.TokenSetGetter, storage.TokenStatusReader.
 type c48 struct {
 	base
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c48)(nil)
 var _ storage.TokenSetGetter = (*c48)(nil)
-var _ storage.Transactor = (*c48)(nil)
+var _ storage.TokenStatusReader = (*c48)(nil)
 
-// c49 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.Transactor.
+// c49 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c49 struct {
 	base
 	mCreateAPIKey
@@ -2089,17 +2078,15 @@ type c49 struct {
 	mTouchAPIKey
 	mDeleteAPIKey
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c49)(nil)
 var _ storage.APIKeyStore = (*c49)(nil)
 var _ storage.TokenSetGetter = (*c49)(nil)
-var _ storage.Transactor = (*c49)(nil)
+var _ storage.TokenStatusReader = (*c49)(nil)
 
-// c50 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+// c50 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c50 struct {
 	base
 	mCreateAPIKey
@@ -2114,17 +2101,15 @@ type c50 struct {
 	mUpdateApplicationUser
 	mDeleteApplicationUser
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c50)(nil)
 var _ storage.ApplicationUserStore = (*c50)(nil)
 var _ storage.TokenSetGetter = (*c50)(nil)
-var _ storage.Transactor = (*c50)(nil)
+var _ storage.TokenStatusReader = (*c50)(nil)
 
-// c51 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+// c51 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c51 struct {
 	base
 	mCreateAPIKey
@@ -2139,35 +2124,31 @@ type c51 struct {
 	mUpdateApplicationUser
 	mDeleteApplicationUser
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c51)(nil)
 var _ storage.APIKeyStore = (*c51)(nil)
 var _ storage.ApplicationUserStore = (*c51)(nil)
 var _ storage.TokenSetGetter = (*c51)(nil)
-var _ storage.Transactor = (*c51)(nil)
+var _ storage.TokenStatusReader = (*c51)(nil)
 
-// c52 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+// c52 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c52 struct {
 	base
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c52)(nil)
 var _ storage.AuditStore = (*c52)(nil)
 var _ storage.TokenSetGetter = (*c52)(nil)
-var _ storage.Transactor = (*c52)(nil)
+var _ storage.TokenStatusReader = (*c52)(nil)
 
-// c53 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+// c53 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c53 struct {
 	base
 	mCreateAPIKey
@@ -2180,18 +2161,16 @@ type c53 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c53)(nil)
 var _ storage.APIKeyStore = (*c53)(nil)
 var _ storage.AuditStore = (*c53)(nil)
 var _ storage.TokenSetGetter = (*c53)(nil)
-var _ storage.Transactor = (*c53)(nil)
+var _ storage.TokenStatusReader = (*c53)(nil)
 
-// c54 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+// c54 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c54 struct {
 	base
 	mCreateAPIKey
@@ -2209,18 +2188,16 @@ type c54 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c54)(nil)
 var _ storage.ApplicationUserStore = (*c54)(nil)
 var _ storage.AuditStore = (*c54)(nil)
 var _ storage.TokenSetGetter = (*c54)(nil)
-var _ storage.Transactor = (*c54)(nil)
+var _ storage.TokenStatusReader = (*c54)(nil)
 
-// c55 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+// c55 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c55 struct {
 	base
 	mCreateAPIKey
@@ -2238,9 +2215,7 @@ type c55 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c55)(nil)
@@ -2248,25 +2223,23 @@ var _ storage.APIKeyStore = (*c55)(nil)
 var _ storage.ApplicationUserStore = (*c55)(nil)
 var _ storage.AuditStore = (*c55)(nil)
 var _ storage.TokenSetGetter = (*c55)(nil)
-var _ storage.Transactor = (*c55)(nil)
+var _ storage.TokenStatusReader = (*c55)(nil)
 
-// c56 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c56 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c56 struct {
 	base
 	mAddDenials
 	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c56)(nil)
 var _ storage.DenyListStore = (*c56)(nil)
 var _ storage.TokenSetGetter = (*c56)(nil)
-var _ storage.Transactor = (*c56)(nil)
+var _ storage.TokenStatusReader = (*c56)(nil)
 
-// c57 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c57 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c57 struct {
 	base
 	mCreateAPIKey
@@ -2278,18 +2251,16 @@ type c57 struct {
 	mAddDenials
 	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c57)(nil)
 var _ storage.APIKeyStore = (*c57)(nil)
 var _ storage.DenyListStore = (*c57)(nil)
 var _ storage.TokenSetGetter = (*c57)(nil)
-var _ storage.Transactor = (*c57)(nil)
+var _ storage.TokenStatusReader = (*c57)(nil)
 
-// c58 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c58 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c58 struct {
 	base
 	mCreateAPIKey
@@ -2306,18 +2277,16 @@ type c58 struct {
 	mAddDenials
 	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c58)(nil)
 var _ storage.ApplicationUserStore = (*c58)(nil)
 var _ storage.DenyListStore = (*c58)(nil)
 var _ storage.TokenSetGetter = (*c58)(nil)
-var _ storage.Transactor = (*c58)(nil)
+var _ storage.TokenStatusReader = (*c58)(nil)
 
-// c59 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c59 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c59 struct {
 	base
 	mCreateAPIKey
@@ -2334,9 +2303,7 @@ type c59 struct {
 	mAddDenials
 	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c59)(nil)
@@ -2344,9 +2311,9 @@ var _ storage.APIKeyStore = (*c59)(nil)
 var _ storage.ApplicationUserStore = (*c59)(nil)
 var _ storage.DenyListStore = (*c59)(nil)
 var _ storage.TokenSetGetter = (*c59)(nil)
-var _ storage.Transactor = (*c59)(nil)
+var _ storage.TokenStatusReader = (*c59)(nil)
 
-// c60 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c60 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c60 struct {
 	base
 	mAppendAuditEvents
@@ -2355,18 +2322,16 @@ type c60 struct {
 	mAddDenials
 	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c60)(nil)
 var _ storage.AuditStore = (*c60)(nil)
 var _ storage.DenyListStore = (*c60)(nil)
 var _ storage.TokenSetGetter = (*c60)(nil)
-var _ storage.Transactor = (*c60)(nil)
+var _ storage.TokenStatusReader = (*c60)(nil)
 
-// c61 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c61 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c61 struct {
 	base
 	mCreateAPIKey
@@ -2381,9 +2346,7 @@ type c61 struct {
 	mAddDenials
 	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c61)(nil)
@@ -2391,9 +2354,9 @@ var _ storage.APIKeyStore = (*c61)(nil)
 var _ storage.AuditStore = (*c61)(nil)
 var _ storage.DenyListStore = (*c61)(nil)
 var _ storage.TokenSetGetter = (*c61)(nil)
-var _ storage.Transactor = (*c61)(nil)
+var _ storage.TokenStatusReader = (*c61)(nil)
 
-// c62 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c62 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c62 struct {
 	base
 	mCreateAPIKey
@@ -2413,9 +2376,7 @@ type c62 struct {
 	mAddDenials
 	mDenied
 	mGetTokenSet
-	mBeginTx
-	mCommit
-	mRollback
+	mTokenStatus
 }
 
 var _ storage.Store = (*c62)(nil)
@@ -2423,10 +2384,728 @@ var _ storage.ApplicationUserStore = (*c62)(nil)
 var _ storage.AuditStore = (*c62)(nil)
 var _ storage.DenyListStore = (*c62)(nil)
 var _ storage.TokenSetGetter = (*c62)(nil)
-var _ storage.Transactor = (*c62)(nil)
+var _ storage.TokenStatusReader = (*c62)(nil)
 
-// c63 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+// c63 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
 type c63 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+}
+
+var _ storage.Store = (*c63)(nil)
+var _ storage.APIKeyStore = (*c63)(nil)
+var _ storage.ApplicationUserStore = (*c63)(nil)
+var _ storage.AuditStore = (*c63)(nil)
+var _ storage.DenyListStore = (*c63)(nil)
+var _ storage.TokenSetGetter = (*c63)(nil)
+var _ storage.TokenStatusReader = (*c63)(nil)
+
+// c64 is the decorator of a store that implements storage.Transactor.
+type c64 struct {
+	base
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c64)(nil)
+var _ storage.Transactor = (*c64)(nil)
+
+// c65 is the decorator of a store that implements storage.APIKeyStore, storage.Transactor.
+type c65 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c65)(nil)
+var _ storage.APIKeyStore = (*c65)(nil)
+var _ storage.Transactor = (*c65)(nil)
+
+// c66 is the decorator of a store that implements storage.ApplicationUserStore, storage.Transactor.
+type c66 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c66)(nil)
+var _ storage.ApplicationUserStore = (*c66)(nil)
+var _ storage.Transactor = (*c66)(nil)
+
+// c67 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.Transactor.
+type c67 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c67)(nil)
+var _ storage.APIKeyStore = (*c67)(nil)
+var _ storage.ApplicationUserStore = (*c67)(nil)
+var _ storage.Transactor = (*c67)(nil)
+
+// c68 is the decorator of a store that implements storage.AuditStore, storage.Transactor.
+type c68 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c68)(nil)
+var _ storage.AuditStore = (*c68)(nil)
+var _ storage.Transactor = (*c68)(nil)
+
+// c69 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.Transactor.
+type c69 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c69)(nil)
+var _ storage.APIKeyStore = (*c69)(nil)
+var _ storage.AuditStore = (*c69)(nil)
+var _ storage.Transactor = (*c69)(nil)
+
+// c70 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+type c70 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c70)(nil)
+var _ storage.ApplicationUserStore = (*c70)(nil)
+var _ storage.AuditStore = (*c70)(nil)
+var _ storage.Transactor = (*c70)(nil)
+
+// c71 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.Transactor.
+type c71 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c71)(nil)
+var _ storage.APIKeyStore = (*c71)(nil)
+var _ storage.ApplicationUserStore = (*c71)(nil)
+var _ storage.AuditStore = (*c71)(nil)
+var _ storage.Transactor = (*c71)(nil)
+
+// c72 is the decorator of a store that implements storage.DenyListStore, storage.Transactor.
+type c72 struct {
+	base
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c72)(nil)
+var _ storage.DenyListStore = (*c72)(nil)
+var _ storage.Transactor = (*c72)(nil)
+
+// c73 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.Transactor.
+type c73 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c73)(nil)
+var _ storage.APIKeyStore = (*c73)(nil)
+var _ storage.DenyListStore = (*c73)(nil)
+var _ storage.Transactor = (*c73)(nil)
+
+// c74 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.Transactor.
+type c74 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c74)(nil)
+var _ storage.ApplicationUserStore = (*c74)(nil)
+var _ storage.DenyListStore = (*c74)(nil)
+var _ storage.Transactor = (*c74)(nil)
+
+// c75 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.Transactor.
+type c75 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c75)(nil)
+var _ storage.APIKeyStore = (*c75)(nil)
+var _ storage.ApplicationUserStore = (*c75)(nil)
+var _ storage.DenyListStore = (*c75)(nil)
+var _ storage.Transactor = (*c75)(nil)
+
+// c76 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c76 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c76)(nil)
+var _ storage.AuditStore = (*c76)(nil)
+var _ storage.DenyListStore = (*c76)(nil)
+var _ storage.Transactor = (*c76)(nil)
+
+// c77 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c77 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c77)(nil)
+var _ storage.APIKeyStore = (*c77)(nil)
+var _ storage.AuditStore = (*c77)(nil)
+var _ storage.DenyListStore = (*c77)(nil)
+var _ storage.Transactor = (*c77)(nil)
+
+// c78 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c78 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c78)(nil)
+var _ storage.ApplicationUserStore = (*c78)(nil)
+var _ storage.AuditStore = (*c78)(nil)
+var _ storage.DenyListStore = (*c78)(nil)
+var _ storage.Transactor = (*c78)(nil)
+
+// c79 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.Transactor.
+type c79 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c79)(nil)
+var _ storage.APIKeyStore = (*c79)(nil)
+var _ storage.ApplicationUserStore = (*c79)(nil)
+var _ storage.AuditStore = (*c79)(nil)
+var _ storage.DenyListStore = (*c79)(nil)
+var _ storage.Transactor = (*c79)(nil)
+
+// c80 is the decorator of a store that implements storage.TokenSetGetter, storage.Transactor.
+type c80 struct {
+	base
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c80)(nil)
+var _ storage.TokenSetGetter = (*c80)(nil)
+var _ storage.Transactor = (*c80)(nil)
+
+// c81 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.Transactor.
+type c81 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c81)(nil)
+var _ storage.APIKeyStore = (*c81)(nil)
+var _ storage.TokenSetGetter = (*c81)(nil)
+var _ storage.Transactor = (*c81)(nil)
+
+// c82 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+type c82 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c82)(nil)
+var _ storage.ApplicationUserStore = (*c82)(nil)
+var _ storage.TokenSetGetter = (*c82)(nil)
+var _ storage.Transactor = (*c82)(nil)
+
+// c83 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.Transactor.
+type c83 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c83)(nil)
+var _ storage.APIKeyStore = (*c83)(nil)
+var _ storage.ApplicationUserStore = (*c83)(nil)
+var _ storage.TokenSetGetter = (*c83)(nil)
+var _ storage.Transactor = (*c83)(nil)
+
+// c84 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c84 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c84)(nil)
+var _ storage.AuditStore = (*c84)(nil)
+var _ storage.TokenSetGetter = (*c84)(nil)
+var _ storage.Transactor = (*c84)(nil)
+
+// c85 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c85 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c85)(nil)
+var _ storage.APIKeyStore = (*c85)(nil)
+var _ storage.AuditStore = (*c85)(nil)
+var _ storage.TokenSetGetter = (*c85)(nil)
+var _ storage.Transactor = (*c85)(nil)
+
+// c86 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c86 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c86)(nil)
+var _ storage.ApplicationUserStore = (*c86)(nil)
+var _ storage.AuditStore = (*c86)(nil)
+var _ storage.TokenSetGetter = (*c86)(nil)
+var _ storage.Transactor = (*c86)(nil)
+
+// c87 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.Transactor.
+type c87 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c87)(nil)
+var _ storage.APIKeyStore = (*c87)(nil)
+var _ storage.ApplicationUserStore = (*c87)(nil)
+var _ storage.AuditStore = (*c87)(nil)
+var _ storage.TokenSetGetter = (*c87)(nil)
+var _ storage.Transactor = (*c87)(nil)
+
+// c88 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c88 struct {
+	base
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c88)(nil)
+var _ storage.DenyListStore = (*c88)(nil)
+var _ storage.TokenSetGetter = (*c88)(nil)
+var _ storage.Transactor = (*c88)(nil)
+
+// c89 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c89 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c89)(nil)
+var _ storage.APIKeyStore = (*c89)(nil)
+var _ storage.DenyListStore = (*c89)(nil)
+var _ storage.TokenSetGetter = (*c89)(nil)
+var _ storage.Transactor = (*c89)(nil)
+
+// c90 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c90 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c90)(nil)
+var _ storage.ApplicationUserStore = (*c90)(nil)
+var _ storage.DenyListStore = (*c90)(nil)
+var _ storage.TokenSetGetter = (*c90)(nil)
+var _ storage.Transactor = (*c90)(nil)
+
+// c91 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c91 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c91)(nil)
+var _ storage.APIKeyStore = (*c91)(nil)
+var _ storage.ApplicationUserStore = (*c91)(nil)
+var _ storage.DenyListStore = (*c91)(nil)
+var _ storage.TokenSetGetter = (*c91)(nil)
+var _ storage.Transactor = (*c91)(nil)
+
+// c92 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c92 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c92)(nil)
+var _ storage.AuditStore = (*c92)(nil)
+var _ storage.DenyListStore = (*c92)(nil)
+var _ storage.TokenSetGetter = (*c92)(nil)
+var _ storage.Transactor = (*c92)(nil)
+
+// c93 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c93 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c93)(nil)
+var _ storage.APIKeyStore = (*c93)(nil)
+var _ storage.AuditStore = (*c93)(nil)
+var _ storage.DenyListStore = (*c93)(nil)
+var _ storage.TokenSetGetter = (*c93)(nil)
+var _ storage.Transactor = (*c93)(nil)
+
+// c94 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c94 struct {
 	base
 	mCreateAPIKey
 	mGetAPIKey
@@ -2450,13 +3129,861 @@ type c63 struct {
 	mRollback
 }
 
-var _ storage.Store = (*c63)(nil)
-var _ storage.APIKeyStore = (*c63)(nil)
-var _ storage.ApplicationUserStore = (*c63)(nil)
-var _ storage.AuditStore = (*c63)(nil)
-var _ storage.DenyListStore = (*c63)(nil)
-var _ storage.TokenSetGetter = (*c63)(nil)
-var _ storage.Transactor = (*c63)(nil)
+var _ storage.Store = (*c94)(nil)
+var _ storage.ApplicationUserStore = (*c94)(nil)
+var _ storage.AuditStore = (*c94)(nil)
+var _ storage.DenyListStore = (*c94)(nil)
+var _ storage.TokenSetGetter = (*c94)(nil)
+var _ storage.Transactor = (*c94)(nil)
+
+// c95 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.Transactor.
+type c95 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c95)(nil)
+var _ storage.APIKeyStore = (*c95)(nil)
+var _ storage.ApplicationUserStore = (*c95)(nil)
+var _ storage.AuditStore = (*c95)(nil)
+var _ storage.DenyListStore = (*c95)(nil)
+var _ storage.TokenSetGetter = (*c95)(nil)
+var _ storage.Transactor = (*c95)(nil)
+
+// c96 is the decorator of a store that implements storage.TokenStatusReader, storage.Transactor.
+type c96 struct {
+	base
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c96)(nil)
+var _ storage.TokenStatusReader = (*c96)(nil)
+var _ storage.Transactor = (*c96)(nil)
+
+// c97 is the decorator of a store that implements storage.APIKeyStore, storage.TokenStatusReader, storage.Transactor.
+type c97 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c97)(nil)
+var _ storage.APIKeyStore = (*c97)(nil)
+var _ storage.TokenStatusReader = (*c97)(nil)
+var _ storage.Transactor = (*c97)(nil)
+
+// c98 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenStatusReader, storage.Transactor.
+type c98 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c98)(nil)
+var _ storage.ApplicationUserStore = (*c98)(nil)
+var _ storage.TokenStatusReader = (*c98)(nil)
+var _ storage.Transactor = (*c98)(nil)
+
+// c99 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenStatusReader, storage.Transactor.
+type c99 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c99)(nil)
+var _ storage.APIKeyStore = (*c99)(nil)
+var _ storage.ApplicationUserStore = (*c99)(nil)
+var _ storage.TokenStatusReader = (*c99)(nil)
+var _ storage.Transactor = (*c99)(nil)
+
+// c100 is the decorator of a store that implements storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+type c100 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c100)(nil)
+var _ storage.AuditStore = (*c100)(nil)
+var _ storage.TokenStatusReader = (*c100)(nil)
+var _ storage.Transactor = (*c100)(nil)
+
+// c101 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+type c101 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c101)(nil)
+var _ storage.APIKeyStore = (*c101)(nil)
+var _ storage.AuditStore = (*c101)(nil)
+var _ storage.TokenStatusReader = (*c101)(nil)
+var _ storage.Transactor = (*c101)(nil)
+
+// c102 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+type c102 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c102)(nil)
+var _ storage.ApplicationUserStore = (*c102)(nil)
+var _ storage.AuditStore = (*c102)(nil)
+var _ storage.TokenStatusReader = (*c102)(nil)
+var _ storage.Transactor = (*c102)(nil)
+
+// c103 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+type c103 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c103)(nil)
+var _ storage.APIKeyStore = (*c103)(nil)
+var _ storage.ApplicationUserStore = (*c103)(nil)
+var _ storage.AuditStore = (*c103)(nil)
+var _ storage.TokenStatusReader = (*c103)(nil)
+var _ storage.Transactor = (*c103)(nil)
+
+// c104 is the decorator of a store that implements storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c104 struct {
+	base
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c104)(nil)
+var _ storage.DenyListStore = (*c104)(nil)
+var _ storage.TokenStatusReader = (*c104)(nil)
+var _ storage.Transactor = (*c104)(nil)
+
+// c105 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c105 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c105)(nil)
+var _ storage.APIKeyStore = (*c105)(nil)
+var _ storage.DenyListStore = (*c105)(nil)
+var _ storage.TokenStatusReader = (*c105)(nil)
+var _ storage.Transactor = (*c105)(nil)
+
+// c106 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c106 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c106)(nil)
+var _ storage.ApplicationUserStore = (*c106)(nil)
+var _ storage.DenyListStore = (*c106)(nil)
+var _ storage.TokenStatusReader = (*c106)(nil)
+var _ storage.Transactor = (*c106)(nil)
+
+// c107 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c107 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c107)(nil)
+var _ storage.APIKeyStore = (*c107)(nil)
+var _ storage.ApplicationUserStore = (*c107)(nil)
+var _ storage.DenyListStore = (*c107)(nil)
+var _ storage.TokenStatusReader = (*c107)(nil)
+var _ storage.Transactor = (*c107)(nil)
+
+// c108 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c108 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c108)(nil)
+var _ storage.AuditStore = (*c108)(nil)
+var _ storage.DenyListStore = (*c108)(nil)
+var _ storage.TokenStatusReader = (*c108)(nil)
+var _ storage.Transactor = (*c108)(nil)
+
+// c109 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c109 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c109)(nil)
+var _ storage.APIKeyStore = (*c109)(nil)
+var _ storage.AuditStore = (*c109)(nil)
+var _ storage.DenyListStore = (*c109)(nil)
+var _ storage.TokenStatusReader = (*c109)(nil)
+var _ storage.Transactor = (*c109)(nil)
+
+// c110 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c110 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c110)(nil)
+var _ storage.ApplicationUserStore = (*c110)(nil)
+var _ storage.AuditStore = (*c110)(nil)
+var _ storage.DenyListStore = (*c110)(nil)
+var _ storage.TokenStatusReader = (*c110)(nil)
+var _ storage.Transactor = (*c110)(nil)
+
+// c111 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+type c111 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c111)(nil)
+var _ storage.APIKeyStore = (*c111)(nil)
+var _ storage.ApplicationUserStore = (*c111)(nil)
+var _ storage.AuditStore = (*c111)(nil)
+var _ storage.DenyListStore = (*c111)(nil)
+var _ storage.TokenStatusReader = (*c111)(nil)
+var _ storage.Transactor = (*c111)(nil)
+
+// c112 is the decorator of a store that implements storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c112 struct {
+	base
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c112)(nil)
+var _ storage.TokenSetGetter = (*c112)(nil)
+var _ storage.TokenStatusReader = (*c112)(nil)
+var _ storage.Transactor = (*c112)(nil)
+
+// c113 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c113 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c113)(nil)
+var _ storage.APIKeyStore = (*c113)(nil)
+var _ storage.TokenSetGetter = (*c113)(nil)
+var _ storage.TokenStatusReader = (*c113)(nil)
+var _ storage.Transactor = (*c113)(nil)
+
+// c114 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c114 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c114)(nil)
+var _ storage.ApplicationUserStore = (*c114)(nil)
+var _ storage.TokenSetGetter = (*c114)(nil)
+var _ storage.TokenStatusReader = (*c114)(nil)
+var _ storage.Transactor = (*c114)(nil)
+
+// c115 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c115 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c115)(nil)
+var _ storage.APIKeyStore = (*c115)(nil)
+var _ storage.ApplicationUserStore = (*c115)(nil)
+var _ storage.TokenSetGetter = (*c115)(nil)
+var _ storage.TokenStatusReader = (*c115)(nil)
+var _ storage.Transactor = (*c115)(nil)
+
+// c116 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c116 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c116)(nil)
+var _ storage.AuditStore = (*c116)(nil)
+var _ storage.TokenSetGetter = (*c116)(nil)
+var _ storage.TokenStatusReader = (*c116)(nil)
+var _ storage.Transactor = (*c116)(nil)
+
+// c117 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c117 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c117)(nil)
+var _ storage.APIKeyStore = (*c117)(nil)
+var _ storage.AuditStore = (*c117)(nil)
+var _ storage.TokenSetGetter = (*c117)(nil)
+var _ storage.TokenStatusReader = (*c117)(nil)
+var _ storage.Transactor = (*c117)(nil)
+
+// c118 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c118 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c118)(nil)
+var _ storage.ApplicationUserStore = (*c118)(nil)
+var _ storage.AuditStore = (*c118)(nil)
+var _ storage.TokenSetGetter = (*c118)(nil)
+var _ storage.TokenStatusReader = (*c118)(nil)
+var _ storage.Transactor = (*c118)(nil)
+
+// c119 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c119 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c119)(nil)
+var _ storage.APIKeyStore = (*c119)(nil)
+var _ storage.ApplicationUserStore = (*c119)(nil)
+var _ storage.AuditStore = (*c119)(nil)
+var _ storage.TokenSetGetter = (*c119)(nil)
+var _ storage.TokenStatusReader = (*c119)(nil)
+var _ storage.Transactor = (*c119)(nil)
+
+// c120 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c120 struct {
+	base
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c120)(nil)
+var _ storage.DenyListStore = (*c120)(nil)
+var _ storage.TokenSetGetter = (*c120)(nil)
+var _ storage.TokenStatusReader = (*c120)(nil)
+var _ storage.Transactor = (*c120)(nil)
+
+// c121 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c121 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c121)(nil)
+var _ storage.APIKeyStore = (*c121)(nil)
+var _ storage.DenyListStore = (*c121)(nil)
+var _ storage.TokenSetGetter = (*c121)(nil)
+var _ storage.TokenStatusReader = (*c121)(nil)
+var _ storage.Transactor = (*c121)(nil)
+
+// c122 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c122 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c122)(nil)
+var _ storage.ApplicationUserStore = (*c122)(nil)
+var _ storage.DenyListStore = (*c122)(nil)
+var _ storage.TokenSetGetter = (*c122)(nil)
+var _ storage.TokenStatusReader = (*c122)(nil)
+var _ storage.Transactor = (*c122)(nil)
+
+// c123 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c123 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c123)(nil)
+var _ storage.APIKeyStore = (*c123)(nil)
+var _ storage.ApplicationUserStore = (*c123)(nil)
+var _ storage.DenyListStore = (*c123)(nil)
+var _ storage.TokenSetGetter = (*c123)(nil)
+var _ storage.TokenStatusReader = (*c123)(nil)
+var _ storage.Transactor = (*c123)(nil)
+
+// c124 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c124 struct {
+	base
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c124)(nil)
+var _ storage.AuditStore = (*c124)(nil)
+var _ storage.DenyListStore = (*c124)(nil)
+var _ storage.TokenSetGetter = (*c124)(nil)
+var _ storage.TokenStatusReader = (*c124)(nil)
+var _ storage.Transactor = (*c124)(nil)
+
+// c125 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c125 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c125)(nil)
+var _ storage.APIKeyStore = (*c125)(nil)
+var _ storage.AuditStore = (*c125)(nil)
+var _ storage.DenyListStore = (*c125)(nil)
+var _ storage.TokenSetGetter = (*c125)(nil)
+var _ storage.TokenStatusReader = (*c125)(nil)
+var _ storage.Transactor = (*c125)(nil)
+
+// c126 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c126 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c126)(nil)
+var _ storage.ApplicationUserStore = (*c126)(nil)
+var _ storage.AuditStore = (*c126)(nil)
+var _ storage.DenyListStore = (*c126)(nil)
+var _ storage.TokenSetGetter = (*c126)(nil)
+var _ storage.TokenStatusReader = (*c126)(nil)
+var _ storage.Transactor = (*c126)(nil)
+
+// c127 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+type c127 struct {
+	base
+	mCreateAPIKey
+	mGetAPIKey
+	mFindAPIKeys
+	mUpdateAPIKey
+	mTouchAPIKey
+	mDeleteAPIKey
+	mCreateApplicationUser
+	mGetApplicationUser
+	mListApplicationUsers
+	mUpdateApplicationUser
+	mDeleteApplicationUser
+	mAppendAuditEvents
+	mFindAuditEvents
+	mDeleteAuditEvents
+	mAddDenials
+	mDenied
+	mGetTokenSet
+	mTokenStatus
+	mBeginTx
+	mCommit
+	mRollback
+}
+
+var _ storage.Store = (*c127)(nil)
+var _ storage.APIKeyStore = (*c127)(nil)
+var _ storage.ApplicationUserStore = (*c127)(nil)
+var _ storage.AuditStore = (*c127)(nil)
+var _ storage.DenyListStore = (*c127)(nil)
+var _ storage.TokenSetGetter = (*c127)(nil)
+var _ storage.TokenStatusReader = (*c127)(nil)
+var _ storage.Transactor = (*c127)(nil)
 
 // wrap returns s decorated: the type of the combination of optional
 // interfaces s implements.
@@ -2478,8 +4005,11 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 	if _, ok := s.(storage.TokenSetGetter); ok {
 		mask |= 1 << 4
 	}
-	if _, ok := s.(storage.Transactor); ok {
+	if _, ok := s.(storage.TokenStatusReader); ok {
 		mask |= 1 << 5
+	}
+	if _, ok := s.(storage.Transactor); ok {
+		mask |= 1 << 6
 	}
 	switch mask {
 	case 0:
@@ -3187,9 +4717,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}}
 	case 32:
-		return &c32{base: b, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		return &c32{base: b, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 33:
 		return &c33{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3203,9 +4733,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			TouchAPIKey(context.Context, string, time.Time) error
 		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
 			DeleteAPIKey(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 34:
 		return &c34{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3229,9 +4759,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 35:
 		return &c35{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3255,9 +4785,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
 		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
 			DeleteApplicationUser(context.Context, string) error
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 36:
 		return &c36{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -3265,9 +4795,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 37:
 		return &c37{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3287,9 +4817,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 38:
 		return &c38{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3319,9 +4849,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 39:
 		return &c39{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3351,17 +4881,17 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
 		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 40:
 		return &c40{base: b, mAddDenials: mAddDenials{s: s.(interface {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 41:
 		return &c41{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3379,9 +4909,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 42:
 		return &c42{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3409,9 +4939,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 43:
 		return &c43{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3439,9 +4969,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 44:
 		return &c44{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -3453,9 +4983,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 45:
 		return &c45{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3479,9 +5009,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 46:
 		return &c46{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3515,9 +5045,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 47:
 		return &c47{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3551,15 +5081,15 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			AddDenials(context.Context, ...storage.Deny) error
 		}), o: o}, mDenied: mDenied{s: s.(interface {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 48:
 		return &c48{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 49:
 		return &c49{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3575,9 +5105,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAPIKey(context.Context, string) error
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 50:
 		return &c50{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3603,9 +5133,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteApplicationUser(context.Context, string) error
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 51:
 		return &c51{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3631,9 +5161,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteApplicationUser(context.Context, string) error
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 52:
 		return &c52{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -3643,9 +5173,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 53:
 		return &c53{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3667,9 +5197,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 54:
 		return &c54{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3701,9 +5231,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 55:
 		return &c55{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3735,9 +5265,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 56:
 		return &c56{base: b, mAddDenials: mAddDenials{s: s.(interface {
 			AddDenials(context.Context, ...storage.Deny) error
@@ -3745,9 +5275,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 57:
 		return &c57{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3767,9 +5297,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 58:
 		return &c58{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3799,9 +5329,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 59:
 		return &c59{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3831,9 +5361,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 60:
 		return &c60{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -3847,9 +5377,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 61:
 		return &c61{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3875,9 +5405,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 62:
 		return &c62{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3913,9 +5443,9 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
-			BeginTx(context.Context) (context.Context, error)
-		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
 	case 63:
 		return &c63{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -3951,6 +5481,1606 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}}
+	case 64:
+		return &c64{base: b, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 65:
+		return &c65{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 66:
+		return &c66{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 67:
+		return &c67{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 68:
+		return &c68{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 69:
+		return &c69{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 70:
+		return &c70{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 71:
+		return &c71{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 72:
+		return &c72{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 73:
+		return &c73{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 74:
+		return &c74{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 75:
+		return &c75{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 76:
+		return &c76{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 77:
+		return &c77{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 78:
+		return &c78{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 79:
+		return &c79{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 80:
+		return &c80{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 81:
+		return &c81{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 82:
+		return &c82{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 83:
+		return &c83{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 84:
+		return &c84{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 85:
+		return &c85{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 86:
+		return &c86{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 87:
+		return &c87{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 88:
+		return &c88{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 89:
+		return &c89{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 90:
+		return &c90{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 91:
+		return &c91{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 92:
+		return &c92{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 93:
+		return &c93{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 94:
+		return &c94{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 95:
+		return &c95{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 96:
+		return &c96{base: b, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 97:
+		return &c97{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 98:
+		return &c98{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 99:
+		return &c99{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 100:
+		return &c100{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 101:
+		return &c101{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 102:
+		return &c102{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 103:
+		return &c103{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 104:
+		return &c104{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 105:
+		return &c105{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 106:
+		return &c106{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 107:
+		return &c107{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 108:
+		return &c108{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 109:
+		return &c109{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 110:
+		return &c110{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 111:
+		return &c111{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 112:
+		return &c112{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 113:
+		return &c113{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 114:
+		return &c114{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 115:
+		return &c115{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 116:
+		return &c116{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 117:
+		return &c117{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 118:
+		return &c118{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 119:
+		return &c119{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 120:
+		return &c120{base: b, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 121:
+		return &c121{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 122:
+		return &c122{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 123:
+		return &c123{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 124:
+		return &c124{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 125:
+		return &c125{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 126:
+		return &c126{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
+		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+			BeginTx(context.Context) (context.Context, error)
+		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
+	case 127:
+		return &c127{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
+			CreateAPIKey(context.Context, storage.APIKey) error
+		}), o: o}, mGetAPIKey: mGetAPIKey{s: s.(interface {
+			GetAPIKey(context.Context, string) (storage.APIKey, error)
+		}), o: o}, mFindAPIKeys: mFindAPIKeys{s: s.(interface {
+			FindAPIKeys(context.Context, storage.APIKeyQuery) ([]storage.APIKey, error)
+		}), o: o}, mUpdateAPIKey: mUpdateAPIKey{s: s.(interface {
+			UpdateAPIKey(context.Context, string, func(storage.APIKey) (storage.APIKey, error)) error
+		}), o: o}, mTouchAPIKey: mTouchAPIKey{s: s.(interface {
+			TouchAPIKey(context.Context, string, time.Time) error
+		}), o: o}, mDeleteAPIKey: mDeleteAPIKey{s: s.(interface {
+			DeleteAPIKey(context.Context, string) error
+		}), o: o}, mCreateApplicationUser: mCreateApplicationUser{s: s.(interface {
+			CreateApplicationUser(context.Context, storage.ApplicationUser) error
+		}), o: o}, mGetApplicationUser: mGetApplicationUser{s: s.(interface {
+			GetApplicationUser(context.Context, string) (storage.ApplicationUser, error)
+		}), o: o}, mListApplicationUsers: mListApplicationUsers{s: s.(interface {
+			ListApplicationUsers(context.Context) ([]storage.ApplicationUser, error)
+		}), o: o}, mUpdateApplicationUser: mUpdateApplicationUser{s: s.(interface {
+			UpdateApplicationUser(context.Context, string, func(storage.ApplicationUser) (storage.ApplicationUser, error)) error
+		}), o: o}, mDeleteApplicationUser: mDeleteApplicationUser{s: s.(interface {
+			DeleteApplicationUser(context.Context, string) error
+		}), o: o}, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
+			AppendAuditEvents(context.Context, []storage.AuditEvent) error
+		}), o: o}, mFindAuditEvents: mFindAuditEvents{s: s.(interface {
+			FindAuditEvents(context.Context, storage.AuditQuery) ([]storage.AuditEvent, error)
+		}), o: o}, mDeleteAuditEvents: mDeleteAuditEvents{s: s.(interface {
+			DeleteAuditEvents(context.Context, time.Time) (int64, error)
+		}), o: o}, mAddDenials: mAddDenials{s: s.(interface {
+			AddDenials(context.Context, ...storage.Deny) error
+		}), o: o}, mDenied: mDenied{s: s.(interface {
+			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
+		}), o: o}, mGetTokenSet: mGetTokenSet{s: s.(interface {
+			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
+		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
+			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
 		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}

@@ -39,7 +39,7 @@ func main() {
 
 // maxOptional bounds the optional interfaces: the decorator has a type for
 // each combination of them.
-const maxOptional = 8
+const maxOptional = 10
 
 // method is one method of an interface of package storage.
 type method struct {
