@@ -259,3 +259,21 @@ func TestStatelessForgedTokens(t *testing.T) {
 	}
 	assert.True(t, e.active("svc", good), "the real one still is")
 }
+
+// TestStatelessRefreshesInOneMillisecond: with the clock standing still,
+// every token is issued in one millisecond (iat_ms), as happens when a
+// client refreshes right after the previous token was issued. Each
+// refresh still ends the token it replaces, and its own token is active.
+func TestStatelessRefreshesInOneMillisecond(t *testing.T) {
+	a := newAccountEnv(t, memory.New(), stateless)
+	a.clock.Set(time.Now())
+	tok := a.signIn(flowtest.NewBrowser(t), a.web, a.webSecret, nil)
+	access, refresh := tok.AccessToken, tok.RefreshToken
+	for i := range 3 {
+		status, body := a.env.refresh(refresh)
+		require.Equal(t, http.StatusOK, status, "refresh %d: %v", i+1, body)
+		assert.True(t, a.active("web", body["access_token"].(string)), "refresh %d: its token is active", i+1)
+		assert.False(t, a.active("web", access), "refresh %d ended the token it replaces", i+1)
+		access, refresh = body["access_token"].(string), body["refresh_token"].(string)
+	}
+}

@@ -83,8 +83,19 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 	}
 	if s.isStateless(r.GetClient()) {
 		now = now.Truncate(time.Millisecond) // iat_ms, exactly
+		req := requestOf(ctx)
+		if req != nil {
+			// A refresh denies the grant's tokens issued before the one
+			// it issues (Store.RotateRefreshToken): this one must be
+			// issued after the token it replaces, which was issued
+			// before the refresh token presented was stored, even when
+			// both fall in one millisecond.
+			if prev := req.refreshStoredAt().Truncate(time.Millisecond); !prev.IsZero() && !now.After(prev) {
+				now = prev.Add(time.Millisecond)
+			}
+		}
 		addStatelessClaims(claims, r, now)
-		if req := requestOf(ctx); req != nil {
+		if req != nil {
 			req.setIssued(now)
 		}
 	}

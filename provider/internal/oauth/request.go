@@ -52,6 +52,9 @@ type Request struct {
 	// iat_ms), or zero: a refresh's rotation denies the grant's tokens
 	// issued before it (see Store.RotateRefreshToken).
 	issued time.Time
+	// refreshStored is when the refresh token the request presents was
+	// stored, once the store has read it.
+	refreshStored time.Time
 
 	// presented is the access token the request presents (introspection,
 	// revocation, a resource), so that the store can rebuild a stateless
@@ -89,6 +92,20 @@ func BasicAuth(ctx context.Context, r *http.Request) (user, pass string, ok bool
 	user, pass, ok = r.BasicAuth()
 	q.basic = &basicCreds{header: h, user: user, pass: pass, ok: ok}
 	return user, pass, ok
+}
+
+// refreshStoredAt returns when the refresh token the request presents was
+// stored, or zero.
+func (r *Request) refreshStoredAt() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refreshStored
+}
+
+func (r *Request) setRefreshStored(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshStored = t
 }
 
 // shareReads marks the request as Engine.Introspect's; sharedReads

@@ -170,6 +170,15 @@ func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessS
 	if err != nil {
 		return err
 	}
+	created := s.Now().UTC()
+	if state := requestOf(ctx); state != nil && kind == storage.KindRefreshToken {
+		// Never before the stateless access token issued with it, whose
+		// iat_ms may be a millisecond ahead (GenerateAccessToken): the
+		// next refresh issues its token after this time.
+		if issued := state.issuedAt(); issued.After(created) {
+			created = issued
+		}
+	}
 	return s.mapErr(s.S.CreateToken(ctx, storage.Token{
 		Signature:       sig,
 		Kind:            kind,
@@ -177,7 +186,7 @@ func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessS
 		AccessSignature: accessSig,
 		ExpiresAt:       exp.UTC(),
 		Active:          true,
-		CreatedAt:       s.Now().UTC(),
+		CreatedAt:       created,
 	}))
 }
 
@@ -415,6 +424,7 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, sig string, session 
 	state := requestOf(ctx)
 	if state != nil {
 		state.noteLoaded(t.Request)
+		state.setRefreshStored(t.CreatedAt)
 	}
 	if !t.Active {
 		if state != nil && !t.RotatedAt.IsZero() {
