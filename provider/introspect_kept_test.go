@@ -13,15 +13,22 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse/gatehouse/provider"
 	"github.com/gatehouse/gatehouse/storage"
 	"github.com/gatehouse/gatehouse/storage/memory"
 )
 
-// readCounter is a memory store (a storage.TokenStatusReader, as the
-// embedded store is) that counts the access-token reads.
+// readCounter is a memory store (a storage.StatusReader, as the
+// embedded store is) that counts the access-token and client reads.
 type readCounter struct {
 	*memory.Store
-	reads atomic.Int64
+	reads       atomic.Int64
+	clientReads atomic.Int64
+}
+
+func (s *readCounter) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	s.clientReads.Add(1)
+	return s.Store.GetClient(ctx, id)
 }
 
 func (s *readCounter) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (storage.Token, error) {
@@ -91,7 +98,7 @@ func TestIntrospectionKeepsDecodedTokens(t *testing.T) {
 			keep := func(access string) {
 				t.Helper()
 				require.Equal(t, true, asWeb(access)["active"])
-				before := store.reads.Load()
+				before, clientsBefore := store.reads.Load(), store.clientReads.Load()
 				for range 3 {
 					got := asWeb(access)
 					require.Equal(t, true, got["active"])
@@ -99,6 +106,7 @@ func TestIntrospectionKeepsDecodedTokens(t *testing.T) {
 					assert.Equal(t, "openid offline_access assets:read", got["scope"])
 				}
 				assert.Equal(t, before, store.reads.Load(), "a kept token is not read again")
+				assert.Equal(t, clientsBefore, store.clientReads.Load(), "nor a kept client")
 			}
 			keep(tok.AccessToken)
 			ended := tc.end(t, e, keep, tok)
@@ -169,4 +177,67 @@ func TestIntrospectionKeptConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, map[string]any{"active": false}, e.introspect(access))
+}
+
+// TestKeptClientsSeeEveryChange: with a store that has ClientsVersion, a
+// client is read once and kept, and each change to a client takes effect
+// at the next request: its scopes, its IP ranges, a secret rotated without
+// grace, a secret's expiry, and its deletion.
+func TestKeptClientsSeeEveryChange(t *testing.T) {
+	store := &readCounter{Store: memory.New()}
+	e := newEnvOn(t, store)
+	e.clock.Set(time.Now())
+	ctx := context.Background()
+	token := func(id, secret, scope string) (int, map[string]any) {
+		status, body, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}, id, secret)
+		return status, body
+	}
+	update := func(id string, f func(*storage.Client)) {
+		t.Helper()
+		_, err := e.p.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) { f(&c); return c, nil })
+		require.NoError(t, err)
+	}
+
+	status, body := token(e.svc.ID, e.svcSecret, "registry:read")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	reads := store.clientReads.Load()
+	status, body = token(e.svc.ID, e.svcSecret, "registry:read")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	assert.Equal(t, reads, store.clientReads.Load(), "the client is kept")
+
+	update(e.svc.ID, func(c *storage.Client) { c.Scopes = []string{"assets:read"} })
+	status, body = token(e.svc.ID, e.svcSecret, "registry:read")
+	assert.Equal(t, http.StatusBadRequest, status, "a scope taken away: %v", body)
+	assert.Equal(t, "invalid_scope", body["error"])
+	status, body = token(e.svc.ID, e.svcSecret, "assets:read")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+
+	update(e.svc.ID, func(c *storage.Client) { c.IPRanges = []string{"10.0.0.0/8"} })
+	status, body = token(e.svc.ID, e.svcSecret, "assets:read")
+	assert.NotEqual(t, http.StatusOK, status, "a request from outside the client's new IP ranges: %v", body)
+	update(e.svc.ID, func(c *storage.Client) { c.IPRanges = nil })
+	status, body = token(e.svc.ID, e.svcSecret, "assets:read")
+	require.Equal(t, http.StatusOK, status, "%v", body)
+
+	rotated, err := e.p.RotateClientSecret(ctx, e.svc.ID, 0)
+	require.NoError(t, err)
+	status, body = token(e.svc.ID, e.svcSecret, "assets:read")
+	assert.Equal(t, http.StatusUnauthorized, status, "the secret rotated away without grace: %v", body)
+	status, body = token(e.svc.ID, rotated, "assets:read")
+	require.Equal(t, http.StatusOK, status, "the new secret: %v", body)
+
+	expiring, secret, err := e.p.CreateClient(ctx, storage.Client{ID: "expiring", GrantTypes: []string{"client_credentials"}, Scopes: []string{"assets:read"}},
+		provider.SecretExpiresAt(e.clock.Now().Add(time.Hour)))
+	require.NoError(t, err)
+	for range 2 {
+		status, body = token(expiring.ID, secret, "assets:read")
+		require.Equal(t, http.StatusOK, status, "%v", body)
+	}
+	e.clock.Advance(time.Hour)
+	status, body = token(expiring.ID, secret, "assets:read")
+	assert.Equal(t, http.StatusUnauthorized, status, "the secret expired, nothing written since: %v", body)
+
+	require.NoError(t, e.p.DeleteClient(ctx, e.svc.ID))
+	status, body = token(e.svc.ID, rotated, "assets:read")
+	assert.Equal(t, http.StatusUnauthorized, status, "the client deleted: %v", body)
 }

@@ -251,26 +251,38 @@ type TokenSetGetter interface {
 	GetTokenSet(ctx context.Context, signature string, kinds ...TokenKind) ([]Token, error)
 }
 
-// TokenStatusReader is an optional extension of [TokenStore] for backends
-// in the provider's own process, where telling whether a token is still
-// stored and active costs far less than reading and decoding it: the
-// memory store implements it. A resource server introspects the same
-// access token on every call it serves; the provider keeps the access
-// tokens it has decoded for introspection (a few thousand, in memory) and,
-// when the store has TokenStatus, checks a kept token's status instead of
-// reading it again. A revoked or deleted token is therefore still seen as
-// such at its next introspection. A backend with a round trip per call
-// gains nothing from it and should not implement it.
+// StatusReader is an optional extension of [Store] for backends in the
+// provider's own process, where telling whether a record changed costs far
+// less than reading and decoding it: the memory store implements it. A
+// backend with a round trip per call gains nothing from it and should not
+// implement it.
 //
-// The check is sound because of [TokenStore]'s contract: the revocations
-// change a token's Active and nothing else, RotateRefreshToken changes a
-// refresh token only, and the provider never stores two different tokens
-// under one kind and signature (a signature is an HMAC of a random key).
-type TokenStatusReader interface {
+// With it, the provider keeps what it has decoded, a few thousand records
+// at most, and checks it rather than reading it again:
+//
+//   - An access token introspected before (a resource server introspects
+//     the same token on every call it serves): TokenStatus tells whether
+//     it is still stored and active, so a revoked or deleted token is seen
+//     at its next introspection. This is sound because of [TokenStore]'s
+//     contract: the revocations change a token's Active and nothing else,
+//     RotateRefreshToken changes a refresh token only, and the provider
+//     never stores two different tokens under one kind and signature (a
+//     signature is an HMAC of a random key).
+//   - A client loaded before (every token, introspection and revocation
+//     request loads its client): it is used again until a client is
+//     written (ClientsVersion).
+type StatusReader interface {
 	// TokenStatus reports whether a token of that kind and signature is
 	// stored (expired or not, as GetToken finds it) and, if it is, whether
 	// it is active. An unknown token is found false, not an error.
 	TokenStatus(ctx context.Context, kind TokenKind, signature string) (found, active bool, err error)
+	// ClientsVersion returns a number that changes after every write of
+	// a client (CreateClient, UpdateClient, DeleteClient), before the call
+	// returns; it may change at other times too. The provider keeps a
+	// client it read by GetClient between two calls of ClientsVersion that
+	// returned the same number, and uses it while ClientsVersion still
+	// returns that number: once a write's call has returned, no more.
+	ClientsVersion() uint64
 }
 
 // SecretHash is one hashed client secret. A client has one or more during a

@@ -11,6 +11,7 @@ import (
 
 // CreateClient implements [storage.ClientStore].
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	defer s.clientWritten()
 	return s.clients.create(ctx, s, c)
 }
 
@@ -24,12 +25,22 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 // not call back into the store. The client keeps its ID whatever ID update
 // returns.
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) error {
+	defer s.clientWritten()
 	return s.clients.update(ctx, s, id, update)
 }
+
+// ClientsVersion implements [storage.StatusReader]: the count of the
+// client writes (creations, updates and deletions, made or tried), added to
+// after each write is done and before its call returns.
+func (s *Store) ClientsVersion() uint64 { return s.clientWrites.Load() }
+
+// clientWritten counts a client write, once it is done (ClientsVersion).
+func (s *Store) clientWritten() { s.clientWrites.Add(1) }
 
 // DeleteClient implements [storage.ClientStore]: the client, its tokens,
 // consents and authorization flows go under one hold of the lock.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clientWritten()
 	return s.tx(ctx, func() error {
 		if _, ok := s.clients.rows[id]; !ok {
 			return fmt.Errorf(s.clients.deleteErr, id, storage.ErrNotFound)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/storage"
@@ -50,6 +51,10 @@ type Store struct {
 	auditHead    int
 	auditCap     int // the most events kept; 0: DefaultAuditCapacity; negative: no limit
 	auditDropped int64
+
+	// clientWrites counts the writes of clients (ClientsVersion); it is
+	// read without the lock.
+	clientWrites atomic.Uint64
 }
 
 // DefaultAuditCapacity is how many audit events a memory store keeps

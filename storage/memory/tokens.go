@@ -76,7 +76,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 	return t, err
 }
 
-// TokenStatus implements [storage.TokenStatusReader]: one lookup, no
+// TokenStatus implements [storage.StatusReader]: one lookup, no
 // copy of the record.
 func (s *Store) TokenStatus(ctx context.Context, kind storage.TokenKind, signature string) (found, active bool, err error) {
 	err = s.tx(ctx, func() error {

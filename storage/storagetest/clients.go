@@ -295,3 +295,55 @@ func testClientsDeleteRemovesGrants(t *testing.T, s storage.Store) {
 	_, err = s.GetToken(ctx, storage.KindAccessToken, "c1-access_token-0")
 	assert.ErrorIs(t, err, storage.ErrNotFound, "the old client's tokens do not come back")
 }
+
+// testClientsVersion checks ClientsVersion of [storage.StatusReader], for
+// backends that implement it: reads leave it as it is, and every write of
+// a client (a creation, an update, a deletion) changes it before the call
+// returns, so that a client kept under one number is never used after a
+// write, here or from another goroutine.
+func testClientsVersion(t *testing.T, s storage.Store) {
+	r, ok := s.(storage.StatusReader)
+	if !ok {
+		t.Skip("the store does not implement storage.StatusReader (optional)")
+	}
+	ctx := t.Context()
+	seen := map[uint64]string{}
+	changed := func(step string) {
+		t.Helper()
+		v := r.ClientsVersion()
+		if prev, ok := seen[v]; ok {
+			t.Errorf("after %s, ClientsVersion is %d, as it was after %s", step, v, prev)
+		}
+		seen[v] = step
+	}
+	changed("the start")
+	require.NoError(t, s.CreateClient(ctx, newClient("version-1")))
+	changed("CreateClient")
+	v := r.ClientsVersion()
+	_, err := s.GetClient(ctx, "version-1")
+	require.NoError(t, err)
+	_, err = s.ListClients(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, r.ClientsVersion(), "reads leave ClientsVersion as it is")
+	require.NoError(t, s.UpdateClient(ctx, "version-1", func(c storage.Client) (storage.Client, error) {
+		c.Name = "renamed"
+		return c, nil
+	}))
+	changed("UpdateClient")
+	require.NoError(t, s.DeleteClient(ctx, "version-1"))
+	changed("DeleteClient")
+
+	// A write on another goroutine: once its call has returned, the
+	// number read before it no longer holds.
+	require.NoError(t, s.CreateClient(ctx, newClient("version-2")))
+	before := r.ClientsVersion()
+	done := make(chan error)
+	go func() {
+		done <- s.UpdateClient(ctx, "version-2", func(c storage.Client) (storage.Client, error) {
+			c.Name = "renamed"
+			return c, nil
+		})
+	}()
+	require.NoError(t, <-done)
+	assert.NotEqual(t, before, r.ClientsVersion(), "an update that returned has changed ClientsVersion")
+}

@@ -54,6 +54,7 @@ var groups = []struct {
 		{"Find", testClientsFind},
 		{"FindPages", testClientsFindPages},
 		{"DeleteRemovesGrants", testClientsDeleteRemovesGrants},
+		{"Version", testClientsVersion},
 	}},
 	{"Tokens", []testCase{
 		{"CreateGetDelete", testTokensCreateGetDelete},

@@ -484,15 +484,15 @@ func testTokensTokenSet(t *testing.T, s storage.Store) {
 	assert.Equal(t, []storage.Token{{}, {}}, got)
 }
 
-// testTokensStatus checks [storage.TokenStatusReader], for backends that
+// testTokensStatus checks [storage.StatusReader], for backends that
 // implement it: after every change a token can undergo (created active or
 // not, a revocation of each kind, rotation, deletion, the sweep),
 // TokenStatus agrees with GetToken on whether the token is stored and
 // whether it is active, kinds apart and for signatures of any length.
 func testTokensStatus(t *testing.T, s storage.Store) {
-	r, ok := s.(storage.TokenStatusReader)
+	r, ok := s.(storage.StatusReader)
 	if !ok {
-		t.Skip("the store does not implement storage.TokenStatusReader (optional)")
+		t.Skip("the store does not implement storage.StatusReader (optional)")
 	}
 	ctx := t.Context()
 	long := strings.Repeat("long-signature-", 8) // beyond any fixed-size key

@@ -57,6 +57,19 @@ func NewClient(c storage.Client, now time.Time) *Client {
 	return fc
 }
 
+// secretsChangeAfter returns when the first of the client's secrets that
+// NewClient kept at now expires, or zero if none of them does: from then
+// on NewClient would keep fewer.
+func (c *Client) secretsChangeAfter(now time.Time) time.Time {
+	var first time.Time
+	for _, s := range c.Secrets {
+		if e := s.ExpiresAt; !e.IsZero() && now.Before(e) && (first.IsZero() || e.Before(first)) {
+			first = e
+		}
+	}
+	return first
+}
+
 // rangeCache caches ipfilter.Parse by the ranges' text: a client is
 // loaded on every request, and parsing its ranges each time cost a
 // microsecond of a token request. A List is immutable, so one is shared.

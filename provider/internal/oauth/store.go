@@ -46,8 +46,10 @@ type Store struct {
 	rebuild        func(ctx context.Context, token string, session fosite.Session) (fosite.Requester, error)
 	onRevokeAccess func(ctx context.Context, requestID string, issuedBefore time.Time) error
 
-	// kept are the access tokens decoded for introspection (kept.go).
-	kept keptTokens
+	// kept are the access tokens decoded for introspection, keptClients
+	// the clients loaded (kept.go).
+	kept        kept[keptToken]
+	keptClients keptClientMap
 }
 
 var (
@@ -198,7 +200,7 @@ func (s *Store) create(ctx context.Context, kind storage.TokenKind, sig, accessS
 func (s *Store) get(ctx context.Context, kind storage.TokenKind, sig string, session fosite.Session, errInactive error) (fosite.Requester, error) {
 	if kind == storage.KindAccessToken {
 		if state := requestOf(ctx); state != nil && state.sharedReads() {
-			if st, ok := s.S.(storage.TokenStatusReader); ok {
+			if st, ok := s.S.(storage.StatusReader); ok {
 				return s.getKept(ctx, st, state, sig, session)
 			}
 		}
@@ -284,7 +286,8 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return c, nil
 }
 
-// client loads a client, at most once per [Request].
+// client loads a client, at most once per [Request], and, from a store
+// that is a storage.StatusReader, once until a client is written (kept.go).
 func (s *Store) client(ctx context.Context, id string) (*Client, error) {
 	req := requestOf(ctx)
 	if req != nil {
@@ -292,11 +295,26 @@ func (s *Store) client(ctx context.Context, id string) (*Client, error) {
 			return c, nil
 		}
 	}
+	st, keeps := s.S.(storage.StatusReader)
+	var version uint64
+	if keeps {
+		version = st.ClientsVersion()
+		if c := s.keptClients.get(id, version, s.Now()); c != nil {
+			if req != nil {
+				req.cacheClient(id, c)
+			}
+			return c, nil
+		}
+	}
 	rec, err := s.S.GetClient(ctx, id)
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
-	c := NewClient(rec, s.Now())
+	now := s.Now()
+	c := NewClient(rec, now)
+	if keeps && st.ClientsVersion() == version {
+		s.keptClients.put(id, &keptClient{c: c, version: version, until: c.secretsChangeAfter(now)})
+	}
 	if req != nil {
 		req.cacheClient(id, c)
 	}

@@ -74,6 +74,7 @@ const (
 	opDenied
 	opGetTokenSet
 	opTokenStatus
+	opClientsVersion
 	opBeginTx
 	opCommit
 	opRollback
@@ -139,6 +140,7 @@ var opNames = [...]string{
 	opDenied:                       "Denied",
 	opGetTokenSet:                  "GetTokenSet",
 	opTokenStatus:                  "TokenStatus",
+	opClientsVersion:               "ClientsVersion",
 	opBeginTx:                      "BeginTx",
 	opCommit:                       "Commit",
 	opRollback:                     "Rollback",
@@ -146,7 +148,7 @@ var opNames = [...]string{
 
 // optionalInterfaces are the interfaces of package storage that
 // storage.Store does not include, in the order of the bits of a mask.
-var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "AuditStore", "DenyListStore", "TokenSetGetter", "TokenStatusReader", "Transactor"}
+var optionalInterfaces = []string{"APIKeyStore", "ApplicationUserStore", "AuditStore", "DenyListStore", "TokenSetGetter", "StatusReader", "Transactor"}
 
 // CreateClient wraps storage.ClientStore.CreateClient.
 func (w base) CreateClient(ctx context.Context, a1 storage.Client) error {
@@ -1025,7 +1027,7 @@ func (w mGetTokenSet) GetTokenSet(ctx context.Context, a1 string, a2 ...storage.
 	return r0, err
 }
 
-// mTokenStatus forwards TokenStatus of storage.TokenStatusReader.
+// mTokenStatus forwards TokenStatus of storage.StatusReader.
 type mTokenStatus struct {
 	s interface {
 		TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
@@ -1033,7 +1035,7 @@ type mTokenStatus struct {
 	o *Observer
 }
 
-// TokenStatus wraps storage.TokenStatusReader.TokenStatus.
+// TokenStatus wraps storage.StatusReader.TokenStatus.
 func (w mTokenStatus) TokenStatus(ctx context.Context, a1 storage.TokenKind, a2 string) (bool, bool, error) {
 	if !recording(ctx) {
 		r0, r1, err := w.s.TokenStatus(ctx, a1, a2)
@@ -1044,6 +1046,17 @@ func (w mTokenStatus) TokenStatus(ctx context.Context, a1 storage.TokenKind, a2 
 	r0, r1, err := w.s.TokenStatus(sctx, a1, a2)
 	w.o.end(sctx, span, opTokenStatus, err)
 	return r0, r1, err
+}
+
+// mClientsVersion forwards ClientsVersion of storage.StatusReader.
+type mClientsVersion struct {
+	s interface{ ClientsVersion() uint64 }
+	o *Observer
+}
+
+// ClientsVersion wraps storage.StatusReader.ClientsVersion.
+func (w mClientsVersion) ClientsVersion() uint64 {
+	return w.s.ClientsVersion()
 }
 
 // mBeginTx forwards BeginTx of storage.Transactor.
@@ -1729,16 +1742,17 @@ var _ storage.AuditStore = (*c31)(nil)
 var _ storage.DenyListStore = (*c31)(nil)
 var _ storage.TokenSetGetter = (*c31)(nil)
 
-// c32 is the decorator of a store that implements storage.TokenStatusReader.
+// c32 is the decorator of a store that implements storage.StatusReader.
 type c32 struct {
 	base
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c32)(nil)
-var _ storage.TokenStatusReader = (*c32)(nil)
+var _ storage.StatusReader = (*c32)(nil)
 
-// c33 is the decorator of a store that implements storage.APIKeyStore, storage.TokenStatusReader.
+// c33 is the decorator of a store that implements storage.APIKeyStore, storage.StatusReader.
 type c33 struct {
 	base
 	mCreateAPIKey
@@ -1748,13 +1762,14 @@ type c33 struct {
 	mTouchAPIKey
 	mDeleteAPIKey
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c33)(nil)
 var _ storage.APIKeyStore = (*c33)(nil)
-var _ storage.TokenStatusReader = (*c33)(nil)
+var _ storage.StatusReader = (*c33)(nil)
 
-// c34 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenStatusReader.
+// c34 is the decorator of a store that implements storage.ApplicationUserStore, storage.StatusReader.
 type c34 struct {
 	base
 	mCreateAPIKey
@@ -1769,13 +1784,14 @@ type c34 struct {
 	mUpdateApplicationUser
 	mDeleteApplicationUser
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c34)(nil)
 var _ storage.ApplicationUserStore = (*c34)(nil)
-var _ storage.TokenStatusReader = (*c34)(nil)
+var _ storage.StatusReader = (*c34)(nil)
 
-// c35 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenStatusReader.
+// c35 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.StatusReader.
 type c35 struct {
 	base
 	mCreateAPIKey
@@ -1790,27 +1806,29 @@ type c35 struct {
 	mUpdateApplicationUser
 	mDeleteApplicationUser
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c35)(nil)
 var _ storage.APIKeyStore = (*c35)(nil)
 var _ storage.ApplicationUserStore = (*c35)(nil)
-var _ storage.TokenStatusReader = (*c35)(nil)
+var _ storage.StatusReader = (*c35)(nil)
 
-// c36 is the decorator of a store that implements storage.AuditStore, storage.TokenStatusReader.
+// c36 is the decorator of a store that implements storage.AuditStore, storage.StatusReader.
 type c36 struct {
 	base
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c36)(nil)
 var _ storage.AuditStore = (*c36)(nil)
-var _ storage.TokenStatusReader = (*c36)(nil)
+var _ storage.StatusReader = (*c36)(nil)
 
-// c37 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenStatusReader.
+// c37 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.StatusReader.
 type c37 struct {
 	base
 	mCreateAPIKey
@@ -1823,14 +1841,15 @@ type c37 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c37)(nil)
 var _ storage.APIKeyStore = (*c37)(nil)
 var _ storage.AuditStore = (*c37)(nil)
-var _ storage.TokenStatusReader = (*c37)(nil)
+var _ storage.StatusReader = (*c37)(nil)
 
-// c38 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader.
+// c38 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.StatusReader.
 type c38 struct {
 	base
 	mCreateAPIKey
@@ -1848,14 +1867,15 @@ type c38 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c38)(nil)
 var _ storage.ApplicationUserStore = (*c38)(nil)
 var _ storage.AuditStore = (*c38)(nil)
-var _ storage.TokenStatusReader = (*c38)(nil)
+var _ storage.StatusReader = (*c38)(nil)
 
-// c39 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader.
+// c39 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.StatusReader.
 type c39 struct {
 	base
 	mCreateAPIKey
@@ -1873,27 +1893,29 @@ type c39 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c39)(nil)
 var _ storage.APIKeyStore = (*c39)(nil)
 var _ storage.ApplicationUserStore = (*c39)(nil)
 var _ storage.AuditStore = (*c39)(nil)
-var _ storage.TokenStatusReader = (*c39)(nil)
+var _ storage.StatusReader = (*c39)(nil)
 
-// c40 is the decorator of a store that implements storage.DenyListStore, storage.TokenStatusReader.
+// c40 is the decorator of a store that implements storage.DenyListStore, storage.StatusReader.
 type c40 struct {
 	base
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c40)(nil)
 var _ storage.DenyListStore = (*c40)(nil)
-var _ storage.TokenStatusReader = (*c40)(nil)
+var _ storage.StatusReader = (*c40)(nil)
 
-// c41 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenStatusReader.
+// c41 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.StatusReader.
 type c41 struct {
 	base
 	mCreateAPIKey
@@ -1905,14 +1927,15 @@ type c41 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c41)(nil)
 var _ storage.APIKeyStore = (*c41)(nil)
 var _ storage.DenyListStore = (*c41)(nil)
-var _ storage.TokenStatusReader = (*c41)(nil)
+var _ storage.StatusReader = (*c41)(nil)
 
-// c42 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader.
+// c42 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.StatusReader.
 type c42 struct {
 	base
 	mCreateAPIKey
@@ -1929,14 +1952,15 @@ type c42 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c42)(nil)
 var _ storage.ApplicationUserStore = (*c42)(nil)
 var _ storage.DenyListStore = (*c42)(nil)
-var _ storage.TokenStatusReader = (*c42)(nil)
+var _ storage.StatusReader = (*c42)(nil)
 
-// c43 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader.
+// c43 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.StatusReader.
 type c43 struct {
 	base
 	mCreateAPIKey
@@ -1953,15 +1977,16 @@ type c43 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c43)(nil)
 var _ storage.APIKeyStore = (*c43)(nil)
 var _ storage.ApplicationUserStore = (*c43)(nil)
 var _ storage.DenyListStore = (*c43)(nil)
-var _ storage.TokenStatusReader = (*c43)(nil)
+var _ storage.StatusReader = (*c43)(nil)
 
-// c44 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
+// c44 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.StatusReader.
 type c44 struct {
 	base
 	mAppendAuditEvents
@@ -1970,14 +1995,15 @@ type c44 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c44)(nil)
 var _ storage.AuditStore = (*c44)(nil)
 var _ storage.DenyListStore = (*c44)(nil)
-var _ storage.TokenStatusReader = (*c44)(nil)
+var _ storage.StatusReader = (*c44)(nil)
 
-// c45 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
+// c45 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.StatusReader.
 type c45 struct {
 	base
 	mCreateAPIKey
@@ -1992,15 +2018,16 @@ type c45 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c45)(nil)
 var _ storage.APIKeyStore = (*c45)(nil)
 var _ storage.AuditStore = (*c45)(nil)
 var _ storage.DenyListStore = (*c45)(nil)
-var _ storage.TokenStatusReader = (*c45)(nil)
+var _ storage.StatusReader = (*c45)(nil)
 
-// c46 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
+// c46 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.StatusReader.
 type c46 struct {
 	base
 	mCreateAPIKey
@@ -2020,15 +2047,16 @@ type c46 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c46)(nil)
 var _ storage.ApplicationUserStore = (*c46)(nil)
 var _ storage.AuditStore = (*c46)(nil)
 var _ storage.DenyListStore = (*c46)(nil)
-var _ storage.TokenStatusReader = (*c46)(nil)
+var _ storage.StatusReader = (*c46)(nil)
 
-// c47 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader.
+// c47 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.StatusReader.
 type c47 struct {
 	base
 	mCreateAPIKey
@@ -2048,6 +2076,7 @@ type c47 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c47)(nil)
@@ -2055,20 +2084,21 @@ var _ storage.APIKeyStore = (*c47)(nil)
 var _ storage.ApplicationUserStore = (*c47)(nil)
 var _ storage.AuditStore = (*c47)(nil)
 var _ storage.DenyListStore = (*c47)(nil)
-var _ storage.TokenStatusReader = (*c47)(nil)
+var _ storage.StatusReader = (*c47)(nil)
 
-// c48 is the decorator of a store that implements storage.TokenSetGetter, storage.TokenStatusReader.
+// c48 is the decorator of a store that implements storage.TokenSetGetter, storage.StatusReader.
 type c48 struct {
 	base
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c48)(nil)
 var _ storage.TokenSetGetter = (*c48)(nil)
-var _ storage.TokenStatusReader = (*c48)(nil)
+var _ storage.StatusReader = (*c48)(nil)
 
-// c49 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c49 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.StatusReader.
 type c49 struct {
 	base
 	mCreateAPIKey
@@ -2079,14 +2109,15 @@ type c49 struct {
 	mDeleteAPIKey
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c49)(nil)
 var _ storage.APIKeyStore = (*c49)(nil)
 var _ storage.TokenSetGetter = (*c49)(nil)
-var _ storage.TokenStatusReader = (*c49)(nil)
+var _ storage.StatusReader = (*c49)(nil)
 
-// c50 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c50 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.StatusReader.
 type c50 struct {
 	base
 	mCreateAPIKey
@@ -2102,14 +2133,15 @@ type c50 struct {
 	mDeleteApplicationUser
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c50)(nil)
 var _ storage.ApplicationUserStore = (*c50)(nil)
 var _ storage.TokenSetGetter = (*c50)(nil)
-var _ storage.TokenStatusReader = (*c50)(nil)
+var _ storage.StatusReader = (*c50)(nil)
 
-// c51 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c51 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.StatusReader.
 type c51 struct {
 	base
 	mCreateAPIKey
@@ -2125,15 +2157,16 @@ type c51 struct {
 	mDeleteApplicationUser
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c51)(nil)
 var _ storage.APIKeyStore = (*c51)(nil)
 var _ storage.ApplicationUserStore = (*c51)(nil)
 var _ storage.TokenSetGetter = (*c51)(nil)
-var _ storage.TokenStatusReader = (*c51)(nil)
+var _ storage.StatusReader = (*c51)(nil)
 
-// c52 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c52 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.StatusReader.
 type c52 struct {
 	base
 	mAppendAuditEvents
@@ -2141,14 +2174,15 @@ type c52 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c52)(nil)
 var _ storage.AuditStore = (*c52)(nil)
 var _ storage.TokenSetGetter = (*c52)(nil)
-var _ storage.TokenStatusReader = (*c52)(nil)
+var _ storage.StatusReader = (*c52)(nil)
 
-// c53 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c53 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.StatusReader.
 type c53 struct {
 	base
 	mCreateAPIKey
@@ -2162,15 +2196,16 @@ type c53 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c53)(nil)
 var _ storage.APIKeyStore = (*c53)(nil)
 var _ storage.AuditStore = (*c53)(nil)
 var _ storage.TokenSetGetter = (*c53)(nil)
-var _ storage.TokenStatusReader = (*c53)(nil)
+var _ storage.StatusReader = (*c53)(nil)
 
-// c54 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c54 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.StatusReader.
 type c54 struct {
 	base
 	mCreateAPIKey
@@ -2189,15 +2224,16 @@ type c54 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c54)(nil)
 var _ storage.ApplicationUserStore = (*c54)(nil)
 var _ storage.AuditStore = (*c54)(nil)
 var _ storage.TokenSetGetter = (*c54)(nil)
-var _ storage.TokenStatusReader = (*c54)(nil)
+var _ storage.StatusReader = (*c54)(nil)
 
-// c55 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c55 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.StatusReader.
 type c55 struct {
 	base
 	mCreateAPIKey
@@ -2216,6 +2252,7 @@ type c55 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c55)(nil)
@@ -2223,23 +2260,24 @@ var _ storage.APIKeyStore = (*c55)(nil)
 var _ storage.ApplicationUserStore = (*c55)(nil)
 var _ storage.AuditStore = (*c55)(nil)
 var _ storage.TokenSetGetter = (*c55)(nil)
-var _ storage.TokenStatusReader = (*c55)(nil)
+var _ storage.StatusReader = (*c55)(nil)
 
-// c56 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c56 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c56 struct {
 	base
 	mAddDenials
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c56)(nil)
 var _ storage.DenyListStore = (*c56)(nil)
 var _ storage.TokenSetGetter = (*c56)(nil)
-var _ storage.TokenStatusReader = (*c56)(nil)
+var _ storage.StatusReader = (*c56)(nil)
 
-// c57 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c57 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c57 struct {
 	base
 	mCreateAPIKey
@@ -2252,15 +2290,16 @@ type c57 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c57)(nil)
 var _ storage.APIKeyStore = (*c57)(nil)
 var _ storage.DenyListStore = (*c57)(nil)
 var _ storage.TokenSetGetter = (*c57)(nil)
-var _ storage.TokenStatusReader = (*c57)(nil)
+var _ storage.StatusReader = (*c57)(nil)
 
-// c58 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c58 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c58 struct {
 	base
 	mCreateAPIKey
@@ -2278,15 +2317,16 @@ type c58 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c58)(nil)
 var _ storage.ApplicationUserStore = (*c58)(nil)
 var _ storage.DenyListStore = (*c58)(nil)
 var _ storage.TokenSetGetter = (*c58)(nil)
-var _ storage.TokenStatusReader = (*c58)(nil)
+var _ storage.StatusReader = (*c58)(nil)
 
-// c59 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c59 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c59 struct {
 	base
 	mCreateAPIKey
@@ -2304,6 +2344,7 @@ type c59 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c59)(nil)
@@ -2311,9 +2352,9 @@ var _ storage.APIKeyStore = (*c59)(nil)
 var _ storage.ApplicationUserStore = (*c59)(nil)
 var _ storage.DenyListStore = (*c59)(nil)
 var _ storage.TokenSetGetter = (*c59)(nil)
-var _ storage.TokenStatusReader = (*c59)(nil)
+var _ storage.StatusReader = (*c59)(nil)
 
-// c60 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c60 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c60 struct {
 	base
 	mAppendAuditEvents
@@ -2323,15 +2364,16 @@ type c60 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c60)(nil)
 var _ storage.AuditStore = (*c60)(nil)
 var _ storage.DenyListStore = (*c60)(nil)
 var _ storage.TokenSetGetter = (*c60)(nil)
-var _ storage.TokenStatusReader = (*c60)(nil)
+var _ storage.StatusReader = (*c60)(nil)
 
-// c61 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c61 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c61 struct {
 	base
 	mCreateAPIKey
@@ -2347,6 +2389,7 @@ type c61 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c61)(nil)
@@ -2354,9 +2397,9 @@ var _ storage.APIKeyStore = (*c61)(nil)
 var _ storage.AuditStore = (*c61)(nil)
 var _ storage.DenyListStore = (*c61)(nil)
 var _ storage.TokenSetGetter = (*c61)(nil)
-var _ storage.TokenStatusReader = (*c61)(nil)
+var _ storage.StatusReader = (*c61)(nil)
 
-// c62 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c62 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c62 struct {
 	base
 	mCreateAPIKey
@@ -2377,6 +2420,7 @@ type c62 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c62)(nil)
@@ -2384,9 +2428,9 @@ var _ storage.ApplicationUserStore = (*c62)(nil)
 var _ storage.AuditStore = (*c62)(nil)
 var _ storage.DenyListStore = (*c62)(nil)
 var _ storage.TokenSetGetter = (*c62)(nil)
-var _ storage.TokenStatusReader = (*c62)(nil)
+var _ storage.StatusReader = (*c62)(nil)
 
-// c63 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader.
+// c63 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader.
 type c63 struct {
 	base
 	mCreateAPIKey
@@ -2407,6 +2451,7 @@ type c63 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 }
 
 var _ storage.Store = (*c63)(nil)
@@ -2415,7 +2460,7 @@ var _ storage.ApplicationUserStore = (*c63)(nil)
 var _ storage.AuditStore = (*c63)(nil)
 var _ storage.DenyListStore = (*c63)(nil)
 var _ storage.TokenSetGetter = (*c63)(nil)
-var _ storage.TokenStatusReader = (*c63)(nil)
+var _ storage.StatusReader = (*c63)(nil)
 
 // c64 is the decorator of a store that implements storage.Transactor.
 type c64 struct {
@@ -3169,20 +3214,21 @@ var _ storage.DenyListStore = (*c95)(nil)
 var _ storage.TokenSetGetter = (*c95)(nil)
 var _ storage.Transactor = (*c95)(nil)
 
-// c96 is the decorator of a store that implements storage.TokenStatusReader, storage.Transactor.
+// c96 is the decorator of a store that implements storage.StatusReader, storage.Transactor.
 type c96 struct {
 	base
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
 }
 
 var _ storage.Store = (*c96)(nil)
-var _ storage.TokenStatusReader = (*c96)(nil)
+var _ storage.StatusReader = (*c96)(nil)
 var _ storage.Transactor = (*c96)(nil)
 
-// c97 is the decorator of a store that implements storage.APIKeyStore, storage.TokenStatusReader, storage.Transactor.
+// c97 is the decorator of a store that implements storage.APIKeyStore, storage.StatusReader, storage.Transactor.
 type c97 struct {
 	base
 	mCreateAPIKey
@@ -3192,6 +3238,7 @@ type c97 struct {
 	mTouchAPIKey
 	mDeleteAPIKey
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3199,10 +3246,10 @@ type c97 struct {
 
 var _ storage.Store = (*c97)(nil)
 var _ storage.APIKeyStore = (*c97)(nil)
-var _ storage.TokenStatusReader = (*c97)(nil)
+var _ storage.StatusReader = (*c97)(nil)
 var _ storage.Transactor = (*c97)(nil)
 
-// c98 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenStatusReader, storage.Transactor.
+// c98 is the decorator of a store that implements storage.ApplicationUserStore, storage.StatusReader, storage.Transactor.
 type c98 struct {
 	base
 	mCreateAPIKey
@@ -3217,6 +3264,7 @@ type c98 struct {
 	mUpdateApplicationUser
 	mDeleteApplicationUser
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3224,10 +3272,10 @@ type c98 struct {
 
 var _ storage.Store = (*c98)(nil)
 var _ storage.ApplicationUserStore = (*c98)(nil)
-var _ storage.TokenStatusReader = (*c98)(nil)
+var _ storage.StatusReader = (*c98)(nil)
 var _ storage.Transactor = (*c98)(nil)
 
-// c99 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenStatusReader, storage.Transactor.
+// c99 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.StatusReader, storage.Transactor.
 type c99 struct {
 	base
 	mCreateAPIKey
@@ -3242,6 +3290,7 @@ type c99 struct {
 	mUpdateApplicationUser
 	mDeleteApplicationUser
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3250,16 +3299,17 @@ type c99 struct {
 var _ storage.Store = (*c99)(nil)
 var _ storage.APIKeyStore = (*c99)(nil)
 var _ storage.ApplicationUserStore = (*c99)(nil)
-var _ storage.TokenStatusReader = (*c99)(nil)
+var _ storage.StatusReader = (*c99)(nil)
 var _ storage.Transactor = (*c99)(nil)
 
-// c100 is the decorator of a store that implements storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+// c100 is the decorator of a store that implements storage.AuditStore, storage.StatusReader, storage.Transactor.
 type c100 struct {
 	base
 	mAppendAuditEvents
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3267,10 +3317,10 @@ type c100 struct {
 
 var _ storage.Store = (*c100)(nil)
 var _ storage.AuditStore = (*c100)(nil)
-var _ storage.TokenStatusReader = (*c100)(nil)
+var _ storage.StatusReader = (*c100)(nil)
 var _ storage.Transactor = (*c100)(nil)
 
-// c101 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+// c101 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.StatusReader, storage.Transactor.
 type c101 struct {
 	base
 	mCreateAPIKey
@@ -3283,6 +3333,7 @@ type c101 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3291,10 +3342,10 @@ type c101 struct {
 var _ storage.Store = (*c101)(nil)
 var _ storage.APIKeyStore = (*c101)(nil)
 var _ storage.AuditStore = (*c101)(nil)
-var _ storage.TokenStatusReader = (*c101)(nil)
+var _ storage.StatusReader = (*c101)(nil)
 var _ storage.Transactor = (*c101)(nil)
 
-// c102 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+// c102 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.StatusReader, storage.Transactor.
 type c102 struct {
 	base
 	mCreateAPIKey
@@ -3312,6 +3363,7 @@ type c102 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3320,10 +3372,10 @@ type c102 struct {
 var _ storage.Store = (*c102)(nil)
 var _ storage.ApplicationUserStore = (*c102)(nil)
 var _ storage.AuditStore = (*c102)(nil)
-var _ storage.TokenStatusReader = (*c102)(nil)
+var _ storage.StatusReader = (*c102)(nil)
 var _ storage.Transactor = (*c102)(nil)
 
-// c103 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenStatusReader, storage.Transactor.
+// c103 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.StatusReader, storage.Transactor.
 type c103 struct {
 	base
 	mCreateAPIKey
@@ -3341,6 +3393,7 @@ type c103 struct {
 	mFindAuditEvents
 	mDeleteAuditEvents
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3350,15 +3403,16 @@ var _ storage.Store = (*c103)(nil)
 var _ storage.APIKeyStore = (*c103)(nil)
 var _ storage.ApplicationUserStore = (*c103)(nil)
 var _ storage.AuditStore = (*c103)(nil)
-var _ storage.TokenStatusReader = (*c103)(nil)
+var _ storage.StatusReader = (*c103)(nil)
 var _ storage.Transactor = (*c103)(nil)
 
-// c104 is the decorator of a store that implements storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c104 is the decorator of a store that implements storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c104 struct {
 	base
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3366,10 +3420,10 @@ type c104 struct {
 
 var _ storage.Store = (*c104)(nil)
 var _ storage.DenyListStore = (*c104)(nil)
-var _ storage.TokenStatusReader = (*c104)(nil)
+var _ storage.StatusReader = (*c104)(nil)
 var _ storage.Transactor = (*c104)(nil)
 
-// c105 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c105 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c105 struct {
 	base
 	mCreateAPIKey
@@ -3381,6 +3435,7 @@ type c105 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3389,10 +3444,10 @@ type c105 struct {
 var _ storage.Store = (*c105)(nil)
 var _ storage.APIKeyStore = (*c105)(nil)
 var _ storage.DenyListStore = (*c105)(nil)
-var _ storage.TokenStatusReader = (*c105)(nil)
+var _ storage.StatusReader = (*c105)(nil)
 var _ storage.Transactor = (*c105)(nil)
 
-// c106 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c106 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c106 struct {
 	base
 	mCreateAPIKey
@@ -3409,6 +3464,7 @@ type c106 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3417,10 +3473,10 @@ type c106 struct {
 var _ storage.Store = (*c106)(nil)
 var _ storage.ApplicationUserStore = (*c106)(nil)
 var _ storage.DenyListStore = (*c106)(nil)
-var _ storage.TokenStatusReader = (*c106)(nil)
+var _ storage.StatusReader = (*c106)(nil)
 var _ storage.Transactor = (*c106)(nil)
 
-// c107 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c107 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c107 struct {
 	base
 	mCreateAPIKey
@@ -3437,6 +3493,7 @@ type c107 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3446,10 +3503,10 @@ var _ storage.Store = (*c107)(nil)
 var _ storage.APIKeyStore = (*c107)(nil)
 var _ storage.ApplicationUserStore = (*c107)(nil)
 var _ storage.DenyListStore = (*c107)(nil)
-var _ storage.TokenStatusReader = (*c107)(nil)
+var _ storage.StatusReader = (*c107)(nil)
 var _ storage.Transactor = (*c107)(nil)
 
-// c108 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c108 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c108 struct {
 	base
 	mAppendAuditEvents
@@ -3458,6 +3515,7 @@ type c108 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3466,10 +3524,10 @@ type c108 struct {
 var _ storage.Store = (*c108)(nil)
 var _ storage.AuditStore = (*c108)(nil)
 var _ storage.DenyListStore = (*c108)(nil)
-var _ storage.TokenStatusReader = (*c108)(nil)
+var _ storage.StatusReader = (*c108)(nil)
 var _ storage.Transactor = (*c108)(nil)
 
-// c109 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c109 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c109 struct {
 	base
 	mCreateAPIKey
@@ -3484,6 +3542,7 @@ type c109 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3493,10 +3552,10 @@ var _ storage.Store = (*c109)(nil)
 var _ storage.APIKeyStore = (*c109)(nil)
 var _ storage.AuditStore = (*c109)(nil)
 var _ storage.DenyListStore = (*c109)(nil)
-var _ storage.TokenStatusReader = (*c109)(nil)
+var _ storage.StatusReader = (*c109)(nil)
 var _ storage.Transactor = (*c109)(nil)
 
-// c110 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c110 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c110 struct {
 	base
 	mCreateAPIKey
@@ -3516,6 +3575,7 @@ type c110 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3525,10 +3585,10 @@ var _ storage.Store = (*c110)(nil)
 var _ storage.ApplicationUserStore = (*c110)(nil)
 var _ storage.AuditStore = (*c110)(nil)
 var _ storage.DenyListStore = (*c110)(nil)
-var _ storage.TokenStatusReader = (*c110)(nil)
+var _ storage.StatusReader = (*c110)(nil)
 var _ storage.Transactor = (*c110)(nil)
 
-// c111 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenStatusReader, storage.Transactor.
+// c111 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.StatusReader, storage.Transactor.
 type c111 struct {
 	base
 	mCreateAPIKey
@@ -3548,6 +3608,7 @@ type c111 struct {
 	mAddDenials
 	mDenied
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3558,14 +3619,15 @@ var _ storage.APIKeyStore = (*c111)(nil)
 var _ storage.ApplicationUserStore = (*c111)(nil)
 var _ storage.AuditStore = (*c111)(nil)
 var _ storage.DenyListStore = (*c111)(nil)
-var _ storage.TokenStatusReader = (*c111)(nil)
+var _ storage.StatusReader = (*c111)(nil)
 var _ storage.Transactor = (*c111)(nil)
 
-// c112 is the decorator of a store that implements storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c112 is the decorator of a store that implements storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c112 struct {
 	base
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3573,10 +3635,10 @@ type c112 struct {
 
 var _ storage.Store = (*c112)(nil)
 var _ storage.TokenSetGetter = (*c112)(nil)
-var _ storage.TokenStatusReader = (*c112)(nil)
+var _ storage.StatusReader = (*c112)(nil)
 var _ storage.Transactor = (*c112)(nil)
 
-// c113 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c113 is the decorator of a store that implements storage.APIKeyStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c113 struct {
 	base
 	mCreateAPIKey
@@ -3587,6 +3649,7 @@ type c113 struct {
 	mDeleteAPIKey
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3595,10 +3658,10 @@ type c113 struct {
 var _ storage.Store = (*c113)(nil)
 var _ storage.APIKeyStore = (*c113)(nil)
 var _ storage.TokenSetGetter = (*c113)(nil)
-var _ storage.TokenStatusReader = (*c113)(nil)
+var _ storage.StatusReader = (*c113)(nil)
 var _ storage.Transactor = (*c113)(nil)
 
-// c114 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c114 is the decorator of a store that implements storage.ApplicationUserStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c114 struct {
 	base
 	mCreateAPIKey
@@ -3614,6 +3677,7 @@ type c114 struct {
 	mDeleteApplicationUser
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3622,10 +3686,10 @@ type c114 struct {
 var _ storage.Store = (*c114)(nil)
 var _ storage.ApplicationUserStore = (*c114)(nil)
 var _ storage.TokenSetGetter = (*c114)(nil)
-var _ storage.TokenStatusReader = (*c114)(nil)
+var _ storage.StatusReader = (*c114)(nil)
 var _ storage.Transactor = (*c114)(nil)
 
-// c115 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c115 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c115 struct {
 	base
 	mCreateAPIKey
@@ -3641,6 +3705,7 @@ type c115 struct {
 	mDeleteApplicationUser
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3650,10 +3715,10 @@ var _ storage.Store = (*c115)(nil)
 var _ storage.APIKeyStore = (*c115)(nil)
 var _ storage.ApplicationUserStore = (*c115)(nil)
 var _ storage.TokenSetGetter = (*c115)(nil)
-var _ storage.TokenStatusReader = (*c115)(nil)
+var _ storage.StatusReader = (*c115)(nil)
 var _ storage.Transactor = (*c115)(nil)
 
-// c116 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c116 is the decorator of a store that implements storage.AuditStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c116 struct {
 	base
 	mAppendAuditEvents
@@ -3661,6 +3726,7 @@ type c116 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3669,10 +3735,10 @@ type c116 struct {
 var _ storage.Store = (*c116)(nil)
 var _ storage.AuditStore = (*c116)(nil)
 var _ storage.TokenSetGetter = (*c116)(nil)
-var _ storage.TokenStatusReader = (*c116)(nil)
+var _ storage.StatusReader = (*c116)(nil)
 var _ storage.Transactor = (*c116)(nil)
 
-// c117 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c117 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c117 struct {
 	base
 	mCreateAPIKey
@@ -3686,6 +3752,7 @@ type c117 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3695,10 +3762,10 @@ var _ storage.Store = (*c117)(nil)
 var _ storage.APIKeyStore = (*c117)(nil)
 var _ storage.AuditStore = (*c117)(nil)
 var _ storage.TokenSetGetter = (*c117)(nil)
-var _ storage.TokenStatusReader = (*c117)(nil)
+var _ storage.StatusReader = (*c117)(nil)
 var _ storage.Transactor = (*c117)(nil)
 
-// c118 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c118 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c118 struct {
 	base
 	mCreateAPIKey
@@ -3717,6 +3784,7 @@ type c118 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3726,10 +3794,10 @@ var _ storage.Store = (*c118)(nil)
 var _ storage.ApplicationUserStore = (*c118)(nil)
 var _ storage.AuditStore = (*c118)(nil)
 var _ storage.TokenSetGetter = (*c118)(nil)
-var _ storage.TokenStatusReader = (*c118)(nil)
+var _ storage.StatusReader = (*c118)(nil)
 var _ storage.Transactor = (*c118)(nil)
 
-// c119 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c119 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c119 struct {
 	base
 	mCreateAPIKey
@@ -3748,6 +3816,7 @@ type c119 struct {
 	mDeleteAuditEvents
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3758,16 +3827,17 @@ var _ storage.APIKeyStore = (*c119)(nil)
 var _ storage.ApplicationUserStore = (*c119)(nil)
 var _ storage.AuditStore = (*c119)(nil)
 var _ storage.TokenSetGetter = (*c119)(nil)
-var _ storage.TokenStatusReader = (*c119)(nil)
+var _ storage.StatusReader = (*c119)(nil)
 var _ storage.Transactor = (*c119)(nil)
 
-// c120 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c120 is the decorator of a store that implements storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c120 struct {
 	base
 	mAddDenials
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3776,10 +3846,10 @@ type c120 struct {
 var _ storage.Store = (*c120)(nil)
 var _ storage.DenyListStore = (*c120)(nil)
 var _ storage.TokenSetGetter = (*c120)(nil)
-var _ storage.TokenStatusReader = (*c120)(nil)
+var _ storage.StatusReader = (*c120)(nil)
 var _ storage.Transactor = (*c120)(nil)
 
-// c121 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c121 is the decorator of a store that implements storage.APIKeyStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c121 struct {
 	base
 	mCreateAPIKey
@@ -3792,6 +3862,7 @@ type c121 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3801,10 +3872,10 @@ var _ storage.Store = (*c121)(nil)
 var _ storage.APIKeyStore = (*c121)(nil)
 var _ storage.DenyListStore = (*c121)(nil)
 var _ storage.TokenSetGetter = (*c121)(nil)
-var _ storage.TokenStatusReader = (*c121)(nil)
+var _ storage.StatusReader = (*c121)(nil)
 var _ storage.Transactor = (*c121)(nil)
 
-// c122 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c122 is the decorator of a store that implements storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c122 struct {
 	base
 	mCreateAPIKey
@@ -3822,6 +3893,7 @@ type c122 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3831,10 +3903,10 @@ var _ storage.Store = (*c122)(nil)
 var _ storage.ApplicationUserStore = (*c122)(nil)
 var _ storage.DenyListStore = (*c122)(nil)
 var _ storage.TokenSetGetter = (*c122)(nil)
-var _ storage.TokenStatusReader = (*c122)(nil)
+var _ storage.StatusReader = (*c122)(nil)
 var _ storage.Transactor = (*c122)(nil)
 
-// c123 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c123 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c123 struct {
 	base
 	mCreateAPIKey
@@ -3852,6 +3924,7 @@ type c123 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3862,10 +3935,10 @@ var _ storage.APIKeyStore = (*c123)(nil)
 var _ storage.ApplicationUserStore = (*c123)(nil)
 var _ storage.DenyListStore = (*c123)(nil)
 var _ storage.TokenSetGetter = (*c123)(nil)
-var _ storage.TokenStatusReader = (*c123)(nil)
+var _ storage.StatusReader = (*c123)(nil)
 var _ storage.Transactor = (*c123)(nil)
 
-// c124 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c124 is the decorator of a store that implements storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c124 struct {
 	base
 	mAppendAuditEvents
@@ -3875,6 +3948,7 @@ type c124 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3884,10 +3958,10 @@ var _ storage.Store = (*c124)(nil)
 var _ storage.AuditStore = (*c124)(nil)
 var _ storage.DenyListStore = (*c124)(nil)
 var _ storage.TokenSetGetter = (*c124)(nil)
-var _ storage.TokenStatusReader = (*c124)(nil)
+var _ storage.StatusReader = (*c124)(nil)
 var _ storage.Transactor = (*c124)(nil)
 
-// c125 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c125 is the decorator of a store that implements storage.APIKeyStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c125 struct {
 	base
 	mCreateAPIKey
@@ -3903,6 +3977,7 @@ type c125 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3913,10 +3988,10 @@ var _ storage.APIKeyStore = (*c125)(nil)
 var _ storage.AuditStore = (*c125)(nil)
 var _ storage.DenyListStore = (*c125)(nil)
 var _ storage.TokenSetGetter = (*c125)(nil)
-var _ storage.TokenStatusReader = (*c125)(nil)
+var _ storage.StatusReader = (*c125)(nil)
 var _ storage.Transactor = (*c125)(nil)
 
-// c126 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c126 is the decorator of a store that implements storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c126 struct {
 	base
 	mCreateAPIKey
@@ -3937,6 +4012,7 @@ type c126 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3947,10 +4023,10 @@ var _ storage.ApplicationUserStore = (*c126)(nil)
 var _ storage.AuditStore = (*c126)(nil)
 var _ storage.DenyListStore = (*c126)(nil)
 var _ storage.TokenSetGetter = (*c126)(nil)
-var _ storage.TokenStatusReader = (*c126)(nil)
+var _ storage.StatusReader = (*c126)(nil)
 var _ storage.Transactor = (*c126)(nil)
 
-// c127 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.TokenStatusReader, storage.Transactor.
+// c127 is the decorator of a store that implements storage.APIKeyStore, storage.ApplicationUserStore, storage.AuditStore, storage.DenyListStore, storage.TokenSetGetter, storage.StatusReader, storage.Transactor.
 type c127 struct {
 	base
 	mCreateAPIKey
@@ -3971,6 +4047,7 @@ type c127 struct {
 	mDenied
 	mGetTokenSet
 	mTokenStatus
+	mClientsVersion
 	mBeginTx
 	mCommit
 	mRollback
@@ -3982,7 +4059,7 @@ var _ storage.ApplicationUserStore = (*c127)(nil)
 var _ storage.AuditStore = (*c127)(nil)
 var _ storage.DenyListStore = (*c127)(nil)
 var _ storage.TokenSetGetter = (*c127)(nil)
-var _ storage.TokenStatusReader = (*c127)(nil)
+var _ storage.StatusReader = (*c127)(nil)
 var _ storage.Transactor = (*c127)(nil)
 
 // wrap returns s decorated: the type of the combination of optional
@@ -4005,7 +4082,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 	if _, ok := s.(storage.TokenSetGetter); ok {
 		mask |= 1 << 4
 	}
-	if _, ok := s.(storage.TokenStatusReader); ok {
+	if _, ok := s.(storage.StatusReader); ok {
 		mask |= 1 << 5
 	}
 	if _, ok := s.(storage.Transactor); ok {
@@ -4719,7 +4796,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 	case 32:
 		return &c32{base: b, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 33:
 		return &c33{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4735,7 +4812,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAPIKey(context.Context, string) error
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 34:
 		return &c34{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4761,7 +4838,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteApplicationUser(context.Context, string) error
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 35:
 		return &c35{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4787,7 +4864,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteApplicationUser(context.Context, string) error
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 36:
 		return &c36{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -4797,7 +4874,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 37:
 		return &c37{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4819,7 +4896,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 38:
 		return &c38{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4851,7 +4928,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 39:
 		return &c39{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4883,7 +4960,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 40:
 		return &c40{base: b, mAddDenials: mAddDenials{s: s.(interface {
 			AddDenials(context.Context, ...storage.Deny) error
@@ -4891,7 +4968,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 41:
 		return &c41{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4911,7 +4988,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 42:
 		return &c42{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4941,7 +5018,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 43:
 		return &c43{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -4971,7 +5048,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 44:
 		return &c44{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -4985,7 +5062,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 45:
 		return &c45{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5011,7 +5088,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 46:
 		return &c46{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5047,7 +5124,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 47:
 		return &c47{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5083,13 +5160,13 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 48:
 		return &c48{base: b, mGetTokenSet: mGetTokenSet{s: s.(interface {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 49:
 		return &c49{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5107,7 +5184,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 50:
 		return &c50{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5135,7 +5212,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 51:
 		return &c51{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5163,7 +5240,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 52:
 		return &c52{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -5175,7 +5252,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 53:
 		return &c53{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5199,7 +5276,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 54:
 		return &c54{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5233,7 +5310,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 55:
 		return &c55{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5267,7 +5344,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 56:
 		return &c56{base: b, mAddDenials: mAddDenials{s: s.(interface {
 			AddDenials(context.Context, ...storage.Deny) error
@@ -5277,7 +5354,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 57:
 		return &c57{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5299,7 +5376,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 58:
 		return &c58{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5331,7 +5408,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 59:
 		return &c59{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5363,7 +5440,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 60:
 		return &c60{base: b, mAppendAuditEvents: mAppendAuditEvents{s: s.(interface {
 			AppendAuditEvents(context.Context, []storage.AuditEvent) error
@@ -5379,7 +5456,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 61:
 		return &c61{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5407,7 +5484,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 62:
 		return &c62{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5445,7 +5522,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 63:
 		return &c63{base: b, mCreateAPIKey: mCreateAPIKey{s: s.(interface {
 			CreateAPIKey(context.Context, storage.APIKey) error
@@ -5483,7 +5560,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}}
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}}
 	case 64:
 		return &c64{base: b, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
@@ -6255,7 +6332,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 	case 96:
 		return &c96{base: b, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 97:
@@ -6273,7 +6350,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAPIKey(context.Context, string) error
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 98:
@@ -6301,7 +6378,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteApplicationUser(context.Context, string) error
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 99:
@@ -6329,7 +6406,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteApplicationUser(context.Context, string) error
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 100:
@@ -6341,7 +6418,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 101:
@@ -6365,7 +6442,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 102:
@@ -6399,7 +6476,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 103:
@@ -6433,7 +6510,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			DeleteAuditEvents(context.Context, time.Time) (int64, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 104:
@@ -6443,7 +6520,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 105:
@@ -6465,7 +6542,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 106:
@@ -6497,7 +6574,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 107:
@@ -6529,7 +6606,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 108:
@@ -6545,7 +6622,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 109:
@@ -6573,7 +6650,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 110:
@@ -6611,7 +6688,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 111:
@@ -6649,7 +6726,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			Denied(context.Context, time.Time, ...storage.DenyKey) (bool, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 112:
@@ -6657,7 +6734,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 113:
@@ -6677,7 +6754,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 114:
@@ -6707,7 +6784,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 115:
@@ -6737,7 +6814,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 116:
@@ -6751,7 +6828,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 117:
@@ -6777,7 +6854,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 118:
@@ -6813,7 +6890,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 119:
@@ -6849,7 +6926,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 120:
@@ -6861,7 +6938,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 121:
@@ -6885,7 +6962,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 122:
@@ -6919,7 +6996,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 123:
@@ -6953,7 +7030,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 124:
@@ -6971,7 +7048,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 125:
@@ -7001,7 +7078,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 126:
@@ -7041,7 +7118,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	case 127:
@@ -7081,7 +7158,7 @@ func wrap(s storage.Store, o *Observer) storage.Store {
 			GetTokenSet(context.Context, string, ...storage.TokenKind) ([]storage.Token, error)
 		}), o: o}, mTokenStatus: mTokenStatus{s: s.(interface {
 			TokenStatus(context.Context, storage.TokenKind, string) (bool, bool, error)
-		}), o: o}, mBeginTx: mBeginTx{s: s.(interface {
+		}), o: o}, mClientsVersion: mClientsVersion{s: s.(interface{ ClientsVersion() uint64 }), o: o}, mBeginTx: mBeginTx{s: s.(interface {
 			BeginTx(context.Context) (context.Context, error)
 		}), o: o}, mCommit: mCommit{s: s.(interface{ Commit(context.Context) error }), o: o}, mRollback: mRollback{s: s.(interface{ Rollback(context.Context) error }), o: o}}
 	}
