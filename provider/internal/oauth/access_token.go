@@ -20,6 +20,7 @@ import (
 type accessTokenStrategy struct {
 	*oauth2.HMACSHAStrategy
 	cfg *Config
+	mac *opaqueMAC // checks opaque access tokens (hmac.go)
 }
 
 // IsJWT reports whether token has the form of a JWT (three parts) rather
@@ -120,7 +121,7 @@ func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.
 // ValidateAccessToken checks an access token's integrity and expiry.
 func (s *accessTokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
 	if !IsJWT(token) {
-		return s.HMACSHAStrategy.ValidateAccessToken(ctx, r, token)
+		return s.validateOpaqueAccessToken(ctx, r, token)
 	}
 	_, err := s.verifiedClaims(ctx, token)
 	return err

@@ -157,7 +157,7 @@ func New(cfg Config) (*Engine, error) {
 		RefreshReuseGrace: cfg.RefreshReuseGrace,
 	}
 	e.cfg = cfg
-	e.strategy = &accessTokenStrategy{HMACSHAStrategy: hmac, cfg: &e.cfg}
+	e.strategy = &accessTokenStrategy{HMACSHAStrategy: hmac, cfg: &e.cfg, mac: newOpaqueMAC(cfg.GlobalSecret, cfg.RotatedGlobalSecrets)}
 	if cfg.StatelessAccessTokens {
 		d, ok := cfg.Store.(storage.DenyListStore)
 		if !ok {
