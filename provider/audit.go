@@ -337,6 +337,9 @@ type requestInfoKey struct{}
 type requestContext struct {
 	context.Context
 	info requestInfo
+	// header backs the X-Request-Id response header's value (traced):
+	// one allocation less per request.
+	header [1]string
 }
 
 // Value returns the requestInfo for requestInfoKey, and asks the parent
@@ -377,8 +380,9 @@ func (p *Provider) traced(h http.Handler) http.Handler {
 			info.id = p.requestID(r)
 		}
 		info.r = r
-		w.Header()[requestIDHeader] = []string{info.id}
-		h.ServeHTTP(w, r.WithContext(&requestContext{Context: r.Context(), info: info}))
+		rc := &requestContext{Context: r.Context(), info: info, header: [1]string{info.id}}
+		w.Header()[requestIDHeader] = rc.header[:]
+		h.ServeHTTP(w, r.WithContext(rc))
 	})
 }
 
