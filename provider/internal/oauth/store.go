@@ -306,19 +306,33 @@ func (s *Store) client(ctx context.Context, id string) (*Client, error) {
 			return c, nil
 		}
 	}
-	rec, err := s.S.GetClient(ctx, id)
+	c, at, err := s.readClient(ctx, id)
 	if err != nil {
-		return nil, s.mapErr(err)
+		return nil, err
 	}
-	now := s.Now()
-	c := NewClient(rec, now)
 	if keeps && st.ClientsVersion() == version {
-		s.keptClients.put(id, &keptClient{c: c, version: version, until: c.secretsChangeAfter(now)})
+		s.keptClients.put(id, &keptClient{c: c, version: version, until: c.secretsChangeAfter(at)})
 	}
 	if req != nil {
 		req.cacheClient(id, c)
 	}
 	return c, nil
+}
+
+// readClient reads a client from the store and makes its Client, with
+// the secrets valid at the time it returns. It is
+// not inlined into client: the storage.Client it copies is over half a
+// kilobyte, and in client's frame it made the goroutine's stack grow on
+// every request, kept client or not (runtime.newstack in the profile).
+//
+//go:noinline
+func (s *Store) readClient(ctx context.Context, id string) (*Client, time.Time, error) {
+	rec, err := s.S.GetClient(ctx, id)
+	if err != nil {
+		return nil, time.Time{}, s.mapErr(err)
+	}
+	now := s.Now()
+	return NewClient(rec, now), now, nil
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager: the check is
