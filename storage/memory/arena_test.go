@@ -260,6 +260,7 @@ func TestTokenStoreHoldsNoPointers(t *testing.T) {
 		"Store.rotated":         reflect.TypeOf(s.rotated),
 		"tokenIndex.one":        reflect.TypeOf(s.families.one),
 		"an arena chunk's byte": reflect.TypeOf(s.recs.chunks).Elem().Elem(),
+		"Store.auditLog":        reflect.TypeOf(s.auditLog).Elem(),
 	} {
 		parts := []reflect.Type{typ}
 		if typ.Kind() == reflect.Map {

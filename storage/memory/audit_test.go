@@ -123,3 +123,36 @@ func TestAuditOutOfOrder(t *testing.T) {
 	assert.Equal(t, int64(2), n, "the events before the cut")
 	assert.Equal(t, []string{"6", "5", "4", "3"}, ids())
 }
+
+// TestAuditArenaReleased: the events the trail drops (at capacity, or
+// by DeleteAuditEvents) free their room in the audit arena, whose chunks
+// go once empty: a trail at its capacity holds a bounded number of them.
+func TestAuditArenaReleased(t *testing.T) {
+	ctx := context.Background()
+	s := New(WithAuditCapacity(1_000))
+	at := time.Now()
+	for i := range 20_000 {
+		require.NoError(t, s.AppendAuditEvents(ctx, []storage.AuditEvent{tokenIssued(i, at.Add(time.Duration(i)))}))
+	}
+	held := func() (chunks, live int) {
+		for i, c := range s.auditRecs.chunks {
+			if c != nil {
+				chunks++
+				live += s.auditRecs.live[i]
+			}
+		}
+		return chunks, live
+	}
+	chunks, live := held()
+	assert.LessOrEqual(t, chunks, live/chunkSize+2, "1,000 events of %d bytes in %d chunks", live, chunks)
+	got, err := s.FindAuditEvents(ctx, storage.AuditQuery{Limit: 1})
+	require.NoError(t, err)
+	assert.Equal(t, tokenIssued(19_999, at.Add(19_999)).ID, got[0].ID, "the newest event reads back")
+
+	n, err := s.DeleteAuditEvents(ctx, at.Add(time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1_000), n)
+	chunks, live = held()
+	assert.Zero(t, live, "no event left, no live byte")
+	assert.LessOrEqual(t, chunks, 1, "at most the chunk being filled is kept")
+}

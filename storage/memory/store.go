@@ -48,6 +48,8 @@ type Store struct {
 	// first, from auditHead on (the room before it is reused once it is
 	// half the slice).
 	auditLog     []auditEntry
+	auditRecs    arena  // the events, packed (auditEntry)
+	auditScratch []byte // where an event is packed before it is put in auditRecs
 	auditHead    int
 	auditCap     int // the most events kept; 0: DefaultAuditCapacity; negative: no limit
 	auditDropped int64
