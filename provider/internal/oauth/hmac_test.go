@@ -80,7 +80,9 @@ func TestOpaqueMAC(t *testing.T) {
 			short.agree(t, tok)
 		}
 	}
-	assert.Equal(t, 0.0, testing.AllocsPerRun(100, func() { _ = p.ours.validate(toks[1]) }), "a check allocates nothing")
+	if !raceEnabled {
+		assert.Equal(t, 0.0, testing.AllocsPerRun(100, func() { _ = p.ours.validate(toks[1]) }), "a check allocates nothing")
+	}
 }
 
 // FuzzOpaqueMAC: opaqueMAC and fosite accept and refuse the same tokens.
