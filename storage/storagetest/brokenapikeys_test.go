@@ -97,7 +97,7 @@ func TestSuiteCatchesBrokenKeyStores(t *testing.T) {
 		{
 			variant:  "update-racy",
 			failing:  []string{"APIKeys/RotateRace"},
-			messages: []string{`round 0: exactly one of 50 concurrent rotations wins`},
+			messages: []string{`round \d+: exactly one of 50 concurrent rotations wins`}, // the round the race shows in depends on the scheduler
 		},
 		{
 			variant:  "touch-backwards",
