@@ -265,12 +265,12 @@ type TokenSetGetter interface {
 //     it is still stored and active, so a revoked or deleted token is seen
 //     at its next introspection. This is sound because of [TokenStore]'s
 //     contract: the revocations change a token's Active and nothing else,
-//     RotateRefreshToken changes a refresh token only, and the provider
-//     never stores two different tokens under one kind and signature (a
-//     signature is an HMAC of a random key).
+//     RotateRefreshToken changes a refresh token and deletes an access
+//     token, and the provider never stores two different tokens under one
+//     kind and signature (a signature is an HMAC of a random key).
 //   - A client loaded before (every token, introspection and revocation
 //     request loads its client): it is used again until a client is
-//     written (ClientsVersion).
+//     written (ClientsVersion) or one of its secrets expires.
 type StatusReader interface {
 	// TokenStatus reports whether a token of that kind and signature is
 	// stored (expired or not, as GetToken finds it) and, if it is, whether
