@@ -318,7 +318,12 @@ func (c *attrCache) get(k attrKey) *measureOpts {
 }
 
 // add adds n to counter with the attribute set of kind and values.
+// Without an SDK (the instrument not enabled) the attribute set is not
+// even looked up.
 func (t *telemetry) add(ctx context.Context, counter metric.Int64Counter, kind uint8, n int64, v ...string) {
+	if !counter.Enabled(ctx) {
+		return
+	}
 	k := attrKey{kind: kind}
 	copy(k.v[:], v)
 	counter.Add(ctx, n, t.sets.get(k).add...)
@@ -559,8 +564,10 @@ func (t *telemetry) finish(ctx context.Context, ep *instrumented, rt *reqTel, st
 	if ep.withRoute && rt.pattern != "" {
 		route = rt.pattern[strings.IndexByte(rt.pattern, ' ')+1:] // the path of "METHOD /path"
 	}
-	k := attrKey{kind: kindDuration, v: [4]string{ep.name, rt.grant, errType, route}, status: status}
-	t.duration.Record(ctx, time.Since(start).Seconds(), t.sets.get(k).record...)
+	if t.duration.Enabled(ctx) { // without an SDK, no attribute set to look up
+		k := attrKey{kind: kindDuration, v: [4]string{ep.name, rt.grant, errType, route}, status: status}
+		t.duration.Record(ctx, time.Since(start).Seconds(), t.sets.get(k).record...)
+	}
 
 	span := rt.span
 	if span.IsRecording() {
