@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,4 +241,22 @@ func TestKeptClientsSeeEveryChange(t *testing.T) {
 	require.NoError(t, e.p.DeleteClient(ctx, e.svc.ID))
 	status, body = token(e.svc.ID, rotated, "assets:read")
 	assert.Equal(t, http.StatusUnauthorized, status, "the client deleted: %v", body)
+}
+
+// TestKeptTokenNeedsItsKey: a kept token is found by its signature alone,
+// which a store (and so a database dump) holds; a token made of another
+// key and that signature is still refused, by the HMAC check, and the
+// real token still passes.
+func TestKeptTokenNeedsItsKey(t *testing.T) {
+	e := newEnv(t)
+	_, tok, _ := e.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"assets:read"}}, e.svc.ID, e.svcSecret)
+	access := tok["access_token"].(string)
+	for range 2 {
+		require.Equal(t, true, e.introspect(access)["active"])
+	}
+	sig := signatureOf(access)
+	other := "ory_at_" + strings.Repeat("A", len(access)-len("ory_at_")-len(sig)-1) + "." + sig
+	require.NotEqual(t, access, other)
+	assert.Equal(t, map[string]any{"active": false}, e.introspectAs(e.svc.ID, e.svcSecret, other), "another key with the kept token's signature")
+	assert.Equal(t, true, e.introspect(access)["active"])
 }

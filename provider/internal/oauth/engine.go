@@ -562,23 +562,33 @@ func (e *Engine) Introspect(ctx context.Context, token string, hint TokenUse) (T
 	if err != nil {
 		return Token{}, err
 	}
-	s, _ := ar.GetSession().(*Session)
-	if s == nil {
+	u := AccessToken
+	if use == fosite.RefreshToken {
+		u = RefreshToken
+	}
+	t, ok := tokenOf(ar, u)
+	if !ok {
 		return Token{}, errors.New("oauth: unexpected session type")
 	}
-	t := Token{
-		Use:       AccessToken,
+	return t, nil
+}
+
+// tokenOf is the Token of a grant that introspection found valid, as a
+// token of use; false if its session is not a *Session.
+func tokenOf(ar fosite.Requester, use TokenUse) (Token, bool) {
+	s, _ := ar.GetSession().(*Session)
+	if s == nil {
+		return Token{}, false
+	}
+	return Token{
+		Use:       use,
 		ClientID:  ar.GetClient().GetID(),
 		RequestID: ar.GetID(),
 		Scopes:    slices.Clone([]string(ar.GetGrantedScopes())),
 		Audience:  slices.Clone([]string(ar.GetGrantedAudience())),
 		IssuedAt:  ar.GetRequestedAt(),
 		Session:   s,
-	}
-	if use == fosite.RefreshToken {
-		t.Use = RefreshToken
-	}
-	return t, nil
+	}, true
 }
 
 // introspectAccess is the first step of fosite's IntrospectToken for a
@@ -597,19 +607,7 @@ func (e *Engine) introspectAccess(ctx context.Context, token string) (Token, boo
 	if err := e.strategy.ValidateAccessToken(ctx, ar, token); err != nil {
 		return Token{}, false
 	}
-	s, _ := ar.GetSession().(*Session)
-	if s == nil {
-		return Token{}, false
-	}
-	return Token{
-		Use:       AccessToken,
-		ClientID:  ar.GetClient().GetID(),
-		RequestID: ar.GetID(),
-		Scopes:    slices.Clone([]string(ar.GetGrantedScopes())),
-		Audience:  slices.Clone([]string(ar.GetGrantedAudience())),
-		IssuedAt:  ar.GetRequestedAt(),
-		Session:   s,
-	}, true
+	return tokenOf(ar, AccessToken)
 }
 
 // Revoke handles a revocation request (RFC 7009): it authenticates the

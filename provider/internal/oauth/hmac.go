@@ -133,11 +133,10 @@ func decode(buf []byte, s string) ([]byte, error) {
 // HMAC.
 func (s *accessTokenStrategy) validateOpaqueAccessToken(ctx context.Context, r fosite.Requester, token string) error {
 	exp := r.GetSession().GetExpiresAt(fosite.AccessToken)
-	now := time.Now().UTC()
-	if exp.IsZero() && r.GetRequestedAt().Add(s.HMACSHAStrategy.Config.GetAccessTokenLifespan(ctx)).Before(now) {
-		return fosite.ErrTokenExpired.WithHintf("Access token expired at '%s'.", r.GetRequestedAt().Add(s.HMACSHAStrategy.Config.GetAccessTokenLifespan(ctx)))
+	if exp.IsZero() {
+		exp = r.GetRequestedAt().Add(s.HMACSHAStrategy.Config.GetAccessTokenLifespan(ctx))
 	}
-	if !exp.IsZero() && exp.Before(now) {
+	if exp.Before(time.Now().UTC()) {
 		return fosite.ErrTokenExpired.WithHintf("Access token expired at '%s'.", exp)
 	}
 	return s.mac.validate(strings.TrimPrefix(token, "ory_at_"))
