@@ -208,7 +208,7 @@ func (p *Provider) AdminHandler(authorize AdminAuthorizer) http.Handler {
 			p.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "admin: request refused: not authenticated",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 			p.audit(r.Context(), storage.AuditEvent{Type: AuditAdminAuthFailed, Actor: storage.AuditActor{Kind: storage.ActorAdmin},
-				Details: map[string]string{"method": r.Method, "path": r.URL.Path}})
+				Details: details("method", r.Method, "path", r.URL.Path)})
 			challenge := `Bearer realm="gatehouse-admin"`
 			if r.Header.Get("Authorization") != "" {
 				challenge += `, error="invalid_token"`

@@ -43,10 +43,10 @@ func auditDocOf(e storage.AuditEvent) auditDoc {
 		ID: e.ID, Time: e.Time.UTC().Format(auditTimeFormat), Type: e.Type,
 		Actor:  auditActorDoc{Kind: string(e.Actor.Kind), ID: e.Actor.ID},
 		Target: e.Target, ClientID: e.ClientID, Subject: e.Subject,
-		RequestID: e.RequestID, ClientAddr: e.ClientAddr, Details: e.Details,
+		RequestID: e.RequestID, ClientAddr: e.ClientAddr, Details: make(map[string]string, len(e.Details)),
 	}
-	if d.Details == nil {
-		d.Details = map[string]string{}
+	for _, x := range e.Details {
+		d.Details[x.Name] = x.Value
 	}
 	return d
 }

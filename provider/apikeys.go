@@ -478,30 +478,31 @@ func (p *Provider) endGrants(ctx context.Context, sid, what string) {
 // key's ID ("" for an application user's event and for a listing); owner
 // the key's owner or the application user's ID, the event's Subject; r the
 // request that presented a key (apikey.refused), nil for the Go API.
-// detail is what else the event says; it never holds a key or a secret.
+// facts is what else the event says (its "client_id" the event's
+// ClientID, the others its details); it never holds a key or a secret.
 //
 // A refusal is recorded in the background, like the token endpoint's
 // other events, with the presenting client as actor. The Go API's events
 // are administration: written before the call returns, with the actor ctx
 // names ([WithActor]; the admin API names its administrator), and an error
 // that says the change was made but not recorded if they cannot be.
-func (p *Provider) keyEvent(ctx context.Context, r *http.Request, typ, keyID, owner string, detail map[string]string) error {
-	e := storage.AuditEvent{Type: typ, Subject: owner, Details: map[string]string{}}
+func (p *Provider) keyEvent(ctx context.Context, r *http.Request, typ, keyID, owner string, facts map[string]string) error {
+	e := storage.AuditEvent{Type: typ, Subject: owner}
 	switch {
 	case keyID != "":
 		e.Target = "apikey:" + keyID
-		e.Details["key_id"] = keyID
+		e.Details = append(e.Details, detail("key_id", keyID))
 	case strings.HasPrefix(typ, "appuser."):
 		e.Target = "appuser:" + owner
 	case owner != "":
 		e.Target = "apikeys:" + owner
 	}
-	for k, v := range detail {
+	for k, v := range facts {
 		switch {
 		case k == "client_id":
 			e.ClientID = v
 		case v != "":
-			e.Details[k] = v
+			e.Details = append(e.Details, detail(k, v))
 		}
 	}
 	if r != nil {

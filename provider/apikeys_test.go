@@ -170,8 +170,12 @@ func (k *keyEnv) auditText(types ...string) string {
 	require.NoError(k.t, err)
 	var b strings.Builder
 	for _, e := range evs {
-		fmt.Fprintf(&b, "%s actor=%s:%s subject=%s target=%s client=%s addr=%s details=%v\n",
-			e.Type, e.Actor.Kind, e.Actor.ID, e.Subject, e.Target, e.ClientID, e.ClientAddr, e.Details)
+		details := make([]string, len(e.Details))
+		for i, d := range e.Details {
+			details[i] = d.Name + ":" + d.Value
+		}
+		fmt.Fprintf(&b, "%s actor=%s:%s subject=%s target=%s client=%s addr=%s details=map[%s]\n",
+			e.Type, e.Actor.Kind, e.Actor.ID, e.Subject, e.Target, e.ClientID, e.ClientAddr, strings.Join(details, " "))
 	}
 	return b.String()
 }

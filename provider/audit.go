@@ -207,7 +207,7 @@ func auditLevel(typ string) slog.Level {
 
 // An Auditor receives the provider's audit events (Config.Auditor). It is
 // called for every event, concurrently, and must not change the event
-// (its Details map is shared with the store). For the events recorded
+// (its Details are shared with the store). For the events recorded
 // synchronously (the changes and reads of [Provider.CreateClient] and the
 // other client administration methods) an error fails the call, and with
 // a store that is a [storage.Transactor] the change is not made; for the
@@ -252,7 +252,7 @@ func LogAuditor(logger *slog.Logger) Auditor {
 
 // appendAuditAttrs appends the log attributes of e to attrs: the ID, type
 // and actor kind always, the other fields when they are not empty, and
-// the details as a group in key order (the time is the record's).
+// the details as a group in their order (the time is the record's).
 func appendAuditAttrs(attrs []slog.Attr, e storage.AuditEvent) []slog.Attr {
 	attrs = append(attrs,
 		slog.String("event_id", e.ID),
@@ -270,15 +270,9 @@ func appendAuditAttrs(attrs []slog.Attr, e storage.AuditEvent) []slog.Attr {
 	if len(e.Details) == 0 {
 		return attrs
 	}
-	var keyBuf [8]string
-	keys := keyBuf[:0]
-	for k := range e.Details {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	details := make([]slog.Attr, len(keys))
-	for i, k := range keys {
-		details[i] = slog.String(k, e.Details[k])
+	details := make([]slog.Attr, len(e.Details))
+	for i, d := range e.Details {
+		details[i] = slog.String(d.Name, d.Value)
 	}
 	return append(attrs, slog.Attr{Key: "details", Value: slog.GroupValue(details...)})
 }
@@ -506,25 +500,61 @@ func (p *Provider) newEvent(ctx context.Context, e storage.AuditEvent) storage.A
 		e.RequestID = cleanText(e.RequestID, maxAuditText)
 	}
 	e.ClientAddr = cleanText(e.ClientAddr, maxAuditText)
-	for k, v := range e.Details {
-		if v == "" || cleanText(k, maxAuditText) != k || cleanText(v, maxAuditDetail) != v {
-			e.Details = cleanDetails(e.Details)
-			break
-		}
-	}
+	e.Details = cleanDetails(e.Details)
 	return e
 }
 
-// cleanDetails returns a copy of d without empty values, every key and
-// value cleaned and capped.
-func cleanDetails(d map[string]string) map[string]string {
-	out := make(map[string]string, len(d))
-	for k, v := range d {
-		if v != "" {
-			out[cleanText(k, maxAuditText)] = cleanText(v, maxAuditDetail)
+// cleanDetails returns d as storage.AuditEvent says an event's details
+// are: each name and value cleaned and capped, no value empty, in byte
+// order of their names, each name once (its last value in d). It returns
+// d itself if it is so already, and otherwise a new slice, leaving d as
+// it was.
+func cleanDetails(d []storage.AuditDetail) []storage.AuditDetail {
+	clean := true
+	for i, x := range d {
+		if x.Value == "" || i > 0 && d[i-1].Name >= x.Name ||
+			cleanText(x.Name, maxAuditText) != x.Name || cleanText(x.Value, maxAuditDetail) != x.Value {
+			clean = false
+			break
 		}
 	}
-	return out
+	if clean {
+		return d
+	}
+	out := make([]storage.AuditDetail, 0, len(d))
+	for _, x := range d {
+		if x.Value != "" {
+			out = append(out, storage.AuditDetail{Name: cleanText(x.Name, maxAuditText), Value: cleanText(x.Value, maxAuditDetail)})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b storage.AuditDetail) int { return strings.Compare(a.Name, b.Name) })
+	kept := out[:0]
+	for i, x := range out {
+		if i+1 < len(out) && out[i+1].Name == x.Name {
+			continue // a later value of the same name wins
+		}
+		kept = append(kept, x)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return kept
+}
+
+// detail is a detail of an event.
+func detail(name, value string) storage.AuditDetail {
+	return storage.AuditDetail{Name: name, Value: value}
+}
+
+// details returns the details of an event from names and values in
+// turn, in any order (newEvent puts them in order): details("reason",
+// r, "factor", f).
+func details(namesAndValues ...string) []storage.AuditDetail {
+	d := make([]storage.AuditDetail, 0, len(namesAndValues)/2)
+	for i := 0; i+1 < len(namesAndValues); i += 2 {
+		d = append(d, detail(namesAndValues[i], namesAndValues[i+1]))
+	}
+	return d
 }
 
 // audit records e in the background (see auditWriter): it never blocks
@@ -533,9 +563,16 @@ func cleanDetails(d map[string]string) map[string]string {
 // actor), e says what happened (Type, Actor, Target, ClientID, Subject,
 // Details, and details as name-value pairs, which spare the request the
 // map: the writer makes it); newEvent and queueEvent fill the rest.
-func (p *Provider) audit(ctx context.Context, e storage.AuditEvent, details ...auditDetail) {
+//
+// Its details are e.Details and details together: a caller on a hot path
+// passes them as details, which (unlike e's own) may live on its stack.
+func (p *Provider) audit(ctx context.Context, e storage.AuditEvent, details ...storage.AuditDetail) {
 	if p.cfg.AuditDisabled {
 		return
+	}
+	if len(e.Details) > 0 {
+		details = append(slices.Clip(e.Details), details...)
+		e.Details = nil
 	}
 	p.auditor.enqueue(queueEvent(p.newEvent(ctx, e), details))
 }

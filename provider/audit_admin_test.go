@@ -66,12 +66,12 @@ func TestAuditAdminActions(t *testing.T) {
 		}).requireStatus(t, http.StatusCreated)
 		secret1 := created.body["client_secret"].(string)
 		ev := check(created, provider.AuditClientCreated, "reporting")
-		assert.Equal(t, "client_credentials", ev.Details["grant_types"])
+		assert.Equal(t, "client_credentials", ev.Detail("grant_types"))
 
 		check(ad.call(http.MethodGet, "/clients/reporting", nil).requireStatus(t, http.StatusOK), provider.AuditClientRead, "reporting")
 
 		patched := ad.call(http.MethodPatch, "/clients/reporting", map[string]any{"client_name": "Reporting job", "description": "nightly"}).requireStatus(t, http.StatusOK)
-		assert.Equal(t, "Name Description", check(patched, provider.AuditClientUpdated, "reporting").Details["fields"])
+		assert.Equal(t, "Name Description", check(patched, provider.AuditClientUpdated, "reporting").Detail("fields"))
 		// A refused change is no change.
 		ad.call(http.MethodPatch, "/clients/reporting", map[string]any{"grant_types": []string{"implicit"}}).requireStatus(t, http.StatusBadRequest)
 		assert.Len(t, e.storedNow(provider.AuditClientUpdated), 1)
@@ -79,14 +79,14 @@ func TestAuditAdminActions(t *testing.T) {
 		rotated := ad.call(http.MethodPost, "/clients/reporting/secret", map[string]any{"grace_period": 60}).requireStatus(t, http.StatusOK)
 		secret2 := rotated.body["client_secret"].(string)
 		ev = check(rotated, provider.AuditClientSecretRotated, "reporting")
-		assert.Equal(t, "60", ev.Details["grace_period"])
-		assert.NotEmpty(t, ev.Details["secret_expires_at"])
+		assert.Equal(t, "60", ev.Detail("grace_period"))
+		assert.NotEmpty(t, ev.Detail("secret_expires_at"))
 		assert.Empty(t, e.storedNow(provider.AuditClientRead)[1:], "the rotation's answer is not a read")
 
 		listed := ad.call(http.MethodGet, "/clients?customer=acme", nil).requireStatus(t, http.StatusOK)
 		ev = check(listed, provider.AuditClientListed, "")
-		assert.Equal(t, "acme", ev.Details["customer"])
-		assert.Equal(t, "0", ev.Details["count"])
+		assert.Equal(t, "acme", ev.Detail("customer"))
+		assert.Equal(t, "0", ev.Detail("count"))
 
 		check(ad.call(http.MethodDelete, "/clients/reporting", nil).requireStatus(t, http.StatusNoContent), provider.AuditClientDeleted, "reporting")
 		ad.call(http.MethodDelete, "/clients/reporting", nil).requireStatus(t, http.StatusNotFound)
@@ -98,7 +98,7 @@ func TestAuditAdminActions(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, refused.status)
 		af := e.event(provider.AuditAdminAuthFailed, "")
 		assert.Equal(t, storage.AuditActor{Kind: storage.ActorAdmin}, af.Actor)
-		assert.Equal(t, "/clients", af.Details["path"])
+		assert.Equal(t, "/clients", af.Detail("path"))
 		assert.Equal(t, requestIDOf(t, refused.header), af.RequestID)
 
 		// The trail as GET /audit shows it, newest first.

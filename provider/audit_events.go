@@ -50,7 +50,7 @@ func (p *Provider) auditTokens(ctx context.Context, tr *tokenRequest) {
 	p.audit(ctx, storage.AuditEvent{
 		Type: typ, Actor: clientActor(c.ID), Target: "grant:" + ar.ID(), ClientID: c.ID, Subject: subject,
 		ClientAddr: tr.addrString(), // resolved already
-	}, auditDetail{"grant", grant}, auditDetail{"scopes", strings.Join(ar.GrantedScopes(), " ")}, auditDetail{"grant_id", ar.ID()})
+	}, detail("grant", grant), detail("grant_id", ar.ID()), detail("scopes", strings.Join(ar.GrantedScopes(), " "))) // in name order: no copy to sort them
 }
 
 // auditReuse records what the store saw of a token request that presented
@@ -83,7 +83,7 @@ func (p *Provider) auditReuse(ctx context.Context, state *oauth.Request, present
 		}
 		p.audit(ctx, storage.AuditEvent{
 			Type: k.typ, Actor: clientActor(presenter), Target: "grant:" + g.ID, ClientID: clientID, Subject: g.Subject,
-			Details: map[string]string{"grant_id": g.ID, "revoked": "grant"},
+			Details: details("grant_id", g.ID, "revoked", "grant"),
 		})
 	}
 }
@@ -104,7 +104,7 @@ func (p *Provider) auditRevoked(ctx context.Context, state *oauth.Request) {
 		}
 		p.audit(ctx, storage.AuditEvent{
 			Type: AuditTokenRevoked, Actor: clientActor(c.ID), Target: "grant:" + e.Grant.ID, ClientID: c.ID, Subject: e.Grant.Subject,
-			Details: map[string]string{"grant_id": e.Grant.ID},
+			Details: details("grant_id", e.Grant.ID),
 		})
 	}
 }
@@ -114,7 +114,7 @@ func (p *Provider) auditRevoked(ctx context.Context, state *oauth.Request) {
 func (p *Provider) auditIPRefused(ctx context.Context, clientID, endpoint string) {
 	p.audit(ctx, storage.AuditEvent{
 		Type: AuditIPRefused, Actor: clientActor(clientID), Target: "client:" + clientID, ClientID: clientID,
-		Details: map[string]string{"endpoint": endpoint},
+		Details: details("endpoint", endpoint),
 	})
 }
 
@@ -140,7 +140,7 @@ func (p *Provider) auditClientAuth(ctx context.Context, r *http.Request, form ur
 	switch {
 	case errors.As(err, &expired):
 		e.Type = AuditClientSecretExpired
-		e.Details = map[string]string{"expired_at": expired.at.UTC().Format(time.RFC3339)}
+		e.Details = details("expired_at", expired.at.UTC().Format(time.RFC3339))
 		p.audit(ctx, e)
 		return
 	case errors.As(err, &locked):
@@ -156,7 +156,7 @@ func (p *Provider) auditClientAuth(ctx context.Context, r *http.Request, form ur
 			reason = "missing_secret"
 		}
 	}
-	e.Details = map[string]string{"reason": reason}
+	e.Details = details("reason", reason)
 	p.audit(ctx, e)
 }
 
@@ -174,15 +174,15 @@ func (p *Provider) auditSignIn(ctx context.Context, clientID, username string, u
 		e.Type, e.Actor, e.Subject = AuditSignInSucceeded, userActor(u.Subject), u.Subject
 	case errors.Is(err, errPasswordLocked):
 		e.Type = AuditSignInFailed
-		e.Details = map[string]string{"reason": "locked", "locked_until": until.UTC().Format(time.RFC3339)}
+		e.Details = details("reason", "locked", "locked_until", until.UTC().Format(time.RFC3339))
 	case errors.Is(err, ErrInvalidCredentials):
 		e.Type = AuditSignInFailed
-		e.Details = map[string]string{"reason": "invalid_credentials"}
+		e.Details = details("reason", "invalid_credentials")
 		if !until.IsZero() {
-			e.Details["locked_until"] = until.UTC().Format(time.RFC3339)
+			e.Details = append(e.Details, detail("locked_until", until.UTC().Format(time.RFC3339)))
 			p.audit(ctx, e)
 			e.Type = AuditSignInLocked
-			e.Details = map[string]string{"locked_until": until.UTC().Format(time.RFC3339)}
+			e.Details = details("locked_until", until.UTC().Format(time.RFC3339))
 		}
 	default:
 		return // a backend failure: no one's doing
@@ -194,18 +194,18 @@ func (p *Provider) auditSignIn(ctx context.Context, clientID, username string, u
 // mfa.failed, and mfa.locked when the failure locked the factor).
 func (p *Provider) auditMFA(ctx context.Context, clientID, subject, factor, reason string, lockedUntil time.Time) {
 	e := storage.AuditEvent{Type: AuditMFAPassed, Actor: userActor(subject), Target: "user:" + subject, ClientID: clientID, Subject: subject,
-		Details: map[string]string{"factor": factor}}
+		Details: details("factor", factor)}
 	if reason != "" {
 		e.Type = AuditMFAFailed
-		e.Details["reason"] = reason
+		e.Details = append(e.Details, detail("reason", reason))
 	}
 	if !lockedUntil.IsZero() {
-		e.Details["locked_until"] = lockedUntil.UTC().Format(time.RFC3339)
+		e.Details = append(e.Details, detail("locked_until", lockedUntil.UTC().Format(time.RFC3339)))
 	}
 	p.audit(ctx, e)
 	if reason == "invalid_code" && !lockedUntil.IsZero() {
 		p.audit(ctx, storage.AuditEvent{Type: AuditMFALocked, Actor: userActor(subject), Target: "user:" + subject, ClientID: clientID, Subject: subject,
-			Details: map[string]string{"factor": factor, "locked_until": lockedUntil.UTC().Format(time.RFC3339)}})
+			Details: details("factor", factor, "locked_until", lockedUntil.UTC().Format(time.RFC3339))})
 	}
 }
 

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
-	"maps"
 	"net/textproto"
 	"os"
 	"regexp"
@@ -232,9 +232,46 @@ func TestRequestIDHeaderIsCanonical(t *testing.T) {
 	assert.Equal(t, textproto.CanonicalMIMEHeaderKey(requestIDHeader), requestIDHeader)
 }
 
-// queueEvent keeps every text of the event and gives it a fresh ID; the
-// details of its map and the pairs come out as one map (a pair wins a name
-// in both), cleaned, without empty values, however many there are.
+// cleanDetails puts an event's details as storage.AuditEvent says they
+// are: in name order, each name once (its last value), cleaned, without
+// empty values; it returns details that are so already as they are, and
+// leaves the caller's slice as it was otherwise.
+func TestCleanDetails(t *testing.T) {
+	d := func(nv ...string) []storage.AuditDetail { return details(nv...) }
+	for _, tc := range []struct {
+		name     string
+		in, want []storage.AuditDetail
+	}{
+		{"none", nil, nil},
+		{"in order", d("grant", "client_credentials", "grant_id", "g-1", "scopes", "a b"), d("grant", "client_credentials", "grant_id", "g-1", "scopes", "a b")},
+		{"out of order", d("scopes", "a b", "grant", "client_credentials", "grant_id", "g-1"), d("grant", "client_credentials", "grant_id", "g-1", "scopes", "a b")},
+		{"empty values left out", d("reason", "", "factor", "totp"), d("factor", "totp")},
+		{"only empty values", d("reason", ""), nil},
+		{"a later value wins", d("grant", "implicit", "factor", "totp", "grant", "refresh_token"), d("factor", "totp", "grant", "refresh_token")},
+		{"cleaned", d("bad\x00name", "bad\xffvalue"), d("bad\uFFFDname", "bad\uFFFDvalue")},
+		{"names that clean to one", d("a\x00", "1", "a\uFFFD", "2"), d("a\uFFFD", "2")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := slices.Clone(tc.in)
+			got := cleanDetails(in)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.in, in, "the caller's details are left as they were")
+			if slices.Equal(tc.in, tc.want) && len(tc.in) > 0 {
+				assert.Same(t, &in[0], &got[0], "details in order are returned as they are")
+			}
+		})
+	}
+
+	long := strings.Repeat("s", 3*maxAuditDetail)
+	got := cleanDetails(d("scopes", long))[0].Value
+	assert.LessOrEqual(t, len(got), maxAuditDetail, "a stranger's request cannot make an event large through a detail")
+	assert.True(t, strings.HasSuffix(got, "…"), "the cut is marked")
+	assert.True(t, strings.HasPrefix(long, strings.TrimSuffix(got, "…")))
+}
+
+// queueEvent keeps every text and detail of the event and gives it a fresh
+// ID, however many details there are; event gives the details the room of
+// the batch, and no two events share any.
 func TestQueueEvent(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	base := storage.AuditEvent{
@@ -243,55 +280,54 @@ func TestQueueEvent(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		details map[string]string
-		extra   []auditDetail
-		want    map[string]string
+		details []storage.AuditDetail
 	}{
-		{"none", nil, nil, nil},
-		{"map", map[string]string{"reason": "locked"}, nil, map[string]string{"reason": "locked"}},
-		{"pairs", nil, []auditDetail{{"grant", "client_credentials"}, {"scopes", "a b"}, {"grant_id", "g-1"}, {"empty", ""}},
-			map[string]string{"grant": "client_credentials", "scopes": "a b", "grant_id": "g-1"}},
-		{"both, a pair wins", map[string]string{"grant": "implicit", "factor": "totp"}, []auditDetail{{"grant", "refresh_token"}, {"bad\x00name", "bad\xffvalue"}},
-			map[string]string{"grant": "refresh_token", "factor": "totp", "bad\uFFFDname": "bad\uFFFDvalue"}},
-		{"more than pairs hold", map[string]string{"a": "1", "b": "2", "c": "3"}, []auditDetail{{"d", "4"}, {"a", "5"}, {"e", ""}},
-			map[string]string{"a": "5", "b": "2", "c": "3", "d": "4"}},
+		{"none", nil},
+		{"one", details("reason", "locked")},
+		{"as many as are kept in place", details("a", "1", "b", "2", "c", "3", "d", "4")},
+		{"more", details("a", "1", "b", "2", "c", "3", "d", "4", "e", "5")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := base
-			e.Details = maps.Clone(tc.details)
-			q := queueEvent(e, tc.extra)
-			got := q.event()
+			details := slices.Clone(tc.details)
+			q, again := queueEvent(e, details), queueEvent(e, details)
+			for i := range details { // the caller's slice is not kept
+				details[i].Value = "changed"
+			}
+			room := make([]storage.AuditDetail, 2*q.n+1)
+			got, rest := q.event(room)
+			second, rest := again.event(rest)
+			assert.Len(t, rest, 1, "each event takes the room of its details")
 			assert.Len(t, got.ID, idLen)
 			assert.Regexp(t, `^[A-Z2-7]{26}$`, got.ID)
-			again := queueEvent(e, tc.extra)
-			assert.NotEqual(t, got.ID, again.event().ID, "a new ID each time")
-			got.ID = ""
+			assert.NotEqual(t, got.ID, second.ID, "a new ID each time")
+			got.ID, second.ID = "", ""
 			want := base
-			want.Details = tc.want
+			want.Details = tc.details
 			assert.Equal(t, want, got)
-			assert.Equal(t, tc.details, e.Details, "the caller's map is left as it was")
+			assert.Equal(t, want, second)
+			if len(got.Details) > 0 {
+				second.Details = append(second.Details, detail("z", "appended"))
+				got.Details[0].Value = "changed"
+				assert.Equal(t, tc.details[0], second.Details[0], "events share no details")
+			}
 		})
 	}
 }
 
-// A detail given as a pair is capped like one of the map (newEvent's), on
-// either of queueEvent's paths: a stranger's request cannot make an event
-// large through a detail the provider takes from it.
-func TestQueueEventCapsPairs(t *testing.T) {
-	long := strings.Repeat("s", 3*maxAuditDetail)
-	for _, tc := range []struct {
-		name    string
-		details map[string]string
-	}{
-		{"pairs", nil},
-		{"map", map[string]string{"a": "1", "b": "2", "c": "3", "d": "4"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			q := queueEvent(storage.AuditEvent{Type: AuditTokenIssued, Details: tc.details}, []auditDetail{{"scopes", long}})
-			got := q.event().Details["scopes"]
-			assert.LessOrEqual(t, len(got), maxAuditDetail)
-			assert.True(t, strings.HasSuffix(got, "…"), "the cut is marked")
-			assert.True(t, strings.HasPrefix(long, strings.TrimSuffix(got, "…")))
-		})
-	}
+// An event's details given in both ways (e.Details, and the pairs a hot
+// path passes) are recorded together, in order, the pairs winning a name
+// in both; the caller's e.Details are left as they were.
+func TestAuditMergesDetails(t *testing.T) {
+	p, err := New(Config{Issuer: "http://127.0.0.1:9", Store: memory.New(), Authenticator: UserAuthenticatorFunc(func(context.Context, string, string) (User, error) {
+		return User{}, ErrInvalidCredentials
+	}), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	mine := details("reason", "locked", "grant", "implicit")
+	p.audit(t.Context(), storage.AuditEvent{Type: AuditTokenIssued, Details: mine}, detail("grant", "refresh_token"), detail("empty", ""))
+	got, err := p.AuditEvents(t.Context(), storage.AuditQuery{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, details("grant", "refresh_token", "reason", "locked"), got[0].Details)
+	assert.Equal(t, details("reason", "locked", "grant", "implicit"), mine)
 }

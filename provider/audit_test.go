@@ -153,9 +153,9 @@ func TestAuditTokenLifecycle(t *testing.T) {
 		cc := e.event(provider.AuditTokenIssued, e.svc.ID)
 		assert.Equal(t, storage.AuditActor{Kind: storage.ActorClient, ID: e.svc.ID}, cc.Actor)
 		assert.Equal(t, "", cc.Subject)
-		assert.Equal(t, "client_credentials", cc.Details["grant"])
-		assert.Equal(t, "assets:read", cc.Details["scopes"])
-		assert.Equal(t, "grant:"+cc.Details["grant_id"], cc.Target)
+		assert.Equal(t, "client_credentials", cc.Detail("grant"))
+		assert.Equal(t, "assets:read", cc.Detail("scopes"))
+		assert.Equal(t, "grant:"+cc.Detail("grant_id"), cc.Target)
 		assert.Equal(t, requestIDOf(t, hdr), cc.RequestID, "the event names the request it answered")
 		assert.Equal(t, "127.0.0.1", cc.ClientAddr)
 		assert.WithinDuration(t, time.Now(), cc.Time, time.Minute)
@@ -166,26 +166,26 @@ func TestAuditTokenLifecycle(t *testing.T) {
 		assert.Equal(t, "username:alice", signin.Target)
 		consent := e.event(provider.AuditConsentGranted, e.web.ID)
 		assert.Equal(t, "sub-alice", consent.Subject)
-		assert.Equal(t, "openid offline_access assets:read", consent.Details["scopes"])
+		assert.Equal(t, "openid offline_access assets:read", consent.Detail("scopes"))
 
 		tok, err := cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
 		require.NoError(t, err)
 		issued := e.event(provider.AuditTokenIssued, e.web.ID)
-		assert.Equal(t, "authorization_code", issued.Details["grant"])
+		assert.Equal(t, "authorization_code", issued.Detail("grant"))
 		assert.Equal(t, "sub-alice", issued.Subject)
-		assert.Equal(t, "openid offline_access assets:read", issued.Details["scopes"])
+		assert.Equal(t, "openid offline_access assets:read", issued.Detail("scopes"))
 
 		refreshed, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		require.NoError(t, err)
 		ref := e.event(provider.AuditTokenRefreshed, e.web.ID)
-		assert.Equal(t, issued.Details["grant_id"], ref.Details["grant_id"], "a refresh continues the grant")
-		assert.Equal(t, "refresh_token", ref.Details["grant"])
+		assert.Equal(t, issued.Detail("grant_id"), ref.Detail("grant_id"), "a refresh continues the grant")
+		assert.Equal(t, "refresh_token", ref.Detail("grant"))
 		assert.Equal(t, "sub-alice", ref.Subject)
 
 		status, _, hdr = e.postForm("/oauth2/revoke", url.Values{"token": {refreshed.RefreshToken}}, e.web.ID, e.webSecret)
 		require.Equal(t, http.StatusOK, status)
 		revoked := e.event(provider.AuditTokenRevoked, e.web.ID)
-		assert.Equal(t, issued.Details["grant_id"], revoked.Details["grant_id"])
+		assert.Equal(t, issued.Detail("grant_id"), revoked.Detail("grant_id"))
 		assert.Equal(t, "sub-alice", revoked.Subject)
 		assert.Equal(t, requestIDOf(t, hdr), revoked.RequestID)
 
@@ -215,8 +215,8 @@ func TestAuditCodeReplayed(t *testing.T) {
 
 		replay := e.event(provider.AuditCodeReplayed, e.web.ID)
 		issued := e.event(provider.AuditTokenIssued, e.web.ID)
-		assert.Equal(t, issued.Details["grant_id"], replay.Details["grant_id"], "the grant whose tokens were revoked")
-		assert.Equal(t, "grant", replay.Details["revoked"])
+		assert.Equal(t, issued.Detail("grant_id"), replay.Detail("grant_id"), "the grant whose tokens were revoked")
+		assert.Equal(t, "grant", replay.Detail("revoked"))
 		assert.Equal(t, "sub-alice", replay.Subject)
 		assert.Equal(t, storage.AuditActor{Kind: storage.ActorClient, ID: e.web.ID}, replay.Actor)
 		assert.Equal(t, requestIDOf(t, hdr), replay.RequestID)
@@ -243,7 +243,7 @@ func TestAuditRefreshReuseDetected(t *testing.T) {
 		require.Equal(t, "invalid_grant", body["error"])
 
 		reuse := e.event(provider.AuditRefreshReuseDetected, e.web.ID)
-		assert.Equal(t, e.event(provider.AuditTokenIssued, e.web.ID).Details["grant_id"], reuse.Details["grant_id"])
+		assert.Equal(t, e.event(provider.AuditTokenIssued, e.web.ID).Detail("grant_id"), reuse.Detail("grant_id"))
 		assert.Equal(t, "sub-alice", reuse.Subject)
 		assert.Equal(t, storage.AuditActor{Kind: storage.ActorClient, ID: e.web.ID}, reuse.Actor)
 		e.assertNoSecrets(logs, tok.AccessToken, tok.RefreshToken, next["access_token"].(string), next["refresh_token"].(string), e.webSecret)
@@ -280,13 +280,13 @@ func TestAuditClientAuthFailed(t *testing.T) {
 		for _, ev := range failed {
 			assert.Equal(t, e.svc.ID, ev.ClientID)
 			assert.Equal(t, storage.AuditActor{Kind: storage.ActorClient, ID: e.svc.ID}, ev.Actor)
-			reasons = append(reasons, ev.Details["reason"])
+			reasons = append(reasons, ev.Detail("reason"))
 		}
 		assert.Equal(t, []string{"locked", "invalid_secret", "invalid_secret", "invalid_secret"}, reasons, "newest first: the fourth try finds the pair locked")
 
 		status, _, _ := e.postForm("/oauth2/introspect", url.Values{"token": {"x"}}, "nobody", "nobody-secret-0123")
 		require.Equal(t, http.StatusUnauthorized, status)
-		assert.Equal(t, "unknown_client", e.event(provider.AuditClientAuthFailed, "nobody").Details["reason"])
+		assert.Equal(t, "unknown_client", e.event(provider.AuditClientAuthFailed, "nobody").Detail("reason"))
 
 		hostile := "evil\x01\u202e" + strings.Repeat("é", 400)
 		status, _, _ = e.postForm("/oauth2/revoke", url.Values{"token": {"x"}}, hostile, "hostile-secret-0123")
@@ -300,7 +300,7 @@ func TestAuditClientAuthFailed(t *testing.T) {
 		require.NotNil(t, got, "the event of the hostile client_id is stored")
 		assert.True(t, utf8.ValidString(got.ClientID), "cut at a character: %q", got.ClientID)
 		assert.LessOrEqual(t, len(got.ClientID), 256, "cut short")
-		assert.Equal(t, "unknown_client", got.Details["reason"])
+		assert.Equal(t, "unknown_client", got.Detail("reason"))
 
 		// A secret presented after it expired.
 		exp, plain, err := e.p.CreateClient(ctx, storage.Client{ID: "expiring", GrantTypes: []string{"client_credentials"}, Scopes: []string{"assets:read"}},
@@ -310,7 +310,7 @@ func TestAuditClientAuthFailed(t *testing.T) {
 		status, body, _ := e.postForm("/oauth2/token", cc, exp.ID, plain)
 		require.Equal(t, http.StatusUnauthorized, status, "%v", body)
 		expired := e.event(provider.AuditClientSecretExpired, exp.ID)
-		assert.NotEmpty(t, expired.Details["expired_at"])
+		assert.NotEmpty(t, expired.Detail("expired_at"))
 		for _, ev := range e.events(provider.AuditClientAuthFailed) {
 			assert.NotEqual(t, exp.ID, ev.ClientID, "an expired secret is not also client.auth_failed")
 		}
@@ -337,19 +337,19 @@ func TestAuditSignInLockout(t *testing.T) {
 
 		failed := e.events(provider.AuditSignInFailed)
 		require.Len(t, failed, 6)
-		assert.Equal(t, "locked", failed[0].Details["reason"], "the try while locked")
-		assert.NotEmpty(t, failed[0].Details["locked_until"])
+		assert.Equal(t, "locked", failed[0].Detail("reason"), "the try while locked")
+		assert.NotEmpty(t, failed[0].Detail("locked_until"))
 		for _, ev := range failed[1:] {
-			assert.Equal(t, "invalid_credentials", ev.Details["reason"])
+			assert.Equal(t, "invalid_credentials", ev.Detail("reason"))
 			assert.Equal(t, "username:alice", ev.Target)
 			assert.Equal(t, e.web.ID, ev.ClientID)
 			assert.Equal(t, storage.ActorUser, ev.Actor.Kind)
 			assert.Equal(t, "", ev.Subject, "a failed sign-in proves no user")
 		}
-		assert.NotEmpty(t, failed[1].Details["locked_until"], "the fifth failure locked the username")
-		assert.Empty(t, failed[2].Details["locked_until"])
+		assert.NotEmpty(t, failed[1].Detail("locked_until"), "the fifth failure locked the username")
+		assert.Empty(t, failed[2].Detail("locked_until"))
 		locked := e.event(provider.AuditSignInLocked, e.web.ID)
-		assert.Equal(t, failed[1].Details["locked_until"], locked.Details["locked_until"])
+		assert.Equal(t, failed[1].Detail("locked_until"), locked.Detail("locked_until"))
 		assert.Empty(t, e.events(provider.AuditSignInSucceeded))
 
 		// A username that PostgreSQL could not store as text (NUL, bytes
@@ -393,16 +393,16 @@ func TestAuditMFALockout(t *testing.T) {
 
 		failed := a.events(provider.AuditMFAFailed)
 		require.Len(t, failed, 6)
-		assert.Equal(t, "locked", failed[0].Details["reason"])
+		assert.Equal(t, "locked", failed[0].Detail("reason"))
 		for _, ev := range failed[1:] {
-			assert.Equal(t, "invalid_code", ev.Details["reason"])
-			assert.Equal(t, "totp", ev.Details["factor"])
+			assert.Equal(t, "invalid_code", ev.Detail("reason"))
+			assert.Equal(t, "totp", ev.Detail("factor"))
 			assert.Equal(t, "sub-alice", ev.Subject)
 			assert.Equal(t, a.portal.ID, ev.ClientID)
 		}
 		locked := a.event(provider.AuditMFALocked, a.portal.ID)
-		assert.Equal(t, failed[1].Details["locked_until"], locked.Details["locked_until"])
-		assert.NotEmpty(t, locked.Details["locked_until"])
+		assert.Equal(t, failed[1].Detail("locked_until"), locked.Detail("locked_until"))
+		assert.NotEmpty(t, locked.Detail("locked_until"))
 
 		a.nextStep()
 		a.mfaClock.Advance(time.Minute) // past the lock
@@ -442,7 +442,7 @@ func TestAuditIPRefused(t *testing.T) {
 
 		byEndpoint := map[string]storage.AuditEvent{}
 		for _, ev := range a.events(provider.AuditIPRefused) {
-			byEndpoint[ev.Details["endpoint"]] = ev
+			byEndpoint[ev.Detail("endpoint")] = ev
 			assert.Equal(t, "127.0.0.2", ev.ClientAddr)
 		}
 		assert.Equal(t, a.svc.ID, byEndpoint["token"].ClientID)
@@ -466,7 +466,7 @@ func TestAuditSessionEnded(t *testing.T) {
 		done := flowtest.Submit(t, b, page, nil)
 		require.Equal(t, http.StatusOK, done.Status, done.Body)
 		ended := e.event(provider.AuditSessionEnded, "")
-		assert.Equal(t, "logout", ended.Details["reason"])
+		assert.Equal(t, "logout", ended.Detail("reason"))
 		assert.Equal(t, storage.AuditActor{Kind: storage.ActorUser, ID: "sub-alice"}, ended.Actor)
 		assert.Equal(t, "sub-alice", ended.Subject)
 		assert.Equal(t, requestIDOf(t, done.Header), ended.RequestID)
@@ -481,8 +481,8 @@ func TestAuditSessionEnded(t *testing.T) {
 			}
 		}
 		require.Len(t, all, 1)
-		assert.Equal(t, "end_user_sessions", all[0].Details["reason"])
-		assert.Equal(t, "1", all[0].Details["sessions"])
+		assert.Equal(t, "end_user_sessions", all[0].Detail("reason"))
+		assert.Equal(t, "1", all[0].Detail("sessions"))
 		assert.Equal(t, storage.AuditActor{Kind: storage.ActorAdmin, ID: "helpdesk"}, all[0].Actor, "the actor of WithActor")
 		assert.Equal(t, "ticket-4711", all[0].RequestID, "the request ID of WithRequestID")
 		e.assertNoSecrets(logs, testUsers["alice"].password, testUsers["bob"].password)
@@ -567,8 +567,8 @@ func TestAuditImplicitTokens(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, frag.Get("access_token"), "%s", back)
 	ev := e.event(provider.AuditTokenIssued, c.ID)
-	assert.Equal(t, "implicit", ev.Details["grant"])
-	assert.Equal(t, "id_token token", ev.Details["response_type"])
+	assert.Equal(t, "implicit", ev.Detail("grant"))
+	assert.Equal(t, "id_token token", ev.Detail("response_type"))
 	assert.Equal(t, "sub-alice", ev.Subject)
 	e.assertNoSecrets(logs, frag.Get("access_token"), frag.Get("id_token"), testUsers["alice"].password)
 }

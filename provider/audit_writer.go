@@ -3,8 +3,7 @@ package provider
 import (
 	"context"
 	"log/slog"
-	"maps"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,9 +139,19 @@ func (w *auditWriter) drain() {
 		w.queued -= n
 		w.mu.Unlock()
 
+		// The details of the chunk's events, in one slice: the events
+		// outlive the chunk (an Auditor may keep them), and one slice
+		// for the batch is one allocation rather than one per event.
+		var details int
+		for i := range chunk {
+			details += chunk[i].n
+		}
+		room := make([]storage.AuditDetail, details)
 		batch := w.batch[:0]
 		for i := range chunk {
-			batch = append(batch, chunk[i].event())
+			var e storage.AuditEvent
+			e, room = chunk[i].event(room)
+			batch = append(batch, e)
 		}
 		clear(chunk) // let the events' strings go
 		w.write(batch)
@@ -237,106 +246,47 @@ func (w *auditWriter) stats() AuditStats {
 	return AuditStats{Queued: queued, Written: w.written.Load(), Unwritten: w.unwritten.Load(), Dropped: w.dropped.Load()}
 }
 
-// auditDetail is a detail of an event on its way to the queue: name, value.
-type auditDetail [2]string
-
-// queuedDetails is how many details a queuedEvent keeps as pairs (queueEvent
-// writes each pair's texts by name); an event with more keeps its map.
+// queuedDetails is how many details a queuedEvent keeps in place; an
+// event with more keeps a slice of its own.
 const queuedDetails = 4
 
 // queuedEvent is an event in the writer's queue, made by queueEvent on
-// the request's goroutine: its ID, its texts and its details share one
-// allocation (so the writer reads one string, not a dozen scattered
-// ones), and its details wait as pairs until the writer makes the map
-// (event), so that a request pays for neither the map nor its walk.
+// the request's goroutine. Its texts are the strings the request had
+// (the client's ID, the grant's), not copies, and its details wait in
+// place until the writer gives them the room of their batch (event), so
+// that a request pays for no slice of them: queueing an event allocates
+// its ID alone.
 type queuedEvent struct {
 	e       storage.AuditEvent // Details nil unless more than queuedDetails
-	details [queuedDetails]auditDetail
+	details [queuedDetails]storage.AuditDetail
 	n       int
 }
 
-// put sets the detail k to v, a new name in the first free pair.
-func (q *queuedEvent) put(k, v string) {
-	for i := range q.n {
-		if q.details[i][0] == k {
-			q.details[i][1] = v
-			return
-		}
-	}
-	q.details[q.n] = auditDetail{k, v}
-	q.n++
-}
-
 // queueEvent makes the queued form of e, which newEvent completed (all
-// but the ID, which queueEvent gives it), with the details of its map and
-// of extra together (extra's win a name in both); extra's names and
-// values are cleaned and capped here, as newEvent did the map's, and empty
-// values left out.
-func queueEvent(e storage.AuditEvent, extra []auditDetail) queuedEvent {
+// but the ID, which queueEvent gives it, and its details: details, which
+// it puts in order with cleanDetails; e.Details must be nil). The slice
+// details is not kept, so that a caller's may live on its stack.
+func queueEvent(e storage.AuditEvent, details []storage.AuditDetail) queuedEvent {
 	var q queuedEvent
-	switch {
-	case len(e.Details)+len(extra) <= queuedDetails:
-		for k, v := range e.Details {
-			q.put(k, v)
-		}
-		e.Details = nil
-	case len(extra) > 0: // rare: a map holds them all, a copy of the caller's
-		m := make(map[string]string, len(e.Details)+len(extra))
-		maps.Copy(m, e.Details)
-		e.Details = m
+	details = cleanDetails(details)
+	if len(details) > queuedDetails {
+		e.Details = slices.Clone(details)
+	} else {
+		q.n = copy(q.details[:], details)
 	}
-	for _, d := range extra {
-		if d[1] == "" {
-			continue
-		}
-		k, v := cleanText(d[0], maxAuditText), cleanText(d[1], maxAuditDetail)
-		if e.Details != nil {
-			e.Details[k] = v
-		} else {
-			q.put(k, v)
-		}
-	}
-	if e.Details != nil {
-		e.ID = newID()
-		q.e = e
-		return q
-	}
-
-	// Every text written once into one string, then each a slice of it.
-	texts := [...]*string{&e.Actor.ID, &e.Target, &e.ClientID, &e.Subject, &e.RequestID, &e.ClientAddr,
-		&q.details[0][0], &q.details[0][1], &q.details[1][0], &q.details[1][1],
-		&q.details[2][0], &q.details[2][1], &q.details[3][0], &q.details[3][1]}
-	n := idLen
-	for _, t := range texts {
-		n += len(*t)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	id := newIDBytes()
-	b.Write(id[:])
-	for _, t := range texts {
-		b.WriteString(*t)
-	}
-	text := b.String()
-	e.ID = text[:idLen]
-	off := idLen
-	for _, t := range texts {
-		l := len(*t)
-		*t = text[off : off+l]
-		off += l
-	}
+	e.ID = newID()
 	q.e = e
 	return q
 }
 
-// event returns the event q holds, with its details' map.
-func (q *queuedEvent) event() storage.AuditEvent {
+// event returns the event q holds, its details copied to the front of
+// room (which has room for them), and the rest of room.
+func (q *queuedEvent) event(room []storage.AuditDetail) (storage.AuditEvent, []storage.AuditDetail) {
 	e := q.e
 	if q.n > 0 {
-		e.Details = make(map[string]string, q.n)
-		for _, d := range q.details[:q.n] {
-			e.Details[d[0]] = d[1]
-		}
+		e.Details = room[:q.n:q.n]
+		copy(e.Details, q.details[:q.n])
+		room = room[q.n:]
 	}
-	return e
+	return e, room
 }

@@ -525,8 +525,8 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, fl *flow) {
 		// The legacy implicit and hybrid grants issue tokens here.
 		p.audit(ctx, storage.AuditEvent{
 			Type: AuditTokenIssued, Actor: clientActor(fl.client.ID), Target: "grant:" + ar.ID(), ClientID: fl.client.ID, Subject: subject,
-			Details: map[string]string{"grant": "implicit", "response_type": strings.Join(ar.ResponseTypes(), " "),
-				"scopes": strings.Join(ar.GrantedScopes(), " "), "grant_id": ar.ID()},
+			Details: details("grant", "implicit", "response_type", strings.Join(ar.ResponseTypes(), " "),
+				"scopes", strings.Join(ar.GrantedScopes(), " "), "grant_id", ar.ID()),
 		})
 	}
 }

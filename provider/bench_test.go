@@ -121,14 +121,14 @@ func BenchmarkClientCredentialsAudit(b *testing.B) {
 				before := e.p.AuditStats()
 				b.ReportAllocs()
 				b.ResetTimer()
-				cpu := processCPU()
+				cpu := provider.ProcessCPU()
 				for range b.N {
 					do()
 				}
 				if err := e.p.Shutdown(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-				cpu = processCPU() - cpu
+				cpu = provider.ProcessCPU() - cpu
 				b.StopTimer()
 				after := e.p.AuditStats()
 				b.ReportMetric(float64(after.Unwritten-before.Unwritten)/float64(b.N), "unwritten/op")
@@ -217,7 +217,7 @@ func pairedRounds(b *testing.B, sides [2]pairSide, turn int) {
 		var wall, cpu [2]time.Duration
 		for k := range sides {
 			i := (k + done/turn) % 2 // the first side first, then the second first, in turn
-			start, cpu0 := time.Now(), processCPU()
+			start, cpu0 := time.Now(), provider.ProcessCPU()
 			for range n {
 				do(sides[i].e, handlers[i])
 			}
@@ -226,7 +226,7 @@ func pairedRounds(b *testing.B, sides [2]pairSide, turn int) {
 					b.Fatal(err)
 				}
 			}
-			wall[i], cpu[i] = time.Since(start), processCPU()-cpu0
+			wall[i], cpu[i] = time.Since(start), provider.ProcessCPU()-cpu0
 			took[i] += wall[i]
 		}
 		wallRatios = append(wallRatios, float64(wall[1])/float64(wall[0]))

@@ -129,15 +129,15 @@ func (p *Provider) createClient(ctx context.Context, c storage.Client) error {
 		if err := p.store.CreateClient(ctx, c); err != nil {
 			return storage.AuditEvent{}, fmt.Errorf("provider: create client %q: %w", c.ID, err)
 		}
-		return clientEvent(AuditClientCreated, c.ID, map[string]string{
-			"grant_types":                strings.Join(c.GrantTypes, " "),
-			"token_endpoint_auth_method": c.TokenEndpointAuthMethod,
-		}), nil
+		return clientEvent(AuditClientCreated, c.ID, details(
+			"grant_types", strings.Join(c.GrantTypes, " "),
+			"token_endpoint_auth_method", c.TokenEndpointAuthMethod,
+		)), nil
 	})
 }
 
 // clientEvent is the event of an administrator's action on client id.
-func clientEvent(typ, id string, details map[string]string) storage.AuditEvent {
+func clientEvent(typ, id string, details []storage.AuditDetail) storage.AuditEvent {
 	return storage.AuditEvent{Type: typ, Target: "client:" + id, ClientID: id, Details: details}
 }
 
@@ -216,9 +216,9 @@ func (p *Provider) getClient(ctx context.Context, id string) (storage.Client, er
 
 // auditListed records a listing of clients (client.listed).
 func (p *Provider) auditListed(ctx context.Context, q storage.ClientQuery, n int) error {
-	d := map[string]string{"count": strconv.Itoa(n), "customer": q.Customer}
+	d := details("count", strconv.Itoa(n), "customer", q.Customer)
 	if !q.SecretExpiresBefore.IsZero() {
-		d["secret_expires_before"] = q.SecretExpiresBefore.UTC().Format(time.RFC3339)
+		d = append(d, detail("secret_expires_before", q.SecretExpiresBefore.UTC().Format(time.RFC3339)))
 	}
 	if err := p.auditNow(ctx, storage.AuditEvent{Type: AuditClientListed, Details: d}); err != nil {
 		return fmt.Errorf("provider: list clients: %w", err)
@@ -313,7 +313,7 @@ func (p *Provider) UpdateClient(ctx context.Context, id string, update func(stor
 		if err != nil {
 			return storage.AuditEvent{}, err
 		}
-		return clientEvent(AuditClientUpdated, id, map[string]string{"fields": strings.Join(changedFields(before, stored), " ")}), nil
+		return clientEvent(AuditClientUpdated, id, details("fields", strings.Join(changedFields(before, stored), " "))), nil
 	})
 	if err != nil {
 		return storage.Client{}, err
@@ -458,10 +458,11 @@ func (p *Provider) RotateClientSecret(ctx context.Context, clientID string, grac
 		if err := p.rotateClientSecret(ctx, clientID, storage.SecretHash{Hash: hash, CreatedAt: now, ExpiresAt: expires}, grace); err != nil {
 			return storage.AuditEvent{}, err
 		}
-		d := map[string]string{"grace_period": strconv.FormatInt(int64(grace/time.Second), 10), "secret_expires_at": "never"}
+		expiresAt := "never"
 		if !expires.IsZero() {
-			d["secret_expires_at"] = expires.Format(time.RFC3339)
+			expiresAt = expires.Format(time.RFC3339)
 		}
+		d := details("grace_period", strconv.FormatInt(int64(grace/time.Second), 10), "secret_expires_at", expiresAt)
 		return clientEvent(AuditClientSecretRotated, clientID, d), nil
 	})
 	if err != nil {

@@ -45,3 +45,6 @@ func BcryptRuns(p *Provider) int64 { return p.hasher.BcryptRuns() }
 func ShownMessageIDs(t *testing.T) []string {
 	return append(codeMessageIDs(t), templateMessageIDs(t)...)
 }
+
+// ProcessCPU is processCPU, for the package's external benchmarks.
+var ProcessCPU = processCPU

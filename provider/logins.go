@@ -146,7 +146,7 @@ func (p *Provider) EndUserSessions(ctx context.Context, subject string) error {
 			p.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "user sessions ended", slog.String("subject", subject), slog.Int("sessions", ended))
 			p.audit(ctx, storage.AuditEvent{
 				Type: AuditSessionEnded, Target: "user:" + subject, Subject: subject,
-				Details: map[string]string{"reason": "end_user_sessions", "sessions": strconv.Itoa(ended)},
+				Details: details("reason", "end_user_sessions", "sessions", strconv.Itoa(ended)),
 			})
 			return nil
 		}

@@ -87,7 +87,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		p.audit(ctx, storage.AuditEvent{
 			Type: AuditSessionEnded, Actor: userActor(ls.Subject), Target: "user:" + ls.Subject, ClientID: lr.clientID, Subject: ls.Subject,
-			Details: map[string]string{"reason": "logout", "sessions": "1"},
+			Details: details("reason", "logout", "sessions", "1"),
 		})
 	}
 	p.setCookie(w, sessionCookie, "", -1)

@@ -213,7 +213,7 @@ func (consentStep) submit(_ http.ResponseWriter, r *http.Request, p *Provider, f
 	}
 	p.audit(ctx, storage.AuditEvent{
 		Type: AuditConsentGranted, Actor: userActor(fl.subject()), Target: "client:" + fl.client.ID, ClientID: fl.client.ID, Subject: fl.subject(),
-		Details: map[string]string{"scopes": strings.Join(g.Scopes, " ")},
+		Details: details("scopes", strings.Join(g.Scopes, " ")),
 	})
 	return true, message{}, nil
 }

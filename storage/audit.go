@@ -63,9 +63,29 @@ type AuditEvent struct {
 	// ClientAddr is the address of the client that sent the request, as
 	// netip.Addr.String gives it, or "".
 	ClientAddr string
-	// Details holds further facts of the event by name (for example
-	// "grant", "scopes", "reason"); never a secret.
-	Details map[string]string
+	// Details holds further facts of the event (for example "grant",
+	// "scopes", "reason"); never a secret. The provider makes them in
+	// byte order of their names, each name once, no value empty; stores
+	// return them so. Detail reads one by name.
+	Details []AuditDetail
+}
+
+// AuditDetail is one of an [AuditEvent]'s further facts: a name and its
+// value. An event's details are a slice of pairs rather than a map so
+// that recording an event on a busy token endpoint allocates no map.
+type AuditDetail struct {
+	Name, Value string
+}
+
+// Detail returns the value of the detail called name, or "" if e has
+// none.
+func (e AuditEvent) Detail(name string) string {
+	for _, d := range e.Details {
+		if d.Name == name {
+			return d.Value
+		}
+	}
+	return ""
 }
 
 // AuditKey is an event's place in the trail's order: newest first, by

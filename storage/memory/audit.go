@@ -174,8 +174,8 @@ func appendAuditEvent(b []byte, e storage.AuditEvent) []byte {
 		b = appendText(b, f)
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.Details)))
-	for k, v := range e.Details {
-		b = appendText(appendText(b, k), v)
+	for _, d := range e.Details {
+		b = appendText(appendText(b, d.Name), d.Value)
 	}
 	return b
 }
@@ -225,10 +225,10 @@ func unpackAuditEvent(p []byte) storage.AuditEvent {
 	e.Actor.Kind, e.Actor.ID = storage.ActorKind(text()), text()
 	e.Target, e.ClientID, e.Subject, e.RequestID, e.ClientAddr = text(), text(), text(), text(), text()
 	if count := num(); count > 0 {
-		e.Details = make(map[string]string, count)
-		for range count {
-			k := text()
-			e.Details[k] = text()
+		e.Details = make([]storage.AuditDetail, count)
+		for i := range e.Details {
+			e.Details[i].Name = text()
+			e.Details[i].Value = text()
 		}
 	}
 	return e

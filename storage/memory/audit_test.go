@@ -22,7 +22,7 @@ func tokenIssued(i int, at time.Time) storage.AuditEvent {
 		Actor:  storage.AuditActor{Kind: storage.ActorClient, ID: "demo-service"},
 		Target: "client:demo-service", ClientID: "demo-service",
 		RequestID: fmt.Sprintf("R%025d", i), ClientAddr: "127.0.0.1",
-		Details: map[string]string{"grant_type": "client_credentials", "scope": "assets:read", "token_types": "access_token"},
+		Details: []storage.AuditDetail{{Name: "grant_type", Value: "client_credentials"}, {Name: "scope", Value: "assets:read"}, {Name: "token_types", Value: "access_token"}},
 	}
 }
 

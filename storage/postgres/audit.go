@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,11 +50,10 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events []storage.AuditEve
 			cols[j][i] = v
 		}
 		if len(e.Details) > 0 {
-			b, err := json.Marshal(e.Details)
+			d, err := encodeDetails(e.Details)
 			if err != nil {
 				return fmt.Errorf("postgres: append audit events: encode details: %w", err)
 			}
-			d := string(b)
 			details[i] = &d
 		}
 	}
@@ -87,11 +87,54 @@ func scanAuditEvent(row pgx.Row) (storage.AuditEvent, error) {
 	e.Time = fromTS(at)
 	e.Actor.Kind = storage.ActorKind(kind)
 	if details != nil {
-		if err := json.Unmarshal(details, &e.Details); err != nil {
+		if e.Details, err = decodeDetails(details); err != nil {
 			return storage.AuditEvent{}, fmt.Errorf("corrupt audit event details: %w", err)
 		}
 	}
 	return e, nil
+}
+
+// encodeDetails returns an event's details as the JSON object the
+// details column holds: {"name": "value", ...}.
+func encodeDetails(details []storage.AuditDetail) (string, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, d := range details {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		for j, t := range [2]string{d.Name, d.Value} {
+			q, err := json.Marshal(t)
+			if err != nil {
+				return "", err
+			}
+			b.Write(q)
+			if j == 0 {
+				b.WriteByte(':')
+			}
+		}
+	}
+	b.WriteByte('}')
+	return b.String(), nil
+}
+
+// decodeDetails reads the details column: a JSON object, whose names
+// jsonb keeps in an order of its own, returned in byte order of the
+// names as [storage.AuditEvent] says.
+func decodeDetails(b []byte) ([]storage.AuditDetail, error) {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make([]storage.AuditDetail, 0, len(m))
+	for k, v := range m {
+		out = append(out, storage.AuditDetail{Name: k, Value: v})
+	}
+	slices.SortFunc(out, func(a, b storage.AuditDetail) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // FindAuditEvents implements [storage.AuditStore]. The query names only

@@ -33,7 +33,7 @@ func TestAppendAuditEventsIsOneStatement(t *testing.T) {
 	var batch []storage.AuditEvent
 	for i := range 2000 {
 		batch = append(batch, storage.AuditEvent{ID: fmt.Sprintf("e%04d", i), Time: base.Add(time.Duration(i) * time.Microsecond), Type: "token.issued",
-			Details: map[string]string{"n": fmt.Sprint(i)}})
+			Details: []storage.AuditDetail{{Name: "n", Value: fmt.Sprint(i)}}})
 	}
 	require.NoError(t, s.AppendAuditEvents(ctx, batch))
 	var n int

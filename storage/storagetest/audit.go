@@ -37,7 +37,9 @@ func newAuditEvent(id string, d time.Duration) storage.AuditEvent {
 		Subject:    "alice",
 		RequestID:  "req-" + id,
 		ClientAddr: "2001:db8::1",
-		Details:    map[string]string{"grant": "authorization_code", "scopes": "openid assets:read", "note": `"quoted" \ ü`},
+		Details: []storage.AuditDetail{ // in name order, as the provider makes them
+			{Name: "grant", Value: "authorization_code"}, {Name: "note", Value: `"quoted" \ ü`}, {Name: "scopes", Value: "openid assets:read"},
+		},
 	}
 }
 
@@ -214,17 +216,17 @@ func testAuditIsolation(t *testing.T, _ storage.Store, a storage.AuditStore) {
 	ctx := t.Context()
 	e := newAuditEvent("e", 0)
 	batch := []storage.AuditEvent{e}
-	batch[0].Details = map[string]string{"grant": "client_credentials"}
+	batch[0].Details = []storage.AuditDetail{{Name: "grant", Value: "client_credentials"}}
 	require.NoError(t, a.AppendAuditEvents(ctx, batch))
-	batch[0].Details["grant"] = "changed"
+	batch[0].Details[0].Value = "changed"
 	batch[0].ID = "changed"
 	got := findAudit(t, a, storage.AuditQuery{})
 	require.Len(t, got, 1)
-	assert.Equal(t, map[string]string{"grant": "client_credentials"}, got[0].Details, "changing the details appended changes nothing stored")
-	got[0].Details["grant"] = "changed again"
+	assert.Equal(t, []storage.AuditDetail{{Name: "grant", Value: "client_credentials"}}, got[0].Details, "changing the details appended changes nothing stored")
+	got[0].Details[0].Value = "changed again"
 	again := findAudit(t, a, storage.AuditQuery{})
 	require.Len(t, again, 1)
-	assert.Equal(t, map[string]string{"grant": "client_credentials"}, again[0].Details, "changing the details found changes nothing stored")
+	assert.Equal(t, []storage.AuditDetail{{Name: "grant", Value: "client_credentials"}}, again[0].Details, "changing the details found changes nothing stored")
 }
 
 func testAuditContext(t *testing.T, _ storage.Store, a storage.AuditStore) {
