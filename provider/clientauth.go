@@ -77,7 +77,18 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 	c, lookupErr := p.engine.Client(ctx, id)
 	known := lookupErr == nil
 	switch {
-	case known && (c.Public || p.matchesCheaply(c, plain)):
+	case known && c.Public:
+		return authenticate(ctx, r, form)
+	case known && p.matchesCheaply(c, plain):
+		if m := c.GetTokenEndpointAuthMethod(); m == "client_secret_basic" || m == "client_secret_post" {
+			// The engine would find what was just found: the client,
+			// registered for a secret (either secret method is accepted,
+			// see oauth.Engine.AuthenticateClientDirectly), not public,
+			// and the secret one of its current secrets, by the same
+			// constant-time comparison with the same hashes. The secret
+			// is checked once, not twice.
+			return c, nil
+		}
 		return authenticate(ctx, r, form)
 	case !known && !errors.Is(lookupErr, storage.ErrNotFound):
 		return nil, lookupErr // a backend failure: 503
