@@ -53,12 +53,13 @@ var errTooLarge = errors.New("request body too large")
 
 // parseForm caps the body, parses the form and refuses duplicated
 // parameters (RFC 6749 §3.1, §3.2). On failure it writes the error and
-// returns false.
+// returns false. r.Form and r.PostForm may then be one map (readForm):
+// a caller must not change either.
 func (p *Provider) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(rawWriter(w), r.Body, p.cfg.MaxBodyBytes)
 	}
-	if err := r.ParseForm(); err != nil {
+	if err := readForm(r); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeJSONError(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is larger than the server accepts.")
