@@ -333,7 +333,12 @@ type Config struct {
 	// "gatehouse.interaction.login", ...) and, inside a span that records,
 	// one per store call ("gatehouse.store.GetClient", ...). If nil, the
 	// global provider (otel.GetTracerProvider), which does nothing unless
-	// the host installs an SDK, before or after New. Span attributes hold
+	// the host installs an SDK, before or after New; while the host has
+	// installed neither a TracerProvider nor a propagator
+	// (otel.SetTextMapPropagator), requests start no span at all. A host
+	// whose spans come from OpenTelemetry's eBPF auto-instrumentation of
+	// the global tracer, with no SDK installed, sets TracerProvider to
+	// otel.GetTracerProvider() to have them started. Span attributes hold
 	// client IDs, grant types and error codes; never a token, secret,
 	// password, code or one-time code (docs/operations.md).
 	TracerProvider trace.TracerProvider

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,6 +118,10 @@ var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 type telemetry struct {
 	tracer trace.Tracer
 	meter  metric.Meter
+	// global: the tracer is the global TracerProvider's
+	// (Config.TracerProvider unset), which traces nothing until the host
+	// installs one (otelUntouched).
+	global bool
 
 	duration        metric.Float64Histogram
 	issued          metric.Int64Counter
@@ -150,7 +155,7 @@ func newTelemetry(cfg *Config) (*telemetry, error) {
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(instrumentationName)
-	t := &telemetry{tracer: tp.Tracer(instrumentationName), meter: m}
+	t := &telemetry{tracer: tp.Tracer(instrumentationName), meter: m, global: cfg.TracerProvider == nil}
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -533,11 +538,22 @@ func (t *telemetry) instrument(ep *instrumented, h http.Handler) http.Handler {
 		start := time.Now()
 		ctx := r.Context()
 		opts := ep.internal
-		if !trace.SpanContextFromContext(ctx).IsValid() {
+		var span trace.Span
+		switch {
+		case trace.SpanContextFromContext(ctx).IsValid():
+		case t.global && otelUntouched():
+			// Start would return a span that records nothing, in the
+			// context it was given (the default propagator extracts
+			// nothing): a request pays for neither.
+			span = noSpan
+		default:
 			ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
 			opts = ep.server
 		}
-		sctx, span := t.tracer.Start(ctx, ep.spanName, opts...)
+		sctx := ctx
+		if span == nil {
+			sctx, span = t.tracer.Start(ctx, ep.spanName, opts...)
+		}
 		if span.SpanContext().IsValid() {
 			// A span to carry (sampled or not): the request's context
 			// is the span's. A no-op span needs none.
@@ -628,3 +644,35 @@ func (p *Provider) Instrument(name string, h http.Handler) http.Handler {
 func (p *Provider) instrument(ep *instrumented, h http.Handler) http.Handler {
 	return p.tel.instrument(ep, p.traced(h))
 }
+
+// OpenTelemetry's global TracerProvider and TextMapPropagator as they are
+// before a host installs its own (otel.SetTracerProvider,
+// otel.SetTextMapPropagator): the package's own delegating types, which
+// trace and extract nothing until then. Each is nil if it was installed
+// before this package's initialisation (it is then not the default), so
+// that otelUntouched never mistakes a host's provider for the default.
+var (
+	defaultTracerProvider = ifType(otel.GetTracerProvider(), "*global.tracerProvider")
+	defaultPropagator     = ifType(otel.GetTextMapPropagator(), "*global.textMapPropagator")
+)
+
+// ifType returns v if its dynamic type is named name, and nil otherwise.
+func ifType[T any](v T, name string) any {
+	if reflect.TypeOf(v).String() == name {
+		return v
+	}
+	return nil
+}
+
+// otelUntouched reports whether the global TracerProvider and
+// TextMapPropagator are still OpenTelemetry's defaults: no host has
+// installed either, so a span of the global tracer records nothing and
+// carries no context of its own.
+func otelUntouched() bool {
+	return defaultTracerProvider != nil && defaultPropagator != nil &&
+		any(otel.GetTracerProvider()) == defaultTracerProvider && any(otel.GetTextMapPropagator()) == defaultPropagator
+}
+
+// noSpan is the span of a request that otelUntouched lets go untraced:
+// one that records nothing.
+var noSpan = trace.SpanFromContext(context.Background())

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -61,4 +62,14 @@ func TestAttrCacheAllocatesNothing(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs)
+}
+
+// OpenTelemetry's default global TracerProvider and propagator are
+// recognised (by the names of their types, which a new OpenTelemetry
+// release could change: this test then fails, and otelUntouched must be
+// brought up to date), and nothing in this test binary installs others.
+func TestOTelDefaultsRecognised(t *testing.T) {
+	require.NotNil(t, defaultTracerProvider, "otel's default TracerProvider is %T", otel.GetTracerProvider())
+	require.NotNil(t, defaultPropagator, "otel's default propagator is %T", otel.GetTextMapPropagator())
+	assert.True(t, otelUntouched())
 }
