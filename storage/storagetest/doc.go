@@ -82,8 +82,9 @@
 // paging with Limit and After through runs of events of the same time,
 // pages of 1, 4, 5 and 7, with and without filters, every event once; the
 // retention sweep's cut-off (an event a microsecond before it goes, one
-// exactly at it stays); isolation of the Details map; cancelled contexts;
-// and, for a store that is also a [storage.Transactor], that events
+// exactly at it stays); the Details kept in their order and apart from the
+// caller's (changing what was appended or found changes nothing stored);
+// cancelled contexts; and, for a store that is also a [storage.Transactor], that events
 // appended in a transaction are kept or discarded with it.
 //
 // # Transactions
