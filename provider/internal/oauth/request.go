@@ -62,9 +62,9 @@ type Request struct {
 	presented string
 	verified  *statelessClaims
 
-	// basic is the request's HTTP Basic credentials, decoded once: the
-	// client authentication's steps each read them.
-	basic *basicCreds
+	// basic is the request's HTTP Basic credentials, decoded once (when
+	// decoded is set): the client authentication's steps each read them.
+	basic basicCreds
 
 	// shared is set by Engine.Introspect: the access token it reads may be
 	// one the Store keeps and shares (kept.go).
@@ -73,7 +73,7 @@ type Request struct {
 
 type basicCreds struct {
 	header, user, pass string
-	ok                 bool
+	ok, decoded        bool
 }
 
 // BasicAuth returns r.BasicAuth(), decoded once for the Request that ctx
@@ -86,11 +86,11 @@ func BasicAuth(ctx context.Context, r *http.Request) (user, pass string, ok bool
 	h := r.Header.Get("Authorization")
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if b := q.basic; b != nil && b.header == h {
+	if b := &q.basic; b.decoded && b.header == h {
 		return b.user, b.pass, b.ok
 	}
 	user, pass, ok = r.BasicAuth()
-	q.basic = &basicCreds{header: h, user: user, pass: pass, ok: ok}
+	q.basic = basicCreds{header: h, user: user, pass: pass, ok: ok, decoded: true}
 	return user, pass, ok
 }
 
