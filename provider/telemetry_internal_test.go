@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +74,18 @@ func TestOTelDefaultsRecognised(t *testing.T) {
 	require.NotNil(t, defaultTracerProvider, "otel's default TracerProvider is %T", otel.GetTracerProvider())
 	require.NotNil(t, defaultPropagator, "otel's default propagator is %T", otel.GetTextMapPropagator())
 	assert.True(t, otelUntouched())
+}
+
+// While OpenTelemetry is untouched (no SDK, no propagator installed), a
+// request's instrumentation allocates one record and starts no span
+// (docs/operations.md).
+func TestUntouchedTelemetryAllocatesOneRecord(t *testing.T) {
+	require.True(t, otelUntouched())
+	tel, err := newTelemetry(&Config{})
+	require.NoError(t, err)
+	h := tel.instrument(tel.endpoint("token"), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:9/oauth2/token", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req) // the attribute sets are built once
+	assert.Equal(t, 1.0, testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) }))
 }
