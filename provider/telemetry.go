@@ -658,7 +658,7 @@ var (
 
 // ifType returns v if its dynamic type is named name, and nil otherwise.
 func ifType[T any](v T, name string) any {
-	if reflect.TypeOf(v).String() == name {
+	if t := reflect.TypeOf(v); t != nil && t.String() == name {
 		return v
 	}
 	return nil
