@@ -657,7 +657,7 @@ var (
 )
 
 // ifType returns v if its dynamic type is named name, and nil otherwise.
-func ifType[T any](v T, name string) any {
+func ifType(v any, name string) any {
 	if t := reflect.TypeOf(v); t != nil && t.String() == name {
 		return v
 	}
